@@ -1,0 +1,34 @@
+//! Cairn's recommendation algorithms. They work on dense `u32` indices and the sparse interaction matrix
+//! of `cairn-core`; they know nothing of ids, storage or HTTP.
+//!
+//! Every model scores a user from their history (item index and strength), so that a user who was not in
+//! the training data, or who acted since, is served without retraining ("fold-in").
+
+pub mod item_knn;
+pub mod popularity;
+pub mod topk;
+pub mod trending;
+
+pub use item_knn::{ItemKnn, ItemKnnConfig};
+pub use popularity::Popularity;
+pub use topk::top_k;
+pub use trending::Trending;
+
+/// One interaction for time-aware models: (item index, strength, unix seconds).
+pub type TimedInteraction = (u32, f32, i64);
+
+/// A model that ranks items for a user.
+pub trait Recommender: Send + Sync {
+    /// Short stable name, e.g. `item-knn`.
+    fn name(&self) -> &'static str;
+    /// Number of items the model knows; `scores` passed to [`Recommender::score`] has this length.
+    fn n_items(&self) -> usize;
+    /// Writes a score for every item (higher is better) for a user with this history: (item index,
+    /// strength), oldest first. Items the user has seen are not excluded here; callers do that.
+    fn score(&self, history: &[(u32, f32)], scores: &mut [f32]);
+}
+
+/// A model that can list the items most like a given one.
+pub trait SimilarItems: Send + Sync {
+    fn similar(&self, item: u32, k: usize) -> Vec<(u32, f32)>;
+}

@@ -1,0 +1,378 @@
+//! The embedded backend: one redb file in the data directory. redb commits are copy-on-write with an
+//! fsync before `commit` returns, which gives both atomic batches and durability across `kill -9`.
+
+use std::collections::HashSet;
+use std::ops::Bound;
+use std::path::{Path, PathBuf};
+
+use cairn_core::{Event, Item, StoredEvent, Timestamp, User};
+use redb::{
+    Database, DatabaseError, ReadableTable, ReadableTableMetadata, TableDefinition, TableHandle,
+};
+
+use crate::record::{decode_json, encode_json, EventRecord};
+use crate::{AppendOutcome, DeletedUser, Store, StoreError, StoreStats};
+
+const ITEMS: TableDefinition<&str, &[u8]> = TableDefinition::new("items");
+const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
+/// The event log, by sequence number.
+const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
+/// Index of the log by user, for histories and erasure.
+const USER_EVENTS: TableDefinition<(&str, u64), ()> = TableDefinition::new("user_events");
+/// Client event ids already stored, for idempotent posting.
+const EVENT_IDS: TableDefinition<&str, u64> = TableDefinition::new("event_ids");
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+const LAST_SEQ: &str = "last_seq";
+
+pub struct EmbeddedStore {
+    db: Database,
+    path: PathBuf,
+}
+
+impl EmbeddedStore {
+    /// Opens (creating if needed) the store in `data_dir`.
+    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|e| StoreError::Open {
+            path: data_dir.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        let path = data_dir.join("cairn.redb");
+        let db = Database::create(&path).map_err(|e| match e {
+            DatabaseError::DatabaseAlreadyOpen => StoreError::InUse(data_dir.to_path_buf()),
+            other => StoreError::Open {
+                path: path.clone(),
+                message: other.to_string(),
+            },
+        })?;
+        let txn = db.begin_write()?;
+        {
+            txn.open_table(ITEMS)?;
+            txn.open_table(USERS)?;
+            txn.open_table(EVENTS)?;
+            txn.open_table(USER_EVENTS)?;
+            txn.open_table(EVENT_IDS)?;
+            txn.open_table(META)?;
+        }
+        txn.commit()?;
+        Ok(EmbeddedStore { db, path })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn put_rows<T: serde::Serialize>(
+        &self,
+        table: TableDefinition<&str, &[u8]>,
+        rows: &[T],
+        id: impl Fn(&T) -> &str,
+    ) -> Result<(), StoreError> {
+        let txn = self.db.begin_write()?;
+        {
+            let mut t = txn.open_table(table)?;
+            for row in rows {
+                t.insert(id(row), encode_json(row).as_slice())?;
+            }
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    fn get_row<T: serde::de::DeserializeOwned>(
+        &self,
+        table: TableDefinition<&str, &[u8]>,
+        id: &str,
+    ) -> Result<Option<T>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let t = txn.open_table(table)?;
+        match t.get(id)? {
+            Some(bytes) => Ok(Some(decode_json(table.name(), bytes.value())?)),
+            None => Ok(None),
+        }
+    }
+
+    fn list_rows<T: serde::de::DeserializeOwned>(
+        &self,
+        table: TableDefinition<&str, &[u8]>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<T>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let t = txn.open_table(table)?;
+        let start = match after {
+            Some(a) => Bound::Excluded(a),
+            None => Bound::Unbounded,
+        };
+        let mut out = Vec::new();
+        for entry in t.range::<&str>((start, Bound::Unbounded))?.take(limit) {
+            let (_, bytes) = entry?;
+            out.push(decode_json(table.name(), bytes.value())?);
+        }
+        Ok(out)
+    }
+}
+
+impl Store for EmbeddedStore {
+    fn put_items(&self, items: &[Item]) -> Result<(), StoreError> {
+        self.put_rows(ITEMS, items, |i| &i.id)
+    }
+
+    fn get_item(&self, id: &str) -> Result<Option<Item>, StoreError> {
+        self.get_row(ITEMS, id)
+    }
+
+    fn delete_item(&self, id: &str) -> Result<bool, StoreError> {
+        let txn = self.db.begin_write()?;
+        let existed = txn.open_table(ITEMS)?.remove(id)?.is_some();
+        txn.commit()?;
+        Ok(existed)
+    }
+
+    fn list_items(&self, after: Option<&str>, limit: usize) -> Result<Vec<Item>, StoreError> {
+        self.list_rows(ITEMS, after, limit)
+    }
+
+    fn scan_items(&self, visit: &mut dyn FnMut(Item)) -> Result<(), StoreError> {
+        let txn = self.db.begin_read()?;
+        let t = txn.open_table(ITEMS)?;
+        for entry in t.iter()? {
+            let (_, bytes) = entry?;
+            visit(decode_json("items", bytes.value())?);
+        }
+        Ok(())
+    }
+
+    fn put_users(&self, users: &[User]) -> Result<(), StoreError> {
+        self.put_rows(USERS, users, |u| &u.id)
+    }
+
+    fn get_user(&self, id: &str) -> Result<Option<User>, StoreError> {
+        self.get_row(USERS, id)
+    }
+
+    fn delete_user(&self, id: &str) -> Result<DeletedUser, StoreError> {
+        let txn = self.db.begin_write()?;
+        let mut removed = 0;
+        let user_existed;
+        {
+            user_existed = txn.open_table(USERS)?.remove(id)?.is_some();
+            let mut index = txn.open_table(USER_EVENTS)?;
+            let mut events = txn.open_table(EVENTS)?;
+            let mut event_ids = txn.open_table(EVENT_IDS)?;
+            let seqs: Vec<u64> = index
+                .range((id, 0u64)..=(id, u64::MAX))?
+                .map(|entry| entry.map(|(k, _)| k.value().1))
+                .collect::<Result<_, _>>()?;
+            for seq in seqs {
+                if let Some(bytes) = events.remove(seq)? {
+                    let record = EventRecord::decode(bytes.value())?;
+                    if let Some(eid) = &record.event_id {
+                        event_ids.remove(eid.as_str())?;
+                    }
+                }
+                index.remove((id, seq))?;
+                removed += 1;
+            }
+        }
+        txn.commit()?;
+        Ok(DeletedUser {
+            user_existed,
+            events_removed: removed,
+        })
+    }
+
+    fn list_users(&self, after: Option<&str>, limit: usize) -> Result<Vec<User>, StoreError> {
+        self.list_rows(USERS, after, limit)
+    }
+
+    fn append_events(&self, batch: &[Event], now: Timestamp) -> Result<AppendOutcome, StoreError> {
+        let mut outcome = AppendOutcome::default();
+        if batch.is_empty() {
+            return Ok(outcome);
+        }
+        let txn = self.db.begin_write()?;
+        {
+            let mut meta = txn.open_table(META)?;
+            let mut events = txn.open_table(EVENTS)?;
+            let mut index = txn.open_table(USER_EVENTS)?;
+            let mut event_ids = txn.open_table(EVENT_IDS)?;
+            let mut seq = meta.get(LAST_SEQ)?.map(|v| v.value()).unwrap_or(0);
+            let mut in_batch: HashSet<&str> = HashSet::new();
+            for event in batch {
+                if let Some(eid) = event.event_id.as_deref() {
+                    if !in_batch.insert(eid) || event_ids.get(eid)?.is_some() {
+                        outcome.duplicates += 1;
+                        continue;
+                    }
+                }
+                seq += 1;
+                let record = EventRecord::from_event(event, now);
+                events.insert(seq, record.encode().as_slice())?;
+                index.insert((event.user_id.as_str(), seq), ())?;
+                if let Some(eid) = event.event_id.as_deref() {
+                    event_ids.insert(eid, seq)?;
+                }
+                outcome.stored.push(seq);
+            }
+            meta.insert(LAST_SEQ, seq)?;
+        }
+        txn.commit()?;
+        Ok(outcome)
+    }
+
+    fn user_events(&self, user_id: &str, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let index = txn.open_table(USER_EVENTS)?;
+        let events = txn.open_table(EVENTS)?;
+        let mut out = Vec::new();
+        for entry in index
+            .range((user_id, 0u64)..=(user_id, u64::MAX))?
+            .rev()
+            .take(limit)
+        {
+            let (key, _) = entry?;
+            let seq = key.value().1;
+            let bytes = events
+                .get(seq)?
+                .ok_or_else(|| StoreError::Corrupt(format!("index names missing event {seq}")))?;
+            out.push(EventRecord::decode(bytes.value())?.into_stored(seq)?);
+        }
+        out.reverse();
+        Ok(out)
+    }
+
+    fn scan_events(
+        &self,
+        after_seq: u64,
+        visit: &mut dyn FnMut(StoredEvent) -> bool,
+    ) -> Result<(), StoreError> {
+        let txn = self.db.begin_read()?;
+        let events = txn.open_table(EVENTS)?;
+        for entry in events.range((Bound::Excluded(after_seq), Bound::Unbounded))? {
+            let (seq, bytes) = entry?;
+            let seq = seq.value();
+            if !visit(EventRecord::decode(bytes.value())?.into_stored(seq)?) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn stats(&self) -> Result<StoreStats, StoreError> {
+        let txn = self.db.begin_read()?;
+        Ok(StoreStats {
+            items: txn.open_table(ITEMS)?.len()?,
+            users: txn.open_table(USERS)?.len()?,
+            events: txn.open_table(EVENTS)?.len()?,
+            last_seq: txn
+                .open_table(META)?
+                .get(LAST_SEQ)?
+                .map(|v| v.value())
+                .unwrap_or(0),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, EmbeddedStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let s = EmbeddedStore::open(dir.path()).unwrap();
+        (dir, s)
+    }
+
+    #[test]
+    fn items_round_trip_and_paginate() {
+        let (_d, s) = store();
+        let mut a = Item::new("a");
+        a.categories = vec!["jazz".into()];
+        s.put_items(&[a.clone(), Item::new("b"), Item::new("c")])
+            .unwrap();
+        assert_eq!(s.get_item("a").unwrap(), Some(a));
+        let page1 = s.list_items(None, 2).unwrap();
+        assert_eq!(
+            page1.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(),
+            ["a", "b"]
+        );
+        let page2 = s.list_items(Some("b"), 2).unwrap();
+        assert_eq!(
+            page2.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(),
+            ["c"]
+        );
+        assert!(s.delete_item("a").unwrap());
+        assert!(!s.delete_item("a").unwrap());
+        assert_eq!(s.get_item("a").unwrap(), None);
+    }
+
+    #[test]
+    fn events_are_idempotent_by_event_id() {
+        let (_d, s) = store();
+        let mut e = Event::new("u", "a", "view").at(100);
+        e.event_id = Some("e1".into());
+        let out = s
+            .append_events(&[e.clone(), e.clone()], Timestamp(5))
+            .unwrap();
+        assert_eq!(out.stored.len(), 1);
+        assert_eq!(out.duplicates, 1);
+        let out = s.append_events(&[e], Timestamp(5)).unwrap();
+        assert_eq!(out.stored.len(), 0);
+        assert_eq!(s.stats().unwrap().events, 1);
+    }
+
+    #[test]
+    fn user_history_is_recent_last_and_deletion_erases_it() {
+        let (_d, s) = store();
+        let events: Vec<Event> = (0..5)
+            .map(|i| Event::new("u", format!("i{i}"), "view").at(100 + i))
+            .chain([Event::new("v", "x", "click")])
+            .collect();
+        s.append_events(&events, Timestamp(7)).unwrap();
+        let h = s.user_events("u", 3).unwrap();
+        assert_eq!(
+            h.iter().map(|e| e.item_id.as_str()).collect::<Vec<_>>(),
+            ["i2", "i3", "i4"]
+        );
+        assert_eq!(s.user_events("v", 10).unwrap()[0].timestamp, Timestamp(7));
+        s.put_users(&[User::new("u")]).unwrap();
+        let d = s.delete_user("u").unwrap();
+        assert_eq!(
+            d,
+            DeletedUser {
+                user_existed: true,
+                events_removed: 5
+            }
+        );
+        assert!(s.user_events("u", 10).unwrap().is_empty());
+        let mut left = Vec::new();
+        s.scan_events(0, &mut |e| {
+            left.push(e.user_id);
+            true
+        })
+        .unwrap();
+        assert_eq!(left, ["v"]);
+    }
+
+    #[test]
+    fn a_second_open_of_the_same_directory_is_refused() {
+        let (d, _s) = store();
+        assert!(matches!(
+            EmbeddedStore::open(d.path()),
+            Err(StoreError::InUse(_))
+        ));
+    }
+
+    #[test]
+    fn data_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let s = EmbeddedStore::open(dir.path()).unwrap();
+            s.append_events(&[Event::new("u", "a", "view")], Timestamp(1))
+                .unwrap();
+        }
+        let s = EmbeddedStore::open(dir.path()).unwrap();
+        assert_eq!(s.stats().unwrap().events, 1);
+        assert_eq!(s.stats().unwrap().last_seq, 1);
+    }
+}

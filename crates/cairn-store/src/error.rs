@@ -1,0 +1,32 @@
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("the data directory {0} is in use by another Cairn process (a running `cairn serve`?); stop it or go through its API")]
+    InUse(PathBuf),
+    #[error("cannot open the data directory {path}: {message}")]
+    Open { path: PathBuf, message: String },
+    #[error("stored record is corrupt: {0}")]
+    Corrupt(String),
+    #[error("storage backend failed: {0}")]
+    Backend(String),
+}
+
+macro_rules! backend_error {
+    ($($t:ty),*) => {$(
+        impl From<$t> for StoreError {
+            fn from(e: $t) -> Self {
+                StoreError::Backend(e.to_string())
+            }
+        }
+    )*};
+}
+
+backend_error!(
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError
+);

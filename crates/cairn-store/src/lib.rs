@@ -1,0 +1,72 @@
+//! Storage for Cairn: the catalog (items, users) and the durable event log.
+//!
+//! Callers depend on the [`Store`] trait only. The embedded backend ([`EmbeddedStore`], on redb) is the
+//! default; a PostgreSQL backend can implement the same trait without changing callers. Every write
+//! method is atomic: a batch is applied whole or not at all, and once it returns `Ok` it is durable
+//! (fsynced), so an acknowledged write survives `kill -9`.
+
+mod embedded;
+mod error;
+mod record;
+
+use cairn_core::{Event, Item, StoredEvent, Timestamp, User};
+
+pub use embedded::EmbeddedStore;
+pub use error::StoreError;
+
+/// What happened to a batch of events.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AppendOutcome {
+    /// Log positions of the events stored by this call, in input order.
+    pub stored: Vec<u64>,
+    /// Events skipped because an event with the same `event_id` was stored before.
+    pub duplicates: usize,
+}
+
+/// What deleting a user removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeletedUser {
+    pub user_existed: bool,
+    pub events_removed: usize,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    pub items: u64,
+    pub users: u64,
+    pub events: u64,
+    /// The highest event log position ever handed out (0 when none).
+    pub last_seq: u64,
+}
+
+pub trait Store: Send + Sync + 'static {
+    /// Inserts or replaces items, all or none.
+    fn put_items(&self, items: &[Item]) -> Result<(), StoreError>;
+    fn get_item(&self, id: &str) -> Result<Option<Item>, StoreError>;
+    /// Returns whether the item existed. Its events stay in the log as history.
+    fn delete_item(&self, id: &str) -> Result<bool, StoreError>;
+    /// Items in id order, strictly after `after`.
+    fn list_items(&self, after: Option<&str>, limit: usize) -> Result<Vec<Item>, StoreError>;
+    /// Every item, in id order.
+    fn scan_items(&self, visit: &mut dyn FnMut(Item)) -> Result<(), StoreError>;
+
+    fn put_users(&self, users: &[User]) -> Result<(), StoreError>;
+    fn get_user(&self, id: &str) -> Result<Option<User>, StoreError>;
+    /// Deletes the user row and every event of that user (erasure).
+    fn delete_user(&self, id: &str) -> Result<DeletedUser, StoreError>;
+    fn list_users(&self, after: Option<&str>, limit: usize) -> Result<Vec<User>, StoreError>;
+
+    /// Appends events, all or none. Events without a timestamp get `now`. An event whose `event_id`
+    /// was stored before (or earlier in the same batch) is skipped and counted as a duplicate.
+    fn append_events(&self, events: &[Event], now: Timestamp) -> Result<AppendOutcome, StoreError>;
+    /// The user's most recent `limit` events, oldest first.
+    fn user_events(&self, user_id: &str, limit: usize) -> Result<Vec<StoredEvent>, StoreError>;
+    /// Visits events with `seq > after_seq` in log order until `visit` returns false.
+    fn scan_events(
+        &self,
+        after_seq: u64,
+        visit: &mut dyn FnMut(StoredEvent) -> bool,
+    ) -> Result<(), StoreError>;
+
+    fn stats(&self) -> Result<StoreStats, StoreError>;
+}
