@@ -6,11 +6,13 @@
 
 pub mod item_knn;
 pub mod popularity;
+pub mod registry;
 pub mod topk;
 pub mod trending;
 
 pub use item_knn::{ItemKnn, ItemKnnConfig};
 pub use popularity::Popularity;
+pub use registry::ModelSpec;
 pub use topk::top_k;
 pub use trending::Trending;
 
