@@ -1,0 +1,44 @@
+//! One module per subcommand. Shared here: the context every command gets (config and data directory)
+//! and logging setup.
+
+pub mod demo;
+pub mod eval;
+pub mod import;
+pub mod serve;
+pub mod train;
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use cairn_engine::{Config, Engine};
+
+pub struct Context {
+    pub config_path: Option<PathBuf>,
+    pub data_dir: Option<PathBuf>,
+}
+
+impl Context {
+    /// The configuration: defaults, then the file, then `CAIRN_*` variables, then `--data-dir`.
+    pub fn config(&self) -> anyhow::Result<Config> {
+        let mut config = Config::load(self.config_path.as_deref())?;
+        if let Some(dir) = &self.data_dir {
+            config.data_dir = dir.clone();
+        }
+        Ok(config)
+    }
+
+    pub fn open_engine(&self) -> anyhow::Result<Engine> {
+        let config = self.config()?;
+        let dir = config.data_dir.clone();
+        Engine::open(config).with_context(|| format!("opening the data directory {}", dir.display()))
+    }
+}
+
+pub fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("CAIRN_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

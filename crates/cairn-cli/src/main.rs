@@ -1,0 +1,60 @@
+//! `cairn`: one binary for the whole life cycle. Each subcommand lives in its own module under
+//! `commands/`; this file only parses arguments and dispatches.
+
+mod commands;
+mod progress;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cairn", version, about = "Cairn: a self-hosted recommendation engine")]
+struct Cli {
+    /// Configuration file (TOML). Every key can also be set with CAIRN_<SECTION>__<KEY> variables.
+    #[arg(long, short, global = true, env = "CAIRN_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory (overrides the configuration's `data_dir`).
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the HTTP API from the latest model, retraining on a schedule.
+    Serve(commands::serve::ServeArgs),
+    /// Import items, users or events from CSV, JSONL or MovieLens files into the data directory.
+    Import(commands::import::ImportArgs),
+    /// Train the configured models on the stored events and save them for `serve`.
+    Train(commands::train::TrainArgs),
+    /// Fill the data directory with a generated demo shop (catalog, users, events).
+    Demo(commands::demo::DemoArgs),
+    /// Evaluate models offline on a split (protocols, metrics, reports).
+    Eval(commands::eval::EvalArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    commands::init_tracing();
+    let ctx = commands::Context {
+        config_path: cli.config,
+        data_dir: cli.data_dir,
+    };
+    let result = match cli.command {
+        Command::Serve(a) => commands::serve::run(&ctx, a),
+        Command::Import(a) => commands::import::run(&ctx, a),
+        Command::Train(a) => commands::train::run(&ctx, a),
+        Command::Demo(a) => commands::demo::run(&ctx, a),
+        Command::Eval(a) => commands::eval::run(&ctx, a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

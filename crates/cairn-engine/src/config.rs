@@ -1,0 +1,188 @@
+//! Configuration: one TOML file whose every key has a default, overridable by environment variables
+//! `CAIRN_<KEY>` for top-level keys and `CAIRN_<SECTION>__<KEY>` for nested ones
+//! (e.g. `CAIRN_SERVER__PORT=9000`, `CAIRN_TRAIN__INTERVAL_SECS=600`).
+
+use std::path::{Path, PathBuf};
+
+use cairn_core::EventTypes;
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where the embedded store and trained models live.
+    pub data_dir: PathBuf,
+    pub server: ServerConfig,
+    pub train: TrainConfig,
+    pub serve: ServeConfig,
+    /// Event types by name; entries in the file are added to the defaults or override them.
+    pub event_types: EventTypes,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    pub host: String,
+    pub port: u16,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+    /// Requests taking longer are answered 503.
+    pub request_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Background retraining period of `cairn serve`; 0 disables it.
+    pub interval_secs: u64,
+    /// Popularity half-life; 0 gives all-time counts.
+    pub popularity_half_life_days: f64,
+    /// Trending compares this recent window...
+    pub trending_window_hours: f64,
+    /// ...with this much history before it.
+    pub trending_baseline_days: f64,
+    pub knn_neighbours: usize,
+    pub knn_shrinkage: f32,
+    /// Model files kept in `data_dir/models` (older ones are deleted after a successful train).
+    pub keep_models: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServeConfig {
+    /// Most recent events read per user at request time, for seen-item exclusion.
+    pub history_limit: usize,
+    /// Of those, how many of the most recent items drive the personalised scores.
+    pub recent_items: usize,
+    /// Half-life of an event's influence on the scores, in days (recent interests count more).
+    pub recency_half_life_days: f64,
+    /// Largest `k` a client may ask for.
+    pub max_k: usize,
+    pub default_k: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("cairn-data"),
+            server: ServerConfig::default(),
+            train: TrainConfig::default(),
+            serve: ServeConfig::default(),
+            event_types: EventTypes::default(),
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            host: "127.0.0.1".into(),
+            port: 8080,
+            max_body_bytes: 16 * 1024 * 1024,
+            request_timeout_ms: 30_000,
+        }
+    }
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            interval_secs: 3600,
+            popularity_half_life_days: 30.0,
+            trending_window_hours: 24.0,
+            trending_baseline_days: 14.0,
+            knn_neighbours: 100,
+            knn_shrinkage: 10.0,
+            keep_models: 3,
+        }
+    }
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        ServeConfig {
+            history_limit: 1000,
+            recent_items: 50,
+            recency_half_life_days: 30.0,
+            max_k: 1000,
+            default_k: 10,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(pub String);
+
+impl Config {
+    /// Defaults, then the TOML file if given, then `CAIRN_*` environment variables.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError(format!("file {} does not exist", path.display())));
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        let config: Config = figment
+            .merge(Env::prefixed("CAIRN_").split("__").ignore(&["config"]))
+            .extract()
+            .map_err(|e| ConfigError(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.event_types
+            .validate()
+            .map_err(|e| ConfigError(e.to_string()))?;
+        let s = &self.serve;
+        if s.max_k == 0 || s.default_k == 0 || s.default_k > s.max_k {
+            return Err(ConfigError("serve.default_k must be between 1 and serve.max_k".into()));
+        }
+        if s.recent_items == 0 || s.history_limit < s.recent_items {
+            return Err(ConfigError(
+                "serve.recent_items must be at least 1 and at most serve.history_limit".into(),
+            ));
+        }
+        if self.train.knn_neighbours == 0 {
+            return Err(ConfigError("train.knn_neighbours must be at least 1".into()));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_need_no_file_and_files_override_them() {
+        let c = Config::load(None).unwrap();
+        assert_eq!(c.server.port, 8080);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cairn.toml");
+        std::fs::write(
+            &path,
+            "data_dir = \"/tmp/x\"\n[server]\nport = 9001\n[event_types.play]\nkind = \"implicit\"\nweight = 3.0\n",
+        )
+        .unwrap();
+        let c = Config::load(Some(&path)).unwrap();
+        assert_eq!(c.server.port, 9001);
+        assert_eq!(c.data_dir, PathBuf::from("/tmp/x"));
+        assert!(c.event_types.get("play").is_some());
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cairn.toml");
+        std::fs::write(&path, "[server]\nprot = 9001\n").unwrap();
+        assert!(Config::load(Some(&path)).unwrap_err().0.contains("prot"));
+        std::fs::write(&path, "[serve]\ndefault_k = 0\n").unwrap();
+        assert!(Config::load(Some(&path)).is_err());
+        assert!(Config::load(Some(&dir.path().join("missing.toml"))).is_err());
+    }
+}

@@ -1,0 +1,47 @@
+use cairn_core::ValidationError;
+use cairn_store::StoreError;
+use thiserror::Error;
+
+/// Errors of engine operations. Each variant maps to one stable API error code (see [`EngineError::code`]).
+#[derive(Debug, Error)]
+pub enum EngineError {
+    #[error("{0}")]
+    Invalid(ValidationError),
+    #[error("{kind} `{id}` does not exist")]
+    NotFound { kind: &'static str, id: String },
+    #[error("{0}")]
+    Unprocessable(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("model artifact: {0}")]
+    Artifact(String),
+    #[error("training is already running")]
+    TrainingBusy,
+}
+
+impl EngineError {
+    /// A stable machine-readable code for clients.
+    pub fn code(&self) -> &'static str {
+        match self {
+            EngineError::Invalid(_) => "invalid_argument",
+            EngineError::NotFound { kind: "item", .. } => "item_not_found",
+            EngineError::NotFound { kind: "user", .. } => "user_not_found",
+            EngineError::NotFound { .. } => "not_found",
+            EngineError::Unprocessable(_) => "unprocessable",
+            EngineError::Store(StoreError::InUse(_)) => "store_in_use",
+            EngineError::Store(_) => "storage_error",
+            EngineError::Artifact(_) => "model_error",
+            EngineError::TrainingBusy => "training_busy",
+        }
+    }
+
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        EngineError::Invalid(ValidationError::new(field, message))
+    }
+}
+
+impl From<ValidationError> for EngineError {
+    fn from(e: ValidationError) -> Self {
+        EngineError::Invalid(e)
+    }
+}

@@ -1,0 +1,316 @@
+//! The engine: the one place where storage, models and configuration meet. It offers the operations
+//! the HTTP server and the CLI expose (catalog writes, events, recommendations, training) and knows
+//! nothing of HTTP itself.
+//!
+//! Serving reads the user's recent history from the store on every request, so an acknowledged event
+//! changes the next recommendation at once; the trained models are swapped atomically by training.
+
+mod catalog;
+pub mod config;
+mod error;
+mod model_set;
+mod recommend;
+mod snapshot;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use arc_swap::ArcSwapOption;
+use cairn_core::{Event, Item, StoredEvent, Timestamp, User, Validate, ValidationError};
+use cairn_store::{DeletedUser, EmbeddedStore, Store, StoreStats};
+
+pub use catalog::Catalog;
+pub use config::{Config, ConfigError};
+pub use error::EngineError;
+pub use model_set::ModelSet;
+pub use recommend::{RecommendRequest, Recommendation, Recommendations};
+
+/// Outcome of posting a batch of events.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EventsOutcome {
+    pub stored: usize,
+    pub duplicates: usize,
+}
+
+/// A page of a cursor-paginated listing.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Pass as `cursor` to get the next page; `None` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TrainReport {
+    pub version: String,
+    pub users: usize,
+    pub items: usize,
+    pub interactions: usize,
+    pub events_read: usize,
+    pub seconds: f64,
+    pub path: PathBuf,
+}
+
+/// Summary of the model being served.
+#[derive(Debug, Clone)]
+pub struct ModelInfo {
+    pub version: String,
+    pub trained_at: i64,
+    pub last_seq: u64,
+    pub users: usize,
+    pub items: usize,
+    pub interactions: usize,
+}
+
+pub struct Engine {
+    config: Config,
+    store: Arc<dyn Store>,
+    catalog: RwLock<Catalog>,
+    models: ArcSwapOption<ModelSet>,
+    training: AtomicBool,
+}
+
+/// Largest page a listing returns.
+pub const MAX_PAGE: usize = 1000;
+
+impl Engine {
+    /// Opens the embedded store in `config.data_dir` and the latest saved model, if any.
+    pub fn open(config: Config) -> Result<Engine, EngineError> {
+        config
+            .validate()
+            .map_err(|e| EngineError::Unprocessable(e.to_string()))?;
+        let store = EmbeddedStore::open(&config.data_dir)?;
+        Self::with_store(config, Arc::new(store))
+    }
+
+    /// An engine over any store backend.
+    pub fn with_store(config: Config, store: Arc<dyn Store>) -> Result<Engine, EngineError> {
+        let mut catalog = Catalog::default();
+        store.scan_items(&mut |item| catalog.upsert(item))?;
+        let models = match ModelSet::load_latest(&config.data_dir.join("models")) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!("ignoring the saved model: {e}");
+                None
+            }
+        };
+        Ok(Engine {
+            config,
+            store,
+            catalog: RwLock::new(catalog),
+            models: ArcSwapOption::new(models.map(Arc::new)),
+            training: AtomicBool::new(false),
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn store(&self) -> &dyn Store {
+        self.store.as_ref()
+    }
+
+    fn catalog(&self) -> std::sync::RwLockReadGuard<'_, Catalog> {
+        self.catalog.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn catalog_mut(&self) -> std::sync::RwLockWriteGuard<'_, Catalog> {
+        self.catalog.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    // ----- catalog -----
+
+    /// Validates every item, then stores all of them in one atomic write.
+    pub fn put_items(&self, items: Vec<Item>) -> Result<(), EngineError> {
+        for (i, item) in items.iter().enumerate() {
+            item.validate().map_err(|e| e.within(&format!("items[{i}]")))?;
+        }
+        // Hold the catalog lock across the write so readers never see the cache behind the store.
+        let mut catalog = self.catalog_mut();
+        self.store.put_items(&items)?;
+        for item in items {
+            catalog.upsert(item);
+        }
+        Ok(())
+    }
+
+    pub fn get_item(&self, id: &str) -> Result<Item, EngineError> {
+        self.catalog()
+            .get(id)
+            .map(|i| (**i).clone())
+            .ok_or_else(|| not_found("item", id))
+    }
+
+    pub fn delete_item(&self, id: &str) -> Result<(), EngineError> {
+        let mut catalog = self.catalog_mut();
+        if !self.store.delete_item(id)? {
+            return Err(not_found("item", id));
+        }
+        catalog.remove(id);
+        Ok(())
+    }
+
+    pub fn list_items(&self, cursor: Option<&str>, limit: usize) -> Result<Page<Item>, EngineError> {
+        let limit = check_limit(limit)?;
+        let items = self.store.list_items(cursor, limit)?;
+        Ok(page(items, limit, |i| i.id.clone()))
+    }
+
+    pub fn item_count(&self) -> usize {
+        self.catalog().len()
+    }
+
+    pub fn put_users(&self, users: Vec<User>) -> Result<(), EngineError> {
+        for (i, user) in users.iter().enumerate() {
+            user.validate().map_err(|e| e.within(&format!("users[{i}]")))?;
+        }
+        Ok(self.store.put_users(&users)?)
+    }
+
+    pub fn get_user(&self, id: &str) -> Result<User, EngineError> {
+        self.store.get_user(id)?.ok_or_else(|| not_found("user", id))
+    }
+
+    /// Erases the user: the user row and all their events. Not found only when neither existed.
+    pub fn delete_user(&self, id: &str) -> Result<DeletedUser, EngineError> {
+        let deleted = self.store.delete_user(id)?;
+        if !deleted.user_existed && deleted.events_removed == 0 {
+            return Err(not_found("user", id));
+        }
+        Ok(deleted)
+    }
+
+    pub fn list_users(&self, cursor: Option<&str>, limit: usize) -> Result<Page<User>, EngineError> {
+        let limit = check_limit(limit)?;
+        let users = self.store.list_users(cursor, limit)?;
+        Ok(page(users, limit, |u| u.id.clone()))
+    }
+
+    // ----- events -----
+
+    /// Checks one event against the domain rules and this engine's event types and catalog.
+    pub fn validate_event(&self, event: &Event) -> Result<(), ValidationError> {
+        event.validate()?;
+        self.config.event_types.check(&event.event_type, event.value)?;
+        if !self.catalog().contains(&event.item_id) {
+            return Err(ValidationError::new(
+                "item_id",
+                format!("item `{}` does not exist; create it before posting events about it", event.item_id),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Validates every event, then appends all of them in one atomic, durable write.
+    pub fn add_events(&self, events: Vec<Event>) -> Result<EventsOutcome, EngineError> {
+        for (i, event) in events.iter().enumerate() {
+            self.validate_event(event)
+                .map_err(|e| e.within(&format!("events[{i}]")))?;
+        }
+        let outcome = self.store.append_events(&events, Timestamp::now())?;
+        Ok(EventsOutcome {
+            stored: outcome.stored.len(),
+            duplicates: outcome.duplicates,
+        })
+    }
+
+    /// The user's most recent events, oldest first.
+    pub fn user_events(&self, user_id: &str, limit: usize) -> Result<Vec<StoredEvent>, EngineError> {
+        let limit = check_limit(limit)?;
+        Ok(self.store.user_events(user_id, limit)?)
+    }
+
+    pub fn stats(&self) -> Result<StoreStats, EngineError> {
+        Ok(self.store.stats()?)
+    }
+
+    // ----- models -----
+
+    pub fn model_info(&self) -> Option<ModelInfo> {
+        self.models.load_full().map(|m| ModelInfo {
+            version: m.version.clone(),
+            trained_at: m.trained_at,
+            last_seq: m.last_seq,
+            users: m.n_users,
+            items: m.items.len(),
+            interactions: m.n_interactions,
+        })
+    }
+
+    pub(crate) fn models(&self) -> Option<Arc<ModelSet>> {
+        self.models.load_full()
+    }
+
+    /// Reads all events, fits the models, saves them, and swaps them in for serving. Requests keep
+    /// being served by the previous models until the swap. Only one training runs at a time.
+    pub fn train(&self) -> Result<TrainReport, EngineError> {
+        if self.training.swap(true, Ordering::AcqRel) {
+            return Err(EngineError::TrainingBusy);
+        }
+        let result = self.train_inner();
+        self.training.store(false, Ordering::Release);
+        result
+    }
+
+    fn train_inner(&self) -> Result<TrainReport, EngineError> {
+        let started = Instant::now();
+        let snapshot = snapshot::Snapshot::read(self.store.as_ref(), &self.config.event_types)?;
+        let models = ModelSet::fit(&snapshot, &self.config.train, cairn_core::now_unix());
+        let dir = self.config.data_dir.join("models");
+        let path = models.save(&dir)?;
+        ModelSet::prune(&dir, self.config.train.keep_models, &path);
+        let report = TrainReport {
+            version: models.version.clone(),
+            users: models.n_users,
+            items: models.items.len(),
+            interactions: models.n_interactions,
+            events_read: snapshot.events.len(),
+            seconds: started.elapsed().as_secs_f64(),
+            path,
+        };
+        self.models.store(Some(Arc::new(models)));
+        tracing::info!(
+            version = %report.version,
+            users = report.users,
+            items = report.items,
+            interactions = report.interactions,
+            seconds = report.seconds,
+            "trained"
+        );
+        Ok(report)
+    }
+
+    /// Whether there are events newer than the served model (or no model but some events).
+    pub fn has_new_events(&self) -> Result<bool, EngineError> {
+        let last_seq = self.stats()?.last_seq;
+        Ok(match self.models.load().as_ref() {
+            Some(m) => last_seq > m.last_seq,
+            None => last_seq > 0,
+        })
+    }
+}
+
+fn not_found(kind: &'static str, id: &str) -> EngineError {
+    EngineError::NotFound {
+        kind,
+        id: id.to_string(),
+    }
+}
+
+fn check_limit(limit: usize) -> Result<usize, EngineError> {
+    if limit == 0 || limit > MAX_PAGE {
+        return Err(EngineError::invalid(
+            "limit",
+            format!("{limit} is out of range; use 1 to {MAX_PAGE}"),
+        ));
+    }
+    Ok(limit)
+}
+
+fn page<T>(items: Vec<T>, limit: usize, key: impl Fn(&T) -> String) -> Page<T> {
+    let next_cursor = (items.len() == limit).then(|| items.last().map(&key)).flatten();
+    Page { items, next_cursor }
+}
