@@ -122,7 +122,10 @@ impl Config {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         if let Some(path) = file {
             if !path.exists() {
-                return Err(ConfigError(format!("file {} does not exist", path.display())));
+                return Err(ConfigError(format!(
+                    "file {} does not exist",
+                    path.display()
+                )));
             }
             figment = figment.merge(Toml::file(path));
         }
@@ -140,7 +143,9 @@ impl Config {
             .map_err(|e| ConfigError(e.to_string()))?;
         let s = &self.serve;
         if s.max_k == 0 || s.default_k == 0 || s.default_k > s.max_k {
-            return Err(ConfigError("serve.default_k must be between 1 and serve.max_k".into()));
+            return Err(ConfigError(
+                "serve.default_k must be between 1 and serve.max_k".into(),
+            ));
         }
         if s.recent_items == 0 || s.history_limit < s.recent_items {
             return Err(ConfigError(
@@ -148,7 +153,9 @@ impl Config {
             ));
         }
         if self.train.knn_neighbours == 0 {
-            return Err(ConfigError("train.knn_neighbours must be at least 1".into()));
+            return Err(ConfigError(
+                "train.knn_neighbours must be at least 1".into(),
+            ));
         }
         Ok(())
     }

@@ -126,7 +126,8 @@ impl Engine {
     /// Validates every item, then stores all of them in one atomic write.
     pub fn put_items(&self, items: Vec<Item>) -> Result<(), EngineError> {
         for (i, item) in items.iter().enumerate() {
-            item.validate().map_err(|e| e.within(&format!("items[{i}]")))?;
+            item.validate()
+                .map_err(|e| e.within(&format!("items[{i}]")))?;
         }
         // Hold the catalog lock across the write so readers never see the cache behind the store.
         let mut catalog = self.catalog_mut();
@@ -153,7 +154,11 @@ impl Engine {
         Ok(())
     }
 
-    pub fn list_items(&self, cursor: Option<&str>, limit: usize) -> Result<Page<Item>, EngineError> {
+    pub fn list_items(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Item>, EngineError> {
         let limit = check_limit(limit)?;
         let items = self.store.list_items(cursor, limit)?;
         Ok(page(items, limit, |i| i.id.clone()))
@@ -165,13 +170,16 @@ impl Engine {
 
     pub fn put_users(&self, users: Vec<User>) -> Result<(), EngineError> {
         for (i, user) in users.iter().enumerate() {
-            user.validate().map_err(|e| e.within(&format!("users[{i}]")))?;
+            user.validate()
+                .map_err(|e| e.within(&format!("users[{i}]")))?;
         }
         Ok(self.store.put_users(&users)?)
     }
 
     pub fn get_user(&self, id: &str) -> Result<User, EngineError> {
-        self.store.get_user(id)?.ok_or_else(|| not_found("user", id))
+        self.store
+            .get_user(id)?
+            .ok_or_else(|| not_found("user", id))
     }
 
     /// Erases the user: the user row and all their events. Not found only when neither existed.
@@ -183,7 +191,11 @@ impl Engine {
         Ok(deleted)
     }
 
-    pub fn list_users(&self, cursor: Option<&str>, limit: usize) -> Result<Page<User>, EngineError> {
+    pub fn list_users(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<User>, EngineError> {
         let limit = check_limit(limit)?;
         let users = self.store.list_users(cursor, limit)?;
         Ok(page(users, limit, |u| u.id.clone()))
@@ -194,11 +206,16 @@ impl Engine {
     /// Checks one event against the domain rules and this engine's event types and catalog.
     pub fn validate_event(&self, event: &Event) -> Result<(), ValidationError> {
         event.validate()?;
-        self.config.event_types.check(&event.event_type, event.value)?;
+        self.config
+            .event_types
+            .check(&event.event_type, event.value)?;
         if !self.catalog().contains(&event.item_id) {
             return Err(ValidationError::new(
                 "item_id",
-                format!("item `{}` does not exist; create it before posting events about it", event.item_id),
+                format!(
+                    "item `{}` does not exist; create it before posting events about it",
+                    event.item_id
+                ),
             ));
         }
         Ok(())
@@ -218,7 +235,11 @@ impl Engine {
     }
 
     /// The user's most recent events, oldest first.
-    pub fn user_events(&self, user_id: &str, limit: usize) -> Result<Vec<StoredEvent>, EngineError> {
+    pub fn user_events(
+        &self,
+        user_id: &str,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, EngineError> {
         let limit = check_limit(limit)?;
         Ok(self.store.user_events(user_id, limit)?)
     }
@@ -311,6 +332,8 @@ fn check_limit(limit: usize) -> Result<usize, EngineError> {
 }
 
 fn page<T>(items: Vec<T>, limit: usize, key: impl Fn(&T) -> String) -> Page<T> {
-    let next_cursor = (items.len() == limit).then(|| items.last().map(&key)).flatten();
+    let next_cursor = (items.len() == limit)
+        .then(|| items.last().map(&key))
+        .flatten();
     Page { items, next_cursor }
 }

@@ -93,7 +93,8 @@ impl ModelSet {
 
     /// Writes `dir/model-<version>.cairn` atomically (temp file, fsync, rename) and points `LATEST` at it.
     pub fn save(&self, dir: &Path) -> Result<PathBuf, EngineError> {
-        let io = |e: std::io::Error| EngineError::Artifact(format!("writing to {}: {e}", dir.display()));
+        let io =
+            |e: std::io::Error| EngineError::Artifact(format!("writing to {}: {e}", dir.display()));
         fs::create_dir_all(dir).map_err(io)?;
         let name = format!("model-{}.cairn", self.version);
         let path = dir.join(&name);
@@ -139,7 +140,9 @@ impl ModelSet {
 
     /// Deletes all but the newest `keep` model files other than `current`.
     pub fn prune(dir: &Path, keep: usize, current: &Path) {
-        let Ok(entries) = fs::read_dir(dir) else { return };
+        let Ok(entries) = fs::read_dir(dir) else {
+            return;
+        };
         let mut models: Vec<(std::time::SystemTime, PathBuf)> = entries
             .filter_map(Result::ok)
             .map(|e| e.path())

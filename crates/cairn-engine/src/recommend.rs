@@ -85,7 +85,10 @@ impl Engine {
     fn check_k(&self, k: usize) -> Result<(), EngineError> {
         let max = self.config.serve.max_k;
         if k == 0 || k > max {
-            return Err(EngineError::invalid("k", format!("{k} is out of range; use 1 to {max}")));
+            return Err(EngineError::invalid(
+                "k",
+                format!("{k} is out of range; use 1 to {max}"),
+            ));
         }
         Ok(())
     }
@@ -120,9 +123,16 @@ impl Engine {
         let mut out = Vec::with_capacity(req.k);
         if let Some(m) = models.as_deref() {
             self.personalised(m, &history, &mut filter, req.k, &mut out);
-            fill_from_order(m, &m.popular_order, &m.popularity.scores, "popularity", &mut filter, req.k, &mut out, |c| {
-                popular_reason("popular", c)
-            });
+            fill_from_order(
+                m,
+                &m.popular_order,
+                &m.popularity.scores,
+                "popularity",
+                &mut filter,
+                req.k,
+                &mut out,
+                |c| popular_reason("popular", c),
+            );
         }
         Ok(self.respond(models.as_deref(), out))
     }
@@ -141,7 +151,9 @@ impl Engine {
         }
         let mut scores = vec![0f32; m.items.len()];
         m.knn.score(&weights, &mut scores);
-        let best = top_k(&scores, k, |i| scores[i as usize] <= 0.0 || !filter.allows(m.items.id(i)));
+        let best = top_k(&scores, k, |i| {
+            scores[i as usize] <= 0.0 || !filter.allows(m.items.id(i))
+        });
         let last_type: HashMap<&str, &str> = history
             .iter()
             .map(|e| (e.item_id.as_str(), e.event_type.as_str()))
@@ -178,7 +190,9 @@ impl Engine {
         let mut per_item: HashMap<u32, f32> = HashMap::new();
         let mut order: Vec<u32> = Vec::new();
         for e in history.iter().rev() {
-            let Some(i) = m.items.get(&e.item_id) else { continue };
+            let Some(i) = m.items.get(&e.item_id) else {
+                continue;
+            };
             if !per_item.contains_key(&i) {
                 if order.len() == self.config.serve.recent_items {
                     continue;
@@ -187,7 +201,11 @@ impl Engine {
             }
             let strength = self.config.event_types.strength(&e.event_type, e.value);
             let age = (newest - e.timestamp.0).max(0) as f64;
-            let decay = if half_life > 0.0 { (-age / half_life * std::f64::consts::LN_2).exp() } else { 1.0 };
+            let decay = if half_life > 0.0 {
+                (-age / half_life * std::f64::consts::LN_2).exp()
+            } else {
+                1.0
+            };
             *per_item.entry(i).or_insert(0.0) += strength * decay as f32;
         }
         order.reverse();
@@ -210,10 +228,14 @@ impl Engine {
         self.check_k(k)?;
         let models = self.models();
         let catalog = self.catalog();
-        let item: Item = catalog
-            .get(item_id)
-            .map(|i| (**i).clone())
-            .ok_or_else(|| EngineError::NotFound { kind: "item", id: item_id.to_string() })?;
+        let item: Item =
+            catalog
+                .get(item_id)
+                .map(|i| (**i).clone())
+                .ok_or_else(|| EngineError::NotFound {
+                    kind: "item",
+                    id: item_id.to_string(),
+                })?;
         let filter = Filter {
             catalog: &catalog,
             now: now_unix(),
@@ -253,7 +275,8 @@ impl Engine {
                     break;
                 }
                 let id = m.items.id(j);
-                if !filter.allows(id) || !shares_category(id) || out.iter().any(|r| r.item_id == id) {
+                if !filter.allows(id) || !shares_category(id) || out.iter().any(|r| r.item_id == id)
+                {
                     continue;
                 }
                 out.push(Recommendation {
@@ -268,12 +291,20 @@ impl Engine {
     }
 
     /// The most popular items (time-decayed), optionally in one category.
-    pub fn popular(&self, k: usize, category: Option<&str>) -> Result<Recommendations, EngineError> {
+    pub fn popular(
+        &self,
+        k: usize,
+        category: Option<&str>,
+    ) -> Result<Recommendations, EngineError> {
         self.ranked_list(k, category, false)
     }
 
     /// Items whose activity is surging in the recent window, optionally in one category.
-    pub fn trending(&self, k: usize, category: Option<&str>) -> Result<Recommendations, EngineError> {
+    pub fn trending(
+        &self,
+        k: usize,
+        category: Option<&str>,
+    ) -> Result<Recommendations, EngineError> {
         self.ranked_list(k, category, true)
     }
 
@@ -295,13 +326,27 @@ impl Engine {
         let mut out = Vec::with_capacity(k);
         if let Some(m) = models.as_deref() {
             if trending {
-                fill_from_order(m, &m.trending_order, &m.trending.scores, "trending", &mut filter, k, &mut out, |c| {
-                    popular_reason("trending", c)
-                });
+                fill_from_order(
+                    m,
+                    &m.trending_order,
+                    &m.trending.scores,
+                    "trending",
+                    &mut filter,
+                    k,
+                    &mut out,
+                    |c| popular_reason("trending", c),
+                );
             } else {
-                fill_from_order(m, &m.popular_order, &m.popularity.scores, "popularity", &mut filter, k, &mut out, |c| {
-                    popular_reason("popular", c)
-                });
+                fill_from_order(
+                    m,
+                    &m.popular_order,
+                    &m.popularity.scores,
+                    "popularity",
+                    &mut filter,
+                    k,
+                    &mut out,
+                    |c| popular_reason("popular", c),
+                );
             }
         }
         Ok(self.respond(models.as_deref(), out))

@@ -38,7 +38,11 @@ impl Snapshot {
             items,
             events,
             last_seq,
-            reference_time: if reference_time == i64::MIN { 0 } else { reference_time },
+            reference_time: if reference_time == i64::MIN {
+                0
+            } else {
+                reference_time
+            },
         })
     }
 
