@@ -1,4 +1,4 @@
-//! `cairn train`. (Being written; this placeholder only keeps the workspace compiling.)
+//! `cairn train`: fit the models on every stored event and save them where `cairn serve` finds them.
 
 use clap::Args;
 
@@ -7,6 +7,25 @@ use super::Context;
 #[derive(Args)]
 pub struct TrainArgs {}
 
-pub fn run(_ctx: &Context, _args: TrainArgs) -> anyhow::Result<()> {
-    anyhow::bail!("`cairn train` is not available yet")
+pub fn run(ctx: &Context, _args: TrainArgs) -> anyhow::Result<()> {
+    let engine = ctx.open_engine()?;
+    let stats = engine.stats()?;
+    if stats.events == 0 {
+        anyhow::bail!(
+            "the data directory {} holds no events; import some first (`cairn import`, or `cairn demo`)",
+            engine.config().data_dir.display()
+        );
+    }
+    eprintln!("training on {} events...", stats.events);
+    let report = engine.train()?;
+    println!(
+        "trained model {} on {} users x {} items ({} interactions) in {:.2}s; saved to {}",
+        report.version,
+        report.users,
+        report.items,
+        report.interactions,
+        report.seconds,
+        report.path.display()
+    );
+    Ok(())
 }
