@@ -1,0 +1,23 @@
+//! Offline evaluation for Cairn: split protocols (the peers harness's split folders, and Rust
+//! splitters), ranking / rating / beyond-accuracy metrics with the definitions of docs/EVALUATION.md,
+//! confidence intervals and paired comparisons, and the runner behind `cairn eval` and `cairn tune`.
+//!
+//! Flow: a [`split::SplitSet`] (read by [`split_dir`] or made by [`splitters`]) → one
+//! [`task::EvalTask`] per stage → any `cairn_models::ModelSpec` fitted on the task's training matrix →
+//! [`evaluate::evaluate_ranking`] → [`runner`] summaries and reports.
+
+pub mod data;
+pub mod error;
+pub mod evaluate;
+pub mod metrics;
+pub mod rating_models;
+pub mod split;
+pub mod split_dir;
+pub mod stats;
+pub mod task;
+
+pub use error::{EvalError, Result};
+pub use evaluate::{evaluate_ranking, RankingOptions, RankingResult};
+pub use split::{Protocol, Role, SplitSet, Stage, StageData};
+pub use split_dir::read_split_dir;
+pub use task::{EvalTask, EvalUser};
