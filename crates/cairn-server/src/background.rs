@@ -1,0 +1,96 @@
+//! Training outside requests: once at startup when events wait for a first model, and periodically
+//! when new events arrived since the served model.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cairn_engine::{Engine, EngineError, TrainReport};
+use tokio::task::JoinHandle;
+use tokio::time::{interval_at, Instant, MissedTickBehavior};
+
+/// Trains when there are events the served model has not seen (or no model but some events).
+/// `Ok(None)` when there was nothing new.
+pub fn train_if_new_events(engine: &Engine) -> Result<Option<TrainReport>, EngineError> {
+    if !engine.has_new_events()? {
+        return Ok(None);
+    }
+    engine.train().map(Some)
+}
+
+/// Runs [`train_if_new_events`] on the blocking pool and logs the outcome; never fails.
+pub async fn train_in_background(engine: Arc<Engine>, why: &'static str) {
+    match tokio::task::spawn_blocking(move || train_if_new_events(&engine)).await {
+        Ok(Ok(Some(report))) => tracing::info!(
+            why,
+            version = %report.version,
+            seconds = report.seconds,
+            "background training done"
+        ),
+        Ok(Ok(None)) => tracing::debug!(why, "no new events; training skipped"),
+        Ok(Err(EngineError::TrainingBusy)) => {
+            tracing::debug!(why, "a training is already running; skipped")
+        }
+        Ok(Err(e)) => tracing::warn!(why, error = %e, "background training failed"),
+        Err(e) => tracing::error!(why, error = %e, "background training panicked"),
+    }
+}
+
+/// Every `every`, retrains when new events arrived. The first run is one period after the start.
+/// A zero period disables retraining (the task ends at once). Must be called inside a tokio runtime;
+/// abort the returned handle to stop it.
+pub fn spawn_retrainer(engine: Arc<Engine>, every: Duration) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        if every.is_zero() {
+            tracing::info!("background retraining disabled");
+            return;
+        }
+        let mut ticker = interval_at(Instant::now() + every, every);
+        // A long training must not be followed by a burst of catch-up runs.
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            train_in_background(Arc::clone(&engine), "periodic").await;
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use cairn_core::{Event, Item};
+    use cairn_engine::Config;
+
+    use super::*;
+
+    #[test]
+    fn trains_only_when_events_are_new() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config {
+            data_dir: dir.path().to_path_buf(),
+            ..Config::default()
+        };
+        let engine = Engine::open(config).unwrap();
+        assert!(
+            train_if_new_events(&engine).unwrap().is_none(),
+            "no events, no model"
+        );
+        engine
+            .put_items(vec![Item::new("a"), Item::new("b")])
+            .unwrap();
+        engine
+            .add_events(vec![
+                Event::new("u", "a", "view"),
+                Event::new("u", "b", "view"),
+            ])
+            .unwrap();
+        let first = train_if_new_events(&engine).unwrap();
+        assert!(first.is_some());
+        assert!(
+            train_if_new_events(&engine).unwrap().is_none(),
+            "nothing new since"
+        );
+        engine
+            .add_events(vec![Event::new("v", "a", "view")])
+            .unwrap();
+        assert!(train_if_new_events(&engine).unwrap().is_some());
+    }
+}

@@ -1,0 +1,222 @@
+//! Wire types of the API that are not domain types: request envelopes, query parameters, responses.
+//! Request types deny unknown fields so a misspelt key is an error instead of a silent no-op.
+
+use cairn_core::{Event, Item, StoredEvent, Timestamp, User};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+/// Default page size of listings.
+pub const DEFAULT_PAGE: usize = 100;
+
+// ----- requests -----
+
+/// Body of `POST /v1/items`: items created or replaced together, all or none.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ItemBatch {
+    pub items: Vec<Item>,
+}
+
+/// Body of `POST /v1/users`: users created or replaced together, all or none.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserBatch {
+    pub users: Vec<User>,
+}
+
+/// Body of `POST /v1/events`: events stored together, all or none.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EventBatch {
+    pub events: Vec<Event>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PageParams {
+    /// `next_cursor` of the previous page; absent or empty for the first page.
+    pub cursor: Option<String>,
+    /// Page size, 1 to 1000 (default 100).
+    pub limit: Option<usize>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct HistoryParams {
+    /// How many of the most recent events, 1 to 1000 (default 100).
+    pub limit: Option<usize>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct RecommendParams {
+    /// Number of items, 1 to `serve.max_k` (default `serve.default_k`).
+    pub k: Option<usize>,
+    /// Leave out items the user already interacted with (default true).
+    pub exclude_seen: Option<bool>,
+    /// Only items in this category; absent or empty for all.
+    pub category: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// Number of items, 1 to `serve.max_k` (default `serve.default_k`).
+    pub k: Option<usize>,
+    /// Only items in this category; absent or empty for all.
+    pub category: Option<String>,
+}
+
+/// Empty query values mean "not given": clients often build URLs like `?cursor=&limit=`.
+pub fn non_empty(value: Option<String>) -> Option<String> {
+    value.filter(|v| !v.is_empty())
+}
+
+// ----- responses -----
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ItemPage {
+    pub items: Vec<Item>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct UserPage {
+    pub users: Vec<User>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Upserted {
+    /// How many resources were created or replaced.
+    pub upserted: usize,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct EventsStored {
+    /// Events newly stored by this request.
+    pub stored: usize,
+    /// Events skipped because an event with the same `event_id` was stored before.
+    pub duplicates: usize,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct UserErased {
+    pub user_id: String,
+    /// Whether a user row existed (events may name users that were never created).
+    pub user_existed: bool,
+    /// How many of the user's events were erased.
+    pub events_removed: usize,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct UserHistory {
+    pub user_id: String,
+    /// Most recent first.
+    pub events: Vec<StoredEvent>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RecommendationList {
+    /// Unique per response; send it back as `recommendation_id` on events for attribution.
+    pub recommendation_id: String,
+    /// Version of the model that produced the list; null before the first training.
+    pub model_version: Option<String>,
+    /// Best first.
+    pub items: Vec<RecommendedItem>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RecommendedItem {
+    pub item_id: String,
+    pub score: f32,
+    /// Which model put the item here: `item-knn`, `popularity`, `trending`.
+    pub source: String,
+    /// A short human-readable explanation.
+    pub reason: String,
+}
+
+impl From<cairn_engine::Recommendations> for RecommendationList {
+    fn from(r: cairn_engine::Recommendations) -> Self {
+        RecommendationList {
+            recommendation_id: r.recommendation_id,
+            model_version: r.model_version,
+            items: r
+                .items
+                .into_iter()
+                .map(|i| RecommendedItem {
+                    item_id: i.item_id,
+                    score: i.score,
+                    source: i.source.to_string(),
+                    reason: i.reason,
+                })
+                .collect(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TrainResult {
+    /// Version of the new model, now being served.
+    pub version: String,
+    pub users: usize,
+    pub items: usize,
+    pub interactions: usize,
+    pub events_read: usize,
+    pub seconds: f64,
+}
+
+impl From<cairn_engine::TrainReport> for TrainResult {
+    fn from(r: cairn_engine::TrainReport) -> Self {
+        TrainResult {
+            version: r.version,
+            users: r.users,
+            items: r.items,
+            interactions: r.interactions,
+            events_read: r.events_read,
+            seconds: r.seconds,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ModelStatus {
+    pub version: String,
+    pub trained_at: Timestamp,
+    /// Seconds since training.
+    pub age_seconds: i64,
+    /// Log position of the last event the model saw.
+    pub last_seq: u64,
+    pub users: usize,
+    pub items: usize,
+    pub interactions: usize,
+}
+
+impl ModelStatus {
+    pub fn new(m: cairn_engine::ModelInfo, now: i64) -> Self {
+        ModelStatus {
+            version: m.version,
+            trained_at: Timestamp(m.trained_at),
+            age_seconds: (now - m.trained_at).max(0),
+            last_seq: m.last_seq,
+            users: m.users,
+            items: m.items,
+            interactions: m.interactions,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    /// `ok` (liveness) or `ready` (readiness).
+    pub status: String,
+    /// The served model, when one is loaded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_version: Option<String>,
+}

@@ -1,0 +1,141 @@
+//! Cairn's HTTP API: versioned JSON endpoints over the engine, with JSON errors, Prometheus metrics
+//! and an OpenAPI document generated from the handlers.
+//!
+//! Entry points for the CLI: [`router`] (the app), [`serve`] (run it until shutdown), [`openapi`]
+//! (the document), [`spawn_retrainer`] (periodic background training).
+
+mod background;
+pub mod dto;
+pub mod error;
+mod extract;
+mod metrics;
+mod middleware;
+mod openapi;
+mod routes;
+mod state;
+
+use std::future::Future;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post, put};
+use axum::Router;
+use cairn_engine::Engine;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi as _;
+
+pub use background::{spawn_retrainer, train_if_new_events};
+pub use error::{ApiError, ErrorBody};
+
+use crate::error::ApiError as Error;
+use crate::metrics::HttpMetrics;
+use crate::routes::{events, items, ops, recommend, users};
+use crate::state::AppState;
+
+/// The OpenAPI document of this API (served at `GET /openapi.json`).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    openapi::ApiDoc::openapi()
+}
+
+/// The whole application. Body size limit and request timeout come from `engine.config().server`;
+/// `POST /v1/train` is exempt from the timeout because training legitimately takes long.
+pub fn router(engine: Arc<Engine>) -> Router {
+    let server = &engine.config().server;
+    let timeout = Duration::from_millis(server.request_timeout_ms);
+    let max_body = server.max_body_bytes;
+    let state = AppState {
+        metrics: Arc::new(HttpMetrics::new()),
+        engine,
+    };
+    let api = Router::new()
+        .route("/v1/items", get(items::list_items).post(items::put_items))
+        .route(
+            "/v1/items/{id}",
+            put(items::put_item)
+                .get(items::get_item)
+                .delete(items::delete_item),
+        )
+        .route("/v1/items/{id}/similar", get(recommend::similar))
+        .route("/v1/users", get(users::list_users).post(users::put_users))
+        .route(
+            "/v1/users/{id}",
+            put(users::put_user)
+                .get(users::get_user)
+                .delete(users::delete_user),
+        )
+        .route("/v1/users/{id}/events", get(users::user_events))
+        .route("/v1/users/{id}/recommendations", get(recommend::for_user))
+        .route("/v1/events", post(events::post_events))
+        .route("/v1/popular", get(recommend::popular))
+        .route("/v1/trending", get(recommend::trending))
+        .route("/v1/model", get(ops::model))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .route("/openapi.json", get(ops::openapi))
+        // Layers added with `Router::layer` wrap the routes present at that point only.
+        .layer(axum::middleware::from_fn_with_state(
+            timeout,
+            middleware::timeout,
+        ))
+        .route("/v1/train", post(ops::train))
+        .fallback(route_not_found)
+        .method_not_allowed_fallback(method_not_allowed);
+
+    let metrics = Arc::clone(&state.metrics);
+    // Outermost last: metrics see the final status, after panics and framework errors became JSON.
+    api.layer(DefaultBodyLimit::max(max_body))
+        .layer(TraceLayer::new_for_http())
+        .layer(CatchPanicLayer::custom(middleware::panic_response))
+        .layer(axum::middleware::from_fn(middleware::json_errors))
+        .layer(axum::middleware::from_fn_with_state(
+            metrics,
+            middleware::record_metrics,
+        ))
+        .with_state(state)
+}
+
+async fn route_not_found(uri: axum::http::Uri) -> Error {
+    Error::new(
+        axum::http::StatusCode::NOT_FOUND,
+        "route_not_found",
+        format!("no route for {}; see GET /openapi.json", uri.path()),
+    )
+}
+
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> Error {
+    Error::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!(
+            "{method} is not allowed on {}; see GET /openapi.json for the methods it accepts",
+            uri.path()
+        ),
+    )
+}
+
+/// Serves the API on `listener` until `shutdown` completes, then finishes in-flight requests.
+///
+/// When events are stored but no model exists yet (a fresh import), a first training starts in the
+/// background at once, so recommendations do not stay empty until the first retraining period.
+pub async fn serve(
+    engine: Arc<Engine>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    if engine.model_info().is_none() {
+        tokio::spawn(background::train_in_background(
+            Arc::clone(&engine),
+            "startup",
+        ));
+    }
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "serving the Cairn API");
+    }
+    axum::serve(listener, router(engine))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

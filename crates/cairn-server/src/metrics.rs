@@ -1,0 +1,110 @@
+//! Prometheus metrics: request counts and latencies by route and status, plus engine gauges sampled
+//! at scrape time.
+//!
+//! Each server owns its recorder instead of installing a process-wide one: a library should not claim
+//! the global recorder, and several servers in one process (tests) keep separate counts.
+
+use std::time::Duration;
+
+use metrics::{counter, gauge, histogram, with_local_recorder};
+use metrics_exporter_prometheus::{
+    Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
+};
+
+pub const REQUESTS: &str = "cairn_http_requests_total";
+pub const LATENCY: &str = "cairn_http_request_duration_seconds";
+
+/// Latency buckets in seconds: sub-millisecond cache hits up to requests near the default timeout.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+pub struct HttpMetrics {
+    recorder: PrometheusRecorder,
+    handle: PrometheusHandle,
+}
+
+/// Engine figures published as gauges on every scrape.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EngineGauges {
+    pub items: u64,
+    pub users: u64,
+    pub events: u64,
+    pub last_seq: u64,
+    pub model_loaded: bool,
+    pub model_age_seconds: f64,
+    pub model_interactions: u64,
+}
+
+impl Default for HttpMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl HttpMetrics {
+    pub fn new() -> Self {
+        let builder = PrometheusBuilder::new();
+        // Only fails for an empty bucket list, which LATENCY_BUCKETS is not; a summary would do then.
+        let builder = builder
+            .set_buckets_for_metric(Matcher::Full(LATENCY.to_string()), LATENCY_BUCKETS)
+            .unwrap_or_else(|_| PrometheusBuilder::new());
+        let recorder = builder.build_recorder();
+        let handle = recorder.handle();
+        HttpMetrics { recorder, handle }
+    }
+
+    pub fn observe_request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
+        let labels = [
+            ("method", method.to_string()),
+            ("route", route.to_string()),
+            ("status", status.to_string()),
+        ];
+        with_local_recorder(&self.recorder, || {
+            counter!(REQUESTS, &labels).increment(1);
+            histogram!(LATENCY, &labels).record(elapsed.as_secs_f64());
+        });
+    }
+
+    /// The Prometheus text exposition, with the engine gauges set to `engine`.
+    pub fn render(&self, engine: &EngineGauges) -> String {
+        with_local_recorder(&self.recorder, || {
+            gauge!("cairn_items").set(engine.items as f64);
+            gauge!("cairn_users").set(engine.users as f64);
+            gauge!("cairn_events").set(engine.events as f64);
+            gauge!("cairn_event_log_last_seq").set(engine.last_seq as f64);
+            gauge!("cairn_model_loaded").set(if engine.model_loaded { 1.0 } else { 0.0 });
+            gauge!("cairn_model_age_seconds").set(engine.model_age_seconds);
+            gauge!("cairn_model_interactions").set(engine.model_interactions as f64);
+        });
+        self.handle.run_upkeep();
+        self.handle.render()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_histograms_and_gauges() {
+        let m = HttpMetrics::new();
+        m.observe_request("GET", "/v1/items/{id}", 404, Duration::from_millis(3));
+        m.observe_request("GET", "/v1/items/{id}", 404, Duration::from_millis(3));
+        let text = m.render(&EngineGauges {
+            items: 7,
+            ..Default::default()
+        });
+        assert!(
+            text.contains(
+                r#"cairn_http_requests_total{method="GET",route="/v1/items/{id}",status="404"} 2"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("cairn_http_request_duration_seconds_bucket{"),
+            "{text}"
+        );
+        assert!(text.contains("cairn_items 7"), "{text}");
+    }
+}

@@ -1,0 +1,93 @@
+//! Cross-cutting layers: request metrics, the request timeout, the JSON-only error guarantee and the
+//! panic handler.
+
+use std::any::Any;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::error::ApiError;
+use crate::metrics::HttpMetrics;
+
+/// Counts the request and records its latency, labelled by route template (not the raw path, which
+/// would give one series per id) and final status.
+pub async fn record_metrics(
+    State(metrics): State<Arc<HttpMetrics>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let method = req.method().as_str().to_string();
+    let started = Instant::now();
+    let response = next.run(req).await;
+    metrics.observe_request(
+        &method,
+        &route,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
+}
+
+/// Answers 503 `timeout` when the handler takes longer than the configured limit. The engine call
+/// already running on the blocking pool finishes on its own; writes are atomic either way.
+pub async fn timeout(State(limit): State<Duration>, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "timeout",
+            format!(
+                "the request took longer than {} ms; retry, or send a smaller batch",
+                limit.as_millis()
+            ),
+        )
+        .into_response(),
+    }
+}
+
+/// The last line of the "every error is JSON" rule: an error response that some framework layer
+/// produced in plain text (or empty) is replaced by the JSON shape for its status.
+pub async fn json_errors(req: Request, next: Next) -> Response {
+    let response = next.run(req).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) || is_json(&response) {
+        return response;
+    }
+    let (mut parts, _) = response.into_parts();
+    let mut replaced = ApiError::for_status(status).into_response();
+    // Keep informative headers such as `Allow` on a 405.
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.remove(header::CONTENT_TYPE);
+    for (name, value) in parts.headers.drain().filter_map(|(n, v)| n.map(|n| (n, v))) {
+        replaced.headers_mut().entry(name).or_insert(value);
+    }
+    replaced
+}
+
+fn is_json(response: &Response) -> bool {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"))
+}
+
+/// Response of the catch-panic layer: a bug, not the client's fault; the message says nothing about
+/// internals.
+pub fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
+    let detail = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("unknown panic");
+    tracing::error!(panic = detail, "handler panicked");
+    ApiError::internal("internal error; the request was not completed").into_response()
+}

@@ -1,0 +1,128 @@
+//! Operations: training, model status, health, readiness, metrics and the OpenAPI document.
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::Json;
+use cairn_core::now_unix;
+use cairn_engine::EngineError;
+
+use crate::dto::{Health, ModelStatus, TrainResult};
+use crate::error::{ApiError, ErrorBody};
+use crate::metrics::EngineGauges;
+use crate::state::AppState;
+
+/// Train now on all events and swap the new model in; requests keep being served meanwhile.
+/// Not subject to the request timeout.
+#[utoipa::path(
+    post, path = "/v1/train", tag = "model",
+    responses(
+        (status = 200, description = "Trained; the new model is being served", body = TrainResult),
+        (status = 409, description = "A training is already running (`training_busy`)", body = ErrorBody),
+    )
+)]
+pub async fn train(State(state): State<AppState>) -> Result<Json<TrainResult>, ApiError> {
+    Ok(Json(state.run(|e| e.train()).await?.into()))
+}
+
+/// The model being served.
+#[utoipa::path(
+    get, path = "/v1/model", tag = "model",
+    responses(
+        (status = 200, description = "The served model", body = ModelStatus),
+        (status = 404, description = "No model trained yet (`model_not_found`)", body = ErrorBody),
+    )
+)]
+pub async fn model(State(state): State<AppState>) -> Result<Json<ModelStatus>, ApiError> {
+    match state.engine.model_info() {
+        Some(info) => Ok(Json(ModelStatus::new(info, now_unix()))),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "model_not_found",
+            "no model has been trained yet; POST /v1/train",
+        )),
+    }
+}
+
+/// Liveness: the process is up and answering.
+#[utoipa::path(
+    get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "Up", body = Health))
+)]
+pub async fn healthz() -> Json<Health> {
+    Json(Health {
+        status: "ok".into(),
+        model_version: None,
+    })
+}
+
+/// Readiness: 200 when a model is loaded, or when there are no events to train on yet (empty lists
+/// are then the right answer); 503 `not_ready` while events wait for a first model.
+#[utoipa::path(
+    get, path = "/readyz", tag = "operations",
+    responses(
+        (status = 200, description = "Ready", body = Health),
+        (status = 503, description = "Not ready; the message says why (`not_ready`)", body = ErrorBody),
+    )
+)]
+pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
+    if let Some(info) = state.engine.model_info() {
+        return Ok(Json(Health {
+            status: "ready".into(),
+            model_version: Some(info.version),
+        }));
+    }
+    let stats = state.run(|e| e.stats()).await?;
+    if stats.events == 0 {
+        return Ok(Json(Health {
+            status: "ready".into(),
+            model_version: None,
+        }));
+    }
+    Err(ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "not_ready",
+        format!(
+            "{} events are stored but no model is trained yet; wait for the first training or POST /v1/train",
+            stats.events
+        ),
+    ))
+}
+
+/// Prometheus metrics: `cairn_http_requests_total` and `cairn_http_request_duration_seconds` by
+/// method, route and status, and engine gauges (`cairn_items`, `cairn_events`,
+/// `cairn_model_age_seconds`, ...).
+#[utoipa::path(
+    get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text exposition format", body = String, content_type = "text/plain"))
+)]
+pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    let gauges = state.run(engine_gauges).await?;
+    let text = state.metrics.render(&gauges);
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text))
+}
+
+fn engine_gauges(engine: &cairn_engine::Engine) -> Result<EngineGauges, EngineError> {
+    let stats = engine.stats()?;
+    let model = engine.model_info();
+    Ok(EngineGauges {
+        items: stats.items,
+        users: stats.users,
+        events: stats.events,
+        last_seq: stats.last_seq,
+        model_loaded: model.is_some(),
+        model_age_seconds: model
+            .as_ref()
+            .map_or(0.0, |m| (now_unix() - m.trained_at).max(0) as f64),
+        model_interactions: model.map_or(0, |m| m.interactions as u64),
+    })
+}
+
+/// This API's OpenAPI 3.1 document, generated from the handlers.
+#[utoipa::path(
+    get, path = "/openapi.json", tag = "operations",
+    responses((status = 200, description = "OpenAPI document", content_type = "application/json"))
+)]
+pub async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(crate::openapi())
+}

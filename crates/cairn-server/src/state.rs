@@ -1,0 +1,36 @@
+//! What every handler shares, and the one way handlers call the engine.
+
+use std::sync::Arc;
+
+use cairn_engine::{Engine, EngineError};
+
+use crate::error::ApiError;
+use crate::metrics::HttpMetrics;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: Arc<Engine>,
+    pub metrics: Arc<HttpMetrics>,
+}
+
+impl AppState {
+    /// Runs an engine operation on tokio's blocking pool.
+    ///
+    /// Why every call goes there: engine operations read and write the embedded store, and writes
+    /// fsync; run on an async worker, one slow disk operation would stall every other request on that
+    /// worker. The hop costs microseconds, far below a store access, so there is no point in sorting
+    /// calls into "quick enough" and "not".
+    pub async fn run<T, F>(&self, op: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&Engine) -> Result<T, EngineError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let engine = Arc::clone(&self.engine);
+        match tokio::task::spawn_blocking(move || op(&engine)).await {
+            Ok(result) => result.map_err(ApiError::from),
+            Err(join) => Err(ApiError::internal(format!(
+                "the operation did not complete ({join}); nothing was acknowledged"
+            ))),
+        }
+    }
+}
