@@ -20,6 +20,8 @@ const N_ITEMS: usize = 60;
 const LIST_LEN: usize = 20;
 const KS: [usize; 3] = [1, 5, 20];
 
+type PerUserMetric = Box<dyn Fn(&Relevance) -> Option<f64>>;
+
 fn peers_dir() -> PathBuf {
     std::env::var_os("CAIRN_PEERS_DIR")
         .map(PathBuf::from)
@@ -238,7 +240,7 @@ fn metrics_agree_with_peers_metrics_py() {
             .filter(|&u| !inp.targets[u].is_empty())
             .collect();
         for k in KS {
-            let columns: [(&str, Box<dyn Fn(&Relevance) -> Option<f64>>); 7] = [
+            let columns: [(&str, PerUserMetric); 7] = [
                 ("RecallLiang", Box::new(move |r| r.recall_liang(k))),
                 ("Recall", Box::new(move |r| r.recall(k))),
                 ("Precision", Box::new(move |r| r.precision(k))),
