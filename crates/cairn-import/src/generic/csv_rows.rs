@@ -1,0 +1,375 @@
+//! Generic CSV readers for items, users and events. See the module above for the column layouts.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use cairn_core::{Event, Item, PropertyValue, User, Validate};
+
+use crate::cells;
+use crate::error::{ImportError, RowError};
+use crate::source::{decode, open, ByteCounter, Encoding};
+use crate::Rows;
+
+pub const EVENT_COLUMNS: &[&str] = &[
+    "user_id",
+    "item_id",
+    "type",
+    "value",
+    "timestamp",
+    "event_id",
+    "recommendation_id",
+];
+pub const ITEM_COLUMNS: &[&str] = &[
+    "id",
+    "title",
+    "description",
+    "categories",
+    "tags",
+    "hidden",
+    "available_from",
+    "available_until",
+    "embedding",
+];
+pub const USER_COLUMNS: &[&str] = &["id"];
+
+/// The header row: which column holds which field.
+struct Header {
+    names: Vec<String>,
+}
+
+impl Header {
+    fn position(&self, name: &str) -> Option<usize> {
+        self.names.iter().position(|n| n == name)
+    }
+}
+
+/// One data row, with the header to look cells up by name.
+struct Cells<'a> {
+    header: &'a Header,
+    values: &'a [String],
+}
+
+impl Cells<'_> {
+    /// The cell of `column`, `None` when the column is absent or the cell is empty.
+    fn get(&self, column: &str) -> Option<&str> {
+        let i = self.header.position(column)?;
+        self.values
+            .get(i)
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
+    }
+
+    fn required(&self, column: &str) -> Result<String, String> {
+        self.get(column)
+            .map(str::to_string)
+            .ok_or_else(|| format!("column `{column}` is empty; every row needs one"))
+    }
+
+    /// Cells of the columns not in `known`, typed.
+    fn extras(&self, known: &[&str]) -> BTreeMap<String, PropertyValue> {
+        self.header
+            .names
+            .iter()
+            .zip(self.values)
+            .filter(|(name, _)| !known.contains(&name.as_str()))
+            .filter(|(_, v)| !v.trim().is_empty())
+            .map(|(name, v)| (name.clone(), cells::typed_value(v.trim())))
+            .collect()
+    }
+}
+
+type Convert<T> = fn(&Cells) -> Result<T, String>;
+
+struct CsvRows<T> {
+    records: csv::ByteRecordsIntoIter<Box<dyn std::io::BufRead + Send>>,
+    header: Header,
+    path: PathBuf,
+    kind: &'static str,
+    convert: Convert<T>,
+}
+
+impl<T: Validate> Iterator for CsvRows<T> {
+    type Item = (u64, Result<T, RowError>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let record = match self.records.next()? {
+            Ok(r) => r,
+            Err(e) => {
+                let line = e.position().map(|p| p.line()).unwrap_or(0);
+                let message = format!("unreadable CSV row: {e}");
+                return Some((line, Err(RowError::new(&self.path, line, message))));
+            }
+        };
+        let line = record.position().map(|p| p.line()).unwrap_or(0);
+        Some((
+            line,
+            self.row(&record)
+                .map_err(|m| RowError::new(&self.path, line, m)),
+        ))
+    }
+}
+
+impl<T: Validate> CsvRows<T> {
+    fn row(&self, record: &csv::ByteRecord) -> Result<T, String> {
+        if record.len() > self.header.names.len() {
+            return Err(format!(
+                "has {} cells but the header names {} columns; quote cells that contain commas",
+                record.len(),
+                self.header.names.len()
+            ));
+        }
+        let values = record
+            .iter()
+            .map(|cell| decode(cell, Encoding::Utf8))
+            .collect::<Result<Vec<String>, String>>()?;
+        let cells = Cells {
+            header: &self.header,
+            values: &values,
+        };
+        let value = (self.convert)(&cells)?;
+        value.validate().map_err(|e| format!("{} {e}", self.kind))?;
+        Ok(value)
+    }
+}
+
+fn rows<T: Validate + Send + 'static>(
+    path: &Path,
+    counter: &ByteCounter,
+    kind: &'static str,
+    required: &[&str],
+    convert: Convert<T>,
+) -> Result<Rows<T>, ImportError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(open(path, counter)?);
+    let mut first = csv::ByteRecord::new();
+    let has_header = reader
+        .read_byte_record(&mut first)
+        .map_err(|e| ImportError::layout(path, format!("unreadable header row: {e}")))?;
+    if !has_header {
+        return Err(ImportError::layout(path, "is empty; expected a header row"));
+    }
+    let names = first
+        .iter()
+        .map(|cell| {
+            decode(cell, Encoding::Utf8)
+                .map(|s| s.trim().trim_start_matches('\u{feff}').to_string())
+                .map_err(|m| ImportError::layout(path, format!("header {m}")))
+        })
+        .collect::<Result<Vec<String>, ImportError>>()?;
+    let header = Header { names };
+    for column in required {
+        if header.position(column).is_none() {
+            return Err(ImportError::layout(
+                path,
+                format!(
+                    "the header has no `{column}` column; a {kind} CSV needs a header row with at least {}",
+                    required.join(",")
+                ),
+            ));
+        }
+    }
+    Ok(Box::new(CsvRows {
+        records: reader.into_byte_records(),
+        header,
+        path: path.to_path_buf(),
+        kind,
+        convert,
+    }))
+}
+
+pub fn events(path: &Path, counter: &ByteCounter) -> Result<Rows<Event>, ImportError> {
+    rows(
+        path,
+        counter,
+        "event",
+        &["user_id", "item_id", "type"],
+        event,
+    )
+}
+
+pub fn items(path: &Path, counter: &ByteCounter) -> Result<Rows<Item>, ImportError> {
+    rows(path, counter, "item", &["id"], item)
+}
+
+pub fn users(path: &Path, counter: &ByteCounter) -> Result<Rows<User>, ImportError> {
+    rows(path, counter, "user", &["id"], user)
+}
+
+fn event(c: &Cells) -> Result<Event, String> {
+    let mut event = Event::new(
+        c.required("user_id")?,
+        c.required("item_id")?,
+        c.required("type")?,
+    );
+    event.value = c
+        .get("value")
+        .map(|v| cells::number("value", v))
+        .transpose()?;
+    event.timestamp = c
+        .get("timestamp")
+        .map(|v| cells::timestamp("timestamp", v))
+        .transpose()?;
+    event.event_id = c.get("event_id").map(str::to_string);
+    event.recommendation_id = c.get("recommendation_id").map(str::to_string);
+    event.context = c.extras(EVENT_COLUMNS);
+    Ok(event)
+}
+
+fn item(c: &Cells) -> Result<Item, String> {
+    let mut item = Item::new(c.required("id")?);
+    item.title = c.get("title").map(str::to_string);
+    item.description = c.get("description").map(str::to_string);
+    item.categories = c.get("categories").map(cells::list).unwrap_or_default();
+    item.tags = c.get("tags").map(cells::list).unwrap_or_default();
+    item.hidden = c
+        .get("hidden")
+        .map(|v| cells::boolean("hidden", v))
+        .transpose()?
+        .unwrap_or(false);
+    item.available_from = c
+        .get("available_from")
+        .map(|v| cells::timestamp("available_from", v))
+        .transpose()?;
+    item.available_until = c
+        .get("available_until")
+        .map(|v| cells::timestamp("available_until", v))
+        .transpose()?;
+    item.embedding = c
+        .get("embedding")
+        .map(|v| {
+            cells::list(v)
+                .iter()
+                .map(|x| cells::number("embedding", x).map(|n| n as f32))
+                .collect::<Result<Vec<f32>, String>>()
+        })
+        .transpose()?;
+    item.properties = c.extras(ITEM_COLUMNS);
+    Ok(item)
+}
+
+fn user(c: &Cells) -> Result<User, String> {
+    let mut user = User::new(c.required("id")?);
+    user.properties = c.extras(USER_COLUMNS);
+    Ok(user)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(content: &[u8]) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.csv");
+        std::fs::write(&path, content).unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn events_parse_with_optional_columns_and_context() {
+        let (_d, path) = write(
+            b"user_id,item_id,type,value,timestamp,event_id,device\n\
+              u1,i1,view,,1700000000,e1,mobile\n\
+              u1,i2,rating,4.5,2023-11-14T22:13:20Z,,\n",
+        );
+        let rows: Vec<_> = events(&path, &ByteCounter::new()).unwrap().collect();
+        assert_eq!(rows.len(), 2);
+        let (line, first) = &rows[0];
+        let first = first.as_ref().unwrap();
+        assert_eq!(*line, 2);
+        assert_eq!(first.event_id.as_deref(), Some("e1"));
+        assert_eq!(first.value, None);
+        assert_eq!(first.context["device"].as_str(), Some("mobile"));
+        let second = rows[1].1.as_ref().unwrap();
+        assert_eq!((rows[1].0, second.value), (3, Some(4.5)));
+        assert_eq!(second.timestamp.unwrap().0, 1_700_000_000);
+        assert!(second.context.is_empty());
+    }
+
+    #[test]
+    fn bad_event_rows_report_line_and_fix() {
+        let (_d, path) = write(
+            b"user_id,item_id,type,value,timestamp\n\
+              u1,i1,view,,1700000000\n\
+              u1,,view,,\n\
+              u1,i1,rating,lots,\n\
+              u1,i1,view,,yesterday\n\
+              u1,i1,view,,1,extra\n\
+              u1,i1,view,,1700000000000\n",
+        );
+        let rows: Vec<_> = events(&path, &ByteCounter::new()).unwrap().collect();
+        let errors: Vec<(u64, String)> = rows
+            .iter()
+            .filter_map(|(_, r)| r.as_ref().err())
+            .map(|e| (e.line, e.message.clone()))
+            .collect();
+        assert_eq!(
+            errors.iter().map(|e| e.0).collect::<Vec<_>>(),
+            [3, 4, 5, 6, 7]
+        );
+        assert!(errors[0].1.contains("`item_id` is empty"), "{errors:?}");
+        assert!(errors[1].1.contains("`lots` is not a number"), "{errors:?}");
+        assert!(errors[2].1.contains("RFC 3339"), "{errors:?}");
+        assert!(errors[3].1.contains("header names 5 columns"), "{errors:?}");
+        assert!(errors[4].1.contains("milliseconds"), "{errors:?}");
+        let shown = rows[1].1.as_ref().unwrap_err().to_string();
+        assert!(
+            shown.starts_with(&format!("{}:3: ", path.display())),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn missing_required_column_is_a_layout_error() {
+        let (_d, path) = write(b"user,item_id,type\nu1,i1,view\n");
+        let err = events(&path, &ByteCounter::new()).err().unwrap();
+        assert!(err.to_string().contains("no `user_id` column"), "{err}");
+        let (_d, empty) = write(b"");
+        assert!(items(&empty, &ByteCounter::new()).is_err());
+    }
+
+    #[test]
+    fn items_split_lists_and_type_extra_columns() {
+        let (_d, path) = write(
+            "\u{feff}id,title,categories,tags,price,zip,on_sale,hidden,description\n\
+             sku-1,\"Caf\u{e9} table, oak\",furniture|kitchen,oak| round ,129.90,00501,true,false,Solid\n\
+             sku-2,,,,,,,maybe,\n"
+                .as_bytes(),
+        );
+        let rows: Vec<_> = items(&path, &ByteCounter::new()).unwrap().collect();
+        let item = rows[0].1.as_ref().unwrap();
+        assert_eq!(item.title.as_deref(), Some("Café table, oak"));
+        assert_eq!(item.categories, ["furniture", "kitchen"]);
+        assert_eq!(item.tags, ["oak", "round"]);
+        assert_eq!(item.properties["price"], PropertyValue::Number(129.9));
+        assert_eq!(
+            item.properties["zip"],
+            PropertyValue::String("00501".into())
+        );
+        assert_eq!(item.properties["on_sale"], PropertyValue::Bool(true));
+        assert!(!item.properties.contains_key("description"));
+        assert_eq!(item.description.as_deref(), Some("Solid"));
+        let bad = rows[1].1.as_ref().unwrap_err();
+        assert_eq!(bad.line, 3);
+        assert!(bad.message.contains("`maybe` is not a bool"), "{bad}");
+    }
+
+    #[test]
+    fn non_utf8_cells_are_row_errors() {
+        let (_d, path) = write(b"id,title\na,Caf\xe9\nb,ok\n");
+        let rows: Vec<_> = items(&path, &ByteCounter::new()).unwrap().collect();
+        assert!(rows[0].1.as_ref().unwrap_err().message.contains("UTF-8"));
+        assert!(rows[1].1.is_ok());
+    }
+
+    #[test]
+    fn users_get_typed_properties() {
+        let (_d, path) = write(b"id,age,country\nu1,34,FR\n,5,DE\n");
+        let rows: Vec<_> = users(&path, &ByteCounter::new()).unwrap().collect();
+        let u = rows[0].1.as_ref().unwrap();
+        assert_eq!(u.properties["age"], PropertyValue::Number(34.0));
+        assert_eq!(u.properties["country"].as_str(), Some("FR"));
+        assert_eq!(rows[1].1.as_ref().unwrap_err().line, 3);
+    }
+}

@@ -1,0 +1,82 @@
+//! Generic files: CSV with a header row, or JSONL with one object per line in the shape of the HTTP
+//! API's `Item`, `User` or `Event`.
+//!
+//! CSV layouts (UTF-8, comma separated, quoted as usual; an empty cell means "not given"):
+//!
+//! - events: `user_id,item_id,type` required; `value`, `timestamp` (unix seconds or RFC 3339),
+//!   `event_id`, `recommendation_id` optional; any other column goes into the event's `context`.
+//! - items: `id` required; `title`, `description`, `categories` and `tags` (`|` separated),
+//!   `hidden` (true/false), `available_from`, `available_until`, `embedding` (`|` separated numbers)
+//!   optional; any other column becomes a property.
+//! - users: `id` required; any other column becomes a property.
+//!
+//! Extra columns are typed cell by cell: numbers (without a leading zero), `true`/`false`, else text.
+
+mod csv_rows;
+mod jsonl;
+
+use std::path::Path;
+
+use cairn_core::{Event, Item, User};
+
+use crate::error::ImportError;
+use crate::source::ByteCounter;
+use crate::Rows;
+
+pub use csv_rows::{EVENT_COLUMNS, ITEM_COLUMNS, USER_COLUMNS};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    Jsonl,
+}
+
+impl Format {
+    /// The format a file name implies: `.csv`, or `.jsonl`/`.ndjson`/`.json`.
+    pub fn from_path(path: &Path) -> Result<Format, ImportError> {
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        match ext.as_deref() {
+            Some("csv") => Ok(Format::Csv),
+            Some("jsonl" | "ndjson" | "json") => Ok(Format::Jsonl),
+            _ => Err(ImportError::UnknownFormat {
+                path: path.to_path_buf(),
+            }),
+        }
+    }
+}
+
+pub fn read_items(
+    path: &Path,
+    format: Format,
+    counter: &ByteCounter,
+) -> Result<Rows<Item>, ImportError> {
+    match format {
+        Format::Csv => csv_rows::items(path, counter),
+        Format::Jsonl => jsonl::rows::<Item>(path, "item", counter),
+    }
+}
+
+pub fn read_users(
+    path: &Path,
+    format: Format,
+    counter: &ByteCounter,
+) -> Result<Rows<User>, ImportError> {
+    match format {
+        Format::Csv => csv_rows::users(path, counter),
+        Format::Jsonl => jsonl::rows::<User>(path, "user", counter),
+    }
+}
+
+pub fn read_events(
+    path: &Path,
+    format: Format,
+    counter: &ByteCounter,
+) -> Result<Rows<Event>, ImportError> {
+    match format {
+        Format::Csv => csv_rows::events(path, counter),
+        Format::Jsonl => jsonl::rows::<Event>(path, "event", counter),
+    }
+}

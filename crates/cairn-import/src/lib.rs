@@ -1,0 +1,23 @@
+//! Bulk import for Cairn: streaming readers for generic CSV/JSONL files and the MovieLens datasets,
+//! and the demo shop generator. Readers only parse and check records; they know nothing of storage.
+//! Each yields `(line, Result<record, RowError>)` so that the caller decides whether a bad row is
+//! skipped or rejects the whole import.
+
+mod cells;
+pub mod demo;
+pub mod error;
+pub mod generic;
+pub mod movielens;
+pub mod source;
+
+pub use error::{ImportError, RowError};
+pub use generic::{read_events, read_items, read_users, Format};
+pub use movielens::{MovieLens, MovieLensKind};
+
+pub use source::ByteCounter;
+
+/// One row of an input: its 1-based line number and the record or what is wrong with it.
+pub type Row<T> = (u64, Result<T, RowError>);
+
+/// A stream of rows.
+pub type Rows<T> = Box<dyn Iterator<Item = Row<T>> + Send>;
