@@ -1,12 +1,396 @@
-//! `cairn import`. (Being written; this placeholder only keeps the workspace compiling.)
+//! `cairn import`: bulk-loads items, users and events from CSV or JSONL files, or a whole MovieLens
+//! directory, into the data directory. Records go to the engine in batches, each batch one atomic
+//! write. A bad row is either skipped and reported (`--on-error skip`) or, with `--on-error reject`,
+//! the whole input is checked first and nothing is imported if any row is bad.
 
-use clap::Args;
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{bail, Context as _};
+use cairn_core::{Event, Item, User, ValidationError};
+use cairn_engine::Engine;
+use cairn_import::{ByteCounter, Format, MovieLens, RowError, Rows};
+use clap::{Args, Subcommand, ValueEnum};
+use indicatif::ProgressBar;
 
 use super::Context;
+use crate::progress;
 
 #[derive(Args)]
-pub struct ImportArgs {}
+pub struct ImportArgs {
+    #[command(subcommand)]
+    source: Source,
+    /// What a bad row does: `skip` reports it on stderr and goes on; `reject` checks the whole input
+    /// first and imports nothing if any row is bad.
+    #[arg(long, value_enum, default_value_t = OnError::Skip, global = true)]
+    on_error: OnError,
+    /// Records per atomic write.
+    #[arg(long, default_value_t = 10_000, global = true, value_parser = clap::value_parser!(u32).range(1..))]
+    batch_size: u32,
+    /// Train the models once the import is done.
+    #[arg(long, global = true)]
+    train: bool,
+}
 
-pub fn run(_ctx: &Context, _args: ImportArgs) -> anyhow::Result<()> {
-    anyhow::bail!("`cairn import` is not available yet")
+#[derive(Subcommand)]
+enum Source {
+    /// Events: CSV with columns user_id,item_id,type[,value,timestamp,event_id,recommendation_id,...]
+    /// (other columns go into the event's context), or JSONL of API events. Their items must exist.
+    Events(FileArgs),
+    /// Items: CSV with columns id[,title,description,categories,tags,hidden,available_from,
+    /// available_until,embedding,...] (lists `|` separated; other columns become typed properties),
+    /// or JSONL of API items.
+    Items(FileArgs),
+    /// Users: CSV with an `id` column (other columns become typed properties), or JSONL of API users.
+    Users(FileArgs),
+    /// A MovieLens directory (100K, latest, or 1M), recognised from its files: movies, users, ratings.
+    Movielens {
+        /// The dataset directory, e.g. ml-100k/.
+        dir: PathBuf,
+    },
+}
+
+#[derive(Args)]
+struct FileArgs {
+    file: PathBuf,
+    /// The file format; by default taken from the extension (.csv, .jsonl, .ndjson, .json).
+    #[arg(long, value_enum)]
+    format: Option<FormatArg>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FormatArg {
+    Csv,
+    Jsonl,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum, Debug)]
+enum OnError {
+    Skip,
+    Reject,
+}
+
+/// What is imported, with the readers for each kind of record.
+enum Input {
+    Items(PathBuf, Format),
+    Users(PathBuf, Format),
+    Events(PathBuf, Format),
+    MovieLens(MovieLens),
+}
+
+impl Input {
+    fn from_source(source: Source) -> anyhow::Result<Input> {
+        let file = |args: FileArgs| -> anyhow::Result<(PathBuf, Format)> {
+            let format = match args.format {
+                Some(FormatArg::Csv) => Format::Csv,
+                Some(FormatArg::Jsonl) => Format::Jsonl,
+                None => Format::from_path(&args.file)?,
+            };
+            Ok((args.file, format))
+        };
+        Ok(match source {
+            Source::Items(a) => file(a).map(|(p, f)| Input::Items(p, f))?,
+            Source::Users(a) => file(a).map(|(p, f)| Input::Users(p, f))?,
+            Source::Events(a) => file(a).map(|(p, f)| Input::Events(p, f))?,
+            Source::Movielens { dir } => Input::MovieLens(MovieLens::detect(&dir)?),
+        })
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Input::Items(p, _) | Input::Users(p, _) | Input::Events(p, _) => {
+                p.display().to_string()
+            }
+            Input::MovieLens(ml) => format!("{} ({})", ml.dir().display(), ml.kind().name()),
+        }
+    }
+
+    fn total_bytes(&self) -> anyhow::Result<u64> {
+        Ok(match self {
+            Input::Items(p, _) | Input::Users(p, _) | Input::Events(p, _) => {
+                cairn_import::source::file_len(p)?
+            }
+            Input::MovieLens(ml) => ml.total_bytes()?,
+        })
+    }
+
+    fn items(&self, counter: &ByteCounter) -> anyhow::Result<Option<Rows<Item>>> {
+        Ok(match self {
+            Input::Items(p, f) => Some(cairn_import::read_items(p, *f, counter)?),
+            Input::MovieLens(ml) => Some(Box::new(ml.items(counter)?.into_iter())),
+            _ => None,
+        })
+    }
+
+    fn users(&self, counter: &ByteCounter) -> anyhow::Result<Option<Rows<User>>> {
+        Ok(match self {
+            Input::Users(p, f) => Some(cairn_import::read_users(p, *f, counter)?),
+            Input::MovieLens(ml) => Some(ml.users(counter)?),
+            _ => None,
+        })
+    }
+
+    fn events(&self, counter: &ByteCounter) -> anyhow::Result<Option<Rows<Event>>> {
+        Ok(match self {
+            Input::Events(p, f) => Some(cairn_import::read_events(p, *f, counter)?),
+            Input::MovieLens(ml) => Some(ml.events(counter)?),
+            _ => None,
+        })
+    }
+
+    fn event_file(&self, event: &Event) -> PathBuf {
+        match self {
+            Input::MovieLens(ml) => ml.event_file(event),
+            Input::Items(p, _) | Input::Users(p, _) | Input::Events(p, _) => p.clone(),
+        }
+    }
+}
+
+/// Counts of one import.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ImportSummary {
+    pub items: usize,
+    pub users: usize,
+    pub events: usize,
+    pub duplicates: usize,
+    pub bad_rows: usize,
+}
+
+pub fn run(ctx: &Context, args: ImportArgs) -> anyhow::Result<()> {
+    let input = Input::from_source(args.source)?;
+    let engine = ctx.open_engine()?;
+    let started = Instant::now();
+    let batch_size = args.batch_size as usize;
+    if args.on_error == OnError::Reject {
+        let checked = Pass::new(&engine, &input, Mode::Check, batch_size)?.run()?;
+        if checked.bad_rows > 0 {
+            bail!(
+                "{} bad row(s) in {}; nothing was imported (fix them, or pass --on-error skip to import the good rows)",
+                checked.bad_rows,
+                input.describe()
+            );
+        }
+    }
+    let summary = Pass::new(&engine, &input, Mode::Write, batch_size)?.run()?;
+    println!(
+        "imported {} in {:.1}s (on error: {})",
+        input.describe(),
+        started.elapsed().as_secs_f64(),
+        if args.on_error == OnError::Skip {
+            "skip"
+        } else {
+            "reject"
+        }
+    );
+    println!("  items:  {} stored", summary.items);
+    println!("  users:  {} stored", summary.users);
+    println!(
+        "  events: {} stored, {} duplicates",
+        summary.events, summary.duplicates
+    );
+    println!("  bad rows skipped: {}", summary.bad_rows);
+    if args.train {
+        let report = engine.train().context("training after the import")?;
+        println!(
+            "trained model {} on {} users, {} items, {} interactions in {:.1}s",
+            report.version, report.users, report.items, report.interactions, report.seconds
+        );
+    }
+    Ok(())
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Read and check every row, store nothing.
+    Check,
+    /// Store the good rows in batches.
+    Write,
+}
+
+/// Most bad rows printed; the rest are only counted, so that a wrong file does not flood the terminal.
+const MAX_PRINTED_BAD_ROWS: usize = 1000;
+
+/// One reading of the whole input: items, then users, then events (events are checked against the
+/// catalog, so their items must come first).
+struct Pass<'a> {
+    engine: &'a Engine,
+    input: &'a Input,
+    mode: Mode,
+    batch_size: usize,
+    counter: ByteCounter,
+    bar: ProgressBar,
+    /// Items of this input seen in a check pass, which the catalog does not hold yet.
+    pending_items: HashSet<String>,
+    summary: ImportSummary,
+}
+
+impl<'a> Pass<'a> {
+    fn new(
+        engine: &'a Engine,
+        input: &'a Input,
+        mode: Mode,
+        batch_size: usize,
+    ) -> anyhow::Result<Self> {
+        let label = match mode {
+            Mode::Check => "checking",
+            Mode::Write => "importing",
+        };
+        Ok(Pass {
+            engine,
+            input,
+            mode,
+            batch_size,
+            counter: ByteCounter::new(),
+            bar: progress::bytes(input.total_bytes()?, label),
+            pending_items: HashSet::new(),
+            summary: ImportSummary::default(),
+        })
+    }
+
+    fn run(mut self) -> anyhow::Result<ImportSummary> {
+        if let Some(rows) = self.input.items(&self.counter)? {
+            self.items(rows)?;
+        }
+        if let Some(rows) = self.input.users(&self.counter)? {
+            self.users(rows)?;
+        }
+        if let Some(rows) = self.input.events(&self.counter)? {
+            self.events(rows)?;
+        }
+        self.bar.finish_and_clear();
+        if self.summary.bad_rows > MAX_PRINTED_BAD_ROWS {
+            eprintln!(
+                "... and {} more bad rows not shown",
+                self.summary.bad_rows - MAX_PRINTED_BAD_ROWS
+            );
+        }
+        Ok(self.summary)
+    }
+
+    fn bad(&mut self, error: &RowError) {
+        self.summary.bad_rows += 1;
+        if self.summary.bad_rows <= MAX_PRINTED_BAD_ROWS {
+            self.bar.suspend(|| eprintln!("{error}"));
+        }
+    }
+
+    fn tick(&self, rows: usize) {
+        // Reading the counter is cheap, but redrawing is not worth doing for every row.
+        if rows % 1024 == 0 {
+            self.bar.set_position(self.counter.get());
+        }
+    }
+
+    fn items(&mut self, rows: Rows<Item>) -> anyhow::Result<()> {
+        let mut batch = Vec::with_capacity(self.batch_size);
+        for (n, (_, row)) in rows.enumerate() {
+            self.tick(n);
+            match row {
+                Err(e) => self.bad(&e),
+                Ok(item) if self.mode == Mode::Check => {
+                    self.pending_items.insert(item.id);
+                }
+                Ok(item) => {
+                    batch.push(item);
+                    if batch.len() >= self.batch_size {
+                        self.store_items(&mut batch)?;
+                    }
+                }
+            }
+        }
+        self.store_items(&mut batch)
+    }
+
+    fn store_items(&mut self, batch: &mut Vec<Item>) -> anyhow::Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let n = batch.len();
+        self.engine
+            .put_items(std::mem::take(batch))
+            .context("storing a batch of items")?;
+        self.summary.items += n;
+        self.bar.set_position(self.counter.get());
+        Ok(())
+    }
+
+    fn users(&mut self, rows: Rows<User>) -> anyhow::Result<()> {
+        let mut batch = Vec::with_capacity(self.batch_size);
+        for (n, (_, row)) in rows.enumerate() {
+            self.tick(n);
+            match row {
+                Err(e) => self.bad(&e),
+                Ok(_) if self.mode == Mode::Check => {}
+                Ok(user) => {
+                    batch.push(user);
+                    if batch.len() >= self.batch_size {
+                        self.store_users(&mut batch)?;
+                    }
+                }
+            }
+        }
+        self.store_users(&mut batch)
+    }
+
+    fn store_users(&mut self, batch: &mut Vec<User>) -> anyhow::Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let n = batch.len();
+        self.engine
+            .put_users(std::mem::take(batch))
+            .context("storing a batch of users")?;
+        self.summary.users += n;
+        self.bar.set_position(self.counter.get());
+        Ok(())
+    }
+
+    fn events(&mut self, rows: Rows<Event>) -> anyhow::Result<()> {
+        let mut batch = Vec::with_capacity(self.batch_size);
+        for (n, (line, row)) in rows.enumerate() {
+            self.tick(n);
+            let checked = row.and_then(|event| {
+                self.check_event(&event)
+                    .map(|()| event)
+                    .map_err(|(file, e)| RowError::new(&file, line, format!("event {e}")))
+            });
+            match checked {
+                Err(e) => self.bad(&e),
+                Ok(_) if self.mode == Mode::Check => {}
+                Ok(event) => {
+                    batch.push(event);
+                    if batch.len() >= self.batch_size {
+                        self.store_events(&mut batch)?;
+                    }
+                }
+            }
+        }
+        self.store_events(&mut batch)
+    }
+
+    /// The engine's own check (type, value, item in the catalog), where an item that this input
+    /// brings but a check pass has not stored yet counts as present.
+    fn check_event(&self, event: &Event) -> Result<(), (PathBuf, ValidationError)> {
+        match self.engine.validate_event(event) {
+            Ok(()) => Ok(()),
+            // Ids in `pending_items` passed validation, so an `item_id` error here means "unknown".
+            Err(e) if e.field == "item_id" && self.pending_items.contains(&event.item_id) => Ok(()),
+            Err(e) => Err((self.input.event_file(event), e)),
+        }
+    }
+
+    fn store_events(&mut self, batch: &mut Vec<Event>) -> anyhow::Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let outcome = self
+            .engine
+            .add_events(std::mem::take(batch))
+            .context("storing a batch of events")?;
+        self.summary.events += outcome.stored;
+        self.summary.duplicates += outcome.duplicates;
+        self.bar.set_position(self.counter.get());
+        Ok(())
+    }
 }

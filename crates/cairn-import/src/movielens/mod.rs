@@ -127,6 +127,19 @@ impl MovieLens {
         files
     }
 
+    /// The file an event of [`MovieLens::events`] was read from, to name it in a message about the
+    /// event (the events of MovieLens 1M come from two files).
+    pub fn event_file(&self, event: &Event) -> PathBuf {
+        let name = match self.kind {
+            MovieLensKind::Ml100k => "u.data",
+            MovieLensKind::Latest => "ratings.csv",
+            MovieLensKind::Ml1m if self.dir.join("ratings.dat").is_file() => "ratings.dat",
+            MovieLensKind::Ml1m if event.event_type == ml1m::PAIR_EVENT_TYPE => ml1m::PAIRS,
+            MovieLensKind::Ml1m => ml1m::PARTIAL_RATINGS,
+        };
+        self.dir.join(name)
+    }
+
     /// Total size of [`MovieLens::files`], for a progress bar.
     pub fn total_bytes(&self) -> Result<u64, ImportError> {
         self.files().iter().map(|p| file_len(p)).sum()
