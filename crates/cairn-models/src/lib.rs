@@ -4,14 +4,26 @@
 //! Every model scores a user from their history (item index and strength), so that a user who was not in
 //! the training data, or who acted since, is served without retraining ("fold-in").
 
+pub mod als;
+pub mod bpr;
+pub mod error;
 pub mod item_knn;
+pub mod kernels;
 pub mod popularity;
+pub mod progress;
 pub mod registry;
 pub mod topk;
 pub mod trending;
 
+#[cfg(test)]
+mod testdata;
+
+pub use als::{AlsConfig, AlsSolver, ImplicitAls};
+pub use bpr::{Bpr, BprConfig};
+pub use error::ModelError;
 pub use item_knn::{ItemKnn, ItemKnnConfig};
 pub use popularity::Popularity;
+pub use progress::{Progress, Silent};
 pub use registry::ModelSpec;
 pub use topk::top_k;
 pub use trending::Trending;

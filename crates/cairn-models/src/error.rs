@@ -1,0 +1,20 @@
+//! Errors of model fitting.
+
+use thiserror::Error;
+
+#[derive(Debug, Error, PartialEq)]
+pub enum ModelError {
+    /// The model needs a dense structure larger than the configured memory cap.
+    #[error("{model} needs about {needed_bytes} bytes of memory for {what}, above the cap of {cap_bytes} bytes")]
+    TooLarge {
+        model: &'static str,
+        what: String,
+        needed_bytes: u64,
+        cap_bytes: u64,
+    },
+    /// The dense solve failed (the matrix was not positive definite, e.g. λ ≤ 0).
+    #[error("{model}: {reason}")]
+    Numerical { model: &'static str, reason: String },
+    #[error("invalid configuration for {model}: {reason}")]
+    InvalidConfig { model: &'static str, reason: String },
+}
