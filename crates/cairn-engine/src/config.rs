@@ -130,7 +130,11 @@ impl Config {
             figment = figment.merge(Toml::file(path));
         }
         let config: Config = figment
-            .merge(Env::prefixed("CAIRN_").split("__").ignore(&["config"]))
+            .merge(
+                Env::prefixed("CAIRN_")
+                    .split("__")
+                    .ignore(&["config", "log", "py_venv"]),
+            )
             .extract()
             .map_err(|e| ConfigError(e.to_string()))?;
         config.validate()?;
