@@ -91,3 +91,66 @@ pub fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
     tracing::error!(panic = detail, "handler panicked");
     ApiError::internal("internal error; the request was not completed").into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::body::{to_bytes, Body};
+    use axum::http::Request as HttpRequest;
+    use axum::routing::get;
+    use axum::Router;
+    use tower::ServiceExt;
+    use tower_http::catch_panic::CatchPanicLayer;
+
+    use super::*;
+
+    async fn call(app: Router, path: &str) -> (StatusCode, serde_json::Value) {
+        let request = HttpRequest::get(path).body(Body::empty()).unwrap();
+        let response = app.oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = to_bytes(response.into_body(), 1 << 20).await.unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_500_json() {
+        async fn boom() -> &'static str {
+            panic!("boom")
+        }
+        let app = Router::new()
+            .route("/", get(boom))
+            .layer(CatchPanicLayer::custom(panic_response));
+        let (status, body) = call(app, "/").await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(body["error"]["code"], "internal");
+    }
+
+    #[tokio::test]
+    async fn plain_text_errors_become_json() {
+        async fn plain() -> (StatusCode, &'static str) {
+            (StatusCode::BAD_REQUEST, "nope")
+        }
+        let app = Router::new()
+            .route("/", get(plain))
+            .layer(axum::middleware::from_fn(json_errors));
+        let (status, body) = call(app, "/").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(body["error"]["code"], "bad_request");
+    }
+
+    #[tokio::test]
+    async fn slow_handlers_time_out_with_503_json() {
+        async fn slow() -> &'static str {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            "late"
+        }
+        let app = Router::new()
+            .route("/", get(slow))
+            .layer(axum::middleware::from_fn_with_state(
+                Duration::from_millis(10),
+                timeout,
+            ));
+        let (status, body) = call(app, "/").await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body["error"]["code"], "timeout");
+    }
+}

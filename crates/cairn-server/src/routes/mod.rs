@@ -29,13 +29,20 @@ pub(crate) fn with_path_id<T: DeserializeOwned>(
             ))
         }
     }
-    serde_json::from_value(Value::Object(body)).map_err(|e| {
-        ApiError::new(
-            axum::http::StatusCode::BAD_REQUEST,
-            "invalid_argument",
-            format!("the body does not match the schema: {e}"),
-        )
-    })
+    // Through axum's JSON reader again (not `serde_json::from_value`) so errors name the field path.
+    let bytes = serde_json::to_vec(&Value::Object(body))
+        .map_err(|e| ApiError::internal(format!("re-encoding the body failed: {e}")))?;
+    match axum::Json::<T>::from_bytes(&bytes) {
+        Ok(axum::Json(value)) => Ok(value),
+        Err(rejection) => {
+            let mut error = ApiError::from(rejection);
+            // Positions refer to the re-encoded body, not to what the client sent.
+            if let Some((text, _)) = error.message.rsplit_once(" at line ") {
+                error.message = text.to_string();
+            }
+            Err(error)
+        }
+    }
 }
 
 pub(crate) fn validation(e: cairn_core::ValidationError) -> ApiError {
@@ -68,5 +75,12 @@ mod tests {
         assert_eq!(err.code, "invalid_argument");
         let err = with_path_id::<Item>(body(json!({"colour": "red"})), "a").unwrap_err();
         assert!(err.message.contains("colour"), "{}", err.message);
+        let err = with_path_id::<Item>(body(json!({"tags": [1]})), "a").unwrap_err();
+        assert!(
+            err.message.contains("tags[0]: invalid type"),
+            "{}",
+            err.message
+        );
+        assert!(!err.message.contains("column"), "{}", err.message);
     }
 }

@@ -1,0 +1,912 @@
+//! End-to-end tests: the real server on 127.0.0.1:0 over an engine on a temporary directory, driven
+//! over HTTP. Data is small and generated: two clusters of users and items ("alpha" and "beta"), where
+//! alpha users only touch alpha items and beta users only beta items, so good recommendations are
+//! checkable by cluster.
+
+use std::collections::{BTreeSet, HashSet};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use cairn_core::{Event, Item};
+use cairn_engine::{Config, Engine};
+use reqwest::blocking::Client;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+// ----- harness -----
+
+struct TestServer {
+    base: String,
+    client: Client,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+}
+
+struct Reply {
+    status: u16,
+    content_type: String,
+    text: String,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|e| {
+            panic!(
+                "status {} body is not JSON ({e}): {}",
+                self.status, self.text
+            )
+        })
+    }
+
+    /// Asserts this is a JSON error with the given status and code; returns the error object.
+    fn expect_error(&self, status: u16, code: &str) -> Value {
+        assert_eq!(self.status, status, "wrong status; body: {}", self.text);
+        assert!(
+            self.content_type.starts_with("application/json"),
+            "error is not JSON ({}): {}",
+            self.content_type,
+            self.text
+        );
+        let body = self.json();
+        if std::env::var("SHOW").is_ok() {
+            eprintln!("{} {}", self.status, self.text);
+        }
+        let error = &body["error"];
+        assert_eq!(error["code"], code, "wrong code; body: {}", self.text);
+        assert!(
+            error["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "no message: {}",
+            self.text
+        );
+        error.clone()
+    }
+
+    fn expect_ok(&self) -> Value {
+        assert!(
+            (200..300).contains(&self.status),
+            "expected success, got {}: {}",
+            self.status,
+            self.text
+        );
+        if self.text.is_empty() {
+            Value::Null
+        } else {
+            self.json()
+        }
+    }
+}
+
+impl TestServer {
+    fn start() -> TestServer {
+        Self::start_with(|_| {}, |_| {})
+    }
+
+    /// `configure` adjusts the configuration; `prepare` writes to the engine before serving starts.
+    fn start_with(
+        configure: impl FnOnce(&mut Config),
+        prepare: impl FnOnce(&Engine),
+    ) -> TestServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = Config {
+            data_dir: dir.path().to_path_buf(),
+            ..Config::default()
+        };
+        configure(&mut config);
+        let engine = Engine::open(config).expect("engine opens");
+        prepare(&engine);
+        let engine = Arc::new(engine);
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel::<SocketAddr>();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind");
+                addr_tx
+                    .send(listener.local_addr().expect("addr"))
+                    .expect("send addr");
+                let shutdown = async move {
+                    let _ = stop_rx.await;
+                };
+                cairn_server::serve(engine, listener, shutdown)
+                    .await
+                    .expect("serve");
+            });
+        });
+        let addr = addr_rx.recv().expect("server started");
+        TestServer {
+            base: format!("http://{addr}"),
+            client: Client::builder()
+                .timeout(Duration::from_secs(120))
+                .build()
+                .expect("client"),
+            stop: Some(stop_tx),
+            thread: Some(thread),
+            _dir: dir,
+        }
+    }
+
+    fn raw(&self, method: Method, path: &str, content_type: Option<&str>, body: Vec<u8>) -> Reply {
+        let mut req = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
+        }
+        let resp = req.body(body).send().expect("request sent");
+        let status = resp.status().as_u16();
+        let content_type = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let text = resp.text().expect("body read");
+        Reply {
+            status,
+            content_type,
+            text,
+        }
+    }
+
+    fn send(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
+        match body {
+            Some(b) => self.raw(
+                method,
+                path,
+                Some("application/json"),
+                b.to_string().into_bytes(),
+            ),
+            None => self.raw(method, path, None, Vec::new()),
+        }
+    }
+
+    fn get(&self, path: &str) -> Reply {
+        self.send(Method::GET, path, None)
+    }
+
+    fn put(&self, path: &str, body: Value) -> Reply {
+        self.send(Method::PUT, path, Some(body))
+    }
+
+    fn post(&self, path: &str, body: Value) -> Reply {
+        self.send(Method::POST, path, Some(body))
+    }
+
+    fn delete(&self, path: &str) -> Reply {
+        self.send(Method::DELETE, path, None)
+    }
+
+    fn train(&self) -> Value {
+        self.send(Method::POST, "/v1/train", None).expect_ok()
+    }
+
+    /// Ids of a recommendation list, after checking the response's shape.
+    fn list_ids(&self, path: &str) -> Vec<String> {
+        let body = self.get(path).expect_ok();
+        assert!(
+            body["recommendation_id"]
+                .as_str()
+                .is_some_and(|s| !s.is_empty()),
+            "{body}"
+        );
+        assert!(body.get("model_version").is_some(), "{body}");
+        body["items"]
+            .as_array()
+            .expect("items array")
+            .iter()
+            .map(|r| {
+                assert!(r["score"].is_number(), "{r}");
+                assert!(r["source"].as_str().is_some_and(|s| !s.is_empty()), "{r}");
+                assert!(r["reason"].as_str().is_some_and(|s| !s.is_empty()), "{r}");
+                r["item_id"].as_str().expect("item_id").to_string()
+            })
+            .collect()
+    }
+
+    fn list_sources(&self, path: &str) -> Vec<String> {
+        let body = self.get(path).expect_ok();
+        body["items"]
+            .as_array()
+            .expect("items array")
+            .iter()
+            .map(|r| r["source"].as_str().expect("source").to_string())
+            .collect()
+    }
+
+    fn item_count(&self) -> usize {
+        let mut count = 0;
+        let mut cursor = String::new();
+        loop {
+            let page = self
+                .get(&format!("/v1/items?limit=1000&cursor={cursor}"))
+                .expect_ok();
+            count += page["items"].as_array().expect("items").len();
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = c.to_string(),
+                None => return count,
+            }
+        }
+    }
+
+    fn event_count(&self, user: &str) -> usize {
+        let body = self
+            .get(&format!("/v1/users/{user}/events?limit=1000"))
+            .expect_ok();
+        body["events"].as_array().expect("events").len()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+// ----- data -----
+
+const PER_CLUSTER: usize = 10;
+
+fn item_ids(cluster: &str) -> Vec<String> {
+    (0..PER_CLUSTER).map(|i| format!("{cluster}{i}")).collect()
+}
+
+/// Ten items per cluster, plus a hidden and a not-yet-available alpha item that every user touches
+/// (so they would top every list if the filters failed).
+fn catalog() -> Value {
+    let mut items: Vec<Value> = Vec::new();
+    for (cluster, category) in [("a", "alpha"), ("b", "beta")] {
+        for id in item_ids(cluster) {
+            items.push(json!({"id": id, "categories": [category], "title": format!("Item {id}")}));
+        }
+    }
+    let next_year = cairn_core::now_unix() + 365 * 86_400;
+    items.push(json!({"id": "hidden", "categories": ["alpha"], "hidden": true}));
+    items.push(json!({"id": "future", "categories": ["alpha"], "available_from": next_year}));
+    json!({ "items": items })
+}
+
+/// User `ua{u}` views alpha items u..u+4 (mod 10), `ub{u}` likewise beta items; all view the hidden
+/// and the future item.
+fn cluster_events() -> Value {
+    let mut events = Vec::new();
+    for (cluster, prefix) in [("a", "ua"), ("b", "ub")] {
+        for u in 0..PER_CLUSTER {
+            let user = format!("{prefix}{u}");
+            for j in 0..5 {
+                let item = format!("{cluster}{}", (u + j) % PER_CLUSTER);
+                events.push(json!({"user_id": user, "item_id": item, "type": "view"}));
+            }
+            events.push(json!({"user_id": user, "item_id": "hidden", "type": "purchase"}));
+            events.push(json!({"user_id": user, "item_id": "future", "type": "purchase"}));
+        }
+    }
+    json!({ "events": events })
+}
+
+fn seed(server: &TestServer) {
+    server.post("/v1/items", catalog()).expect_ok();
+    let stored = server.post("/v1/events", cluster_events()).expect_ok();
+    assert_eq!(stored["stored"], 2 * PER_CLUSTER * 7);
+}
+
+fn is_alpha(id: &str) -> bool {
+    id.starts_with('a') && id.len() == 2
+}
+
+fn is_beta(id: &str) -> bool {
+    id.starts_with('b') && id.len() == 2
+}
+
+// ----- tests -----
+
+#[test]
+fn items_users_and_events_round_trip() {
+    let s = TestServer::start();
+
+    // An item: id from the path, body id optional but must match.
+    let item =
+        json!({"title": "Blue mug", "categories": ["kitchen"], "properties": {"price": 12.5}});
+    let stored = s.put("/v1/items/mug", item).expect_ok();
+    assert_eq!(stored["id"], "mug");
+    let fetched = s.get("/v1/items/mug").expect_ok();
+    assert_eq!(fetched, stored);
+    s.put("/v1/items/mug", json!({"id": "cup"}))
+        .expect_error(400, "invalid_argument");
+    let replaced = s
+        .put("/v1/items/mug", json!({"id": "mug", "title": "Red mug"}))
+        .expect_ok();
+    assert_eq!(s.get("/v1/items/mug").expect_ok(), replaced);
+    assert!(
+        replaced.get("categories").is_none(),
+        "replacement is whole: {replaced}"
+    );
+
+    // A user.
+    let user = s
+        .put("/v1/users/ann", json!({"properties": {"country": "NZ"}}))
+        .expect_ok();
+    assert_eq!(s.get("/v1/users/ann").expect_ok(), user);
+    let batch = s
+        .post(
+            "/v1/users",
+            json!({"users": [{"id": "bob"}, {"id": "cat"}]}),
+        )
+        .expect_ok();
+    assert_eq!(batch["upserted"], 2);
+    let page = s.get("/v1/users?limit=10").expect_ok();
+    let ids: Vec<&str> = page["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["ann", "bob", "cat"]);
+
+    // Events, returned newest first.
+    let events = json!({"events": [
+        {"user_id": "ann", "item_id": "mug", "type": "view", "timestamp": 1_700_000_000},
+        {"user_id": "ann", "item_id": "mug", "type": "rating", "value": 4.5, "timestamp": "2023-11-14T22:20:00Z"},
+    ]});
+    let outcome = s.post("/v1/events", events).expect_ok();
+    assert_eq!(outcome, json!({"stored": 2, "duplicates": 0}));
+    let history = s.get("/v1/users/ann/events").expect_ok();
+    assert_eq!(history["user_id"], "ann");
+    let history = history["events"].as_array().unwrap();
+    assert_eq!(history.len(), 2);
+    assert_eq!(history[0]["type"], "rating");
+    assert_eq!(history[0]["value"], 4.5);
+    assert_eq!(history[1]["type"], "view");
+    assert_eq!(history[1]["timestamp"], "2023-11-14T22:13:20Z");
+    assert!(history[0]["seq"].as_u64() > history[1]["seq"].as_u64());
+    assert_eq!(
+        s.get("/v1/users/nobody/events").expect_ok()["events"],
+        json!([])
+    );
+
+    // Deleting.
+    assert_eq!(s.delete("/v1/items/mug").status, 204);
+    s.get("/v1/items/mug").expect_error(404, "item_not_found");
+    s.delete("/v1/items/mug")
+        .expect_error(404, "item_not_found");
+    let erased = s.delete("/v1/users/bob").expect_ok();
+    assert_eq!(
+        erased,
+        json!({"user_id": "bob", "user_existed": true, "events_removed": 0})
+    );
+    s.get("/v1/users/bob").expect_error(404, "user_not_found");
+}
+
+#[test]
+fn pagination_visits_every_item_exactly_once() {
+    let s = TestServer::start();
+    let ids: Vec<String> = (0..57).map(|i| format!("item-{i:03}")).collect();
+    let items: Vec<Value> = ids.iter().map(|id| json!({"id": id})).collect();
+    assert_eq!(
+        s.post("/v1/items", json!({"items": items})).expect_ok()["upserted"],
+        57
+    );
+
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/v1/items?limit=10&cursor={c}"),
+            None => "/v1/items?limit=10&cursor=".to_string(),
+        };
+        let page = s.get(&path).expect_ok();
+        pages += 1;
+        let batch = page["items"].as_array().unwrap();
+        assert!(batch.len() <= 10);
+        seen.extend(batch.iter().map(|i| i["id"].as_str().unwrap().to_string()));
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_string()),
+            None => break,
+        }
+        assert!(pages < 20, "pagination does not end");
+    }
+    assert_eq!(pages, 6);
+    assert_eq!(seen, ids, "every item once, in id order");
+}
+
+#[test]
+fn recommendations_follow_new_events_and_exclude_seen_items() {
+    let s = TestServer::start();
+    seed(&s);
+    s.train();
+
+    // A newcomer gets popular items.
+    let before = s.list_ids("/v1/users/newbie/recommendations?k=5");
+    assert_eq!(before.len(), 5);
+    assert!(s
+        .list_sources("/v1/users/newbie/recommendations?k=5")
+        .iter()
+        .all(|src| src == "popularity"));
+
+    // Two alpha views, no retraining: the next list is alpha items similar to them, minus those two.
+    let events = json!({"events": [
+        {"user_id": "newbie", "item_id": "a0", "type": "view"},
+        {"user_id": "newbie", "item_id": "a1", "type": "view"},
+    ]});
+    s.post("/v1/events", events).expect_ok();
+    let after = s.list_ids("/v1/users/newbie/recommendations?k=5");
+    assert_ne!(before, after);
+    assert_eq!(after.len(), 5);
+    assert!(after.iter().all(|id| is_alpha(id)), "{after:?}");
+    assert!(!after.contains(&"a0".to_string()) && !after.contains(&"a1".to_string()));
+    assert_eq!(
+        s.list_sources("/v1/users/newbie/recommendations?k=5")[0],
+        "item-knn"
+    );
+
+    // Beta users get beta items; seen ones may come back only when asked for.
+    let beta = s.list_ids("/v1/users/ub3/recommendations?k=3");
+    assert!(beta.iter().all(|id| is_beta(id)), "{beta:?}");
+    let seen: HashSet<String> = (3..8).map(|i| format!("b{}", i % PER_CLUSTER)).collect();
+    assert!(beta.iter().all(|id| !seen.contains(id)), "{beta:?}");
+    let with_seen = s.list_ids("/v1/users/ub3/recommendations?k=20&exclude_seen=false");
+    assert!(
+        with_seen.iter().any(|id| seen.contains(id)),
+        "{with_seen:?}"
+    );
+
+    // Similar items stay in the cluster.
+    let similar = s.list_ids("/v1/items/b0/similar?k=4");
+    assert!(
+        similar.iter().all(|id| is_beta(id) && id != "b0"),
+        "{similar:?}"
+    );
+
+    let model = s.get("/v1/model").expect_ok();
+    let list = s.get("/v1/popular?k=3").expect_ok();
+    assert_eq!(list["model_version"], model["version"]);
+}
+
+#[test]
+fn hidden_and_unavailable_items_are_never_recommended() {
+    let s = TestServer::start();
+    seed(&s);
+    s.train();
+    let forbidden = |ids: &[String]| ids.iter().any(|id| id == "hidden" || id == "future");
+
+    let mut lists = vec![
+        "/v1/popular?k=100".to_string(),
+        "/v1/trending?k=100".to_string(),
+        "/v1/popular?k=100&category=alpha".to_string(),
+        "/v1/trending?k=100&category=alpha".to_string(),
+        "/v1/users/newbie/recommendations?k=100".to_string(),
+    ];
+    for u in 0..PER_CLUSTER {
+        lists.push(format!(
+            "/v1/users/ua{u}/recommendations?k=100&exclude_seen=false"
+        ));
+        lists.push(format!("/v1/users/ub{u}/recommendations?k=100"));
+    }
+    for item in item_ids("a").iter().chain(item_ids("b").iter()) {
+        lists.push(format!("/v1/items/{item}/similar?k=100"));
+    }
+    lists.push("/v1/items/hidden/similar?k=100".to_string());
+    for path in &lists {
+        let ids = s.list_ids(path);
+        assert!(!forbidden(&ids), "{path} returned {ids:?}");
+    }
+    assert_eq!(s.list_ids("/v1/popular?k=100").len(), 2 * PER_CLUSTER);
+
+    // Once available and visible, the same items do appear: the filter, not the data, kept them out.
+    s.put("/v1/items/hidden", json!({"categories": ["alpha"]}))
+        .expect_ok();
+    assert!(s
+        .list_ids("/v1/popular?k=100")
+        .contains(&"hidden".to_string()));
+}
+
+#[test]
+fn category_filter_is_obeyed_on_every_list() {
+    let s = TestServer::start();
+    seed(&s);
+    s.train();
+    for path in [
+        "/v1/popular?k=50&category=beta",
+        "/v1/trending?k=50&category=beta",
+        "/v1/users/ua0/recommendations?k=50&category=beta",
+        "/v1/users/newbie/recommendations?k=50&category=beta",
+        "/v1/items/a0/similar?k=50&category=beta",
+    ] {
+        let ids = s.list_ids(path);
+        assert!(ids.iter().all(|id| is_beta(id)), "{path}: {ids:?}");
+    }
+    let beta = s.list_ids("/v1/popular?k=50&category=beta");
+    assert_eq!(beta.len(), PER_CLUSTER);
+    assert!(s.list_ids("/v1/popular?k=50&category=gamma").is_empty());
+    // An empty category means no filter.
+    assert_eq!(
+        s.list_ids("/v1/popular?k=50&category=").len(),
+        2 * PER_CLUSTER
+    );
+}
+
+#[test]
+fn bad_input_is_a_json_error_and_stores_nothing() {
+    let s = TestServer::start_with(|c| c.server.max_body_bytes = 4096, |_| {});
+    s.post("/v1/items", json!({"items": [{"id": "a0"}, {"id": "a1"}]}))
+        .expect_ok();
+    let items_before = s.item_count();
+
+    let json_ct = Some("application/json");
+    let raw = |method: Method, path: &str, ct: Option<&str>, body: &str| {
+        s.raw(method, path, ct, body.as_bytes().to_vec())
+    };
+
+    // Body problems.
+    raw(Method::POST, "/v1/events", json_ct, "{\"events\": [").expect_error(400, "malformed_json");
+    raw(Method::POST, "/v1/events", json_ct, "").expect_error(400, "malformed_json");
+    raw(
+        Method::POST,
+        "/v1/events",
+        json_ct,
+        "{\"events\": [{\"value\": NaN}]}",
+    )
+    .expect_error(400, "malformed_json");
+    raw(Method::PUT, "/v1/items/x", json_ct, "{} trailing").expect_error(400, "malformed_json");
+    raw(
+        Method::POST,
+        "/v1/items",
+        Some("text/plain"),
+        "{\"items\": []}",
+    )
+    .expect_error(415, "unsupported_media_type");
+    raw(Method::POST, "/v1/items", None, "{\"items\": []}")
+        .expect_error(415, "unsupported_media_type");
+    let e = s
+        .put("/v1/items/x", json!({"colour": "red"}))
+        .expect_error(400, "invalid_argument");
+    assert!(e["message"].as_str().unwrap().contains("colour"), "{e}");
+    let e = s
+        .post(
+            "/v1/items",
+            json!({"items": [{"id": "x", "titel": "typo"}]}),
+        )
+        .expect_error(400, "invalid_argument");
+    assert!(e["message"].as_str().unwrap().contains("titel"), "{e}");
+    let e = s
+        .post("/v1/events", json!({"events": [], "extra": 1}))
+        .expect_error(400, "invalid_argument");
+    assert!(e["message"].as_str().unwrap().contains("extra"), "{e}");
+    s.post(
+        "/v1/events",
+        json!([{"user_id": "u", "item_id": "a0", "type": "view"}]),
+    )
+    .expect_error(400, "invalid_argument");
+    s.put("/v1/items/x", json!({"title": 5}))
+        .expect_error(400, "invalid_argument");
+    s.put("/v1/items/x", json!({"embedding": [1.0, 1e39]}))
+        .expect_error(400, "invalid_argument");
+    s.put("/v1/items/x", json!({"properties": {"weight": 1e300}}))
+        .expect_error(400, "invalid_argument");
+    raw(
+        Method::PUT,
+        "/v1/items/x",
+        json_ct,
+        "{\"properties\": {\"w\": 1e400}}",
+    )
+    .expect_error(400, "malformed_json");
+    s.put("/v1/items/a%0Ab", json!({}))
+        .expect_error(400, "invalid_argument");
+    s.put(&format!("/v1/items/{}", "x".repeat(300)), json!({}))
+        .expect_error(400, "invalid_argument");
+    s.put(
+        "/v1/items/x",
+        json!({"available_from": 100, "available_until": 50}),
+    )
+    .expect_error(400, "invalid_argument");
+    let big =
+        json!({"items": (0..1000).map(|i| json!({"id": format!("big-{i}")})).collect::<Vec<_>>()});
+    s.post("/v1/items", big)
+        .expect_error(413, "payload_too_large");
+
+    // A batch with one bad member stores none of it.
+    let e = s
+        .post(
+            "/v1/items",
+            json!({"items": [{"id": "ok-1"}, {"id": "bad", "categories": [""]}]}),
+        )
+        .expect_error(400, "invalid_argument");
+    assert_eq!(e["field"], "items[1].categories[0]");
+    let ok = json!({"user_id": "u", "item_id": "a0", "type": "view"});
+    let cases = [
+        (
+            json!({"user_id": "u", "item_id": "nope", "type": "view"}),
+            "events[1].item_id",
+        ),
+        (
+            json!({"user_id": "u", "item_id": "a1", "type": "teleport"}),
+            "events[1].type",
+        ),
+        (
+            json!({"user_id": "u", "item_id": "a1", "type": "rating", "value": 1e300}),
+            "events[1].value",
+        ),
+        (
+            json!({"user_id": "", "item_id": "a1", "type": "view"}),
+            "events[1].user_id",
+        ),
+    ];
+    for (bad, field) in cases {
+        let e = s
+            .post("/v1/events", json!({"events": [ok, bad]}))
+            .expect_error(400, "invalid_argument");
+        assert_eq!(e["field"], field, "{e}");
+    }
+    let e = s
+        .post(
+            "/v1/events",
+            json!({"events": [{"user_id": "u", "item_id": "a0", "type": "view", "timestamp": 1_700_000_000_000u64}]}),
+        )
+        .expect_error(400, "invalid_argument");
+    assert!(
+        e["message"].as_str().unwrap().contains("milliseconds"),
+        "{e}"
+    );
+
+    // Query strings.
+    for path in [
+        "/v1/popular?k=0",
+        "/v1/popular?k=1000000",
+        "/v1/popular?k=abc",
+        "/v1/popular?k=-1",
+        "/v1/popular?k=99999999999999999999999",
+        "/v1/popular?kk=3",
+        "/v1/trending?k=0",
+        "/v1/users/u/recommendations?exclude_seen=maybe",
+        "/v1/users/u/recommendations?k=0",
+        "/v1/items/a0/similar?k=0",
+        "/v1/items?limit=0",
+        "/v1/items?limit=5000",
+        "/v1/users/u/events?limit=0",
+    ] {
+        s.get(path).expect_error(400, "invalid_argument");
+    }
+    let e = s
+        .get("/v1/popular?k=0")
+        .expect_error(400, "invalid_argument");
+    assert_eq!(e["field"], "k");
+    s.get(&format!("/v1/users/{}/recommendations", "u".repeat(300)))
+        .expect_error(400, "invalid_argument");
+
+    // Unknown ids, routes and methods.
+    s.get("/v1/items/nope").expect_error(404, "item_not_found");
+    s.get("/v1/items/nope/similar")
+        .expect_error(404, "item_not_found");
+    s.get("/v1/users/nope").expect_error(404, "user_not_found");
+    s.delete("/v1/users/nope")
+        .expect_error(404, "user_not_found");
+    s.get("/v1/nothing-here")
+        .expect_error(404, "route_not_found");
+    s.get("/").expect_error(404, "route_not_found");
+    s.send(Method::PATCH, "/v1/items/a0", Some(json!({})))
+        .expect_error(405, "method_not_allowed");
+    s.send(Method::DELETE, "/v1/popular", None)
+        .expect_error(405, "method_not_allowed");
+    s.get("/v1/train").expect_error(405, "method_not_allowed");
+    s.get("/v1/model").expect_error(404, "model_not_found");
+
+    // Nothing was stored by any of it.
+    assert_eq!(s.item_count(), items_before);
+    assert_eq!(s.event_count("u"), 0);
+    s.get("/v1/items/x").expect_error(404, "item_not_found");
+    s.get("/v1/items/ok-1").expect_error(404, "item_not_found");
+    let metrics = s.get("/metrics").text;
+    assert!(metrics.contains("cairn_events 0"), "{metrics}");
+}
+
+#[test]
+fn erasing_a_user_removes_their_events_and_personalisation() {
+    let s = TestServer::start();
+    seed(&s);
+    s.train();
+    assert_eq!(s.event_count("ua2"), 7);
+    assert!(s
+        .list_sources("/v1/users/ua2/recommendations?k=3")
+        .iter()
+        .any(|src| src == "item-knn"));
+
+    let erased = s.delete("/v1/users/ua2").expect_ok();
+    assert_eq!(
+        erased,
+        json!({"user_id": "ua2", "user_existed": false, "events_removed": 7})
+    );
+    assert_eq!(s.event_count("ua2"), 0);
+    let sources = s.list_sources("/v1/users/ua2/recommendations?k=3");
+    assert_eq!(sources.len(), 3);
+    assert!(sources.iter().all(|src| src == "popularity"), "{sources:?}");
+    assert_eq!(
+        s.list_ids("/v1/users/ua2/recommendations?k=3"),
+        s.list_ids("/v1/popular?k=3")
+    );
+    s.delete("/v1/users/ua2")
+        .expect_error(404, "user_not_found");
+    // Other users keep theirs.
+    assert_eq!(s.event_count("ua3"), 7);
+}
+
+#[test]
+fn events_with_ids_are_stored_once() {
+    let s = TestServer::start();
+    s.post("/v1/items", json!({"items": [{"id": "a0"}, {"id": "a1"}]}))
+        .expect_ok();
+    let batch = json!({"events": [
+        {"event_id": "e1", "user_id": "u", "item_id": "a0", "type": "view"},
+        {"event_id": "e2", "user_id": "u", "item_id": "a1", "type": "click"},
+        {"event_id": "e1", "user_id": "u", "item_id": "a0", "type": "view"},
+        {"user_id": "u", "item_id": "a1", "type": "view"},
+    ]});
+    assert_eq!(
+        s.post("/v1/events", batch.clone()).expect_ok(),
+        json!({"stored": 3, "duplicates": 1})
+    );
+    assert_eq!(
+        s.post("/v1/events", batch).expect_ok(),
+        json!({"stored": 1, "duplicates": 3}),
+        "only the event without an id is stored again"
+    );
+    assert_eq!(s.event_count("u"), 4);
+    assert_eq!(
+        s.post("/v1/events", json!({"events": []})).expect_ok(),
+        json!({"stored": 0, "duplicates": 0})
+    );
+}
+
+#[test]
+fn readiness_model_status_and_training() {
+    let s = TestServer::start();
+    assert_eq!(s.get("/healthz").expect_ok()["status"], "ok");
+    // Nothing to train on: ready, with empty lists.
+    assert_eq!(s.get("/readyz").expect_ok()["status"], "ready");
+    assert!(s.list_ids("/v1/popular").is_empty());
+    assert_eq!(
+        s.get("/v1/popular").expect_ok()["model_version"],
+        Value::Null
+    );
+
+    seed(&s);
+    let e = s.get("/readyz").expect_error(503, "not_ready");
+    assert!(
+        e["message"].as_str().unwrap().contains("POST /v1/train"),
+        "{e}"
+    );
+
+    let report = s.train();
+    assert_eq!(report["items"], 2 * PER_CLUSTER + 2);
+    assert_eq!(report["users"], 2 * PER_CLUSTER);
+    let ready = s.get("/readyz").expect_ok();
+    assert_eq!(ready["model_version"], report["version"]);
+    let model = s.get("/v1/model").expect_ok();
+    assert_eq!(model["version"], report["version"]);
+    assert_eq!(model["interactions"], report["interactions"]);
+    assert!(model["age_seconds"].as_i64().is_some_and(|a| a >= 0));
+    assert_eq!(s.list_ids("/v1/popular?k=3").len(), 3);
+}
+
+#[test]
+fn serve_trains_at_startup_when_events_wait_for_a_model() {
+    let s = TestServer::start_with(
+        |_| {},
+        |engine| {
+            engine
+                .put_items(vec![Item::new("a"), Item::new("b")])
+                .expect("items");
+            engine
+                .add_events(vec![
+                    Event::new("u", "a", "view"),
+                    Event::new("u", "b", "view"),
+                ])
+                .expect("events");
+        },
+    );
+    // Training runs in the background; wait for it with a generous bound (it takes milliseconds).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while s.get("/v1/model").status != 200 {
+        assert!(Instant::now() < deadline, "no model after startup training");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(s.get("/readyz").status, 200);
+    assert_eq!(s.list_ids("/v1/popular").len(), 2);
+}
+
+#[test]
+fn metrics_count_requests_by_route_and_status() {
+    let s = TestServer::start();
+    s.get("/v1/items/nope").expect_error(404, "item_not_found");
+    s.get("/v1/items/other").expect_error(404, "item_not_found");
+    s.get("/healthz").expect_ok();
+    s.get("/no/such/route").expect_error(404, "route_not_found");
+    let reply = s.get("/metrics");
+    assert_eq!(reply.status, 200);
+    assert!(reply.content_type.starts_with("text/plain"));
+    let text = reply.text;
+    assert!(
+        text.contains(
+            r#"cairn_http_requests_total{method="GET",route="/v1/items/{id}",status="404"} 2"#
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"cairn_http_requests_total{method="GET",route="/healthz",status="200"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            r#"cairn_http_requests_total{method="GET",route="unmatched",status="404"} 1"#
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("cairn_http_request_duration_seconds_bucket{"),
+        "{text}"
+    );
+    for gauge in ["cairn_items 0", "cairn_events 0", "cairn_model_loaded 0"] {
+        assert!(text.contains(gauge), "{gauge} missing: {text}");
+    }
+}
+
+#[test]
+fn openapi_documents_every_route_and_every_documented_route_exists() {
+    let s = TestServer::start();
+    let doc = s.get("/openapi.json").expect_ok();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = doc["paths"].as_object().expect("paths");
+    let documented: BTreeSet<&str> = paths.keys().map(String::as_str).collect();
+    let expected: BTreeSet<&str> = [
+        "/v1/items",
+        "/v1/items/{id}",
+        "/v1/items/{id}/similar",
+        "/v1/users",
+        "/v1/users/{id}",
+        "/v1/users/{id}/events",
+        "/v1/users/{id}/recommendations",
+        "/v1/events",
+        "/v1/popular",
+        "/v1/trending",
+        "/v1/train",
+        "/v1/model",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/openapi.json",
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(documented, expected);
+    assert!(doc["components"]["schemas"]["Item"].is_object());
+    assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
+
+    // Every documented operation is routed (answered by its handler, not the fallbacks).
+    for (path, operations) in paths {
+        let concrete = path.replace("{id}", "x");
+        for method in operations.as_object().unwrap().keys() {
+            let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let body = matches!(method, Method::PUT | Method::POST).then(|| json!({}));
+            let reply = s.send(method.clone(), &concrete, body);
+            if reply.status >= 400 {
+                let code = reply.json()["error"]["code"].clone();
+                assert!(
+                    code != "route_not_found" && code != "method_not_allowed",
+                    "{method} {path} is documented but not routed: {}",
+                    reply.text
+                );
+            }
+        }
+    }
+}
