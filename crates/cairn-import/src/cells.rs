@@ -19,7 +19,8 @@ pub fn typed_value(text: &str) -> PropertyValue {
 fn plain_number(text: &str) -> Option<f64> {
     let bytes = text.as_bytes();
     let first = *bytes.first()?;
-    if !first.is_ascii_digit() && !(first == b'-' && bytes.len() > 1) {
+    let signed = first == b'-' && bytes.len() > 1;
+    if !(first.is_ascii_digit() || signed) {
         return None;
     }
     let digits = text.strip_prefix('-').unwrap_or(text);
