@@ -2,7 +2,7 @@
 //! and an OpenAPI document generated from the handlers.
 //!
 //! Entry points for the CLI: [`router`] (the app), [`serve`] (run it until shutdown), [`openapi`]
-//! (the document), [`spawn_retrainer`] (periodic background training).
+//! (the document), [`spawn_retrainer`] (periodic background training), [`shutdown_signal`].
 
 mod background;
 pub mod dto;
@@ -138,4 +138,33 @@ pub async fn serve(
     axum::serve(listener, router(engine))
         .with_graceful_shutdown(shutdown)
         .await
+}
+
+/// Completes on Ctrl-C or, on Unix, SIGTERM: pass it to [`serve`] for a graceful stop.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!("cannot listen for Ctrl-C: {e}");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!("cannot listen for SIGTERM: {e}");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down");
 }

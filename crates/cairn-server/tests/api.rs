@@ -891,6 +891,16 @@ fn openapi_documents_every_route_and_every_documented_route_exists() {
     assert_eq!(documented, expected);
     assert!(doc["components"]["schemas"]["Item"].is_object());
     assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
+    let mut refs = Vec::new();
+    collect_refs(&doc, &mut refs);
+    assert!(!refs.is_empty());
+    for r in refs {
+        let name = r.strip_prefix("#/components/schemas/").expect("schema ref");
+        assert!(
+            doc["components"]["schemas"][name].is_object(),
+            "{r} is referenced but not defined"
+        );
+    }
 
     // Every documented operation is routed (answered by its handler, not the fallbacks).
     for (path, operations) in paths {
@@ -908,5 +918,20 @@ fn openapi_documents_every_route_and_every_documented_route_exists() {
                 );
             }
         }
+    }
+}
+
+fn collect_refs(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (key, v) in map {
+                match (key.as_str(), v) {
+                    ("$ref", Value::String(r)) => out.push(r.clone()),
+                    _ => collect_refs(v, out),
+                }
+            }
+        }
+        Value::Array(values) => values.iter().for_each(|v| collect_refs(v, out)),
+        _ => {}
     }
 }
