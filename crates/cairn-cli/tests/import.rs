@@ -1,0 +1,330 @@
+//! `cairn import` and `cairn demo`, run as the real binary on a temporary data directory.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use cairn_engine::{Config, Engine};
+
+fn cairn(data_dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .env("CAIRN_LOG", "warn")
+        .output()
+        .expect("cairn runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Runs cairn and insists that it succeeded; returns stdout.
+fn ok(data_dir: &Path, args: &[&str]) -> String {
+    let out = cairn(data_dir, args);
+    assert!(
+        out.status.success(),
+        "cairn {args:?} failed\nstdout:\n{}\nstderr:\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+/// (items, users, events) in the store, read by opening it after cairn exited.
+fn stored(data_dir: &Path) -> (u64, u64, u64) {
+    let engine = Engine::open(Config {
+        data_dir: data_dir.to_path_buf(),
+        ..Config::default()
+    })
+    .expect("the store opens");
+    let s = engine.stats().expect("stats");
+    (s.items, s.users, s.events)
+}
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    data: PathBuf,
+    files: PathBuf,
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let files = dir.path().join("files");
+    std::fs::create_dir_all(&files).unwrap();
+    std::fs::write(
+        files.join("items.csv"),
+        "id,title,categories,tags,price\n\
+         a,Caf\u{e9} chair,furniture,oak|chair,79.5\n\
+         b,Lamp,lighting,,19\n\
+         c,\"Desk, large\",furniture|office,,249\n",
+    )
+    .unwrap();
+    std::fs::write(
+        files.join("users.jsonl"),
+        "{\"id\":\"u1\",\"properties\":{\"country\":\"FR\"}}\n{\"id\":\"u2\"}\n",
+    )
+    .unwrap();
+    Fixture {
+        _dir: dir,
+        data,
+        files,
+    }
+}
+
+fn write_events(f: &Fixture, name: &str, rows: &[&str]) -> String {
+    let mut content = String::from("user_id,item_id,type,value,timestamp,event_id\n");
+    for row in rows {
+        content.push_str(row);
+        content.push('\n');
+    }
+    let path = f.files.join(name);
+    std::fs::write(&path, content).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+fn path(f: &Fixture, name: &str) -> String {
+    f.files.join(name).to_str().unwrap().to_string()
+}
+
+const GOOD_EVENTS: &[&str] = &[
+    "u1,a,view,,1700000000,e1",
+    "u1,b,click,,1700000100,e2",
+    "u2,a,rating,4.5,1700000200,e3",
+    "u2,c,purchase,,2023-11-15T10:00:00Z,e4",
+];
+
+#[test]
+fn csv_and_jsonl_files_import_with_counts_and_reimport_is_idempotent() {
+    let f = fixture();
+    let out = ok(&f.data, &["import", "items", &path(&f, "items.csv")]);
+    assert!(out.contains("items:  3 stored"), "{out}");
+    let out = ok(&f.data, &["import", "users", &path(&f, "users.jsonl")]);
+    assert!(out.contains("users:  2 stored"), "{out}");
+    let events = write_events(&f, "events.csv", GOOD_EVENTS);
+    let out = ok(&f.data, &["import", "events", &events]);
+    assert!(out.contains("events: 4 stored, 0 duplicates"), "{out}");
+    assert_eq!(stored(&f.data), (3, 2, 4));
+
+    let out = ok(&f.data, &["import", "events", &events]);
+    assert!(out.contains("events: 0 stored, 4 duplicates"), "{out}");
+    assert_eq!(stored(&f.data), (3, 2, 4));
+
+    let engine = Engine::open(Config {
+        data_dir: f.data.clone(),
+        ..Config::default()
+    })
+    .unwrap();
+    let chair = engine.get_item("a").unwrap();
+    assert_eq!(chair.title.as_deref(), Some("Café chair"));
+    assert_eq!(chair.properties["price"].as_f64(), Some(79.5));
+    assert_eq!(
+        engine.get_user("u1").unwrap().properties["country"].as_str(),
+        Some("FR")
+    );
+}
+
+#[test]
+fn skip_reports_each_bad_row_with_file_and_line_and_imports_the_rest() {
+    let f = fixture();
+    ok(&f.data, &["import", "items", &path(&f, "items.csv")]);
+    let events = write_events(
+        &f,
+        "events.csv",
+        &[
+            GOOD_EVENTS[0],
+            "u1,zzz,view,,1700000000,e5",
+            GOOD_EVENTS[1],
+            "u2,a,rating,9,1700000200,e6",
+            "u2,a,teleport,,1700000200,e7",
+            GOOD_EVENTS[2],
+        ],
+    );
+    let out = cairn(
+        &f.data,
+        &["import", "events", &events, "--on-error", "skip"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "{events}:3: event item_id: item `zzz` does not exist"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("{events}:5: event value: 9 is outside")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "{events}:6: event type: unknown event type `teleport`"
+        )),
+        "{stderr}"
+    );
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("events: 3 stored"), "{stdout}");
+    assert!(stdout.contains("bad rows skipped: 3"), "{stdout}");
+    assert_eq!(stored(&f.data).2, 3);
+}
+
+#[test]
+fn reject_imports_nothing_when_any_row_is_bad() {
+    let f = fixture();
+    ok(&f.data, &["import", "items", &path(&f, "items.csv")]);
+    let mut rows = GOOD_EVENTS.to_vec();
+    rows.push("u1,a,view,,not-a-time,e9");
+    let events = write_events(&f, "events.csv", &rows);
+    let out = cairn(
+        &f.data,
+        &["import", "events", &events, "--on-error", "reject"],
+    );
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(&format!("{events}:6: column `timestamp`")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("nothing was imported"), "{stderr}");
+    assert_eq!(stored(&f.data), (3, 0, 0));
+
+    // A bad item row rejects the items file as a whole too.
+    std::fs::write(f.files.join("more.csv"), "id,hidden\nd,false\ne,perhaps\n").unwrap();
+    let out = cairn(
+        &f.data,
+        &[
+            "import",
+            "items",
+            &path(&f, "more.csv"),
+            "--on-error",
+            "reject",
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("more.csv:3: column `hidden`"));
+    assert_eq!(stored(&f.data), (3, 0, 0));
+
+    // The same file goes in whole once it is fixed.
+    let events = write_events(&f, "events.csv", GOOD_EVENTS);
+    ok(
+        &f.data,
+        &["import", "events", &events, "--on-error", "reject"],
+    );
+    assert_eq!(stored(&f.data), (3, 0, 4));
+}
+
+#[test]
+fn a_data_directory_in_use_is_reported_as_such() {
+    let f = fixture();
+    let engine = Engine::open(Config {
+        data_dir: f.data.clone(),
+        ..Config::default()
+    })
+    .unwrap();
+    let out = cairn(&f.data, &["import", "items", &path(&f, "items.csv")]);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("in use by another Cairn process"),
+        "{stderr}"
+    );
+    drop(engine);
+}
+
+#[test]
+fn layout_and_format_errors_stop_before_anything_is_stored() {
+    let f = fixture();
+    std::fs::write(f.files.join("wrong.csv"), "user,item\nu1,a\n").unwrap();
+    let out = cairn(&f.data, &["import", "events", &path(&f, "wrong.csv")]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("no `user_id` column"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = cairn(&f.data, &["import", "items", &path(&f, "items.txt")]);
+    assert!(
+        text(&out.stderr).contains("--format"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn demo_fills_an_empty_directory_trains_and_refuses_a_full_one() {
+    let f = fixture();
+    let args = [
+        "demo", "--users", "60", "--items", "150", "--events", "3000", "--seed", "3",
+    ];
+    let out = ok(&f.data, &args);
+    assert!(out.contains("150 items, 60 users, 3000 events"), "{out}");
+    assert!(out.contains("trained model"), "{out}");
+    assert_eq!(stored(&f.data), (150, 60, 3000));
+
+    let again = cairn(&f.data, &args);
+    assert!(!again.status.success());
+    assert!(text(&again.stderr).contains("already holds 3000 events"));
+
+    let mut forced = args.to_vec();
+    forced.push("--force");
+    let out = ok(&f.data, &forced);
+    assert!(out.contains("0 events (3000 duplicates)"), "{out}");
+}
+
+/// The shared MovieLens folder, when this checkout has it.
+fn shared_dataset(name: &str) -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data")
+        .join(name);
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        println!("skipped: {} is not here", dir.display());
+        None
+    }
+}
+
+#[test]
+fn movielens_latest_small_imports_every_rating_and_movie() {
+    let Some(dir) = shared_dataset("ml-latest-small") else {
+        return;
+    };
+    let data = tempfile::tempdir().unwrap();
+    let out = ok(
+        data.path(),
+        &[
+            "import",
+            "movielens",
+            dir.to_str().unwrap(),
+            "--on-error",
+            "reject",
+        ],
+    );
+    assert!(out.contains("items:  9742 stored"), "{out}");
+    assert!(out.contains("events: 100836 stored, 0 duplicates"), "{out}");
+    assert_eq!(stored(data.path()), (9742, 0, 100_836));
+}
+
+#[test]
+fn movielens_100k_imports_ratings_items_and_users() {
+    let Some(dir) = shared_dataset("ml-100k") else {
+        return;
+    };
+    let data = tempfile::tempdir().unwrap();
+    let out = ok(data.path(), &["import", "movielens", dir.to_str().unwrap()]);
+    assert!(out.contains("bad rows skipped: 0"), "{out}");
+    assert_eq!(stored(data.path()), (1682, 943, 100_000));
+    let engine = Engine::open(Config {
+        data_dir: data.path().to_path_buf(),
+        ..Config::default()
+    })
+    .unwrap();
+    let toy_story = engine.get_item("1").unwrap();
+    assert_eq!(toy_story.title.as_deref(), Some("Toy Story (1995)"));
+    assert_eq!(toy_story.categories, ["Animation", "Children's", "Comedy"]);
+    assert_eq!(
+        engine.get_user("1").unwrap().properties["occupation"].as_str(),
+        Some("technician")
+    );
+}
