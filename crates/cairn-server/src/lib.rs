@@ -40,8 +40,9 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     openapi::ApiDoc::openapi()
 }
 
-/// The whole application. Body size limit and request timeout come from `engine.config().server`;
-/// `POST /v1/train` is exempt from the timeout because training legitimately takes long.
+/// The whole application. Body size limit and request timeout come from `engine.config().server`
+/// (`request_timeout_ms = 0` disables the timeout); `POST /v1/train` is exempt from the timeout because
+/// training legitimately takes long.
 pub fn router(engine: Arc<Engine>) -> Router {
     let server = &engine.config().server;
     let timeout = Duration::from_millis(server.request_timeout_ms);
@@ -75,12 +76,18 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
-        .route("/openapi.json", get(ops::openapi))
-        // Layers added with `Router::layer` wrap the routes present at that point only.
-        .layer(axum::middleware::from_fn_with_state(
+        .route("/openapi.json", get(ops::openapi));
+    // Layers added with `Router::layer` wrap the routes present at that point only, so the training
+    // route added below is exempt. A zero timeout means none.
+    let api = if timeout.is_zero() {
+        api
+    } else {
+        api.layer(axum::middleware::from_fn_with_state(
             timeout,
             middleware::timeout,
         ))
+    };
+    let api = api
         .route("/v1/train", post(ops::train))
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed);
