@@ -277,7 +277,7 @@ impl<'a> Pass<'a> {
 
     fn tick(&self, rows: usize) {
         // Reading the counter is cheap, but redrawing is not worth doing for every row.
-        if rows % 1024 == 0 {
+        if rows.is_multiple_of(1024) {
             self.bar.set_position(self.counter.get());
         }
     }
