@@ -17,6 +17,22 @@ pub fn train_if_new_events(engine: &Engine) -> Result<Option<TrainReport>, Engin
     engine.train().map(Some)
 }
 
+/// Whether the store holds any event (read on the blocking pool); false when that cannot be read.
+pub async fn has_events(engine: &Arc<Engine>) -> bool {
+    let engine = Arc::clone(engine);
+    match tokio::task::spawn_blocking(move || engine.stats()).await {
+        Ok(Ok(stats)) => stats.events > 0,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "cannot read store statistics");
+            false
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "reading store statistics panicked");
+            false
+        }
+    }
+}
+
 /// Runs [`train_if_new_events`] on the blocking pool and logs the outcome; never fails.
 pub async fn train_in_background(engine: Arc<Engine>, why: &'static str) {
     match tokio::task::spawn_blocking(move || train_if_new_events(&engine)).await {

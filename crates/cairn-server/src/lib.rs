@@ -133,7 +133,9 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
-    if engine.model_info().is_none() {
+    if engine.model_info().is_none() && background::has_events(&engine).await {
+        // Decided before the first connection is accepted, so whether a startup training runs
+        // depends on the stored data only, never on how fast the first requests arrive.
         tokio::spawn(background::train_in_background(
             Arc::clone(&engine),
             "startup",
