@@ -11,13 +11,17 @@ pub mod error;
 pub mod evaluate;
 pub mod metrics;
 pub mod rating_models;
+pub mod report;
+pub mod runner;
 pub mod split;
 pub mod split_dir;
+pub mod splitters;
 pub mod stats;
 pub mod task;
 
 pub use error::{EvalError, Result};
 pub use evaluate::{evaluate_ranking, RankingOptions, RankingResult};
+pub use runner::{run, ModelChoice, Report, RunConfig, StageSelection};
 pub use split::{Protocol, Role, SplitSet, Stage, StageData};
 pub use split_dir::read_split_dir;
 pub use task::{EvalTask, EvalUser};

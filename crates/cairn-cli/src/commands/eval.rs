@@ -1,12 +1,162 @@
-//! `cairn eval`. (Being written; this placeholder only keeps the workspace compiling.)
+//! `cairn eval`: score models offline on a split, print a table, write JSON and an HTML report.
+//!
+//! The split comes from a folder written by the peers' `splits.py` (`--split-dir`, protocol from its
+//! `meta.json`), or is made here from a dataset file with a Rust splitter (`--data`).
 
-use clap::Args;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use anyhow::Context as _;
+use cairn_eval::report::{table, write_report};
+use cairn_eval::runner::{Progress, StageSelection};
+use cairn_eval::stats::CiConfig;
+use cairn_eval::{read_split_dir, ModelChoice, Protocol, RankingOptions, RunConfig};
+use clap::{Args, ValueEnum};
+use indicatif::ProgressBar;
 
 use super::Context;
 
 #[derive(Args)]
-pub struct EvalArgs {}
+pub struct EvalArgs {
+    /// A split folder written by the peers' splits.py (train.csv, test.csv, ... and meta.json).
+    #[arg(long, conflicts_with = "data")]
+    pub split_dir: Option<PathBuf>,
+    /// A dataset to split here: a MovieLens folder (ratings.csv or u.data) or a user,item[,rating][,ts] CSV.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Protocol. With --split-dir: overrides meta.json (explicit-ml100k, strong-gen, weak-gen,
+    /// cold-items, temporal). With --data: holdout, leave-last-out, temporal, strong-gen, cold-items, k-fold.
+    #[arg(long)]
+    pub protocol: Option<String>,
+    /// Comma-separated model names (ranking models of the registry, or the rating baselines
+    /// `baseline`, `global-mean`).
+    #[arg(long, default_value = "popularity,item-knn", value_delimiter = ',')]
+    pub models: Vec<String>,
+    /// Cut-offs.
+    #[arg(long, default_value = "10,20,50,100", value_delimiter = ',')]
+    pub k: Vec<usize>,
+    /// Skip the exact AUC (one full sort per user).
+    #[arg(long)]
+    pub no_auc: bool,
+    /// Which stages to score.
+    #[arg(long, value_enum, default_value_t = Stages::Test)]
+    pub stage: Stages,
+    /// Model the others are compared against (default: the first).
+    #[arg(long)]
+    pub baseline: Option<String>,
+    /// Bootstrap resamples for the intervals.
+    #[arg(long, default_value_t = 1000)]
+    pub bootstrap: usize,
+    /// Seed for the bootstrap and for Rust splitters.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Positives are ratings >= this (only with --data).
+    #[arg(long)]
+    pub min_rating: Option<f32>,
+    /// Folder for report.json and report.html.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Columns of the printed table (default: a headline set).
+    #[arg(long, value_delimiter = ',')]
+    pub columns: Vec<String>,
+}
 
-pub fn run(_ctx: &Context, _args: EvalArgs) -> anyhow::Result<()> {
-    anyhow::bail!("`cairn eval` is not available yet")
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Stages {
+    Test,
+    Validation,
+    All,
+}
+
+pub fn run(_ctx: &Context, args: EvalArgs) -> anyhow::Result<()> {
+    let models = args
+        .models
+        .iter()
+        .map(|name| ModelChoice::by_name(name.trim()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let config = RunConfig {
+        ranking: RankingOptions {
+            ks: args.k.clone(),
+            auc: !args.no_auc,
+        },
+        ci: CiConfig {
+            resamples: args.bootstrap,
+            level: 0.95,
+            seed: args.seed,
+        },
+        stages: match args.stage {
+            Stages::Test => StageSelection::Test,
+            Stages::Validation => StageSelection::Validation,
+            Stages::All => StageSelection::All,
+        },
+        baseline: args.baseline.clone(),
+    };
+    let (split, source) = load_split(&args)?;
+    let progress = Bars::default();
+    let report = cairn_eval::run(&split, &source, &models, &config, &progress)?;
+    let columns = if args.columns.is_empty() {
+        table::default_columns(&report)
+    } else {
+        args.columns.clone()
+    };
+    print!("{}", table::render(&report, &columns));
+    if let Some(dir) = &args.out {
+        let (json, html) = write_report(&report, dir)?;
+        eprintln!("wrote {} and {}", json.display(), html.display());
+    }
+    Ok(())
+}
+
+fn load_split(args: &EvalArgs) -> anyhow::Result<(cairn_eval::SplitSet, String)> {
+    if let Some(dir) = &args.split_dir {
+        let protocol = args
+            .protocol
+            .as_deref()
+            .map(str::parse::<Protocol>)
+            .transpose()?;
+        let split = read_split_dir(dir, protocol)
+            .with_context(|| format!("reading the split folder {}", dir.display()))?;
+        return Ok((split, dir.display().to_string()));
+    }
+    if let Some(path) = &args.data {
+        let protocol = args.protocol.as_deref().unwrap_or("holdout");
+        let split =
+            cairn_eval::splitters::split_dataset(path, protocol, args.min_rating, args.seed)
+                .with_context(|| format!("splitting {}", path.display()))?;
+        return Ok((
+            split,
+            format!("{} ({protocol}, seed {})", path.display(), args.seed),
+        ));
+    }
+    anyhow::bail!("give --split-dir (a folder from splits.py) or --data (a dataset to split)")
+}
+
+/// One progress bar per model and stage; indicatif stays silent when stderr is not a terminal.
+#[derive(Default)]
+struct Bars {
+    current: Mutex<Option<ProgressBar>>,
+}
+
+impl Progress for Bars {
+    fn start(&self, label: &str, total: u64) {
+        if let Ok(mut slot) = self.current.lock() {
+            *slot = Some(crate::progress::bar(total, label));
+        }
+    }
+
+    fn advance(&self, n: u64) {
+        if let Ok(slot) = self.current.lock() {
+            if let Some(bar) = slot.as_ref() {
+                bar.inc(n);
+            }
+        }
+    }
+
+    fn finish(&self) {
+        if let Ok(mut slot) = self.current.lock() {
+            if let Some(bar) = slot.take() {
+                bar.finish_and_clear();
+            }
+        }
+    }
 }
