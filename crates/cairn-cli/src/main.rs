@@ -10,7 +10,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "cairn", version, about = "Cairn: a self-hosted recommendation engine")]
+#[command(
+    name = "cairn",
+    version,
+    about = "Cairn: a self-hosted recommendation engine"
+)]
 struct Cli {
     /// Configuration file (TOML). Every key can also be set with CAIRN_<SECTION>__<KEY> variables.
     #[arg(long, short, global = true, env = "CAIRN_CONFIG")]
@@ -34,6 +38,8 @@ enum Command {
     Demo(commands::demo::DemoArgs),
     /// Evaluate models offline on a split (protocols, metrics, reports).
     Eval(commands::eval::EvalArgs),
+    /// Print the HTTP API's OpenAPI document (JSON).
+    Openapi(commands::openapi::OpenapiArgs),
 }
 
 fn main() -> ExitCode {
@@ -49,6 +55,7 @@ fn main() -> ExitCode {
         Command::Train(a) => commands::train::run(&ctx, a),
         Command::Demo(a) => commands::demo::run(&ctx, a),
         Command::Eval(a) => commands::eval::run(&ctx, a),
+        Command::Openapi(a) => commands::openapi::run(&ctx, a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

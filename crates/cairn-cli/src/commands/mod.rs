@@ -4,6 +4,7 @@
 pub mod demo;
 pub mod eval;
 pub mod import;
+pub mod openapi;
 pub mod serve;
 pub mod train;
 
@@ -30,7 +31,8 @@ impl Context {
     pub fn open_engine(&self) -> anyhow::Result<Engine> {
         let config = self.config()?;
         let dir = config.data_dir.clone();
-        Engine::open(config).with_context(|| format!("opening the data directory {}", dir.display()))
+        Engine::open(config)
+            .with_context(|| format!("opening the data directory {}", dir.display()))
     }
 }
 

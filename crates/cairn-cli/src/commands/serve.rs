@@ -49,30 +49,8 @@ pub fn serve(engine: Arc<cairn_engine::Engine>) -> anyhow::Result<()> {
         println!("cairn listening on http://{bound}");
         let every = Duration::from_secs(engine.config().train.interval_secs);
         let retrainer = cairn_server::spawn_retrainer(Arc::clone(&engine), every);
-        cairn_server::serve(engine, listener, shutdown_signal()).await?;
+        cairn_server::serve(engine, listener, cairn_server::shutdown_signal()).await?;
         retrainer.abort();
         Ok(())
     })
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
-    }
-    tracing::info!("shutting down");
 }
