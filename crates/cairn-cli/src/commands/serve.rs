@@ -16,6 +16,9 @@ pub struct ServeArgs {
     /// Port to listen on; 0 picks a free one (overrides `server.port`).
     #[arg(long)]
     port: Option<u16>,
+    /// Fill an empty data directory with the generated demo shop (and train) before serving.
+    #[arg(long)]
+    demo: bool,
 }
 
 pub fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<()> {
@@ -29,6 +32,26 @@ pub fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<()> {
     let data_dir = config.data_dir.clone();
     let engine = cairn_engine::Engine::open(config)
         .with_context(|| format!("opening the data directory {}", data_dir.display()))?;
+    if args.demo {
+        let opts = cairn_import::demo::DemoOptions::default();
+        match super::demo::load_demo_if_empty(&engine, &opts)? {
+            Some(s) => {
+                eprintln!(
+                    "demo shop stored in {}: {} items, {} users, {} events",
+                    data_dir.display(),
+                    s.items,
+                    s.users,
+                    s.events
+                );
+                let report = engine.train().context("training on the demo data")?;
+                eprintln!("trained model {} in {:.1}s", report.version, report.seconds);
+            }
+            None => eprintln!(
+                "{} already holds events; serving them (the demo is only loaded into an empty store)",
+                data_dir.display()
+            ),
+        }
+    }
     serve(Arc::new(engine))
 }
 
