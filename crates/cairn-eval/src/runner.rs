@@ -75,6 +75,9 @@ pub struct RunConfig {
     pub stages: StageSelection,
     /// Model that the others are compared against (default: the first ranking model).
     pub baseline: Option<String>,
+    /// Keep every user's ranked list (item ids) in the model reports, for `write_lists`.
+    #[serde(default)]
+    pub keep_lists: bool,
 }
 
 impl Default for RunConfig {
@@ -84,6 +87,7 @@ impl Default for RunConfig {
             ci: CiConfig::default(),
             stages: StageSelection::Test,
             baseline: None,
+            keep_lists: false,
         }
     }
 }
@@ -119,6 +123,9 @@ pub struct ModelReport {
     pub rating: Option<RatingResult>,
     #[serde(skip)]
     pub per_user: PerUser,
+    /// (user id, ranked item ids) per evaluated user, when `RunConfig::keep_lists` is set.
+    #[serde(skip)]
+    pub lists: Vec<(String, Vec<String>)>,
 }
 
 impl ModelReport {
@@ -286,6 +293,20 @@ fn ranking_report(
         .iter()
         .map(|(name, values)| (name.clone(), summarize(values, &config.ci)))
         .collect();
+    let lists = if config.keep_lists {
+        result
+            .per_user
+            .users
+            .iter()
+            .zip(&result.lists)
+            .map(|(u, l)| {
+                let items = l.iter().map(|&i| task.train.items.id(i).to_string()).collect();
+                (u.clone(), items)
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     Some(ModelReport {
         model: spec.name().to_string(),
         spec: ModelChoice::Ranking(spec.clone()),
@@ -296,6 +317,7 @@ fn ranking_report(
         popularity_bins: result.popularity_bins,
         rating: None,
         per_user: result.per_user,
+        lists,
     })
 }
 
@@ -321,6 +343,7 @@ fn rating_report(
         popularity_bins: None,
         rating,
         per_user: PerUser::default(),
+        lists: Vec::new(),
     })
 }
 

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 use anyhow::Context as _;
-use cairn_eval::report::{table, write_report};
+use cairn_eval::report::{table, write_lists, write_report};
 use cairn_eval::runner::{Progress, StageSelection};
 use cairn_eval::stats::CiConfig;
 use cairn_eval::{read_split_dir, ModelChoice, Protocol, RankingOptions, RunConfig};
@@ -56,6 +56,9 @@ pub struct EvalArgs {
     /// Folder for report.json and report.html.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Also write every ranked list to OUT/lists/<stage>__<model>.csv (user,item,rank).
+    #[arg(long, requires = "out")]
+    pub lists: bool,
     /// Columns of the printed table (default: a headline set).
     #[arg(long, value_delimiter = ',')]
     pub columns: Vec<String>,
@@ -90,6 +93,7 @@ pub fn run(_ctx: &Context, args: EvalArgs) -> anyhow::Result<()> {
             Stages::All => StageSelection::All,
         },
         baseline: args.baseline.clone(),
+        keep_lists: args.lists,
     };
     let (split, source) = load_split(&args)?;
     let progress = Bars::default();
@@ -103,6 +107,14 @@ pub fn run(_ctx: &Context, args: EvalArgs) -> anyhow::Result<()> {
     if let Some(dir) = &args.out {
         let (json, html) = write_report(&report, dir)?;
         eprintln!("wrote {} and {}", json.display(), html.display());
+        if args.lists {
+            let files = write_lists(&report, dir)?;
+            eprintln!(
+                "wrote {} ranked-list files under {}",
+                files.len(),
+                dir.join("lists").display()
+            );
+        }
     }
     Ok(())
 }

@@ -20,3 +20,34 @@ pub fn write_report(report: &Report, dir: &Path) -> Result<(PathBuf, PathBuf)> {
     std::fs::write(&html_path, html::render(report)).map_err(|e| EvalError::io(&html_path, e))?;
     Ok((json_path, html_path))
 }
+
+/// Writes every kept ranked list as `DIR/lists/<stage>__<model>.csv` (`user,item,rank`, rank from 1),
+/// the shape the peers harness scores with `metrics.topk_metrics`.
+pub fn write_lists(report: &Report, dir: &Path) -> Result<Vec<PathBuf>> {
+    let lists_dir = dir.join("lists");
+    std::fs::create_dir_all(&lists_dir).map_err(|e| EvalError::io(&lists_dir, e))?;
+    let mut written = Vec::new();
+    for stage in &report.stages {
+        for model in stage.models.iter().filter(|m| !m.lists.is_empty()) {
+            let path = lists_dir.join(format!("{}__{}.csv", stage.name, model.model));
+            let mut w = csv::Writer::from_path(&path).map_err(|source| EvalError::Csv {
+                path: path.clone(),
+                source,
+            })?;
+            let csv_err = |source| EvalError::Csv {
+                path: path.clone(),
+                source,
+            };
+            w.write_record(["user", "item", "rank"]).map_err(csv_err)?;
+            for (user, items) in &model.lists {
+                for (rank, item) in items.iter().enumerate() {
+                    w.write_record([user.as_str(), item.as_str(), &(rank + 1).to_string()])
+                        .map_err(csv_err)?;
+                }
+            }
+            w.flush().map_err(|e| EvalError::io(&path, e))?;
+            written.push(path);
+        }
+    }
+    Ok(written)
+}
