@@ -6,6 +6,7 @@
 
 pub mod als;
 pub mod bpr;
+pub mod ease;
 pub mod error;
 pub mod item_knn;
 pub mod kernels;
@@ -14,19 +15,22 @@ pub mod progress;
 pub mod registry;
 pub mod topk;
 pub mod trending;
+pub mod user_knn;
 
 #[cfg(test)]
 mod testdata;
 
 pub use als::{AlsConfig, AlsSolver, ImplicitAls};
 pub use bpr::{Bpr, BprConfig};
+pub use ease::{Ease, EaseConfig};
 pub use error::ModelError;
-pub use item_knn::{ItemKnn, ItemKnnConfig};
+pub use item_knn::{ItemKnn, ItemKnnConfig, KnnWeighting};
 pub use popularity::Popularity;
 pub use progress::{Progress, Silent};
 pub use registry::ModelSpec;
 pub use topk::top_k;
 pub use trending::Trending;
+pub use user_knn::{UserKnn, UserKnnConfig};
 
 /// One interaction for time-aware models: (item index, strength, unix seconds).
 pub type TimedInteraction = (u32, f32, i64);

@@ -5,8 +5,8 @@ use cairn_core::InteractionMatrix;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    AlsConfig, Bpr, BprConfig, ImplicitAls, ItemKnn, ItemKnnConfig, ModelError, Popularity,
-    Recommender,
+    AlsConfig, Bpr, BprConfig, Ease, EaseConfig, ImplicitAls, ItemKnn, ItemKnnConfig, ModelError,
+    Popularity, Recommender, UserKnn, UserKnnConfig,
 };
 
 /// A model and its hyperparameters. Serialized as `{"model": "item-knn", ...params}`.
@@ -20,6 +20,9 @@ pub enum ModelSpec {
     Als(AlsConfig),
     /// Bayesian personalized ranking with sampled negatives.
     Bpr(BprConfig),
+    /// Closed-form item-item autoencoder; fails cleanly above its memory cap.
+    Ease(EaseConfig),
+    UserKnn(UserKnnConfig),
 }
 
 impl ModelSpec {
@@ -29,6 +32,8 @@ impl ModelSpec {
             ModelSpec::ItemKnn(_) => "item-knn",
             ModelSpec::Als(_) => "als",
             ModelSpec::Bpr(_) => "bpr",
+            ModelSpec::Ease(_) => "ease",
+            ModelSpec::UserKnn(_) => "user-knn",
         }
     }
 
@@ -39,12 +44,14 @@ impl ModelSpec {
             "item-knn" | "knn" => ModelSpec::ItemKnn(ItemKnnConfig::default()),
             "als" | "ials" => ModelSpec::Als(AlsConfig::default()),
             "bpr" => ModelSpec::Bpr(BprConfig::default()),
+            "ease" => ModelSpec::Ease(EaseConfig::default()),
+            "user-knn" => ModelSpec::UserKnn(UserKnnConfig::default()),
             _ => return None,
         })
     }
 
     pub fn known_names() -> &'static [&'static str] {
-        &["popularity", "item-knn", "als", "bpr"]
+        &["popularity", "item-knn", "als", "bpr", "ease", "user-knn"]
     }
 
     /// Fits the model on the interactions, or says why it cannot (e.g. EASE above its memory cap).
@@ -55,6 +62,8 @@ impl ModelSpec {
             ModelSpec::ItemKnn(c) => Box::new(ItemKnn::fit(m, *c)),
             ModelSpec::Als(c) => Box::new(ImplicitAls::fit(m, *c)),
             ModelSpec::Bpr(c) => Box::new(Bpr::fit(m, *c)),
+            ModelSpec::Ease(c) => Box::new(Ease::fit(m, *c)?),
+            ModelSpec::UserKnn(c) => Box::new(UserKnn::fit(m, *c)),
         })
     }
 
@@ -89,6 +98,21 @@ mod tests {
             let back: ModelSpec = serde_json::from_str(&json).unwrap();
             assert_eq!(back, spec, "{json}");
         }
+    }
+
+    #[test]
+    fn ease_above_its_cap_is_an_error_not_a_crash() {
+        let data = InteractionMatrix::from_rows([("u1", "a", 1.0), ("u1", "b", 1.0)]);
+        let spec = ModelSpec::Ease(EaseConfig {
+            max_bytes: 1,
+            ..EaseConfig::default()
+        });
+        assert!(matches!(
+            spec.try_fit(&data),
+            Err(ModelError::TooLarge { .. })
+        ));
+        // The infallible path still serves something.
+        assert_eq!(spec.fit(&data).n_items(), 2);
     }
 
     #[test]
