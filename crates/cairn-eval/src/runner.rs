@@ -300,7 +300,10 @@ fn ranking_report(
             .iter()
             .zip(&result.lists)
             .map(|(u, l)| {
-                let items = l.iter().map(|&i| task.train.items.id(i).to_string()).collect();
+                let items = l
+                    .iter()
+                    .map(|&i| task.train.items.id(i).to_string())
+                    .collect();
                 (u.clone(), items)
             })
             .collect()
