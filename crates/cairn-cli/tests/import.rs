@@ -103,8 +103,9 @@ fn csv_and_jsonl_files_import_with_counts_and_reimport_is_idempotent() {
     let out = ok(&f.data, &["import", "users", &path(&f, "users.jsonl")]);
     assert!(out.contains("users:  2 stored"), "{out}");
     let events = write_events(&f, "events.csv", GOOD_EVENTS);
-    let out = ok(&f.data, &["import", "events", &events]);
+    let out = ok(&f.data, &["import", "events", &events, "--train"]);
     assert!(out.contains("events: 4 stored, 0 duplicates"), "{out}");
+    assert!(out.contains("trained model"), "{out}");
     assert_eq!(stored(&f.data), (3, 2, 4));
 
     let out = ok(&f.data, &["import", "events", &events]);

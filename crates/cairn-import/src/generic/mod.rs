@@ -80,3 +80,27 @@ pub fn read_events(
         Format::Jsonl => jsonl::rows::<Event>(path, "event", counter),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_come_from_the_extension() {
+        assert_eq!(
+            Format::from_path(Path::new("a/b.CSV")).unwrap(),
+            Format::Csv
+        );
+        assert_eq!(
+            Format::from_path(Path::new("e.ndjson")).unwrap(),
+            Format::Jsonl
+        );
+        assert_eq!(
+            Format::from_path(Path::new("e.jsonl")).unwrap(),
+            Format::Jsonl
+        );
+        let err = Format::from_path(Path::new("e.txt")).unwrap_err();
+        assert!(err.to_string().contains("--format"), "{err}");
+        assert!(Format::from_path(Path::new("noext")).is_err());
+    }
+}
