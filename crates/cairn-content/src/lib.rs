@@ -1,0 +1,28 @@
+//! Content-based and hybrid recommenders for Cairn: new items and new users get good
+//! recommendations from their features before (or alongside) any interactions.
+//!
+//! - [`FeatureSpace`]: catalog items (categories, tags, typed properties, free text, client
+//!   embeddings) or user properties → sparse, L2-normalised feature rows with a bounded vocabulary.
+//! - [`ContentModel`]: user profile = weighted sum of the history's feature rows, scored through an
+//!   inverted index; "similar items" by cosine; per-feature explanations.
+//! - [`HybridModel`]: LightFM-style factorization where an item is the sum of its feature
+//!   embeddings (plus an identity for warm items) and a user is folded in from history and
+//!   properties, trained with WARP or BPR.
+//!
+//! Like `cairn-models`, everything works on dense `u32` indices and knows nothing of ids or storage.
+
+pub mod content;
+pub mod document;
+pub mod error;
+pub mod features;
+pub mod hybrid;
+pub mod text;
+
+#[cfg(test)]
+mod testdata;
+
+pub use content::ContentModel;
+pub use document::{Document, Group};
+pub use error::ContentError;
+pub use features::{FeatureConfig, FeatureInfo, FeatureSpace, TextWeighting};
+pub use hybrid::{HybridConfig, HybridModel, Loss};
