@@ -35,24 +35,37 @@ pub struct ImportArgs {
 
 #[derive(Subcommand)]
 enum Source {
-    /// Events: CSV with columns user_id,item_id,type[,value,timestamp,event_id,recommendation_id,...]
-    /// (other columns go into the event's context), or JSONL of API events. Their items must exist.
+    /// Events from CSV or JSONL; their items must exist already.
+    ///
+    /// CSV: a header row with user_id, item_id, type and optionally value, timestamp (unix seconds or
+    /// RFC 3339), event_id, recommendation_id; any other column goes into the event's context.
+    /// JSONL: one event object per line, as the HTTP API takes them.
     Events(FileArgs),
-    /// Items: CSV with columns id[,title,description,categories,tags,hidden,available_from,
-    /// available_until,embedding,...] (lists `|` separated; other columns become typed properties),
-    /// or JSONL of API items.
+    /// Items from CSV or JSONL.
+    ///
+    /// CSV: a header row with id and optionally title, description, categories, tags, hidden,
+    /// available_from, available_until, embedding (lists `|` separated); any other column becomes a
+    /// property (numbers and true/false are typed). JSONL: one item object per line, as the HTTP API
+    /// takes them.
     Items(FileArgs),
-    /// Users: CSV with an `id` column (other columns become typed properties), or JSONL of API users.
+    /// Users from CSV or JSONL.
+    ///
+    /// CSV: a header row with id; any other column becomes a property. JSONL: one user object per
+    /// line, as the HTTP API takes them.
     Users(FileArgs),
-    /// A MovieLens directory (100K, latest, or 1M), recognised from its files: movies, users, ratings.
+    /// A MovieLens directory: 100K, latest(-small) or 1M, recognised from its files.
+    ///
+    /// Imports the movies (genres as categories, tags, extras), the users where the dataset has them,
+    /// and the ratings as `rating` events; MovieLens 1M pairs without a rating become `like` events.
     Movielens {
-        /// The dataset directory, e.g. ml-100k/.
+        /// The dataset directory, e.g. ../shared/data/ml-100k.
         dir: PathBuf,
     },
 }
 
 #[derive(Args)]
 struct FileArgs {
+    /// The file to read.
     file: PathBuf,
     /// The file format; by default taken from the extension (.csv, .jsonl, .ndjson, .json).
     #[arg(long, value_enum)]

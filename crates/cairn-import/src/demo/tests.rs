@@ -102,6 +102,7 @@ fn users_mostly_stay_in_their_favourite_categories() {
         })
         .count();
     let share = in_favourites as f64 / data.events.len() as f64;
+    println!("share of events in favourite categories: {share:.3}");
     // Users have 2 favourites of 12 on average: without taste the share would be about 1/6.
     assert!(share > 0.7, "share in favourite categories {share}");
 }
@@ -133,6 +134,7 @@ fn items_of_a_line_are_bought_together() {
         }
     }
     let bought_together = same as f64 / pairs as f64;
+    println!("same-line share of same-category co-purchases: {bought_together:.3}");
     let per_category = data.items.len() / CATEGORIES.len();
     let chance = (LINE_SIZE - 1) as f64 / (per_category - 1) as f64;
     assert!(
@@ -201,6 +203,10 @@ fn co_occurrence_beats_popularity_on_held_out_purchases() {
         hits_co += usize::from(top(scores, train).iter().any(|i| i == target));
         hits_pop += usize::from(top(popularity.clone(), train).iter().any(|i| i == target));
     }
+    println!(
+        "hit rate at 10: co-occurrence {hits_co}, popularity {hits_pop}, of {} users",
+        cases.len()
+    );
     assert!(
         hits_co as f64 > 1.5 * hits_pop as f64,
         "co-occurrence hits {hits_co}, popularity hits {hits_pop} of {}",
