@@ -329,3 +329,93 @@ fn movielens_100k_imports_ratings_items_and_users() {
         Some("technician")
     );
 }
+
+/// The demo exists to show recommendations that make sense: the engine trained on it must find
+/// held-out purchases clearly more often than the popular list does.
+#[test]
+fn on_demo_data_the_engine_beats_popularity_on_held_out_purchases() {
+    use std::collections::{HashMap, HashSet};
+
+    use cairn_engine::RecommendRequest;
+    use cairn_import::demo::{generate, DemoOptions};
+
+    let data = generate(&DemoOptions {
+        users: 300,
+        items: 600,
+        events: 20_000,
+        seed: 11,
+        now: cairn_core::now_unix(),
+        days: 60,
+    });
+    let hidden: HashSet<&str> = data
+        .items
+        .iter()
+        .filter(|i| i.hidden)
+        .map(|i| i.id.as_str())
+        .collect();
+    // Each user's last purchase of a visible item is held out, with all their events on that item.
+    let mut held_out: HashMap<&str, &str> = HashMap::new();
+    for e in &data.events {
+        if e.event_type == "purchase" && !hidden.contains(e.item_id.as_str()) {
+            held_out.insert(&e.user_id, &e.item_id);
+        }
+    }
+    let train: Vec<_> = data
+        .events
+        .iter()
+        .filter(|e| held_out.get(e.user_id.as_str()) != Some(&e.item_id.as_str()))
+        .cloned()
+        .collect();
+    let mut seen: HashMap<&str, HashSet<&str>> = HashMap::new();
+    for e in &train {
+        seen.entry(&e.user_id).or_default().insert(&e.item_id);
+    }
+    held_out.retain(|user, _| seen.get(user).is_some_and(|s| s.len() >= 3));
+    assert!(held_out.len() > 100, "{} users to test", held_out.len());
+
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::open(Config {
+        data_dir: dir.path().to_path_buf(),
+        ..Config::default()
+    })
+    .unwrap();
+    engine.put_items(data.items.clone()).unwrap();
+    engine.add_events(train.clone()).unwrap();
+    engine.train().unwrap();
+
+    let popular: Vec<String> = engine
+        .popular(1000, None)
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|r| r.item_id)
+        .collect();
+    let (mut engine_hits, mut popular_hits) = (0, 0);
+    for (user, target) in &held_out {
+        let recs = engine
+            .recommend(&RecommendRequest {
+                user_id: user.to_string(),
+                k: 10,
+                exclude_seen: true,
+                category: None,
+            })
+            .unwrap();
+        engine_hits += usize::from(recs.items.iter().any(|r| r.item_id == *target));
+        let user_seen = &seen[user];
+        popular_hits += usize::from(
+            popular
+                .iter()
+                .filter(|i| !user_seen.contains(i.as_str()))
+                .take(10)
+                .any(|i| i == target),
+        );
+    }
+    println!(
+        "held-out purchases found in the top 10: engine {engine_hits}, popular {popular_hits}, of {}",
+        held_out.len()
+    );
+    assert!(
+        engine_hits as f64 > 1.5 * popular_hits as f64 && engine_hits >= popular_hits + 10,
+        "engine {engine_hits}, popular {popular_hits}"
+    );
+}
