@@ -74,7 +74,7 @@ fn stage_section(h: &mut String, report: &Report, stage: &StageReport, columns: 
         stage.n_items,
         stage.n_catalog,
         stage.n_eval_users,
-        if stage.n_rating_pairs > 0 {
+        if stage.models.iter().any(|m| m.rating.is_some()) {
             format!(", {} rating pairs", stage.n_rating_pairs)
         } else {
             String::new()
@@ -181,14 +181,16 @@ fn stage_section(h: &mut String, report: &Report, stage: &StageReport, columns: 
             ));
         }
         h.push_str(&bar_chart(
-            &format!("Share of top-{k} slots by item popularity decile (1 = most popular)"),
+            &format!("Share of top-{k} slots per popularity decile"),
             &deciles,
             &series,
             None,
             0,
         ));
     }
-    h.push_str("</div>");
+    h.push_str("</div><p class=\"note\">Popularity deciles: the catalog sorted by number of training users and cut into ten \
+equal parts (1 = the most popular tenth). A model free of popularity bias would spread its slots at least as evenly as the \
+training interactions.</p>");
 
     // Model comparison: headline metrics with intervals, then paired tests against the baseline.
     let kmax = report.config.ranking.list_len();

@@ -15,7 +15,7 @@ pub fn esc(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-const W: f64 = 420.0;
+const W: f64 = 400.0;
 const H: f64 = 260.0;
 const LEFT: f64 = 52.0;
 const RIGHT: f64 = 12.0;
@@ -47,9 +47,10 @@ fn frame(title: &str, y_max: f64, body: &str, x_axis: &str, legend: &[(String, u
         esc(title)
     ));
     let plot_h = H - TOP - BOTTOM;
-    for t in 0..=4 {
-        let v = y_max * t as f64 / 4.0;
-        let y = TOP + plot_h - plot_h * t as f64 / 4.0;
+    // Five intervals: every "nice" maximum (1, 2, 2.5, 5 × 10^n) then gives round tick labels.
+    for t in 0..=5 {
+        let v = y_max * t as f64 / 5.0;
+        let y = TOP + plot_h - plot_h * t as f64 / 5.0;
         s.push_str(&format!(
             r##"<line x1="{LEFT}" x2="{x2}" y1="{y:.1}" y2="{y:.1}" stroke="#ddd"/><text x="{tx}" y="{ty:.1}" text-anchor="end">{}</text>"##,
             tick(v),
@@ -66,7 +67,7 @@ fn frame(title: &str, y_max: f64, body: &str, x_axis: &str, legend: &[(String, u
         xr = W - RIGHT
     ));
     for (n, (name, c)) in legend.iter().enumerate() {
-        let x = LEFT + (n % 3) as f64 * 125.0;
+        let x = LEFT + (n % 3) as f64 * 115.0;
         let y = H + 4.0 + 18.0 * (n / 3) as f64;
         s.push_str(&format!(
             r#"<rect x="{x}" y="{y}" width="10" height="10" fill="{}"/><text x="{}" y="{}">{}</text>"#,
@@ -83,12 +84,14 @@ fn frame(title: &str, y_max: f64, body: &str, x_axis: &str, legend: &[(String, u
 fn tick(v: f64) -> String {
     if v == 0.0 {
         "0".into()
-    } else if v.abs() >= 100.0 {
+    } else if v.abs() >= 10.0 {
         format!("{v:.0}")
     } else if v.abs() >= 1.0 {
         format!("{v:.1}")
-    } else {
+    } else if (v * 100.0 - (v * 100.0).round()).abs() < 1e-9 {
         format!("{v:.2}")
+    } else {
+        format!("{v:.3}")
     }
 }
 
