@@ -14,7 +14,7 @@ fn write_strong_gen_folder(dir: &Path) {
     let mut train = String::from("user,item\n");
     let mut items = std::collections::BTreeSet::new();
     let liked = |u: u32| -> Vec<u32> {
-        let base = if u % 2 == 0 { 0 } else { 15 };
+        let base = if u.is_multiple_of(2) { 0 } else { 15 };
         let mut v: Vec<u32> = (0..8).map(|j| base + (u * 3 + j * 5) % 15).collect();
         v.push(29);
         v.sort_unstable();
@@ -37,7 +37,7 @@ fn write_strong_gen_folder(dir: &Path) {
     for u in 100..120 {
         let l = liked(u);
         for (n, i) in l.iter().enumerate() {
-            let out = if n % 3 == 0 { &mut te } else { &mut tr };
+            let out = if n.is_multiple_of(3) { &mut te } else { &mut tr };
             writeln!(out, "{u},{i}").unwrap();
         }
     }
