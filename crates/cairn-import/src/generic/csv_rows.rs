@@ -356,6 +356,25 @@ mod tests {
     }
 
     #[test]
+    fn item_windows_and_embeddings_are_read_and_checked() {
+        let (_d, path) = write(
+            b"id,available_from,available_until,embedding\n\
+              a,1700000000,2024-01-01T00:00:00Z,0.5|-1|2e-3\n\
+              b,1700000000,1600000000,\n\
+              c,,,1|x\n",
+        );
+        let rows: Vec<_> = items(&path, &ByteCounter::new()).unwrap().collect();
+        let a = rows[0].1.as_ref().unwrap();
+        assert_eq!(a.available_from.unwrap().0, 1_700_000_000);
+        assert_eq!(a.available_until.unwrap().0, 1_704_067_200);
+        assert_eq!(a.embedding.as_deref(), Some(&[0.5, -1.0, 0.002][..]));
+        let b = rows[1].1.as_ref().unwrap_err();
+        assert!(b.message.contains("available_until: must be later"), "{b}");
+        let c = rows[2].1.as_ref().unwrap_err();
+        assert!(c.message.contains("column `embedding`: `x` is not a number"), "{c}");
+    }
+
+    #[test]
     fn non_utf8_cells_are_row_errors() {
         let (_d, path) = write(b"id,title\na,Caf\xe9\nb,ok\n");
         let rows: Vec<_> = items(&path, &ByteCounter::new()).unwrap().collect();
