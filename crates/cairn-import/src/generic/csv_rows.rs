@@ -371,7 +371,11 @@ mod tests {
         let b = rows[1].1.as_ref().unwrap_err();
         assert!(b.message.contains("available_until: must be later"), "{b}");
         let c = rows[2].1.as_ref().unwrap_err();
-        assert!(c.message.contains("column `embedding`: `x` is not a number"), "{c}");
+        assert!(
+            c.message
+                .contains("column `embedding`: `x` is not a number"),
+            "{c}"
+        );
     }
 
     #[test]
