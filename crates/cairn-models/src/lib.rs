@@ -5,6 +5,7 @@
 //! the training data, or who acted since, is served without retraining ("fold-in").
 
 pub mod als;
+pub mod blend;
 pub mod bpr;
 pub mod ease;
 pub mod error;
@@ -12,6 +13,7 @@ pub mod item_knn;
 pub mod kernels;
 pub mod popularity;
 pub mod progress;
+pub mod rating;
 pub mod registry;
 pub mod topk;
 pub mod trending;
@@ -21,13 +23,15 @@ pub mod user_knn;
 mod testdata;
 
 pub use als::{AlsConfig, AlsSolver, ImplicitAls};
+pub use blend::Blend;
 pub use bpr::{Bpr, BprConfig};
 pub use ease::{Ease, EaseConfig};
 pub use error::ModelError;
 pub use item_knn::{ItemKnn, ItemKnnConfig, KnnWeighting};
 pub use popularity::Popularity;
 pub use progress::{Progress, Silent};
-pub use registry::ModelSpec;
+pub use rating::{BiasedMf, FoldedUser, MfConfig, RatingPredictor, SvdPlusPlus};
+pub use registry::{FittedModel, ModelSpec};
 pub use topk::top_k;
 pub use trending::Trending;
 pub use user_knn::{UserKnn, UserKnnConfig};

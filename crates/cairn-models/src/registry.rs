@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     AlsConfig, Bpr, BprConfig, Ease, EaseConfig, ImplicitAls, ItemKnn, ItemKnnConfig, ModelError,
-    Popularity, Recommender, UserKnn, UserKnnConfig,
+    Popularity, Recommender, SimilarItems, UserKnn, UserKnnConfig,
 };
 
 /// A model and its hyperparameters. Serialized as `{"model": "item-knn", ...params}`.
@@ -56,14 +56,19 @@ impl ModelSpec {
 
     /// Fits the model on the interactions, or says why it cannot (e.g. EASE above its memory cap).
     pub fn try_fit(&self, data: &InteractionMatrix) -> Result<Box<dyn Recommender>, ModelError> {
+        Ok(Box::new(self.fit_model(data)?))
+    }
+
+    /// Fits the model and returns it as a [`FittedModel`], which can be saved (serde) and blended.
+    pub fn fit_model(&self, data: &InteractionMatrix) -> Result<FittedModel, ModelError> {
         let m = &data.user_items;
         Ok(match self {
-            ModelSpec::Popularity => Box::new(Popularity::from_matrix(m)),
-            ModelSpec::ItemKnn(c) => Box::new(ItemKnn::fit(m, *c)),
-            ModelSpec::Als(c) => Box::new(ImplicitAls::fit(m, *c)),
-            ModelSpec::Bpr(c) => Box::new(Bpr::fit(m, *c)),
-            ModelSpec::Ease(c) => Box::new(Ease::fit(m, *c)?),
-            ModelSpec::UserKnn(c) => Box::new(UserKnn::fit(m, *c)),
+            ModelSpec::Popularity => FittedModel::Popularity(Popularity::from_matrix(m)),
+            ModelSpec::ItemKnn(c) => FittedModel::ItemKnn(ItemKnn::fit(m, *c)),
+            ModelSpec::Als(c) => FittedModel::Als(ImplicitAls::fit(m, *c)),
+            ModelSpec::Bpr(c) => FittedModel::Bpr(Bpr::fit(m, *c)),
+            ModelSpec::Ease(c) => FittedModel::Ease(Ease::fit(m, *c)?),
+            ModelSpec::UserKnn(c) => FittedModel::UserKnn(UserKnn::fit(m, *c)),
         })
     }
 
@@ -75,6 +80,56 @@ impl ModelSpec {
             Ok(model) => model,
             Err(_) => Box::new(ItemKnn::fit(&data.user_items, ItemKnnConfig::default())),
         }
+    }
+}
+
+/// A fitted model of any kind: one type to save as a versioned artifact or to put in a blend.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FittedModel {
+    Popularity(Popularity),
+    ItemKnn(ItemKnn),
+    Als(ImplicitAls),
+    Bpr(Bpr),
+    Ease(Ease),
+    UserKnn(UserKnn),
+}
+
+impl FittedModel {
+    fn inner(&self) -> &dyn Recommender {
+        match self {
+            FittedModel::Popularity(m) => m,
+            FittedModel::ItemKnn(m) => m,
+            FittedModel::Als(m) => m,
+            FittedModel::Bpr(m) => m,
+            FittedModel::Ease(m) => m,
+            FittedModel::UserKnn(m) => m,
+        }
+    }
+
+    /// Item-to-item similarities, for the models that have them.
+    pub fn similar_items(&self) -> Option<&dyn SimilarItems> {
+        match self {
+            FittedModel::ItemKnn(m) => Some(m),
+            FittedModel::Als(m) => Some(m),
+            FittedModel::Bpr(m) => Some(m),
+            FittedModel::Ease(m) => Some(m),
+            FittedModel::Popularity(_) | FittedModel::UserKnn(_) => None,
+        }
+    }
+}
+
+impl Recommender for FittedModel {
+    fn name(&self) -> &'static str {
+        self.inner().name()
+    }
+
+    fn n_items(&self) -> usize {
+        self.inner().n_items()
+    }
+
+    fn score(&self, history: &[(u32, f32)], scores: &mut [f32]) {
+        self.inner().score(history, scores)
     }
 }
 

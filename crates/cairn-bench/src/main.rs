@@ -1,0 +1,122 @@
+//! `cairn-bench`: Cairn's models on the peers harness's split folders and synthetic data, printing
+//! one JSON line per result (see docs/bench/models.md for the commands and tables).
+
+mod data;
+mod explicit;
+mod grids;
+mod metrics;
+mod speed;
+mod strong;
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(about = "Benchmarks of Cairn's models against the peers harness")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Strong-generalization accuracy: tune on validation users, score test users once.
+    Strong {
+        split: PathBuf,
+        /// Comma-separated model grids (see grids.rs).
+        #[arg(long, default_value = "pop,als")]
+        models: String,
+        #[arg(long, default_value_t = 64)]
+        factors: usize,
+        /// A JSON ModelSpec (or list of them) to use instead of a named grid.
+        #[arg(long)]
+        spec: Option<String>,
+        #[arg(long)]
+        verbose: bool,
+        /// Blend the --spec models, with weights learned on the validation users.
+        #[arg(long)]
+        blend: bool,
+    },
+    /// Explicit ratings on the official ml-100k folds: RMSE and fit time per fold.
+    Explicit {
+        split: PathBuf,
+        #[arg(long, default_value = "biased-mf,svdpp")]
+        models: String,
+    },
+    /// Seconds per iteration on a synth.py folder.
+    Speed {
+        model: String,
+        data: PathBuf,
+        #[arg(long, default_value = "64,128")]
+        factors: String,
+        #[arg(long, default_value_t = 15)]
+        iterations: usize,
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+    },
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().command {
+        Command::Strong {
+            split,
+            models,
+            factors,
+            spec,
+            verbose,
+            blend,
+        } => {
+            let data = data::read_strong(&split)?;
+            eprintln!(
+                "# {}: {} train users, {} items, {} validation users, {} test users",
+                split.display(),
+                data.train.n_users(),
+                data.train.n_items(),
+                data.validation.users.len(),
+                data.test.users.len()
+            );
+            let grids: Vec<(String, Vec<cairn_models::ModelSpec>)> = match spec {
+                Some(json) => {
+                    let specs = serde_json::from_str::<Vec<cairn_models::ModelSpec>>(&json)
+                        .or_else(|_| serde_json::from_str(&json).map(|s| vec![s]))
+                        .context("--spec must be a ModelSpec or a list of them")?;
+                    vec![("spec".into(), specs)]
+                }
+                None => models
+                    .split(',')
+                    .map(|m| {
+                        grids::grid(m, factors)
+                            .map(|g| (m.to_string(), g))
+                            .with_context(|| format!("no grid named {m}"))
+                    })
+                    .collect::<Result<_>>()?,
+            };
+            if blend {
+                let members = grids.into_iter().flat_map(|(_, g)| g).collect::<Vec<_>>();
+                let line = strong::blend(&data, &members)?;
+                println!("{line}");
+                return Ok(());
+            }
+            for (name, grid) in grids {
+                let out = strong::tune_and_test(&data, &grid, verbose)?;
+                let mut line = serde_json::to_value(&out)?;
+                line["model"] = name.into();
+                line["split"] = split.display().to_string().into();
+                line["threads"] = rayon::current_num_threads().into();
+                line["loadavg_1m"] = speed::loadavg().into();
+                println!("{line}");
+            }
+        }
+        Command::Explicit { split, models } => explicit::run(&split, &models)?,
+        Command::Speed {
+            model,
+            data,
+            factors,
+            iterations,
+            threads,
+        } => speed::run(&model, &data, &factors, iterations, threads)?,
+    }
+    Ok(())
+}

@@ -1,0 +1,105 @@
+//! Seconds per iteration on synthetic data, with the peers' settings for implicit (binary matrix,
+//! reg 0.01, CG with 3 steps for ALS; lr 0.01, reg 0.01 for BPR).
+
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use anyhow::{bail, Result};
+use cairn_models::{AlsConfig, AlsSolver, ImplicitAls};
+
+pub fn loadavg() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok()))
+        .unwrap_or(f64::NAN)
+}
+
+pub fn run(
+    model: &str,
+    dir: &Path,
+    factors: &str,
+    iterations: usize,
+    threads: usize,
+) -> Result<()> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build_global()?;
+    let t0 = Instant::now();
+    let m = crate::data::read_synth(dir)?;
+    eprintln!(
+        "# loaded {}x{} nnz {} in {:.1}s",
+        m.n_rows,
+        m.n_cols,
+        m.nnz(),
+        t0.elapsed().as_secs_f64()
+    );
+    for f in factors.split(',') {
+        let f: usize = f.trim().parse()?;
+        let load_start = loadavg();
+        let stamps = Mutex::new(Vec::new());
+        let started = Instant::now();
+        let report = |stage: &str, done: usize, _total: usize| {
+            let t = started.elapsed().as_secs_f64();
+            eprintln!("#   {stage} f{f} iter {done}: {t:.2}s");
+            if let Ok(mut s) = stamps.lock() {
+                s.push(t);
+            }
+        };
+        match model {
+            "als" => {
+                let config = AlsConfig {
+                    factors: f,
+                    iterations,
+                    regularization: 0.01,
+                    alpha: 1.0,
+                    solver: AlsSolver::Cg { steps: 3 },
+                    ..AlsConfig::default()
+                };
+                let fitted = ImplicitAls::fit_with_progress(&m, config, &report);
+                std::hint::black_box(&fitted);
+            }
+            "bpr" => {
+                let config = cairn_models::BprConfig {
+                    factors: f,
+                    iterations,
+                    learning_rate: 0.01,
+                    regularization: 0.01,
+                    ..cairn_models::BprConfig::default()
+                };
+                let fitted = cairn_models::Bpr::fit_with_progress(&m, config, &report);
+                std::hint::black_box(&fitted);
+            }
+            other => bail!("unknown speed model {other}"),
+        }
+        let fit_s = started.elapsed().as_secs_f64();
+        let stamps = stamps.into_inner().unwrap_or_default();
+        let mut per_iter: Vec<f64> = stamps
+            .iter()
+            .scan(0.0, |prev, &t| {
+                let d = t - *prev;
+                *prev = t;
+                Some(d)
+            })
+            .collect();
+        let mean = per_iter.iter().sum::<f64>() / per_iter.len().max(1) as f64;
+        let iter_s: Vec<f64> = per_iter
+            .iter()
+            .map(|v| (v * 1000.0).round() / 1000.0)
+            .collect();
+        per_iter.sort_by(f64::total_cmp);
+        let median = per_iter
+            .get(per_iter.len() / 2)
+            .copied()
+            .unwrap_or(f64::NAN);
+        let line = serde_json::json!({
+            "bench": model, "engine": "cairn", "factors": f, "iterations": iterations,
+            "threads": threads, "users": m.n_rows, "items": m.n_cols, "nnz": m.nnz(),
+            "fit_s": fit_s, "iter_s": iter_s, "iter_s_mean": mean, "iter_s_median": median,
+            "simd": format!("{:?}", cairn_models::kernels::simd_level()),
+            "loadavg_1m_start": load_start, "loadavg_1m_end": loadavg(),
+        });
+        println!("{line}");
+    }
+    Ok(())
+}
