@@ -18,6 +18,7 @@ pub mod split_dir;
 pub mod splitters;
 pub mod stats;
 pub mod task;
+pub mod tune;
 
 pub use error::{EvalError, Result};
 pub use evaluate::{evaluate_ranking, RankingOptions, RankingResult};

@@ -234,13 +234,20 @@ pub fn run_stage(
     config: &RunConfig,
     progress: &dyn Progress,
 ) -> StageReport {
-    let mut reports = Vec::new();
+    let mut reports: Vec<ModelReport> = Vec::new();
     for choice in models {
         let report = match choice {
             ModelChoice::Ranking(spec) => ranking_report(task, spec, config, progress),
             ModelChoice::Rating(spec) => rating_report(task, spec, config),
         };
-        if let Some(r) = report {
+        if let Some(mut r) = report {
+            // The same model twice (e.g. default and tuned settings) gets distinct labels.
+            let base = r.model.clone();
+            let mut n = 1;
+            while reports.iter().any(|o| o.model == r.model) {
+                n += 1;
+                r.model = format!("{base}#{n}");
+            }
             reports.push(r);
         }
     }

@@ -10,6 +10,7 @@ use anyhow::Context as _;
 use cairn_eval::report::{table, write_lists, write_report};
 use cairn_eval::runner::{Progress, StageSelection};
 use cairn_eval::stats::CiConfig;
+use cairn_eval::tune::TunedConfig;
 use cairn_eval::{read_split_dir, ModelChoice, Protocol, RankingOptions, RunConfig};
 use clap::{Args, ValueEnum};
 use indicatif::ProgressBar;
@@ -32,6 +33,9 @@ pub struct EvalArgs {
     /// `baseline`, `global-mean`).
     #[arg(long, default_value = "popularity,item-knn", value_delimiter = ',')]
     pub models: Vec<String>,
+    /// Model configurations written by `cairn tune --out` (TOML or JSON), evaluated after --models.
+    #[arg(long)]
+    pub model_file: Vec<PathBuf>,
     /// Cut-offs.
     #[arg(long, default_value = "10,20,50,100", value_delimiter = ',')]
     pub k: Vec<usize>,
@@ -72,11 +76,15 @@ pub enum Stages {
 }
 
 pub fn run(_ctx: &Context, args: EvalArgs) -> anyhow::Result<()> {
-    let models = args
+    let mut models = args
         .models
         .iter()
+        .filter(|name| !name.trim().is_empty())
         .map(|name| ModelChoice::by_name(name.trim()))
         .collect::<Result<Vec<_>, _>>()?;
+    for path in &args.model_file {
+        models.push(ModelChoice::Ranking(TunedConfig::read_model(path)?));
+    }
     let config = RunConfig {
         ranking: RankingOptions {
             ks: args.k.clone(),
