@@ -132,8 +132,8 @@ impl Config {
         let config: Config = figment
             .merge(
                 Env::prefixed("CAIRN_")
-                    .split("__")
-                    .ignore(&["config", "log", "py_venv"]),
+                    .filter(|key| is_config_key(key.as_str()))
+                    .split("__"),
             )
             .extract()
             .map_err(|e| ConfigError(e.to_string()))?;
@@ -165,6 +165,16 @@ impl Config {
     }
 }
 
+/// Whether a `CAIRN_*` variable (prefix stripped) names a configuration key. Other `CAIRN_*`
+/// variables (`CAIRN_LOG`, `CAIRN_CONFIG`, test and CI settings) are not configuration.
+fn is_config_key(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    key == "data_dir"
+        || ["server__", "train__", "serve__", "event_types__"]
+            .iter()
+            .any(|section| key.starts_with(section))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,6 +194,15 @@ mod tests {
         assert_eq!(c.server.port, 9001);
         assert_eq!(c.data_dir, PathBuf::from("/tmp/x"));
         assert!(c.event_types.get("play").is_some());
+    }
+
+    #[test]
+    fn only_configuration_variables_are_read() {
+        assert!(is_config_key("DATA_DIR"));
+        assert!(is_config_key("SERVER__PORT"));
+        assert!(!is_config_key("LOG"));
+        assert!(!is_config_key("PEERS_PYTHON"));
+        assert!(!is_config_key("SERVERX"));
     }
 
     #[test]
