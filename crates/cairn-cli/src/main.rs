@@ -38,6 +38,8 @@ enum Command {
     Demo(commands::demo::DemoArgs),
     /// Evaluate models offline on a split (protocols, metrics, reports).
     Eval(commands::eval::EvalArgs),
+    /// Search a model's hyperparameters on a validation split and save the best setting.
+    Tune(commands::tune::TuneArgs),
     /// Print the HTTP API's OpenAPI document (JSON).
     Openapi(commands::openapi::OpenapiArgs),
 }
@@ -56,6 +58,7 @@ fn main() -> ExitCode {
         Command::Demo(a) => commands::demo::run(&ctx, a),
         Command::Eval(a) => commands::eval::run(&ctx, a),
         Command::Openapi(a) => commands::openapi::run(&ctx, a),
+        Command::Tune(a) => commands::tune::run(&ctx, a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

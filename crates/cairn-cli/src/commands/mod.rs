@@ -7,6 +7,7 @@ pub mod import;
 pub mod openapi;
 pub mod serve;
 pub mod train;
+pub mod tune;
 
 use std::path::PathBuf;
 
