@@ -4,6 +4,9 @@
 use std::collections::BTreeMap;
 
 use cairn_models::{top_k, Recommender};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -18,6 +21,9 @@ pub struct RankingOptions {
     pub ks: Vec<usize>,
     /// Exact AUC over all candidates (one sort of the full score vector per user).
     pub auc: bool,
+    /// How items with equal scores are ordered in a ranked list.
+    #[serde(default)]
+    pub ties: TieBreak,
 }
 
 impl Default for RankingOptions {
@@ -25,8 +31,23 @@ impl Default for RankingOptions {
         RankingOptions {
             ks: vec![10, 20, 50, 100],
             auc: true,
+            ties: TieBreak::LowerIndex,
         }
     }
+}
+
+/// Order of equally scored items. The lower index is what serving does (`cairn_models::top_k`), but
+/// item indices follow ids, and ids can carry information (older MovieLens films have lower ids): a
+/// model that scores many items equally, such as popularity on cold items, then inherits that order.
+/// `Random` orders ties by a seeded permutation of the items, the same for every user.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TieBreak {
+    #[default]
+    LowerIndex,
+    Random {
+        seed: u64,
+    },
 }
 
 impl RankingOptions {
@@ -117,11 +138,20 @@ pub fn evaluate_ranking(
         .collect();
     let n_fit_users = task.train.n_users();
 
+    // position -> item; ranking the permuted scores breaks ties by position.
+    let order: Option<Vec<u32>> = match opts.ties {
+        TieBreak::LowerIndex => None,
+        TieBreak::Random { seed } => {
+            let mut perm: Vec<u32> = (0..n_items as u32).collect();
+            perm.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+            Some(perm)
+        }
+    };
     let rows: Vec<(Vec<u32>, Vec<f64>)> = evaluated
         .par_iter()
         .map_init(
-            || vec![0f32; n_items],
-            |scores, &u| {
+            || (vec![0f32; n_items], vec![0f32; n_items]),
+            |(scores, permuted), &u| {
                 let user = &task.users[u];
                 scores.iter_mut().for_each(|s| *s = 0.0);
                 model.score(&user.history, scores);
@@ -131,10 +161,21 @@ pub fn evaluate_ranking(
                     seen.binary_search(&i).is_err()
                         && candidate_mask.as_ref().is_none_or(|m| m[i as usize])
                 };
-                let ranked: Vec<u32> = top_k(scores, list_len, |i| !is_candidate(i))
-                    .into_iter()
-                    .map(|(i, _)| i)
-                    .collect();
+                let ranked: Vec<u32> = match &order {
+                    None => top_k(scores, list_len, |i| !is_candidate(i))
+                        .into_iter()
+                        .map(|(i, _)| i)
+                        .collect(),
+                    Some(perm) => {
+                        for (slot, &item) in permuted.iter_mut().zip(perm) {
+                            *slot = scores[item as usize];
+                        }
+                        top_k(permuted, list_len, |j| !is_candidate(perm[j as usize]))
+                            .into_iter()
+                            .map(|(j, _)| perm[j as usize])
+                            .collect()
+                    }
+                };
                 let rel = Relevance::new(&ranked, &user.targets, user.gains.as_deref());
                 let mut values = Vec::with_capacity(names.len());
                 let nan = |v: Option<f64>| v.unwrap_or(f64::NAN);
@@ -324,6 +365,7 @@ mod tests {
         let opts = RankingOptions {
             ks: vec![1, 2],
             auc: true,
+            ..RankingOptions::default()
         };
         let r = evaluate_ranking(&model, &t, &opts, &|_| {});
         assert_eq!(r.per_user.users, vec!["x", "z"]);
@@ -353,9 +395,44 @@ mod tests {
         let opts = RankingOptions {
             ks: vec![2],
             auc: false,
+            ..RankingOptions::default()
         };
         let r = evaluate_ranking(&model, &t, &opts, &|_| {});
         assert_eq!(r.lists, vec![vec![2, 3], vec![2, 3]]);
         assert_eq!(r.aggregates["Coverage@2"], 1.0);
+    }
+
+    #[test]
+    fn random_tie_break_reorders_only_equal_scores() {
+        let mut t = task();
+        // every item scored 0, as for popularity on cold items: the whole order is ties
+        t.item_popularity = vec![0; 4];
+        let flat = Popularity {
+            scores: vec![0.0; 4],
+        };
+        let mut seen_orders = std::collections::HashSet::new();
+        for seed in 0..20 {
+            let opts = RankingOptions {
+                ks: vec![3],
+                auc: false,
+                ties: TieBreak::Random { seed },
+            };
+            let r = evaluate_ranking(&flat, &t, &opts, &|_| {});
+            // history stays excluded whatever the order
+            assert!(!r.lists[0].contains(&0) && !r.lists[1].contains(&1));
+            seen_orders.insert(r.lists[0].clone());
+            let again = evaluate_ranking(&flat, &t, &opts, &|_| {});
+            assert_eq!(again.lists, r.lists, "seeded");
+        }
+        assert!(seen_orders.len() > 1, "ties are not always in index order");
+        // distinct scores are never reordered
+        let model = Popularity::from_matrix(&t.train.user_items);
+        let opts = RankingOptions {
+            ks: vec![2],
+            auc: false,
+            ties: TieBreak::Random { seed: 3 },
+        };
+        let r = evaluate_ranking(&model, &t, &opts, &|_| {});
+        assert_eq!(r.lists[0], vec![1, 2]);
     }
 }

@@ -21,7 +21,7 @@ pub mod task;
 pub mod tune;
 
 pub use error::{EvalError, Result};
-pub use evaluate::{evaluate_ranking, RankingOptions, RankingResult};
+pub use evaluate::{evaluate_ranking, RankingOptions, RankingResult, TieBreak};
 pub use runner::{run, ModelChoice, Report, RunConfig, StageSelection};
 pub use split::{Protocol, Role, SplitSet, Stage, StageData};
 pub use split_dir::read_split_dir;

@@ -205,6 +205,7 @@ pub fn objective_options(metric: &str) -> Result<RankingOptions> {
         return Ok(RankingOptions {
             ks: vec![10],
             auc: true,
+            ..RankingOptions::default()
         });
     }
     let k = metric
@@ -219,6 +220,7 @@ pub fn objective_options(metric: &str) -> Result<RankingOptions> {
     Ok(RankingOptions {
         ks: vec![k],
         auc: false,
+        ..RankingOptions::default()
     })
 }
 

@@ -37,7 +37,11 @@ fn write_strong_gen_folder(dir: &Path) {
     for u in 100..120 {
         let l = liked(u);
         for (n, i) in l.iter().enumerate() {
-            let out = if n.is_multiple_of(3) { &mut te } else { &mut tr };
+            let out = if n.is_multiple_of(3) {
+                &mut te
+            } else {
+                &mut tr
+            };
             writeln!(out, "{u},{i}").unwrap();
         }
     }
@@ -60,6 +64,7 @@ fn strong_gen_folder_to_report() {
         ranking: RankingOptions {
             ks: vec![5, 10],
             auc: true,
+            ..RankingOptions::default()
         },
         ..RunConfig::default()
     };
@@ -138,6 +143,7 @@ fn ml_latest_small_holdout_item_knn_beats_popularity() {
         ranking: RankingOptions {
             ks: vec![20],
             auc: false,
+            ..RankingOptions::default()
         },
         stages: StageSelection::Test,
         ..RunConfig::default()

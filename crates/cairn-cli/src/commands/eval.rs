@@ -11,7 +11,7 @@ use cairn_eval::report::{table, write_lists, write_report};
 use cairn_eval::runner::{Progress, StageSelection};
 use cairn_eval::stats::CiConfig;
 use cairn_eval::tune::TunedConfig;
-use cairn_eval::{read_split_dir, ModelChoice, Protocol, RankingOptions, RunConfig};
+use cairn_eval::{read_split_dir, ModelChoice, Protocol, RankingOptions, RunConfig, TieBreak};
 use clap::{Args, ValueEnum};
 use indicatif::ProgressBar;
 
@@ -42,6 +42,10 @@ pub struct EvalArgs {
     /// Skip the exact AUC (one full sort per user).
     #[arg(long)]
     pub no_auc: bool,
+    /// Order of equally scored items: the lower item index (as serving does), or a seeded random
+    /// permutation (use it where a model scores many items equally, e.g. popularity on cold items).
+    #[arg(long, value_enum, default_value_t = Ties::Index)]
+    pub ties: Ties,
     /// Which stages to score.
     #[arg(long, value_enum, default_value_t = Stages::Test)]
     pub stage: Stages,
@@ -69,6 +73,12 @@ pub struct EvalArgs {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+pub enum Ties {
+    Index,
+    Random,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 pub enum Stages {
     Test,
     Validation,
@@ -89,6 +99,10 @@ pub fn run(_ctx: &Context, args: EvalArgs) -> anyhow::Result<()> {
         ranking: RankingOptions {
             ks: args.k.clone(),
             auc: !args.no_auc,
+            ties: match args.ties {
+                Ties::Index => TieBreak::LowerIndex,
+                Ties::Random => TieBreak::Random { seed: args.seed },
+            },
         },
         ci: CiConfig {
             resamples: args.bootstrap,

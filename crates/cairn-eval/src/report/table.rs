@@ -7,14 +7,21 @@ use crate::runner::{Report, StageReport};
 pub fn default_columns(report: &Report) -> Vec<String> {
     let ks = &report.config.ranking.ks;
     let kmax = report.config.ranking.list_len();
-    let mut cols: Vec<String> = ks.iter().map(|k| format!("RecallLiang@{k}")).collect();
-    cols.push(format!("NDCG@{kmax}"));
-    cols.push(format!("MRR@{kmax}"));
-    if report.config.ranking.auc {
-        cols.push("AUC".into());
+    let has_ranking = report
+        .stages
+        .iter()
+        .any(|s| s.models.iter().any(|m| !m.metrics.is_empty()));
+    let mut cols: Vec<String> = Vec::new();
+    if has_ranking {
+        cols.extend(ks.iter().map(|k| format!("RecallLiang@{k}")));
+        cols.push(format!("NDCG@{kmax}"));
+        cols.push(format!("MRR@{kmax}"));
+        if report.config.ranking.auc {
+            cols.push("AUC".into());
+        }
+        cols.push(format!("Coverage@{kmax}"));
+        cols.push(format!("Novelty@{kmax}"));
     }
-    cols.push(format!("Coverage@{kmax}"));
-    cols.push(format!("Novelty@{kmax}"));
     let has_rating = report
         .stages
         .iter()
