@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use cairn_core::EventTypes;
+use cairn_models::ModelSpec;
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
@@ -47,6 +48,10 @@ pub struct TrainConfig {
     pub knn_shrinkage: f32,
     /// Model files kept in `data_dir/models` (older ones are deleted after a successful train).
     pub keep_models: usize,
+    /// The model that ranks personalised recommendations, e.g. `{ model = "als", factors = 64 }`.
+    /// When absent, item-kNN ranks them. Item-kNN is always fitted too: it gives the reasons and the
+    /// similar-items lists.
+    pub model: Option<ModelSpec>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -96,6 +101,7 @@ impl Default for TrainConfig {
             knn_neighbours: 100,
             knn_shrinkage: 10.0,
             keep_models: 3,
+            model: None,
         }
     }
 }

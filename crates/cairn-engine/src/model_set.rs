@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use cairn_core::IdMap;
-use cairn_models::{ItemKnn, ItemKnnConfig, Popularity, Trending};
+use cairn_models::{FittedModel, ItemKnn, ItemKnnConfig, Popularity, Trending};
 use serde::{Deserialize, Serialize};
 
 use crate::config::TrainConfig;
@@ -15,7 +15,7 @@ use crate::EngineError;
 
 const MAGIC: &[u8; 8] = b"CAIRNMS\0";
 /// Bumped whenever the serialized layout changes; older files are refused with a clear error.
-const FORMAT_VERSION: u32 = 1;
+const FORMAT_VERSION: u32 = 2;
 const LATEST: &str = "LATEST";
 
 #[derive(Serialize, Deserialize)]
@@ -31,6 +31,8 @@ pub struct ModelSet {
     pub popularity: Popularity,
     pub trending: Trending,
     pub knn: ItemKnn,
+    /// The configured ranking model (`train.model`), when it is not item-kNN.
+    pub main: Option<FittedModel>,
     /// Item indices by decreasing popularity / trending score (zero-score items left out).
     pub popular_order: Vec<u32>,
     pub trending_order: Vec<u32>,
@@ -49,7 +51,11 @@ fn order_by(scores: &[f32]) -> Vec<u32> {
 }
 
 impl ModelSet {
-    pub fn fit(snapshot: &Snapshot, config: &TrainConfig, trained_at: i64) -> ModelSet {
+    pub fn fit(
+        snapshot: &Snapshot,
+        config: &TrainConfig,
+        trained_at: i64,
+    ) -> Result<ModelSet, EngineError> {
         let matrix = snapshot.matrix();
         let timed = snapshot.timed();
         let n_items = snapshot.items.len();
@@ -75,7 +81,13 @@ impl ModelSet {
                 ..ItemKnnConfig::default()
             },
         );
-        ModelSet {
+        let main = match &config.model {
+            None | Some(cairn_models::ModelSpec::ItemKnn(_)) => None,
+            Some(spec) => Some(spec.fit_model(&matrix).map_err(|e| {
+                EngineError::Artifact(format!("fitting train.model `{}`: {e}", spec.name()))
+            })?),
+        };
+        Ok(ModelSet {
             version: format!("{trained_at}-{}", snapshot.last_seq),
             trained_at,
             last_seq: snapshot.last_seq,
@@ -88,7 +100,8 @@ impl ModelSet {
             popularity,
             trending,
             knn,
-        }
+            main,
+        })
     }
 
     /// Writes `dir/model-<version>.cairn` atomically (temp file, fsync, rename) and points `LATEST` at it.

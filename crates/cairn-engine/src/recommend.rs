@@ -150,9 +150,15 @@ impl Engine {
             return;
         }
         let mut scores = vec![0f32; m.items.len()];
-        m.knn.score(&weights, &mut scores);
+        // Item-kNN scores zero where it has no evidence, and those items are better served by the
+        // popular fallback; a factor model's scores are meaningful at any sign.
+        let (ranker, evidence_floor): (&dyn Recommender, f32) = match &m.main {
+            Some(main) => (main, f32::NEG_INFINITY),
+            None => (&m.knn, 0.0),
+        };
+        ranker.score(&weights, &mut scores);
         let best = top_k(&scores, k, |i| {
-            scores[i as usize] <= 0.0 || !filter.allows(m.items.id(i))
+            scores[i as usize] <= evidence_floor || !filter.allows(m.items.id(i))
         });
         let last_type: HashMap<&str, &str> = history
             .iter()
@@ -168,13 +174,13 @@ impl Engine {
                     let v = last_type.get(h_id).map_or("interacted with", |t| verb(t));
                     format!("because you {v} \"{label}\"")
                 }
-                None => "similar to your recent items".to_string(),
+                None => "matches your recent items".to_string(),
             };
             filter.exclude.insert(id);
             out.push(Recommendation {
                 item_id: id.to_string(),
                 score,
-                source: m.knn.name(),
+                source: ranker.name(),
                 reason,
             });
         }

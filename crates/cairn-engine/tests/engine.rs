@@ -198,3 +198,29 @@ fn pagination_visits_every_item_once() {
     assert_eq!(seen.len(), 20);
     assert_eq!(sorted.len(), 20);
 }
+
+#[test]
+fn a_configured_factor_model_ranks_and_folds_in_new_users() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cairn.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "data_dir = {:?}\n[train.model]\nmodel = \"als\"\nfactors = 8\niterations = 10\n",
+            dir.path().join("data")
+        ),
+    )
+    .unwrap();
+    let e = Engine::open(Config::load(Some(&path)).unwrap()).unwrap();
+    seed(&e);
+    e.train().unwrap();
+    e.add_events(vec![Event::new("newcomer", "j4", "purchase")])
+        .unwrap();
+    let recs = e.recommend(&request("newcomer", 5)).unwrap();
+    assert_eq!(recs.items[0].source, "als");
+    assert!(
+        recs.items.iter().all(|r| r.item_id.starts_with('j')),
+        "{:?}",
+        recs.items
+    );
+}
