@@ -163,3 +163,30 @@ fn ml_latest_small_holdout_item_knn_beats_popularity() {
         "genres give ILD"
     );
 }
+
+#[test]
+fn random_search_is_seeded_and_keeps_the_best_trial() {
+    use cairn_eval::tune::{default_space, random_search};
+    let dir = tempfile::tempdir().unwrap();
+    write_strong_gen_folder(dir.path());
+    let split = read_split_dir(dir.path(), None).unwrap();
+    let task = cairn_eval::EvalTask::build(&split, &split.stages[0]);
+    let base = cairn_models::ModelSpec::default_for("item-knn").unwrap();
+    let space = default_space(&base).unwrap();
+    let mut seen = 0;
+    let a = random_search(&base, &space, &task, "NDCG@10", 6, 9, &mut |_, _| seen += 1).unwrap();
+    let b = random_search(&base, &space, &task, "NDCG@10", 6, 9, &mut |_, _| {}).unwrap();
+    assert_eq!(seen, 6);
+    assert_eq!(a.trials.len(), 6);
+    assert_eq!(a.trials[0].spec, base, "trial 0 is the default");
+    let values =
+        |r: &cairn_eval::tune::TuneResult| r.trials.iter().map(|t| t.value).collect::<Vec<_>>();
+    assert_eq!(values(&a), values(&b));
+    assert_eq!(
+        a.trials.iter().map(|t| &t.spec).collect::<Vec<_>>(),
+        b.trials.iter().map(|t| &t.spec).collect::<Vec<_>>()
+    );
+    let best = a.best_trial().value;
+    assert!(a.trials.iter().all(|t| t.value <= best));
+    assert!(random_search(&base, &space, &task, "Bogus@10", 2, 9, &mut |_, _| {}).is_err());
+}
