@@ -272,18 +272,20 @@ fn ranking_report(
     progress: &dyn Progress,
 ) -> Option<ModelReport> {
     let t0 = Instant::now();
-    let model = spec.fit(&task.train);
+    let model = match spec.try_fit(&task.train) {
+        Ok(m) => m,
+        Err(e) => {
+            // Reported and left out: scoring a fallback model under this name would report numbers
+            // the requested model never produced.
+            eprintln!(
+                "warning: {} could not be fitted on {}: {e}; left out",
+                spec.name(),
+                task.name
+            );
+            return None;
+        }
+    };
     let fit_s = t0.elapsed().as_secs_f64();
-    if model.name() == "item-knn" && spec.name() != "item-knn" {
-        // The registry falls back to item-kNN when a fit fails; scoring the fallback under the
-        // requested name would report numbers the requested model never produced.
-        eprintln!(
-            "warning: {} could not be fitted on {}; left out",
-            spec.name(),
-            task.name
-        );
-        return None;
-    }
     progress.start(
         &format!("{} {}", task.name, spec.name()),
         task.users_with_targets() as u64,

@@ -129,7 +129,9 @@ pub fn run(_ctx: &Context, args: TuneArgs) -> anyhow::Result<()> {
         let task = EvalTask::build(&split, test);
         let opts = objective_options(&args.metric)?;
         for (label, spec) in [("default", &result.trials[0].spec), ("best", &best.spec)] {
-            let model = spec.fit(&task.train);
+            let model = spec
+                .try_fit(&task.train)
+                .with_context(|| format!("fitting the {label} setting on the test stage"))?;
             let r = evaluate_ranking(model.as_ref(), &task, &opts, &|_| {});
             let values = r
                 .per_user
