@@ -269,13 +269,12 @@ pub fn gemv_t<M: MulAdd>(a: &[f32], c: &[f32], y: &mut [f32]) {
     }
 }
 
-/// `y = A x` for a symmetric row-major `k × k` matrix `A`.
+/// `y = A x` for a symmetric row-major `k × k` matrix `A`, computed as `Σ_j x_j A[j, :]` (A = Aᵀ):
+/// streaming axpys need no horizontal reductions, unlike one dot product per row.
 #[inline(always)]
 pub fn symv<M: MulAdd>(a: &[f32], x: &[f32], y: &mut [f32]) {
-    let k = x.len();
-    for (r, yr) in y.iter_mut().enumerate() {
-        *yr = dot::<M>(&a[r * k..(r + 1) * k], x);
-    }
+    y.fill(0.0);
+    gemv_t::<M>(a, x, y);
 }
 
 /// `YᵀY` of a row-major `n × k` factor matrix, accumulated in f64 over fixed blocks of rows so that
@@ -385,6 +384,15 @@ mod tests {
         assert!((b[0] - 0.5).abs() < 1e-12 && b[1].abs() < 1e-12, "{b:?}");
         let mut not_pd = vec![1.0, 2.0, 2.0, 1.0];
         assert!(!cholesky_solve(&mut not_pd, &mut [1.0, 1.0], 2));
+    }
+
+    #[test]
+    fn symv_matches_the_definition() {
+        let a = [2.0, 1.0, 0.5, 1.0, 3.0, -1.0, 0.5, -1.0, 4.0];
+        let x = [1.0, -2.0, 0.5];
+        let mut y = [9.0; 3];
+        crate::dispatch_simd!(M => symv::<M>(&a, &x, &mut y));
+        assert_eq!(y, [0.25, -5.5, 4.5]);
     }
 
     #[test]
