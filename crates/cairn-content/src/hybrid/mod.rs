@@ -16,6 +16,7 @@
 //! Scores are `u · q_i + b_i`, with `b_i` the item's bias, also a sum over its feature columns.
 
 mod params;
+mod projection;
 mod train;
 
 use cairn_core::CsrMatrix;
@@ -49,6 +50,26 @@ pub struct HybridConfig {
     /// Share of a warm item's row given to its identity column (0 disables identities: items are
     /// pure feature sums, as cold items always are).
     pub identity_share: f32,
+    /// The same share in the rows that build user vectors (context embeddings). Users are folded in
+    /// from warm items, so identities there give collaborative precision without making cold items
+    /// (always pure feature sums on the item side) depend on them.
+    pub context_identity_share: f32,
+    /// Probability that a training pair is scored with both items in their features-only form (as a
+    /// cold item is), so that feature embeddings are trained for exactly the cold-start case
+    /// (DropoutNet's idea).
+    pub feature_dropout: f32,
+    /// Give every training user a free embedding too (LightFM's user identity), added to the folded-in
+    /// vector. It is used only through [`HybridModel::score_known_user`]; history-only scoring (new
+    /// users, the `Recommender` path) leaves it out.
+    pub user_identity: bool,
+    /// Users are folded in through the item embedding table itself (context = item embedding), so an
+    /// item shares features with a history by construction, as in content-based scoring.
+    pub tie_context: bool,
+    /// Place items without interactions by a ridge regression from features to the warm items'
+    /// learned embeddings (see `projection`), instead of their raw feature sum. 0 disables it.
+    pub projection_lambda: f32,
+    /// Learn per-feature biases (a popularity prior shared by every user).
+    pub item_bias: bool,
     /// The user vector divides the history sum by (Σ weights)^α.
     pub history_exponent: f32,
     pub seed: u64,
@@ -58,11 +79,17 @@ impl Default for HybridConfig {
     fn default() -> Self {
         HybridConfig {
             factors: 64,
-            epochs: 30,
+            epochs: 20,
             learning_rate: 0.05,
             l2: 1e-6,
-            loss: Loss::Warp { max_trials: 50 },
-            identity_share: 0.3,
+            loss: Loss::Warp { max_trials: 10 },
+            identity_share: 0.6,
+            context_identity_share: 0.9,
+            feature_dropout: 0.0,
+            item_bias: true,
+            user_identity: false,
+            tie_context: false,
+            projection_lambda: 10.0,
             history_exponent: 0.5,
             seed: 42,
         }
@@ -81,8 +108,16 @@ impl HybridConfig {
         if !(self.l2 >= 0.0 && self.l2.is_finite()) {
             return bad("l2 must be non-negative");
         }
-        if !(0.0..1.0).contains(&self.identity_share) {
-            return bad("identity_share must be in [0, 1)");
+        if !(0.0..1.0).contains(&self.identity_share)
+            || !(0.0..1.0).contains(&self.context_identity_share)
+        {
+            return bad("identity shares must be in [0, 1)");
+        }
+        if !(self.projection_lambda >= 0.0 && self.projection_lambda.is_finite()) {
+            return bad("projection_lambda must be non-negative");
+        }
+        if !(0.0..=1.0).contains(&self.feature_dropout) {
+            return bad("feature_dropout must be in [0, 1]");
         }
         if !(0.0..=1.0).contains(&self.history_exponent) {
             return bad("history_exponent must be in [0, 1]");
@@ -103,10 +138,19 @@ pub struct HybridModel {
     n_features: usize,
     /// Items × columns: content features rescaled to sum 1, plus the identity column of warm items.
     item_rows: CsrMatrix,
+    /// Items × columns for the context (user-side) embeddings, with `context_identity_share`.
+    context_rows: CsrMatrix,
     item_table: Table,
     item_bias_table: Table,
     context_table: Table,
     user_table: Table,
+    /// Free per-user embeddings of the training users (empty unless `user_identity`).
+    user_identity_table: Table,
+    /// Whether each item had interactions at fit time.
+    warm: Vec<bool>,
+    /// Content features × (factors + 1): the ridge map to (embedding, bias) for non-warm items; empty
+    /// when disabled.
+    projection: Vec<f32>,
     /// Per item, derived from the tables: embedding, bias and context embedding (for serving).
     item_emb: Vec<f32>,
     item_bias: Vec<f32>,
@@ -167,18 +211,20 @@ impl HybridModel {
             .into_iter()
             .filter(|&(c, _)| (c as usize) < self.n_features)
             .collect();
-        let m = &mut self.item_rows;
-        for &(c, v) in &row {
-            m.indices.push(c);
-            m.values.push(v);
+        for m in [&mut self.item_rows, &mut self.context_rows] {
+            for &(c, v) in &row {
+                m.indices.push(c);
+                m.values.push(v);
+            }
+            m.indptr.push(m.indices.len());
+            m.n_rows += 1;
         }
-        m.indptr.push(m.indices.len());
-        m.n_rows += 1;
-        let i = m.n_rows - 1;
+        let i = self.item_rows.n_rows - 1;
         let d = self.config.factors;
         self.item_emb.resize(self.item_emb.len() + d, 0.0);
         self.item_ctx.resize(self.item_ctx.len() + d, 0.0);
         self.item_bias.push(0.0);
+        self.warm.push(false);
         self.refresh_item(i);
         i as u32
     }
@@ -188,23 +234,44 @@ impl HybridModel {
         let (cols, vals) = self.item_rows.row(i);
         self.item_table
             .gather(cols, vals, &mut self.item_emb[i * d..(i + 1) * d]);
-        self.context_table
-            .gather(cols, vals, &mut self.item_ctx[i * d..(i + 1) * d]);
+        let (ctx_cols, ctx_vals) = self.context_rows.row(i);
+        let ctx_table = if self.config.tie_context {
+            &self.item_table
+        } else {
+            &self.context_table
+        };
+        ctx_table.gather(ctx_cols, ctx_vals, &mut self.item_ctx[i * d..(i + 1) * d]);
         self.item_bias[i] = cols
             .iter()
             .zip(vals)
             .map(|(&c, &v)| v * self.item_bias_table.weights[c as usize])
             .sum();
+        if !self.warm.get(i).copied().unwrap_or(false) && !self.projection.is_empty() {
+            project(
+                &self.projection,
+                d,
+                cols,
+                vals,
+                &mut self.item_emb[i * d..(i + 1) * d],
+                &mut self.item_bias[i],
+            );
+        }
     }
 
     /// Recomputes every item's embedding, bias and context from the tables.
     fn refresh_items(&mut self) {
         let d = self.config.factors;
         let n = self.n_items();
-        let (rows, items, ctx_t, bias_t) = (
+        let (warm, projection) = (&self.warm, &self.projection);
+        let (rows, ctx_rows, items, ctx_t, bias_t) = (
             &self.item_rows,
+            &self.context_rows,
             &self.item_table,
-            &self.context_table,
+            if self.config.tie_context {
+                &self.item_table
+            } else {
+                &self.context_table
+            },
             &self.item_bias_table,
         );
         self.item_emb.resize(n * d, 0.0);
@@ -218,12 +285,16 @@ impl HybridModel {
             .for_each(|(i, ((e, c), b))| {
                 let (cols, vals) = rows.row(i);
                 items.gather(cols, vals, e);
-                ctx_t.gather(cols, vals, c);
+                let (ctx_cols, ctx_vals) = ctx_rows.row(i);
+                ctx_t.gather(ctx_cols, ctx_vals, c);
                 *b = cols
                     .iter()
                     .zip(vals)
                     .map(|(&c, &v)| v * bias_t.weights[c as usize])
                     .sum();
+                if !warm.get(i).copied().unwrap_or(false) && !projection.is_empty() {
+                    project(projection, d, cols, vals, e, b);
+                }
             });
     }
 
@@ -257,6 +328,22 @@ impl HybridModel {
         u
     }
 
+    /// Scores for a training user (row `user` of the fitted interactions): the folded-in vector plus the
+    /// user's own embedding when the model has them. Unknown users fall back to [`Self::score_user`].
+    pub fn score_known_user(
+        &self,
+        user: u32,
+        history: &[(u32, f32)],
+        user_features: Option<&[(u32, f32)]>,
+        scores: &mut [f32],
+    ) {
+        let mut u = self.user_vector(history, user_features);
+        if (user as usize) < self.user_identity_table.rows() {
+            axpy(1.0, self.user_identity_table.row(user as usize), &mut u);
+        }
+        self.score_vector(&u, scores);
+    }
+
     /// Scores every item for a user vector.
     pub fn score_vector(&self, u: &[f32], scores: &mut [f32]) {
         let d = self.config.factors;
@@ -274,6 +361,17 @@ impl HybridModel {
     ) {
         let u = self.user_vector(history, user_features);
         self.score_vector(&u, scores);
+    }
+}
+
+/// Embedding and bias of a feature row through the ridge map (`factors + 1` columns per feature).
+fn project(map: &[f32], d: usize, cols: &[u32], vals: &[f32], emb: &mut [f32], bias: &mut f32) {
+    emb.iter_mut().for_each(|x| *x = 0.0);
+    *bias = 0.0;
+    for (&c, &v) in cols.iter().zip(vals) {
+        let row = &map[c as usize * (d + 1)..(c as usize + 1) * (d + 1)];
+        axpy(v, &row[..d], emb);
+        *bias += v * row[d];
     }
 }
 

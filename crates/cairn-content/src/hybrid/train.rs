@@ -53,15 +53,20 @@ pub fn fit(
     for &i in &interactions.indices {
         warm[i as usize] = true;
     }
-    let use_identity = config.identity_share > 0.0;
-    let rows: Vec<Vec<(u32, f32)>> = (0..n_items)
-        .map(|i| {
-            let identity = (use_identity && warm[i]).then_some((n_features + i) as u32);
-            item_row(item_features.row(i), identity, config.identity_share)
-        })
-        .collect();
+    let use_identity = config.identity_share > 0.0 || config.context_identity_share > 0.0;
     let n_columns = n_features + if use_identity { n_items } else { 0 };
-    let item_rows = rows_to_csr(rows, n_columns);
+    let rows_with = |share: f32| {
+        let rows: Vec<Vec<(u32, f32)>> = (0..n_items)
+            .map(|i| {
+                let identity = (share > 0.0 && warm[i]).then_some((n_features + i) as u32);
+                item_row(item_features.row(i), identity, share)
+            })
+            .collect();
+        rows_to_csr(rows, n_columns)
+    };
+    let item_rows = rows_with(config.identity_share);
+    let context_rows = rows_with(config.context_identity_share);
+    let feature_rows = rows_with(0.0);
 
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
     let scale = 1.0 / d as f32;
@@ -70,17 +75,35 @@ pub fn fit(
         config: config.clone(),
         n_features,
         item_rows,
+        context_rows,
         item_table: Table::random(n_columns, d, scale, &mut rng),
         item_bias_table: Table::zeros(n_columns, 1),
         context_table: Table::random(n_columns, d, scale, &mut rng),
         user_table: Table::random(n_user_features, d, scale, &mut rng),
+        user_identity_table: Table::random(
+            if config.user_identity {
+                interactions.n_rows
+            } else {
+                0
+            },
+            d,
+            scale,
+            &mut rng,
+        ),
+        warm: warm.clone(),
+        projection: Vec::new(),
         item_emb: Vec::new(),
         item_bias: Vec::new(),
         item_ctx: Vec::new(),
     };
     let warm_items: Vec<u32> = (0..n_items as u32).filter(|&i| warm[i as usize]).collect();
     if !warm_items.is_empty() {
-        let mut trainer = Trainer::new(&model, interactions, warm_items);
+        let mut trainer = Trainer::new(
+            &model,
+            interactions,
+            warm_items.clone(),
+            feature_rows.clone(),
+        );
         for epoch in 0..config.epochs {
             model.refresh_items();
             let mut epoch_rng = ChaCha8Rng::seed_from_u64(
@@ -90,16 +113,23 @@ pub fn fit(
         }
     }
     model.refresh_items();
+    if config.projection_lambda > 0.0 && !warm_items.is_empty() {
+        model.projection = fit_projection(&model, &feature_rows, &warm_items);
+        model.refresh_items();
+    }
     model.item_table.finish();
     model.item_bias_table.finish();
     model.context_table.finish();
     model.user_table.finish();
+    model.user_identity_table.finish();
     Ok(model)
 }
 
 /// Scratch buffers, allocated once per fit.
 struct Trainer {
     warm_items: Vec<u32>,
+    /// Items' features-only rows, for feature dropout.
+    feature_rows: CsrMatrix,
     order: Vec<u32>,
     positions: Vec<u32>,
     /// `stamp[i] == current` marks item i as in the current user's history.
@@ -121,7 +151,12 @@ struct Trainer {
 }
 
 impl Trainer {
-    fn new(model: &HybridModel, interactions: &CsrMatrix, warm_items: Vec<u32>) -> Self {
+    fn new(
+        model: &HybridModel,
+        interactions: &CsrMatrix,
+        warm_items: Vec<u32>,
+        feature_rows: CsrMatrix,
+    ) -> Self {
         let d = model.config.factors;
         let max_history = (0..interactions.n_rows)
             .map(|u| interactions.row_len(u))
@@ -129,6 +164,7 @@ impl Trainer {
             .unwrap_or(0);
         Trainer {
             warm_items,
+            feature_rows,
             order: (0..interactions.n_rows as u32).collect(),
             positions: Vec::with_capacity(max_history),
             stamp: vec![0; interactions.n_cols],
@@ -159,7 +195,7 @@ impl Trainer {
         for &u in &order {
             let (items, weights) = interactions.row(u as usize);
             let features = user_features.map(|m| m.row(u as usize));
-            self.user_pass(model, items, weights, features, rng);
+            self.user_pass(model, u as usize, items, weights, features, rng);
         }
         self.order = order;
     }
@@ -212,6 +248,7 @@ impl Trainer {
     fn user_pass(
         &mut self,
         model: &mut HybridModel,
+        user: usize,
         items: &[u32],
         weights: &[f32],
         user_features: Option<(&[u32], &[f32])>,
@@ -221,8 +258,10 @@ impl Trainer {
         let lr = model.config.learning_rate;
         let l2 = model.config.l2;
         let alpha = model.config.history_exponent;
+        let learn_bias = model.config.item_bias;
         let has_user_features = user_features.is_some_and(|(c, _)| !c.is_empty());
-        if items.is_empty() || (items.len() < 2 && !has_user_features) {
+        let has_identity = user < model.user_identity_table.rows();
+        if items.is_empty() || (items.len() < 2 && !has_user_features && !has_identity) {
             return;
         }
         self.current = self.current.wrapping_add(1);
@@ -234,9 +273,13 @@ impl Trainer {
         let mut total = 0f32;
         for (k, (&j, &w)) in items.iter().zip(weights).enumerate() {
             self.stamp[j as usize] = self.current;
-            let (cols, vals) = model.item_rows.row(j as usize);
+            let (cols, vals) = model.context_rows.row(j as usize);
             let ctx = &mut self.contexts[k * d..(k + 1) * d];
-            model.context_table.gather(cols, vals, ctx);
+            if model.config.tie_context {
+                model.item_table.gather(cols, vals, ctx);
+            } else {
+                model.context_table.gather(cols, vals, ctx);
+            }
             axpy(w, ctx, &mut self.history_sum);
             total += w;
         }
@@ -262,43 +305,74 @@ impl Trainer {
             let own = &mut self.own_grads[k * d..(k + 1) * d];
             own.iter_mut().for_each(|x| *x = 0.0);
             let ctx = &self.contexts[k * d..(k + 1) * d];
-            for t in 0..d {
-                self.user[t] = s * (self.history_sum[t] - w_i * ctx[t]) + self.user_part[t];
+            for (((u, h), c), p) in self
+                .user
+                .iter_mut()
+                .zip(&self.history_sum)
+                .zip(ctx)
+                .zip(&self.user_part)
+            {
+                *u = s * (h - w_i * c) + p;
             }
-            let (cols_i, vals_i) = model.item_rows.row(i);
+            if has_identity {
+                axpy(1.0, model.user_identity_table.row(user), &mut self.user);
+            }
+            let dropout = model.config.feature_dropout > 0.0
+                && rng.random::<f32>() < model.config.feature_dropout;
+            let rows = if dropout {
+                &self.feature_rows
+            } else {
+                &model.item_rows
+            };
+            let (cols_i, vals_i) = rows.row(i);
             model.item_table.gather(cols_i, vals_i, &mut self.q_pos);
             let positive = dot(&self.user, &self.q_pos) + bias(model, cols_i, vals_i);
             let Some((j, weight)) = self.sample_negative(model, positive, rng) else {
                 continue;
             };
-            let (cols_j, vals_j) = model.item_rows.row(j as usize);
+            let (cols_j, vals_j) = rows.row(j as usize);
             model.item_table.gather(cols_j, vals_j, &mut self.q_neg);
             // Loss weight × (1 - positive + negative): gradients below.
-            for t in 0..d {
-                self.grad_u[t] = weight * (self.q_neg[t] - self.q_pos[t]);
+            for ((g, n), p) in self.grad_u.iter_mut().zip(&self.q_neg).zip(&self.q_pos) {
+                *g = weight * (n - p);
             }
             self.grad_item.copy_from_slice(&self.user);
             for (&c, &v) in cols_i.iter().zip(vals_i) {
                 model
                     .item_table
                     .step(c as usize, &self.grad_item, -weight * v, lr, l2);
-                model
-                    .item_bias_table
-                    .step(c as usize, &[1.0], -weight * v, lr, l2);
+                if learn_bias {
+                    model
+                        .item_bias_table
+                        .step(c as usize, &[1.0], -weight * v, lr, l2);
+                }
             }
             for (&c, &v) in cols_j.iter().zip(vals_j) {
                 model
                     .item_table
                     .step(c as usize, &self.grad_item, weight * v, lr, l2);
-                model
-                    .item_bias_table
-                    .step(c as usize, &[1.0], weight * v, lr, l2);
+                if learn_bias {
+                    model
+                        .item_bias_table
+                        .step(c as usize, &[1.0], weight * v, lr, l2);
+                }
             }
             let own = &mut self.own_grads[k * d..(k + 1) * d];
-            for t in 0..d {
-                own[t] = s * self.grad_u[t];
-                self.grad_sum[t] += own[t];
-                self.grad_plain[t] += self.grad_u[t];
+            for (((o, g), sum), plain) in own
+                .iter_mut()
+                .zip(&self.grad_u)
+                .zip(self.grad_sum.iter_mut())
+                .zip(self.grad_plain.iter_mut())
+            {
+                *o = s * g;
+                *sum += *o;
+                *plain += g;
+            }
+            if has_identity {
+                // A free vector learns from every step at once, as in LightFM.
+                model
+                    .user_identity_table
+                    .step(user, &self.grad_u, 1.0, lr, l2);
             }
         }
 
@@ -306,12 +380,16 @@ impl Trainer {
         // gradient minus what its own positive contributed.
         for (k, (&j, &w)) in items.iter().zip(weights).enumerate() {
             let own = &mut self.own_grads[k * d..(k + 1) * d];
-            for t in 0..d {
-                own[t] = w * (self.grad_sum[t] - own[t]);
+            for (o, sum) in own.iter_mut().zip(&self.grad_sum) {
+                *o = w * (sum - *o);
             }
-            let (cols, vals) = model.item_rows.row(j as usize);
+            let (cols, vals) = model.context_rows.row(j as usize);
             for (&c, &v) in cols.iter().zip(vals) {
-                model.context_table.step(c as usize, own, v, lr, l2);
+                if model.config.tie_context {
+                    model.item_table.step(c as usize, own, v, lr, l2);
+                } else {
+                    model.context_table.step(c as usize, own, v, lr, l2);
+                }
             }
         }
         if let Some((cols, vals)) = user_features {
@@ -322,6 +400,27 @@ impl Trainer {
             }
         }
     }
+}
+
+/// Ridge map from the warm items' feature rows to their (embedding, bias).
+fn fit_projection(model: &HybridModel, feature_rows: &CsrMatrix, warm_items: &[u32]) -> Vec<f32> {
+    let d = model.config.factors;
+    let k = d + 1;
+    let rows: Vec<Vec<(u32, f32)>> = warm_items
+        .iter()
+        .map(|&i| {
+            let (c, v) = feature_rows.row(i as usize);
+            c.iter().copied().zip(v.iter().copied()).collect()
+        })
+        .collect();
+    let x = rows_to_csr(rows, model.n_features);
+    let mut y = vec![0f32; warm_items.len() * k];
+    for (r, &i) in warm_items.iter().enumerate() {
+        let i = i as usize;
+        y[r * k..r * k + d].copy_from_slice(&model.item_emb[i * d..(i + 1) * d]);
+        y[r * k + d] = model.item_bias[i];
+    }
+    super::projection::ridge(&x, &y, k, model.config.projection_lambda, 100)
 }
 
 fn bias(model: &HybridModel, cols: &[u32], vals: &[f32]) -> f32 {
