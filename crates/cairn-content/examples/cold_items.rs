@@ -71,6 +71,7 @@ fn parse_args() -> Result<Args, String> {
             "--text-weight" => args.features.group_weights[3] = num(value()?)? as f32,
             "--user-identity" => args.hybrid.user_identity = true,
             "--tie" => args.hybrid.tie_context = true,
+            "--history-dropout" => args.hybrid.history_dropout = num(value()?)? as f32,
             "--projection" => args.hybrid.projection_lambda = num(value()?)? as f32,
             "--no-bias" => args.hybrid.item_bias = false,
             "--dropout" => args.hybrid.feature_dropout = num(value()?)? as f32,

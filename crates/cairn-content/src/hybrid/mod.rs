@@ -68,6 +68,10 @@ pub struct HybridConfig {
     /// Place items without interactions by a ridge regression from features to the warm items'
     /// learned embeddings (see `projection`), instead of their raw feature sum. 0 disables it.
     pub projection_lambda: f32,
+    /// Probability that a training positive is scored from the user's property features alone (no
+    /// history), so that a user known only by properties gets a trained vector. Used only when user
+    /// features are given.
+    pub history_dropout: f32,
     /// Learn per-feature biases (a popularity prior shared by every user).
     pub item_bias: bool,
     /// The user vector divides the history sum by (Σ weights)^α.
@@ -90,6 +94,7 @@ impl Default for HybridConfig {
             user_identity: false,
             tie_context: false,
             projection_lambda: 10.0,
+            history_dropout: 0.0,
             history_exponent: 0.5,
             seed: 42,
         }
@@ -115,6 +120,9 @@ impl HybridConfig {
         }
         if !(self.projection_lambda >= 0.0 && self.projection_lambda.is_finite()) {
             return bad("projection_lambda must be non-negative");
+        }
+        if !(0.0..=1.0).contains(&self.history_dropout) {
+            return bad("history_dropout must be in [0, 1]");
         }
         if !(0.0..=1.0).contains(&self.feature_dropout) {
             return bad("feature_dropout must be in [0, 1]");

@@ -297,7 +297,10 @@ impl Trainer {
             let k = self.positions[p] as usize;
             let (i, w_i) = (items[k] as usize, weights[k]);
             let others = total - w_i;
-            let s = if others > 0.0 {
+            let history_dropped = has_user_features
+                && model.config.history_dropout > 0.0
+                && rng.random::<f32>() < model.config.history_dropout;
+            let s = if others > 0.0 && !history_dropped {
                 others.powf(-alpha)
             } else {
                 0.0
