@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use cairn_content::{
-    hybrid, ContentModel, FeatureConfig, FeatureSpace, HybridConfig, HybridModel, Loss,
+    hybrid, Blend, ContentModel, FeatureConfig, FeatureSpace, HybridConfig, HybridModel, Loss,
 };
 use cairn_core::{CsrMatrix, Item, PropertyValue, User};
 use cairn_eval::{evaluate_ranking, read_split_dir, EvalTask, RankingOptions};
@@ -31,6 +31,7 @@ struct Args {
     users_dat: Option<PathBuf>,
     new_users: bool,
     saturation: f32,
+    blends: Vec<f32>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -45,6 +46,7 @@ fn parse_args() -> Result<Args, String> {
         users_dat: None,
         new_users: false,
         saturation: cairn_content::content::DEFAULT_SATURATION,
+        blends: Vec::new(),
     };
     let mut split = None;
     while let Some(a) = it.next() {
@@ -64,6 +66,12 @@ fn parse_args() -> Result<Args, String> {
                 args.hybrid.loss = Loss::Warp {
                     max_trials: num(value()?)? as usize,
                 }
+            }
+            "--blend" => {
+                args.blends = value()?
+                    .split(',')
+                    .map(|w| w.parse::<f32>().map_err(|e| format!("{w}: {e}")))
+                    .collect::<Result<_, _>>()?
             }
             "--saturation" => args.saturation = num(value()?)? as f32,
             "--no-idf" => args.features.label_idf = false,
@@ -325,7 +333,25 @@ fn run() -> Result<(), String> {
                         params.clone(),
                     );
                 }
-                report("cairn-hybrid", &split_name, &model, &task, fit_s, params);
+                report(
+                    "cairn-hybrid",
+                    &split_name,
+                    &model,
+                    &task,
+                    fit_s,
+                    params.clone(),
+                );
+                if !args.blends.is_empty() {
+                    let content = ContentModel::new(features.clone())
+                        .map_err(|e| e.to_string())?
+                        .with_saturation(args.saturation);
+                    for &w in &args.blends {
+                        let blend = Blend::new(vec![(&model, 1.0 - w), (&content, w)]);
+                        let mut p = params.clone();
+                        p["content_weight"] = serde_json::json!(w);
+                        report("cairn-blend", &split_name, &blend, &task, fit_s, p);
+                    }
+                }
                 if args.new_users {
                     new_users_curve(&args, &task, &features, &split_name)?;
                 }

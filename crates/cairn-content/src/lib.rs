@@ -11,6 +11,7 @@
 //!
 //! Like `cairn-models`, everything works on dense `u32` indices and knows nothing of ids or storage.
 
+pub mod blend;
 pub mod content;
 pub mod document;
 pub mod error;
@@ -21,6 +22,7 @@ pub mod text;
 #[cfg(test)]
 mod testdata;
 
+pub use blend::Blend;
 pub use content::ContentModel;
 pub use document::{Document, Group};
 pub use error::ContentError;
