@@ -12,6 +12,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 use cairn_content::{
@@ -315,8 +316,10 @@ fn run() -> Result<(), String> {
             }
             "hybrid" => {
                 let start = Instant::now();
-                let model = hybrid::fit(interactions, &features, None, &args.hybrid)
-                    .map_err(|e| e.to_string())?;
+                let model = Arc::new(
+                    hybrid::fit(interactions, &features, None, &args.hybrid)
+                        .map_err(|e| e.to_string())?,
+                );
                 let fit_s = features_s + start.elapsed().as_secs_f64();
                 let params = serde_json::json!({
                     "hybrid": serde_json::to_value(&args.hybrid).map_err(|e| e.to_string())?,
@@ -336,17 +339,20 @@ fn run() -> Result<(), String> {
                 report(
                     "cairn-hybrid",
                     &split_name,
-                    &model,
+                    &*model,
                     &task,
                     fit_s,
                     params.clone(),
                 );
                 if !args.blends.is_empty() {
-                    let content = ContentModel::new(features.clone())
-                        .map_err(|e| e.to_string())?
-                        .with_saturation(args.saturation);
+                    let content: Arc<dyn Recommender> = Arc::new(
+                        ContentModel::new(features.clone())
+                            .map_err(|e| e.to_string())?
+                            .with_saturation(args.saturation),
+                    );
                     for &w in &args.blends {
-                        let blend = Blend::new(vec![(&model, 1.0 - w), (&content, w)]);
+                        let blend =
+                            Blend::new(vec![(model.clone(), 1.0 - w), (content.clone(), w)]);
                         let mut p = params.clone();
                         p["content_weight"] = serde_json::json!(w);
                         report("cairn-blend", &split_name, &blend, &task, fit_s, p);

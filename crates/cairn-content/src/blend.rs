@@ -2,17 +2,19 @@
 //! unit variance over the items), so that models on different scales (a cosine, a factor model)
 //! can be mixed with weights that mean the same thing for every user.
 
+use std::sync::Arc;
+
 use cairn_models::Recommender;
 
-pub struct Blend<'a> {
-    parts: Vec<(&'a dyn Recommender, f32)>,
+pub struct Blend {
+    parts: Vec<(Arc<dyn Recommender>, f32)>,
     n_items: usize,
 }
 
-impl<'a> Blend<'a> {
+impl Blend {
     /// `parts`: (model, weight). Models must rank the same items; the blend covers the smallest
     /// `n_items` among them.
-    pub fn new(parts: Vec<(&'a dyn Recommender, f32)>) -> Self {
+    pub fn new(parts: Vec<(Arc<dyn Recommender>, f32)>) -> Self {
         let n_items = parts.iter().map(|p| p.0.n_items()).min().unwrap_or(0);
         Blend { parts, n_items }
     }
@@ -40,7 +42,7 @@ pub fn standardise(scores: &mut [f32]) {
     }
 }
 
-impl Recommender for Blend<'_> {
+impl Recommender for Blend {
     fn name(&self) -> &'static str {
         "blend"
     }
@@ -85,14 +87,14 @@ mod tests {
 
     #[test]
     fn standardised_parts_are_weighted() {
-        let a = Fixed(vec![0.0, 1.0, 2.0]);
-        let b = Fixed(vec![200.0, 100.0, 0.0]);
-        let blend = Blend::new(vec![(&a, 1.0), (&b, 1.0)]);
+        let a: Arc<dyn Recommender> = Arc::new(Fixed(vec![0.0, 1.0, 2.0]));
+        let b: Arc<dyn Recommender> = Arc::new(Fixed(vec![200.0, 100.0, 0.0]));
+        let blend = Blend::new(vec![(a.clone(), 1.0), (b.clone(), 1.0)]);
         let mut s = vec![0f32; 3];
         blend.score(&[], &mut s);
         // Opposite orders with equal weights cancel, whatever the scales.
         assert!(s.iter().all(|x| x.abs() < 1e-5), "{s:?}");
-        let blend = Blend::new(vec![(&a, 2.0), (&b, 1.0)]);
+        let blend = Blend::new(vec![(a, 2.0), (b, 1.0)]);
         blend.score(&[], &mut s);
         assert!(s[2] > s[1] && s[1] > s[0]);
     }

@@ -222,6 +222,16 @@ mod tests {
     }
 
     #[test]
+    fn save_load_round_trip_scores_identically() {
+        let m = model().with_saturation(0.3);
+        let back: ContentModel = postcard::from_bytes(&postcard::to_allocvec(&m).unwrap()).unwrap();
+        let (mut a, mut b) = (vec![0f32; 5], vec![0f32; 5]);
+        m.score(&[(0, 1.0), (3, 2.0)], &mut a);
+        back.score(&[(0, 1.0), (3, 2.0)], &mut b);
+        assert_eq!(a, b);
+    }
+
+    #[test]
     fn similar_items_by_cosine() {
         let m = model();
         let sim = m.similar(0, 3);

@@ -523,6 +523,15 @@ mod tests {
     }
 
     #[test]
+    fn save_load_round_trip_transforms_identically() {
+        let space = FeatureSpace::fit_items(&catalog(), &FeatureConfig::default()).unwrap();
+        let json = serde_json::to_string(&space).unwrap();
+        let back: FeatureSpace = serde_json::from_str(&json).unwrap();
+        let new = item("n", &["hats", "shoes"], "red trail cap", 25.0);
+        assert_eq!(space.transform_item(&new), back.transform_item(&new));
+    }
+
+    #[test]
     fn rejects_bad_config() {
         let cfg = FeatureConfig {
             number_buckets: 0,
