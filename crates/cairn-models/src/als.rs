@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use cairn_core::CsrMatrix;
 
 use crate::kernels::{
-    axpy, cholesky_solve, cosine_to_all, dot, gemv, gemv_t, gram, prefetch_row, symv, MulAdd,
+    axpy, cholesky_solve, cosine_to_all, dot, dot_then_axpy, gram, prefetch_row, symv, MulAdd,
     PREFETCH_AHEAD,
 };
 use crate::progress::{Progress, Silent};
@@ -260,7 +260,6 @@ struct Scratch {
     b64: Vec<f64>,
     /// The gathered factor rows of the row being solved (CG only); grows to the longest row.
     rows: Vec<f32>,
-    coef: Vec<f32>,
     weight: Vec<f32>,
 }
 
@@ -275,7 +274,6 @@ impl Scratch {
             a64: if dense { vec![0.0; k * k] } else { Vec::new() },
             b64: if dense { vec![0.0; k] } else { Vec::new() },
             rows: Vec::new(),
-            coef: Vec::new(),
             weight: Vec::new(),
         }
     }
@@ -318,34 +316,26 @@ impl HalfStep<'_> {
             x.fill(0.0);
             return;
         }
-        let n = idx.len();
         // Gathering the row's factor rows into one contiguous block costs one pass over scattered
         // memory; the 1 + 2·steps products below then stream from cache.
-        s.rows.resize(n * k, 0.0);
-        s.coef.resize(n, 0.0);
-        s.weight.resize(n, 0.0);
+        s.rows.clear();
+        s.weight.clear();
         for (t, &i) in idx.iter().enumerate() {
             if let Some(&ahead) = idx.get(t + PREFETCH_AHEAD) {
                 prefetch_row(self.fixed, ahead as usize, k);
             }
-            s.rows[t * k..(t + 1) * k]
-                .copy_from_slice(&self.fixed[i as usize * k..(i as usize + 1) * k]);
+            s.rows
+                .extend_from_slice(&self.fixed[i as usize * k..(i as usize + 1) * k]);
         }
-        for (w, &v) in s.weight.iter_mut().zip(vals) {
-            *w = self.alpha * v;
-        }
-        let (yu, coef, weight) = (&s.rows[..], &mut s.coef[..], &s.weight[..]);
+        s.weight.extend(vals.iter().map(|&v| self.alpha * v));
+        let (yu, weight) = (&s.rows[..], &s.weight[..]);
         let (r, p, ap) = (&mut s.r, &mut s.p, &mut s.ap);
         // r = YᵀC·1 − A x, with A = YᵀY + λI + Yᵀ(C − I)Y
         symv::<M>(gram_y, x, r);
         for (ri, xi) in r.iter_mut().zip(x.iter()) {
             *ri = -*ri - penalty * xi;
         }
-        gemv::<M>(yu, x, coef);
-        for (c, &w) in coef.iter_mut().zip(weight) {
-            *c = (1.0 + w) - w * *c;
-        }
-        gemv_t::<M>(yu, coef, r);
+        dot_then_axpy::<M>(yu, x, r, |t, d| (1.0 + weight[t]) - weight[t] * d);
         p.copy_from_slice(r);
         let mut rs_old = dot::<M>(r, r);
         for _ in 0..steps {
@@ -354,11 +344,7 @@ impl HalfStep<'_> {
             }
             symv::<M>(gram_y, p, ap);
             axpy::<M>(penalty, p, ap);
-            gemv::<M>(yu, p, coef);
-            for (c, &w) in coef.iter_mut().zip(weight) {
-                *c *= w;
-            }
-            gemv_t::<M>(yu, coef, ap);
+            dot_then_axpy::<M>(yu, p, ap, |t, d| weight[t] * d);
             let p_ap = dot::<M>(p, ap);
             if p_ap <= 0.0 || !p_ap.is_finite() {
                 break;

@@ -189,55 +189,112 @@ pub fn axpy<M: MulAdd>(a: f32, x: &[f32], y: &mut [f32]) {
     }
 }
 
+/// The dot products of rows `t..t + 4` of a row-major `k`-column matrix with `x`.
+#[inline(always)]
+fn dots4<M: MulAdd>(a: &[f32], t: usize, x: &[f32]) -> [f32; 4] {
+    const W: usize = 16;
+    let k = x.len();
+    let body = k - k % W;
+    let r0 = &a[t * k..(t + 1) * k];
+    let r1 = &a[(t + 1) * k..(t + 2) * k];
+    let r2 = &a[(t + 2) * k..(t + 3) * k];
+    let r3 = &a[(t + 3) * k..(t + 4) * k];
+    let (mut a0, mut a1, mut a2, mut a3) = ([0f32; W], [0f32; W], [0f32; W], [0f32; W]);
+    let mut c = 0;
+    while c < body {
+        let xv: &[f32; W] = x[c..c + W].try_into().expect("chunk of W");
+        let v0: &[f32; W] = r0[c..c + W].try_into().expect("chunk of W");
+        let v1: &[f32; W] = r1[c..c + W].try_into().expect("chunk of W");
+        let v2: &[f32; W] = r2[c..c + W].try_into().expect("chunk of W");
+        let v3: &[f32; W] = r3[c..c + W].try_into().expect("chunk of W");
+        for l in 0..W {
+            a0[l] = M::mul_add(v0[l], xv[l], a0[l]);
+        }
+        for l in 0..W {
+            a1[l] = M::mul_add(v1[l], xv[l], a1[l]);
+        }
+        for l in 0..W {
+            a2[l] = M::mul_add(v2[l], xv[l], a2[l]);
+        }
+        for l in 0..W {
+            a3[l] = M::mul_add(v3[l], xv[l], a3[l]);
+        }
+        c += W;
+    }
+    let acc = [a0, a1, a2, a3];
+    let rows = [r0, r1, r2, r3];
+    let mut out = [0f32; 4];
+    for q in 0..4 {
+        let mut s: f32 = acc[q].iter().sum();
+        for cc in body..k {
+            s = M::mul_add(rows[q][cc], x[cc], s);
+        }
+        out[q] = s;
+    }
+    out
+}
+
+/// `y += Σ_q c_q a_{t+q}` over rows `t..t + 4` of a row-major `k`-column matrix (`k = y.len()`).
+#[inline(always)]
+fn axpy4<M: MulAdd>(a: &[f32], t: usize, c: [f32; 4], y: &mut [f32]) {
+    let k = y.len();
+    let r0 = &a[t * k..(t + 1) * k];
+    let r1 = &a[(t + 1) * k..(t + 2) * k];
+    let r2 = &a[(t + 2) * k..(t + 3) * k];
+    let r3 = &a[(t + 3) * k..(t + 4) * k];
+    for j in 0..k {
+        let s = M::mul_add(c[0], r0[j], y[j]);
+        let s = M::mul_add(c[1], r1[j], s);
+        let s = M::mul_add(c[2], r2[j], s);
+        y[j] = M::mul_add(c[3], r3[j], s);
+    }
+}
+
 /// `out[t] = a_t · x` for the rows of a row-major `out.len() × k` matrix (`k = x.len()`). Four rows
 /// at a time share each load of `x` and give four independent accumulator chains.
 #[inline(always)]
 pub fn gemv<M: MulAdd>(a: &[f32], x: &[f32], out: &mut [f32]) {
-    const W: usize = 16;
     let k = x.len();
     let rows = out.len();
-    let body = k - k % W;
     let mut t = 0;
     while t + 4 <= rows {
-        let r0 = &a[t * k..(t + 1) * k];
-        let r1 = &a[(t + 1) * k..(t + 2) * k];
-        let r2 = &a[(t + 2) * k..(t + 3) * k];
-        let r3 = &a[(t + 3) * k..(t + 4) * k];
-        let (mut a0, mut a1, mut a2, mut a3) = ([0f32; W], [0f32; W], [0f32; W], [0f32; W]);
-        let mut c = 0;
-        while c < body {
-            let xv: &[f32; W] = x[c..c + W].try_into().expect("chunk of W");
-            let v0: &[f32; W] = r0[c..c + W].try_into().expect("chunk of W");
-            let v1: &[f32; W] = r1[c..c + W].try_into().expect("chunk of W");
-            let v2: &[f32; W] = r2[c..c + W].try_into().expect("chunk of W");
-            let v3: &[f32; W] = r3[c..c + W].try_into().expect("chunk of W");
-            for l in 0..W {
-                a0[l] = M::mul_add(v0[l], xv[l], a0[l]);
-            }
-            for l in 0..W {
-                a1[l] = M::mul_add(v1[l], xv[l], a1[l]);
-            }
-            for l in 0..W {
-                a2[l] = M::mul_add(v2[l], xv[l], a2[l]);
-            }
-            for l in 0..W {
-                a3[l] = M::mul_add(v3[l], xv[l], a3[l]);
-            }
-            c += W;
-        }
-        let acc = [a0, a1, a2, a3];
-        let rs = [r0, r1, r2, r3];
-        for (q, row) in rs.iter().enumerate() {
-            let mut s: f32 = acc[q].iter().sum();
-            for cc in body..k {
-                s = M::mul_add(row[cc], x[cc], s);
-            }
-            out[t + q] = s;
-        }
+        out[t..t + 4].copy_from_slice(&dots4::<M>(a, t, x));
         t += 4;
     }
     while t < rows {
         out[t] = dot::<M>(&a[t * k..(t + 1) * k], x);
+        t += 1;
+    }
+}
+
+/// `y += Σ_t f(t, a_t · x) a_t`: the dot product and the update of each row in one pass, four rows
+/// at a time, so that each row is read from memory once (while still in L1) instead of twice.
+/// `x` and `y` are different vectors.
+#[inline(always)]
+pub fn dot_then_axpy<M: MulAdd>(
+    a: &[f32],
+    x: &[f32],
+    y: &mut [f32],
+    mut coef: impl FnMut(usize, f32) -> f32,
+) {
+    let k = x.len();
+    let rows = a.len().checked_div(k).unwrap_or(0);
+    let mut t = 0;
+    while t + 4 <= rows {
+        let d = dots4::<M>(a, t, x);
+        let c = [
+            coef(t, d[0]),
+            coef(t + 1, d[1]),
+            coef(t + 2, d[2]),
+            coef(t + 3, d[3]),
+        ];
+        axpy4::<M>(a, t, c, y);
+        t += 4;
+    }
+    while t < rows {
+        let row = &a[t * k..(t + 1) * k];
+        let c = coef(t, dot::<M>(row, x));
+        axpy::<M>(c, row, y);
         t += 1;
     }
 }
@@ -250,17 +307,7 @@ pub fn gemv_t<M: MulAdd>(a: &[f32], c: &[f32], y: &mut [f32]) {
     let rows = c.len();
     let mut t = 0;
     while t + 4 <= rows {
-        let r0 = &a[t * k..(t + 1) * k];
-        let r1 = &a[(t + 1) * k..(t + 2) * k];
-        let r2 = &a[(t + 2) * k..(t + 3) * k];
-        let r3 = &a[(t + 3) * k..(t + 4) * k];
-        let (c0, c1, c2, c3) = (c[t], c[t + 1], c[t + 2], c[t + 3]);
-        for j in 0..k {
-            let s = M::mul_add(c0, r0[j], y[j]);
-            let s = M::mul_add(c1, r1[j], s);
-            let s = M::mul_add(c2, r2[j], s);
-            y[j] = M::mul_add(c3, r3[j], s);
-        }
+        axpy4::<M>(a, t, [c[t], c[t + 1], c[t + 2], c[t + 3]], y);
         t += 4;
     }
     while t < rows {
@@ -444,6 +491,13 @@ mod tests {
             for j in 0..k {
                 let want: f32 = 0.5 + (0..rows).map(|t| c[t] * a[t * k + j]).sum::<f32>();
                 prop_assert!((y[j] - want).abs() < 1e-4);
+            }
+            // Fused: coefficient = 2·dot − t, accumulated into z.
+            let mut z = vec![0.25f32; k];
+            crate::dispatch_simd!(M => dot_then_axpy::<M>(&a[..rows * k], &x, &mut z, |t, d| 2.0 * d - t as f32));
+            for j in 0..k {
+                let want: f32 = 0.25 + (0..rows).map(|t| (2.0 * out[t] - t as f32) * a[t * k + j]).sum::<f32>();
+                prop_assert!((z[j] - want).abs() < 1e-3);
             }
         }
     }
