@@ -71,16 +71,6 @@ impl ModelSpec {
             ModelSpec::UserKnn(c) => FittedModel::UserKnn(UserKnn::fit(m, *c)),
         })
     }
-
-    /// Fits the model on the interactions. A model whose fit fails (only EASE can, above its memory
-    /// cap) is replaced by item-kNN with default settings so that serving keeps working; call
-    /// [`ModelSpec::try_fit`] to see the error instead.
-    pub fn fit(&self, data: &InteractionMatrix) -> Box<dyn Recommender> {
-        match self.try_fit(data) {
-            Ok(model) => model,
-            Err(_) => Box::new(ItemKnn::fit(&data.user_items, ItemKnnConfig::default())),
-        }
-    }
 }
 
 /// A fitted model of any kind: one type to save as a versioned artifact or to put in a blend.
@@ -166,8 +156,6 @@ mod tests {
             spec.try_fit(&data),
             Err(ModelError::TooLarge { .. })
         ));
-        // The infallible path still serves something.
-        assert_eq!(spec.fit(&data).n_items(), 2);
     }
 
     #[test]
