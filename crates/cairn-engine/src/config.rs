@@ -66,6 +66,9 @@ pub struct ServeConfig {
     /// Largest `k` a client may ask for.
     pub max_k: usize,
     pub default_k: usize,
+    /// Positions of a personalised list offered to items nobody has interacted with yet, matched to
+    /// the user's history by their features (categories, tags, text, properties); 0 disables.
+    pub new_item_slots: usize,
 }
 
 impl Default for Config {
@@ -114,6 +117,7 @@ impl Default for ServeConfig {
             recency_half_life_days: 30.0,
             max_k: 1000,
             default_k: 10,
+            new_item_slots: 1,
         }
     }
 }

@@ -279,7 +279,13 @@ impl Engine {
     fn train_inner(&self) -> Result<TrainReport, EngineError> {
         let started = Instant::now();
         let snapshot = snapshot::Snapshot::read(self.store.as_ref(), &self.config.event_types)?;
-        let models = ModelSet::fit(&snapshot, &self.config.train, cairn_core::now_unix())?;
+        let catalog: Vec<Item> = self.catalog().iter().map(|i| (**i).clone()).collect();
+        let models = ModelSet::fit(
+            &snapshot,
+            &catalog,
+            &self.config.train,
+            cairn_core::now_unix(),
+        )?;
         let dir = self.config.data_dir.join("models");
         let path = models.save(&dir)?;
         ModelSet::prune(&dir, self.config.train.keep_models, &path);

@@ -5,7 +5,8 @@ use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use cairn_core::IdMap;
+use cairn_content::{ContentModel, FeatureConfig, FeatureSpace};
+use cairn_core::{IdMap, Item};
 use cairn_models::{FittedModel, ItemKnn, ItemKnnConfig, Popularity, Trending};
 use serde::{Deserialize, Serialize};
 
@@ -15,8 +16,36 @@ use crate::EngineError;
 
 const MAGIC: &[u8; 8] = b"CAIRNMS\0";
 /// Bumped whenever the serialized layout changes; older files are refused with a clear error.
-const FORMAT_VERSION: u32 = 2;
+const FORMAT_VERSION: u32 = 3;
 const LATEST: &str = "LATEST";
+
+/// Item features and the content recommender, indexed over the catalog (not the interaction matrix),
+/// so that new items can be matched to users by what they are.
+#[derive(Serialize, Deserialize)]
+pub struct ContentIndex {
+    pub items: IdMap,
+    pub space: FeatureSpace,
+    pub model: ContentModel,
+}
+
+impl ContentIndex {
+    fn fit(catalog: &[Item]) -> Result<Option<ContentIndex>, EngineError> {
+        if catalog.is_empty() {
+            return Ok(None);
+        }
+        let err = |e: cairn_content::ContentError| {
+            EngineError::Artifact(format!("content features: {e}"))
+        };
+        let space = FeatureSpace::fit_items(catalog, &FeatureConfig::default()).map_err(err)?;
+        let model = ContentModel::new(space.item_matrix(catalog)).map_err(err)?;
+        let items = IdMap::from_ids(catalog.iter().map(|i| i.id.clone()).collect());
+        Ok(Some(ContentIndex {
+            items,
+            space,
+            model,
+        }))
+    }
+}
 
 #[derive(Serialize, Deserialize)]
 pub struct ModelSet {
@@ -33,6 +62,9 @@ pub struct ModelSet {
     pub knn: ItemKnn,
     /// The configured ranking model (`train.model`), when it is not item-kNN.
     pub main: Option<FittedModel>,
+    /// Content model over every catalog item at training time, including items nobody has touched
+    /// yet; `None` when the catalog was empty.
+    pub content: Option<ContentIndex>,
     /// Item indices by decreasing popularity / trending score (zero-score items left out).
     pub popular_order: Vec<u32>,
     pub trending_order: Vec<u32>,
@@ -51,8 +83,10 @@ fn order_by(scores: &[f32]) -> Vec<u32> {
 }
 
 impl ModelSet {
+    /// Fits every model; `catalog` is the whole catalog (for the content model), in any order.
     pub fn fit(
         snapshot: &Snapshot,
+        catalog: &[Item],
         config: &TrainConfig,
         trained_at: i64,
     ) -> Result<ModelSet, EngineError> {
@@ -101,6 +135,7 @@ impl ModelSet {
             trending,
             knn,
             main,
+            content: ContentIndex::fit(catalog)?,
         })
     }
 

@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use cairn_core::{now_unix, Item, StoredEvent};
+use cairn_core::{now_unix, IdMap, Item, StoredEvent};
 use cairn_models::{top_k, Recommender, SimilarItems};
 use uuid::Uuid;
 
@@ -122,7 +122,9 @@ impl Engine {
         }
         let mut out = Vec::with_capacity(req.k);
         if let Some(m) = models.as_deref() {
-            self.personalised(m, &history, &mut filter, req.k, &mut out);
+            let new_items = self.new_item_matches(m, &history, &mut filter, req.k);
+            self.personalised(m, &history, &mut filter, req.k - new_items.len(), &mut out);
+            out.extend(new_items);
             fill_from_order(
                 m,
                 &m.popular_order,
@@ -145,7 +147,7 @@ impl Engine {
         k: usize,
         out: &mut Vec<Recommendation>,
     ) {
-        let weights = self.history_weights(m, history);
+        let weights = self.history_weights(&m.items, history);
         if weights.is_empty() {
             return;
         }
@@ -188,7 +190,7 @@ impl Engine {
 
     /// The user's recent items as (model item index, weight): event strengths summed per item, each
     /// event decayed by its age relative to the user's newest event.
-    fn history_weights(&self, m: &ModelSet, history: &[StoredEvent]) -> Vec<(u32, f32)> {
+    fn history_weights(&self, index: &IdMap, history: &[StoredEvent]) -> Vec<(u32, f32)> {
         let Some(newest) = history.last().map(|e| e.timestamp.0) else {
             return Vec::new();
         };
@@ -196,7 +198,7 @@ impl Engine {
         let mut per_item: HashMap<u32, f32> = HashMap::new();
         let mut order: Vec<u32> = Vec::new();
         for e in history.iter().rev() {
-            let Some(i) = m.items.get(&e.item_id) else {
+            let Some(i) = index.get(&e.item_id) else {
                 continue;
             };
             if !per_item.contains_key(&i) {
@@ -220,6 +222,57 @@ impl Engine {
             .filter_map(|i| {
                 let w = per_item[&i];
                 (w > 0.0).then_some((i, w))
+            })
+            .collect()
+    }
+
+    /// Up to `serve.new_item_slots` items nobody has interacted with yet (so no collaborative model
+    /// can rank them), matched to the user's recent items by their features.
+    fn new_item_matches<'a>(
+        &self,
+        m: &'a ModelSet,
+        history: &[StoredEvent],
+        filter: &mut Filter<'a>,
+        k: usize,
+    ) -> Vec<Recommendation> {
+        let slots = self.config.serve.new_item_slots.min(k);
+        let Some(content) = m.content.as_ref().filter(|_| slots > 0) else {
+            return Vec::new();
+        };
+        let weights = self.history_weights(&content.items, history);
+        if weights.is_empty() {
+            return Vec::new();
+        }
+        let mut scores = vec![0f32; content.items.len()];
+        content.model.score(&weights, &mut scores);
+        let best = top_k(&scores, slots, |i| {
+            let id = content.items.id(i);
+            scores[i as usize] <= 0.0 || m.items.get(id).is_some() || !filter.allows(id)
+        });
+        best.into_iter()
+            .map(|(i, score)| {
+                let id = content.items.id(i);
+                filter.exclude.insert(id);
+                let interest = content
+                    .model
+                    .explain(&weights, i, 1)
+                    .first()
+                    .and_then(|&(column, _)| content.space.feature(column))
+                    .map(|f| {
+                        f.name
+                            .split_once(':')
+                            .map_or(f.name.as_str(), |(_, v)| v)
+                            .to_string()
+                    });
+                Recommendation {
+                    item_id: id.to_string(),
+                    score,
+                    source: "content",
+                    reason: match interest {
+                        Some(what) => format!("new, and it matches your interest in {what}"),
+                        None => "new, and it matches your recent items".to_string(),
+                    },
+                }
             })
             .collect()
     }

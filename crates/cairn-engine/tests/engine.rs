@@ -224,3 +224,28 @@ fn a_configured_factor_model_ranks_and_folds_in_new_users() {
         recs.items
     );
 }
+
+#[test]
+fn a_new_item_is_offered_by_its_features_before_anyone_touches_it() {
+    let (_d, e) = engine();
+    seed(&e);
+    let mut fresh = Item::new("jazz-new");
+    fresh.categories = vec!["jazz".into()];
+    fresh.title = Some("jazz record, new pressing".into());
+    e.put_items(vec![fresh]).unwrap();
+    e.train().unwrap();
+
+    let jazz_fan = e.recommend(&request("u0", 5)).unwrap();
+    let offered = jazz_fan.items.iter().find(|r| r.item_id == "jazz-new");
+    let offered = offered.unwrap_or_else(|| panic!("{:?}", jazz_fan.items));
+    assert_eq!(offered.source, "content");
+    assert_eq!(offered.reason, "new, and it matches your interest in jazz");
+    // The collaborative part is still there, and the rock fan is not offered a jazz item.
+    assert!(jazz_fan.items.iter().any(|r| r.source == "item-knn"));
+    let rock_fan = e.recommend(&request("u30", 5)).unwrap();
+    assert!(
+        rock_fan.items.iter().all(|r| r.item_id != "jazz-new"),
+        "{:?}",
+        rock_fan.items
+    );
+}
