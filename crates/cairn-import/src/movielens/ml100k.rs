@@ -1,6 +1,7 @@
 //! MovieLens 100K: `u.item` and `u.user` (ISO-8859-1, `|` separated) and `u.data` (tab separated).
 
 use std::path::Path;
+use std::sync::LazyLock;
 
 use cairn_core::{Event, Item, PropertyValue, User, Validate};
 
@@ -33,32 +34,18 @@ pub const GENRES: [&str; 19] = [
     "Western",
 ];
 
-const ITEM_FIELDS: [&str; 24] = [
+/// The columns of `u.item` before the genre flags.
+const ITEM_LEADING_FIELDS: [&str; 5] = [
     "movie id",
     "title",
     "release date",
     "video release date",
     "IMDb URL",
-    "unknown",
-    "Action",
-    "Adventure",
-    "Animation",
-    "Children's",
-    "Comedy",
-    "Crime",
-    "Documentary",
-    "Drama",
-    "Fantasy",
-    "Film-Noir",
-    "Horror",
-    "Musical",
-    "Mystery",
-    "Romance",
-    "Sci-Fi",
-    "Thriller",
-    "War",
-    "Western",
 ];
+
+/// Every column name of `u.item`: the leading fields, then one flag per genre.
+static ITEM_FIELDS: LazyLock<Vec<&'static str>> =
+    LazyLock::new(|| ITEM_LEADING_FIELDS.iter().chain(&GENRES).copied().collect());
 
 /// Applies `parse` to every line of a file, attaching the file and line to its errors.
 pub(super) fn parse_lines<T, F>(
@@ -80,6 +67,23 @@ where
         };
         Some((line, result))
     }))
+}
+
+/// [`parse_lines`] over a file that a dataset may lack: no file, no rows.
+pub(super) fn parse_optional_file<T, F>(
+    path: &Path,
+    encoding: Encoding,
+    counter: &ByteCounter,
+    parse: F,
+) -> Result<Rows<T>, ImportError>
+where
+    T: Send + 'static,
+    F: Fn(&str) -> Result<T, String> + Send + 'static,
+{
+    if !path.is_file() {
+        return Ok(Box::new(std::iter::empty()));
+    }
+    Ok(Box::new(parse_lines(path, encoding, counter, parse)?))
 }
 
 fn validated<T: Validate>(kind: &str, value: T) -> Result<T, String> {
@@ -128,16 +132,7 @@ fn item(line: &str) -> Result<Item, String> {
 }
 
 pub fn users(dir: &Path, counter: &ByteCounter) -> Result<Rows<User>, ImportError> {
-    let path = dir.join("u.user");
-    if !path.is_file() {
-        return Ok(Box::new(std::iter::empty()));
-    }
-    Ok(Box::new(parse_lines(
-        &path,
-        Encoding::Latin1,
-        counter,
-        user,
-    )?))
+    parse_optional_file(&dir.join("u.user"), Encoding::Latin1, counter, user)
 }
 
 fn user(line: &str) -> Result<User, String> {

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use cairn_core::{Event, Item, PropertyValue, Scalar, User, Validate};
 
-use super::ml100k::parse_lines;
+use super::ml100k::{parse_lines, parse_optional_file};
 use super::{csv_rows, id, rating_event, split_exact, MovieLensKind};
 use crate::cells::{list, year_in_title};
 use crate::error::{ImportError, RowError};
@@ -155,16 +155,7 @@ fn add_extras(item: &mut Item, f: &[String]) {
 }
 
 pub fn users(dir: &Path, counter: &ByteCounter) -> Result<Rows<User>, ImportError> {
-    let path = dir.join("users.dat");
-    if !path.is_file() {
-        return Ok(Box::new(std::iter::empty()));
-    }
-    Ok(Box::new(parse_lines(
-        &path,
-        Encoding::Latin1,
-        counter,
-        user,
-    )?))
+    parse_optional_file(&dir.join("users.dat"), Encoding::Latin1, counter, user)
 }
 
 fn user(line: &str) -> Result<User, String> {
