@@ -1,0 +1,248 @@
+//! Evaluation against one item. Values are borrowed views of the item, the user context or the
+//! compiled literals; nothing is allocated. Every value is treated as a sequence of scalars (a scalar is
+//! a sequence of one), which gives list fields their "any element" meaning in one place.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::LazyLock;
+
+use cairn_core::{Item, PropertyValue, Scalar};
+
+use crate::ast::{CmpOp, Field, ListLiteral, Literal, Node, Operand};
+
+/// What a request knows about the user it serves. The engine fills it once per request; filters read
+/// it for every candidate. Borrowed sets keep that fill free of copies.
+#[derive(Debug, Clone, Copy)]
+pub struct UserContext<'a> {
+    /// The user's properties (`user.<name>`).
+    pub properties: &'a BTreeMap<String, PropertyValue>,
+    /// Ids of the items the user interacted with (`seen`).
+    pub seen_items: &'a HashSet<&'a str>,
+    /// Categories of the items the user interacted with (`user.categories`).
+    pub categories: &'a HashSet<&'a str>,
+}
+
+static NO_PROPERTIES: BTreeMap<String, PropertyValue> = BTreeMap::new();
+static NO_STRINGS: LazyLock<HashSet<&'static str>> = LazyLock::new(HashSet::new);
+
+impl UserContext<'static> {
+    /// A user with no properties and no history: every `user.*` field is missing, `seen` is false.
+    pub fn anonymous() -> Self {
+        UserContext {
+            properties: &NO_PROPERTIES,
+            seen_items: &NO_STRINGS,
+            categories: &NO_STRINGS,
+        }
+    }
+}
+
+impl Default for UserContext<'static> {
+    fn default() -> Self {
+        UserContext::anonymous()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum ScalarRef<'a> {
+    Bool(bool),
+    Number(f64),
+    Str(&'a str),
+}
+
+impl<'a> ScalarRef<'a> {
+    fn of(scalar: &'a Scalar) -> Self {
+        match scalar {
+            Scalar::Bool(b) => ScalarRef::Bool(*b),
+            Scalar::Number(n) => ScalarRef::Number(*n),
+            Scalar::String(s) => ScalarRef::Str(s),
+        }
+    }
+
+    fn truthy(self) -> bool {
+        match self {
+            ScalarRef::Bool(b) => b,
+            ScalarRef::Number(n) => n != 0.0,
+            ScalarRef::Str(s) => !s.is_empty(),
+        }
+    }
+}
+
+/// A value as the evaluator sees it. Empty lists of fields are `Missing`, so that "missing" means
+/// "the item has no value here" whichever way the item was written.
+#[derive(Clone, Copy)]
+enum Value<'a> {
+    Missing,
+    Scalar(ScalarRef<'a>),
+    Labels(&'a [String]),
+    Scalars(&'a [Scalar]),
+    Set(&'a HashSet<&'a str>),
+    List(&'a ListLiteral),
+}
+
+impl<'a> Value<'a> {
+    fn any(self, mut f: impl FnMut(ScalarRef<'a>) -> bool) -> bool {
+        match self {
+            Value::Missing => false,
+            Value::Scalar(s) => f(s),
+            Value::Labels(v) => v.iter().any(|s| f(ScalarRef::Str(s))),
+            Value::Scalars(v) => v.iter().any(|s| f(ScalarRef::of(s))),
+            Value::Set(set) => set.iter().any(|s| f(ScalarRef::Str(s))),
+            Value::List(ListLiteral::Strings(v)) => v.iter().any(|s| f(ScalarRef::Str(s))),
+            Value::List(ListLiteral::Numbers(v)) => v.iter().any(|&n| f(ScalarRef::Number(n))),
+            Value::List(ListLiteral::Bools(v)) => v.iter().any(|&b| f(ScalarRef::Bool(b))),
+        }
+    }
+
+    /// Whether some element equals `x`; uses the set's or the sorted literal's lookup when it can.
+    fn has(self, x: ScalarRef<'_>) -> bool {
+        match (self, x) {
+            (Value::Set(set), ScalarRef::Str(s)) => set.contains(s),
+            (Value::Set(_), _) => false,
+            (Value::List(ListLiteral::Strings(v)), ScalarRef::Str(s)) => {
+                v.binary_search_by(|e| (**e).cmp(s)).is_ok()
+            }
+            _ => self.any(|e| e == x),
+        }
+    }
+
+    fn is_missing(self) -> bool {
+        matches!(self, Value::Missing)
+    }
+
+    fn truthy(self) -> bool {
+        match self {
+            Value::Scalar(s) => s.truthy(),
+            // Empty field lists are already `Missing`; an empty literal list is not truthy.
+            Value::List(list) => list.len() > 0,
+            Value::Missing => false,
+            Value::Labels(_) | Value::Scalars(_) | Value::Set(_) => true,
+        }
+    }
+}
+
+fn labels(v: &[String]) -> Value<'_> {
+    if v.is_empty() {
+        Value::Missing
+    } else {
+        Value::Labels(v)
+    }
+}
+
+fn property(value: Option<&PropertyValue>) -> Value<'_> {
+    match value {
+        None => Value::Missing,
+        Some(PropertyValue::Bool(b)) => Value::Scalar(ScalarRef::Bool(*b)),
+        Some(PropertyValue::Number(n)) => Value::Scalar(ScalarRef::Number(*n)),
+        Some(PropertyValue::String(s)) => Value::Scalar(ScalarRef::Str(s)),
+        Some(PropertyValue::List(v)) if v.is_empty() => Value::Missing,
+        Some(PropertyValue::List(v)) => Value::Scalars(v),
+    }
+}
+
+fn optional_text(text: &Option<String>) -> Value<'_> {
+    match text {
+        Some(s) => Value::Scalar(ScalarRef::Str(s)),
+        None => Value::Missing,
+    }
+}
+
+fn timestamp(t: Option<cairn_core::Timestamp>) -> Value<'static> {
+    match t {
+        Some(t) => Value::Scalar(ScalarRef::Number(t.0 as f64)),
+        None => Value::Missing,
+    }
+}
+
+fn field<'a>(field: &'a Field, item: &'a Item, user: &UserContext<'a>) -> Value<'a> {
+    match field {
+        Field::Id => Value::Scalar(ScalarRef::Str(&item.id)),
+        Field::Categories => labels(&item.categories),
+        Field::Tags => labels(&item.tags),
+        Field::Title => optional_text(&item.title),
+        Field::Description => optional_text(&item.description),
+        Field::AvailableFrom => timestamp(item.available_from),
+        Field::AvailableUntil => timestamp(item.available_until),
+        Field::Property(name) => property(item.properties.get(&**name)),
+        Field::UserProperty(name) => property(user.properties.get(&**name)),
+        Field::UserCategories if user.categories.is_empty() => Value::Missing,
+        Field::UserCategories => Value::Set(user.categories),
+        Field::Seen => Value::Scalar(ScalarRef::Bool(user.seen_items.contains(item.id.as_str()))),
+    }
+}
+
+fn operand<'a>(operand: &'a Operand, item: &'a Item, user: &UserContext<'a>) -> Value<'a> {
+    match operand {
+        Operand::Field(f) => field(f, item, user),
+        Operand::Literal(Literal::Bool(b)) => Value::Scalar(ScalarRef::Bool(*b)),
+        Operand::Literal(Literal::Number(n)) => Value::Scalar(ScalarRef::Number(*n)),
+        Operand::Literal(Literal::Str(s)) => Value::Scalar(ScalarRef::Str(s)),
+        Operand::Literal(Literal::List(l)) => Value::List(l),
+    }
+}
+
+/// Some element of `left` equals some element of `right`.
+fn any_equal(left: Value<'_>, right: Value<'_>) -> bool {
+    left.any(|a| right.has(a))
+}
+
+/// Ordering holds only between two numbers or two strings; anything else is a type mismatch: false.
+fn ordered(op: CmpOp, a: ScalarRef<'_>, b: ScalarRef<'_>) -> bool {
+    let ordering = match (a, b) {
+        (ScalarRef::Number(x), ScalarRef::Number(y)) => x.partial_cmp(&y),
+        (ScalarRef::Str(x), ScalarRef::Str(y)) => Some(x.cmp(y)),
+        _ => None,
+    };
+    let Some(ordering) = ordering else {
+        return false;
+    };
+    match op {
+        CmpOp::Lt => ordering.is_lt(),
+        CmpOp::Le => ordering.is_le(),
+        CmpOp::Gt => ordering.is_gt(),
+        CmpOp::Ge => ordering.is_ge(),
+        CmpOp::Eq => ordering.is_eq(),
+        CmpOp::Ne => ordering.is_ne(),
+    }
+}
+
+fn compare(op: CmpOp, left: Value<'_>, right: Value<'_>) -> bool {
+    match op {
+        CmpOp::Eq => any_equal(left, right),
+        CmpOp::Ne => !left.is_missing() && !right.is_missing() && !any_equal(left, right),
+        _ => left.any(|a| right.any(|b| ordered(op, a, b))),
+    }
+}
+
+fn contains(left: Value<'_>, right: Value<'_>) -> bool {
+    let Value::Scalar(needle) = right else {
+        return false;
+    };
+    match (left, needle) {
+        (Value::Scalar(ScalarRef::Str(hay)), ScalarRef::Str(needle)) => hay.contains(needle),
+        (Value::Scalar(_) | Value::Missing, _) => false,
+        (list, needle) => list.has(needle),
+    }
+}
+
+pub(crate) fn matches(node: &Node, item: &Item, user: &UserContext<'_>) -> bool {
+    match node {
+        Node::And(nodes) => nodes.iter().all(|n| matches(n, item, user)),
+        Node::Or(nodes) => nodes.iter().any(|n| matches(n, item, user)),
+        Node::Not(inner) => !matches(inner, item, user),
+        Node::Truthy(o) => operand(o, item, user).truthy(),
+        Node::Exists(f) => !field(f, item, user).is_missing(),
+        Node::Compare { op, left, right } => {
+            compare(*op, operand(left, item, user), operand(right, item, user))
+        }
+        Node::In {
+            negated,
+            left,
+            right,
+        } => {
+            let op = if *negated { CmpOp::Ne } else { CmpOp::Eq };
+            compare(op, operand(left, item, user), operand(right, item, user))
+        }
+        Node::Contains { left, right } => {
+            contains(operand(left, item, user), operand(right, item, user))
+        }
+    }
+}
