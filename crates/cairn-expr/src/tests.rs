@@ -498,3 +498,42 @@ fn limits_on_length_and_depth() {
     let chain = vec!["new_release"; 4096 / 16].join(" and ");
     assert!(eval(&chain));
 }
+
+/// The messages quoted in docs/FILTERS.md, verbatim.
+#[test]
+fn documented_error_messages() {
+    for (src, shown) in [
+        (
+            "category == 'jazz' and price < ",
+            r#"at 31: expected a value after "<", found end of input"#,
+        ),
+        (
+            "price = 20",
+            r#"at 6: unknown operator "=": use "==" to test equality"#,
+        ),
+        (
+            "title == 'abc",
+            r#"at 9: unterminated string: add a closing ' (write \' for a quote inside it)"#,
+        ),
+        ("(price < 20", r#"at 0: this "(" is never closed: add a ")""#),
+        (
+            "price < 20 new_release",
+            r#"at 11: unexpected "new_release" after a complete condition; join conditions with "and" or "or""#,
+        ),
+        (
+            "x in ['a', 1]",
+            "at 11: this list mixes a string and a number; all elements of a list must have one type",
+        ),
+        (
+            "id == 5",
+            "at 6: type mismatch: id is a string but 5 is a number; this comparison can never hold",
+        ),
+        (
+            "a < b < c",
+            "at 6: comparisons do not chain: write a < b and b < c, or use parentheses",
+        ),
+        ("a AND b", r#"at 2: keywords are lowercase: write "and""#),
+    ] {
+        assert_eq!(parse_filter(src).unwrap_err().to_string(), shown, "{src}");
+    }
+}
