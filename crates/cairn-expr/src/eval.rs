@@ -97,6 +97,11 @@ impl<'a> Value<'a> {
         match (self, x) {
             (Value::Set(set), ScalarRef::Str(s)) => set.contains(s),
             (Value::Set(_), _) => false,
+            // A linear scan with `==` rejects on length before touching bytes, which beats binary
+            // search's full comparisons on the short lists requests carry.
+            (Value::List(ListLiteral::Strings(v)), ScalarRef::Str(s)) if v.len() <= 16 => {
+                v.iter().any(|e| **e == *s)
+            }
             (Value::List(ListLiteral::Strings(v)), ScalarRef::Str(s)) => {
                 v.binary_search_by(|e| (**e).cmp(s)).is_ok()
             }
@@ -127,6 +132,7 @@ fn labels(v: &[String]) -> Value<'_> {
     }
 }
 
+#[inline]
 fn property(value: Option<&PropertyValue>) -> Value<'_> {
     match value {
         None => Value::Missing,
@@ -152,6 +158,7 @@ fn timestamp(t: Option<cairn_core::Timestamp>) -> Value<'static> {
     }
 }
 
+#[inline]
 fn field<'a>(field: &'a Field, item: &'a Item, user: &UserContext<'a>) -> Value<'a> {
     match field {
         Field::Id => Value::Scalar(ScalarRef::Str(&item.id)),
@@ -169,6 +176,7 @@ fn field<'a>(field: &'a Field, item: &'a Item, user: &UserContext<'a>) -> Value<
     }
 }
 
+#[inline]
 fn operand<'a>(operand: &'a Operand, item: &'a Item, user: &UserContext<'a>) -> Value<'a> {
     match operand {
         Operand::Field(f) => field(f, item, user),
@@ -180,11 +188,13 @@ fn operand<'a>(operand: &'a Operand, item: &'a Item, user: &UserContext<'a>) -> 
 }
 
 /// Some element of `left` equals some element of `right`.
+#[inline]
 fn any_equal(left: Value<'_>, right: Value<'_>) -> bool {
     left.any(|a| right.has(a))
 }
 
 /// Ordering holds only between two numbers or two strings; anything else is a type mismatch: false.
+#[inline]
 fn ordered(op: CmpOp, a: ScalarRef<'_>, b: ScalarRef<'_>) -> bool {
     let ordering = match (a, b) {
         (ScalarRef::Number(x), ScalarRef::Number(y)) => x.partial_cmp(&y),
@@ -204,7 +214,16 @@ fn ordered(op: CmpOp, a: ScalarRef<'_>, b: ScalarRef<'_>) -> bool {
     }
 }
 
+#[inline]
 fn compare(op: CmpOp, left: Value<'_>, right: Value<'_>) -> bool {
+    if let (Value::Scalar(a), Value::Scalar(b)) = (left, right) {
+        // The common case (`price < 20`), without the per-element closures below.
+        return match op {
+            CmpOp::Eq => a == b,
+            CmpOp::Ne => a != b,
+            _ => ordered(op, a, b),
+        };
+    }
     match op {
         CmpOp::Eq => any_equal(left, right),
         CmpOp::Ne => !left.is_missing() && !right.is_missing() && !any_equal(left, right),

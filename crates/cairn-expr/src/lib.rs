@@ -96,6 +96,9 @@ mod lexer;
 mod parser;
 mod types;
 
+#[cfg(test)]
+mod tests;
+
 use cairn_core::Item;
 
 pub use ast::Uses;
