@@ -397,7 +397,7 @@ fn on_demo_data_the_engine_beats_popularity_on_held_out_purchases() {
                 user_id: user.to_string(),
                 k: 10,
                 exclude_seen: true,
-                category: None,
+                ..RecommendRequest::default()
             })
             .unwrap();
         engine_hits += usize::from(recs.items.iter().any(|r| r.item_id == *target));

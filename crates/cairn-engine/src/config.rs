@@ -4,6 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
+use std::collections::BTreeMap;
+
 use cairn_core::EventTypes;
 use cairn_models::ModelSpec;
 use figment::providers::{Env, Format, Serialized, Toml};
@@ -49,9 +51,40 @@ pub struct TrainConfig {
     /// Model files kept in `data_dir/models` (older ones are deleted after a successful train).
     pub keep_models: usize,
     /// The model that ranks personalised recommendations, e.g. `{ model = "als", factors = 64 }`.
-    /// When absent, item-kNN ranks them. Item-kNN is always fitted too: it gives the reasons and the
-    /// similar-items lists.
+    /// Item-kNN is always fitted too: it gives the reasons and the similar-items lists. `None`
+    /// leaves item-kNN as the only collaborative retriever.
     pub model: Option<ModelSpec>,
+    /// The approximate nearest-neighbour index over the factor model's item vectors.
+    pub ann: AnnConfig,
+    /// The learned ranker of the serving pipeline.
+    pub ranker: RankerTrainConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AnnConfig {
+    /// Below this many items the embedding retriever scores every item exactly.
+    pub min_items: usize,
+    /// HNSW graph degree and build/search breadth.
+    pub m: usize,
+    pub ef_construction: usize,
+    pub ef_search: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RankerTrainConfig {
+    pub enabled: bool,
+    /// The newest share of the log's events whose choices the ranker learns to predict.
+    pub label_fraction: f64,
+    /// Users sampled for ranker training (a fifth of them validate).
+    pub max_users: usize,
+    /// Logs smaller than this train no ranker (candidates are then fused by rank).
+    pub min_events: usize,
+    /// Training users with at least one chosen candidate needed to keep a ranker.
+    pub min_groups: usize,
+    pub trees: usize,
+    pub seed: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -66,9 +99,15 @@ pub struct ServeConfig {
     /// Largest `k` a client may ask for.
     pub max_k: usize,
     pub default_k: usize,
-    /// Positions of a personalised list offered to items nobody has interacted with yet, matched to
-    /// the user's history by their features (categories, tags, text, properties); 0 disables.
-    pub new_item_slots: usize,
+    /// Items computed per list; pages (`cursor`) are served from this list, so they never repeat
+    /// an item.
+    pub list_window: usize,
+    /// Lists kept for paging; the oldest are dropped first (their cursors then expire).
+    pub cursor_cache: usize,
+    /// Placement used when a request names none.
+    pub default_placement: String,
+    /// Pipeline configurations by placement name (`home`, `item-page`, `cart` by default).
+    pub placements: BTreeMap<String, crate::pipeline::PlacementConfig>,
 }
 
 impl Default for Config {
@@ -104,7 +143,9 @@ impl Default for TrainConfig {
             knn_neighbours: 100,
             knn_shrinkage: 10.0,
             keep_models: 3,
-            model: None,
+            model: Some(ModelSpec::default_for("als").expect("als is a known model")),
+            ann: AnnConfig::default(),
+            ranker: RankerTrainConfig::default(),
         }
     }
 }
@@ -117,7 +158,35 @@ impl Default for ServeConfig {
             recency_half_life_days: 30.0,
             max_k: 1000,
             default_k: 10,
-            new_item_slots: 1,
+            list_window: 200,
+            cursor_cache: 10_000,
+            default_placement: "home".into(),
+            placements: crate::pipeline::default_placements(),
+        }
+    }
+}
+
+impl Default for AnnConfig {
+    fn default() -> Self {
+        AnnConfig {
+            min_items: 20_000,
+            m: 16,
+            ef_construction: 100,
+            ef_search: 64,
+        }
+    }
+}
+
+impl Default for RankerTrainConfig {
+    fn default() -> Self {
+        RankerTrainConfig {
+            enabled: true,
+            label_fraction: 0.1,
+            max_users: 3000,
+            min_events: 5000,
+            min_groups: 50,
+            trees: 200,
+            seed: 42,
         }
     }
 }
@@ -164,6 +233,26 @@ impl Config {
         if s.recent_items == 0 || s.history_limit < s.recent_items {
             return Err(ConfigError(
                 "serve.recent_items must be at least 1 and at most serve.history_limit".into(),
+            ));
+        }
+        if s.list_window == 0 || s.cursor_cache == 0 {
+            return Err(ConfigError(
+                "serve.list_window and serve.cursor_cache must be at least 1".into(),
+            ));
+        }
+        if !s.placements.contains_key(&s.default_placement) {
+            return Err(ConfigError(format!(
+                "serve.default_placement `{}` is not among serve.placements",
+                s.default_placement
+            )));
+        }
+        for (name, p) in &s.placements {
+            p.validate(name).map_err(ConfigError)?;
+        }
+        let r = &self.train.ranker;
+        if !(r.label_fraction > 0.0 && r.label_fraction < 1.0) {
+            return Err(ConfigError(
+                "train.ranker.label_fraction must be between 0 and 1".into(),
             ));
         }
         if self.train.knn_neighbours == 0 {

@@ -17,6 +17,12 @@ pub enum EngineError {
     Artifact(String),
     #[error("training is already running")]
     TrainingBusy,
+    /// A filter or boost expression that does not parse.
+    #[error("{field}: {message}")]
+    InvalidExpression { field: String, message: String },
+    /// A page cursor whose list is no longer kept.
+    #[error("{0}")]
+    CursorExpired(String),
 }
 
 impl EngineError {
@@ -32,6 +38,8 @@ impl EngineError {
             EngineError::Store(_) => "storage_error",
             EngineError::Artifact(_) => "model_error",
             EngineError::TrainingBusy => "training_busy",
+            EngineError::InvalidExpression { .. } => "invalid_expression",
+            EngineError::CursorExpired(_) => "cursor_expired",
         }
     }
 

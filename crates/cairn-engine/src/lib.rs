@@ -9,8 +9,10 @@ mod catalog;
 pub mod config;
 mod error;
 mod model_set;
+pub mod pipeline;
 mod recommend;
-mod snapshot;
+mod rules;
+pub mod snapshot;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -62,6 +64,19 @@ pub struct ModelInfo {
     pub users: usize,
     pub items: usize,
     pub interactions: usize,
+    /// The pipeline's learned ranker, when one was trained.
+    pub ranker: Option<RankerInfo>,
+}
+
+/// How the learned ranker did on held-out users at training time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RankerInfo {
+    pub train_users: usize,
+    pub valid_users: usize,
+    /// NDCG@10 of the validation users' candidate lists ordered by the ranker...
+    pub valid_ndcg: f64,
+    /// ...and by reciprocal-rank fusion of the retrievers.
+    pub fusion_ndcg: f64,
 }
 
 pub struct Engine {
@@ -70,6 +85,8 @@ pub struct Engine {
     catalog: RwLock<Catalog>,
     models: ArcSwapOption<ModelSet>,
     training: AtomicBool,
+    /// Computed lists kept for their later pages.
+    lists: std::sync::Mutex<recommend::ListCache>,
 }
 
 /// Largest page a listing returns.
@@ -102,6 +119,7 @@ impl Engine {
             catalog: RwLock::new(catalog),
             models: ArcSwapOption::new(models.map(Arc::new)),
             training: AtomicBool::new(false),
+            lists: Default::default(),
         })
     }
 
@@ -258,6 +276,12 @@ impl Engine {
             users: m.n_users,
             items: m.items.len(),
             interactions: m.n_interactions,
+            ranker: m.ranker.as_ref().map(|r| RankerInfo {
+                train_users: r.train_groups,
+                valid_users: r.valid_groups,
+                valid_ndcg: r.valid_ndcg,
+                fusion_ndcg: r.fusion_ndcg,
+            }),
         })
     }
 
@@ -284,6 +308,7 @@ impl Engine {
             &snapshot,
             &catalog,
             &self.config.train,
+            &self.config.serve,
             cairn_core::now_unix(),
         )?;
         let dir = self.config.data_dir.join("models");

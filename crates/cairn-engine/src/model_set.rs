@@ -5,45 +5,53 @@ use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
+use std::collections::HashMap;
+
 use cairn_content::{ContentModel, FeatureConfig, FeatureSpace};
 use cairn_core::{IdMap, Item};
 use cairn_models::{FittedModel, ItemKnn, ItemKnnConfig, Popularity, Trending};
 use serde::{Deserialize, Serialize};
 
-use crate::config::TrainConfig;
+use crate::config::{ServeConfig, TrainConfig};
+use crate::pipeline::training::{fit_ranker, TrainedRanker};
+use crate::pipeline::ItemTable;
 use crate::snapshot::Snapshot;
 use crate::EngineError;
 
 const MAGIC: &[u8; 8] = b"CAIRNMS\0";
 /// Bumped whenever the serialized layout changes; older files are refused with a clear error.
-const FORMAT_VERSION: u32 = 3;
+const FORMAT_VERSION: u32 = 4;
 const LATEST: &str = "LATEST";
 
-/// Item features and the content recommender, indexed over the catalog (not the interaction matrix),
-/// so that new items can be matched to users by what they are.
+/// Item features and the content recommender, indexed like the [`ItemTable`] (so over items
+/// nobody has touched too), so that new items can be matched to users by what they are.
 #[derive(Serialize, Deserialize)]
 pub struct ContentIndex {
-    pub items: IdMap,
     pub space: FeatureSpace,
     pub model: ContentModel,
 }
 
 impl ContentIndex {
-    fn fit(catalog: &[Item]) -> Result<Option<ContentIndex>, EngineError> {
+    fn fit(table: &ItemTable, catalog: &[Item]) -> Result<Option<ContentIndex>, EngineError> {
         if catalog.is_empty() {
             return Ok(None);
         }
         let err = |e: cairn_content::ContentError| {
             EngineError::Artifact(format!("content features: {e}"))
         };
+        let by_id: HashMap<&str, &Item> = catalog.iter().map(|i| (i.id.as_str(), i)).collect();
+        // Items deleted since their events keep an empty feature row.
+        let rows: Vec<Item> = (0..table.len() as u32)
+            .map(|i| {
+                let id = table.ids.id(i);
+                by_id
+                    .get(id)
+                    .map_or_else(|| Item::new(id), |item| (*item).clone())
+            })
+            .collect();
         let space = FeatureSpace::fit_items(catalog, &FeatureConfig::default()).map_err(err)?;
-        let model = ContentModel::new(space.item_matrix(catalog)).map_err(err)?;
-        let items = IdMap::from_ids(catalog.iter().map(|i| i.id.clone()).collect());
-        Ok(Some(ContentIndex {
-            items,
-            space,
-            model,
-        }))
+        let model = ContentModel::new(space.item_matrix(&rows)).map_err(err)?;
+        Ok(Some(ContentIndex { space, model }))
     }
 }
 
@@ -56,7 +64,10 @@ pub struct ModelSet {
     pub reference_time: i64,
     pub n_users: usize,
     pub n_interactions: usize,
+    /// The collaborative models' items (the first `items.len()` entries of `table`).
     pub items: IdMap,
+    /// Every item the pipeline can consider, with the facts its stages use.
+    pub table: ItemTable,
     pub popularity: Popularity,
     pub trending: Trending,
     pub knn: ItemKnn,
@@ -65,6 +76,8 @@ pub struct ModelSet {
     /// Content model over every catalog item at training time, including items nobody has touched
     /// yet; `None` when the catalog was empty.
     pub content: Option<ContentIndex>,
+    /// The pipeline's learned ranker; `None` when disabled or the log was too small.
+    pub ranker: Option<TrainedRanker>,
     /// Item indices by decreasing popularity / trending score (zero-score items left out).
     pub popular_order: Vec<u32>,
     pub trending_order: Vec<u32>,
@@ -83,8 +96,29 @@ fn order_by(scores: &[f32]) -> Vec<u32> {
 }
 
 impl ModelSet {
-    /// Fits every model; `catalog` is the whole catalog (for the content model), in any order.
+    /// Fits every model and the pipeline's ranker; `catalog` is the whole catalog (for the content
+    /// model and the item table), in any order.
     pub fn fit(
+        snapshot: &Snapshot,
+        catalog: &[Item],
+        config: &TrainConfig,
+        serve: &ServeConfig,
+        trained_at: i64,
+    ) -> Result<ModelSet, EngineError> {
+        let placement = serve
+            .placements
+            .get(&serve.default_placement)
+            .ok_or_else(|| {
+                EngineError::Artifact("serve.default_placement is not configured".into())
+            })?;
+        let ranker = fit_ranker(snapshot, catalog, config, serve, placement)?;
+        let mut models = Self::fit_models(snapshot, catalog, config, trained_at)?;
+        models.ranker = ranker;
+        Ok(models)
+    }
+
+    /// Fits the retrieval models (everything but the ranker).
+    pub fn fit_models(
         snapshot: &Snapshot,
         catalog: &[Item],
         config: &TrainConfig,
@@ -121,6 +155,15 @@ impl ModelSet {
                 EngineError::Artifact(format!("fitting train.model `{}`: {e}", spec.name()))
             })?),
         };
+        let (first_seen, interactions) = snapshot.item_stats();
+        let table = ItemTable::build(
+            &snapshot.items,
+            &first_seen,
+            &interactions,
+            &popularity.scores,
+            catalog,
+        );
+        let content = ContentIndex::fit(&table, catalog)?;
         Ok(ModelSet {
             version: format!("{trained_at}-{}", snapshot.last_seq),
             trained_at,
@@ -135,7 +178,9 @@ impl ModelSet {
             trending,
             knn,
             main,
-            content: ContentIndex::fit(catalog)?,
+            table,
+            content,
+            ranker: None,
         })
     }
 

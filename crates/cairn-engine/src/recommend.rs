@@ -2,17 +2,21 @@
 //! filtered against the live catalog (hidden, unavailable and deleted items never appear), carries a
 //! recommendation id, and gives each item a score and a reason.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
 
-use cairn_core::{now_unix, IdMap, Item, StoredEvent};
-use cairn_models::{top_k, Recommender, SimilarItems};
+use cairn_core::{now_unix, Item, StoredEvent, User};
+use cairn_expr::UserContext;
+use cairn_models::{Recommender, SimilarItems};
 use uuid::Uuid;
 
 use crate::catalog::Catalog;
 use crate::model_set::ModelSet;
+use crate::pipeline::{self, Activity, Context, HistoryEvent, PlacementConfig, Seeds, Source};
+use crate::rules::{apply_pins, seed_of, stated_categories, RequestRules};
 use crate::{Engine, EngineError};
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct RecommendRequest {
     pub user_id: String,
     pub k: usize,
@@ -20,13 +24,27 @@ pub struct RecommendRequest {
     pub exclude_seen: bool,
     /// Only items in this category.
     pub category: Option<String>,
+    /// Pipeline configuration to use; `serve.default_placement` when absent.
+    pub placement: Option<String>,
+    /// Items on the page (the item being viewed, the cart's contents) that personalise placements
+    /// whose seeds include the context.
+    pub context_items: Vec<String>,
+    /// A filter expression every returned item satisfies (see docs/FILTERS.md).
+    pub filter: Option<String>,
+    /// (expression, factor): items matching the expression get their relevance multiplied.
+    pub boosts: Vec<(String, f32)>,
+    /// (item id, 1-based position): items shown at fixed positions of the first page.
+    pub pins: Vec<(String, usize)>,
+    /// A `next_cursor` of an earlier response: the next page of that list.
+    pub cursor: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Recommendation {
     pub item_id: String,
     pub score: f32,
-    /// Which model put the item here: `item-knn`, `popularity`, `trending`.
+    /// Which stage put the item here: a retriever (`embedding`, `item-knn`, `content`,
+    /// `category-popular`, `trending`, `new-items`, `popular`), `exploration` or `pinned`.
     pub source: &'static str,
     /// A short human-readable explanation.
     pub reason: String,
@@ -34,10 +52,12 @@ pub struct Recommendation {
 
 #[derive(Debug, Clone)]
 pub struct Recommendations {
-    /// Unique per response; clients send it back with events for attribution.
+    /// Unique per list (shared by its pages); clients send it back with events for attribution.
     pub recommendation_id: String,
     pub model_version: Option<String>,
     pub items: Vec<Recommendation>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
 }
 
 /// Which items a list may contain.
@@ -81,6 +101,44 @@ fn popular_reason(kind: &str, category: Option<&str>) -> String {
     }
 }
 
+/// A computed list kept for its later pages.
+pub(crate) struct CachedList {
+    model_version: String,
+    /// Size of the first page; the cache holds the items after it.
+    first_page: usize,
+    items: Vec<Recommendation>,
+}
+
+/// Lists by recommendation id, oldest evicted first.
+#[derive(Default)]
+pub(crate) struct ListCache {
+    lists: HashMap<String, Arc<CachedList>>,
+    order: VecDeque<String>,
+}
+
+impl ListCache {
+    fn insert(&mut self, id: String, list: CachedList, capacity: usize) {
+        while self.order.len() >= capacity {
+            if let Some(old) = self.order.pop_front() {
+                self.lists.remove(&old);
+            }
+        }
+        self.order.push_back(id.clone());
+        self.lists.insert(id, Arc::new(list));
+    }
+
+    fn get(&self, id: &str) -> Option<Arc<CachedList>> {
+        self.lists.get(id).cloned()
+    }
+}
+
+fn cursor_expired() -> EngineError {
+    EngineError::CursorExpired(
+        "this list is no longer kept (too old, or the model was retrained); request the first page again"
+            .into(),
+    )
+}
+
 impl Engine {
     fn check_k(&self, k: usize) -> Result<(), EngineError> {
         let max = self.config.serve.max_k;
@@ -98,183 +156,340 @@ impl Engine {
             recommendation_id: Uuid::new_v4().to_string(),
             model_version: models.map(|m| m.version.clone()),
             items,
+            next_cursor: None,
         }
     }
 
-    /// Personalised recommendations from the user's recent events; users without history (or whose
-    /// items the model does not know) get popular items.
+    /// Personalised recommendations: the placement's pipeline over the user's recent events (and
+    /// the request's context items), then request rules, pins and paging.
     pub fn recommend(&self, req: &RecommendRequest) -> Result<Recommendations, EngineError> {
         self.check_k(req.k)?;
         cairn_core::validate::check_id("user_id", &req.user_id)?;
+        if let Some(cursor) = &req.cursor {
+            return self.next_page(cursor, req.k);
+        }
+        let placement_name = req
+            .placement
+            .as_deref()
+            .unwrap_or(&self.config.serve.default_placement);
+        let placement = self
+            .config
+            .serve
+            .placements
+            .get(placement_name)
+            .ok_or_else(|| {
+                let known: Vec<&str> = self
+                    .config
+                    .serve
+                    .placements
+                    .keys()
+                    .map(String::as_str)
+                    .collect();
+                EngineError::invalid(
+                    "placement",
+                    format!(
+                        "unknown placement `{placement_name}`; configured: {}",
+                        known.join(", ")
+                    ),
+                )
+            })?;
+        let rules = RequestRules::parse(req)?;
+        for (i, id) in req.context_items.iter().enumerate() {
+            cairn_core::validate::check_id(&format!("context[{i}]"), id)?;
+        }
         let history = self
             .store
             .user_events(&req.user_id, self.config.serve.history_limit)?;
+        let user = self.store.get_user(&req.user_id)?;
         let models = self.models();
         let catalog = self.catalog();
-        let mut filter = Filter {
-            catalog: &catalog,
-            now: now_unix(),
-            category: req.category.as_deref(),
-            exclude: HashSet::new(),
-        };
-        if req.exclude_seen {
-            filter.exclude = history.iter().map(|e| e.item_id.as_str()).collect();
-        }
-        let mut out = Vec::with_capacity(req.k);
-        if let Some(m) = models.as_deref() {
-            let new_items = self.new_item_matches(m, &history, &mut filter, req.k);
-            self.personalised(m, &history, &mut filter, req.k - new_items.len(), &mut out);
-            out.extend(new_items);
-            fill_from_order(
+        let now = now_unix();
+        let recommendation_id = Uuid::new_v4().to_string();
+        let mut items = match models.as_deref() {
+            Some(m) => self.run_pipeline(
                 m,
-                &m.popular_order,
-                &m.popularity.scores,
-                "popularity",
-                &mut filter,
-                req.k,
-                &mut out,
-                |c| popular_reason("popular", c),
-            );
-        }
-        Ok(self.respond(models.as_deref(), out))
-    }
-
-    fn personalised<'a>(
-        &self,
-        m: &'a ModelSet,
-        history: &'a [StoredEvent],
-        filter: &mut Filter<'a>,
-        k: usize,
-        out: &mut Vec<Recommendation>,
-    ) {
-        let weights = self.history_weights(&m.items, history);
-        if weights.is_empty() {
-            return;
-        }
-        let mut scores = vec![0f32; m.items.len()];
-        // Item-kNN scores zero where it has no evidence, and those items are better served by the
-        // popular fallback; a factor model's scores are meaningful at any sign.
-        let (ranker, evidence_floor): (&dyn Recommender, f32) = match &m.main {
-            Some(main) => (main, f32::NEG_INFINITY),
-            None => (&m.knn, 0.0),
+                &catalog,
+                req,
+                placement,
+                &rules,
+                &history,
+                user.as_ref(),
+                now,
+            ),
+            None => Vec::new(),
         };
-        ranker.score(&weights, &mut scores);
-        let best = top_k(&scores, k, |i| {
-            scores[i as usize] <= evidence_floor || !filter.allows(m.items.id(i))
-        });
-        let last_type: HashMap<&str, &str> = history
-            .iter()
-            .map(|e| (e.item_id.as_str(), e.event_type.as_str()))
-            .collect();
-        for (i, score) in best {
-            let id = m.items.id(i);
-            let reason = match m.knn.strongest_reason(&weights, i) {
-                Some(h) => {
-                    let h_id = m.items.id(h);
-                    let label = filter.catalog.get(h_id).map(|it| it.label().to_string());
-                    let label = label.unwrap_or_else(|| h_id.to_string());
-                    let v = last_type.get(h_id).map_or("interacted with", |t| verb(t));
-                    format!("because you {v} \"{label}\"")
-                }
-                None => "matches your recent items".to_string(),
-            };
-            filter.exclude.insert(id);
-            out.push(Recommendation {
-                item_id: id.to_string(),
-                score,
-                source: ranker.name(),
-                reason,
-            });
-        }
-    }
-
-    /// The user's recent items as (model item index, weight): event strengths summed per item, each
-    /// event decayed by its age relative to the user's newest event.
-    fn history_weights(&self, index: &IdMap, history: &[StoredEvent]) -> Vec<(u32, f32)> {
-        let Some(newest) = history.last().map(|e| e.timestamp.0) else {
-            return Vec::new();
-        };
-        let half_life = self.config.serve.recency_half_life_days * 86_400.0;
-        let mut per_item: HashMap<u32, f32> = HashMap::new();
-        let mut order: Vec<u32> = Vec::new();
-        for e in history.iter().rev() {
-            let Some(i) = index.get(&e.item_id) else {
-                continue;
-            };
-            if !per_item.contains_key(&i) {
-                if order.len() == self.config.serve.recent_items {
-                    continue;
-                }
-                order.push(i);
+        apply_pins(&catalog, now, &req.pins, &mut items);
+        let window = items.len();
+        let rest = items.split_off(req.k.min(window));
+        let next_cursor = match (models.as_deref(), rest.is_empty()) {
+            (Some(m), false) => {
+                self.lists().insert(
+                    recommendation_id.clone(),
+                    CachedList {
+                        model_version: m.version.clone(),
+                        first_page: req.k.min(window),
+                        items: rest,
+                    },
+                    self.config.serve.cursor_cache,
+                );
+                Some(format!("{recommendation_id}.{}", req.k))
             }
-            let strength = self.config.event_types.strength(&e.event_type, e.value);
-            let age = (newest - e.timestamp.0).max(0) as f64;
-            let decay = if half_life > 0.0 {
-                (-age / half_life * std::f64::consts::LN_2).exp()
-            } else {
-                1.0
-            };
-            *per_item.entry(i).or_insert(0.0) += strength * decay as f32;
-        }
-        order.reverse();
-        order
-            .into_iter()
-            .filter_map(|i| {
-                let w = per_item[&i];
-                (w > 0.0).then_some((i, w))
-            })
-            .collect()
+            _ => None,
+        };
+        Ok(Recommendations {
+            recommendation_id,
+            model_version: models.as_deref().map(|m| m.version.clone()),
+            items,
+            next_cursor,
+        })
     }
 
-    /// Up to `serve.new_item_slots` items nobody has interacted with yet (so no collaborative model
-    /// can rank them), matched to the user's recent items by their features.
-    fn new_item_matches<'a>(
-        &self,
-        m: &'a ModelSet,
-        history: &[StoredEvent],
-        filter: &mut Filter<'a>,
-        k: usize,
-    ) -> Vec<Recommendation> {
-        let slots = self.config.serve.new_item_slots.min(k);
-        let Some(content) = m.content.as_ref().filter(|_| slots > 0) else {
-            return Vec::new();
+    fn next_page(&self, cursor: &str, k: usize) -> Result<Recommendations, EngineError> {
+        let bad = || {
+            EngineError::invalid(
+                "cursor",
+                "not a cursor this server issued; pass next_cursor from a response unchanged",
+            )
         };
-        let weights = self.history_weights(&content.items, history);
-        if weights.is_empty() {
-            return Vec::new();
+        let (id, offset) = cursor.rsplit_once('.').ok_or_else(bad)?;
+        let offset: usize = offset.parse().map_err(|_| bad())?;
+        Uuid::parse_str(id).map_err(|_| bad())?;
+        let list = self.lists().get(id).ok_or_else(cursor_expired)?;
+        let models = self.models();
+        if models.as_deref().map(|m| m.version.as_str()) != Some(list.model_version.as_str()) {
+            return Err(cursor_expired());
         }
-        let mut scores = vec![0f32; content.items.len()];
-        content.model.score(&weights, &mut scores);
-        let best = top_k(&scores, slots, |i| {
-            let id = content.items.id(i);
-            scores[i as usize] <= 0.0 || m.items.get(id).is_some() || !filter.allows(id)
-        });
-        best.into_iter()
-            .map(|(i, score)| {
-                let id = content.items.id(i);
-                filter.exclude.insert(id);
-                let interest = content
-                    .model
-                    .explain(&weights, i, 1)
-                    .first()
-                    .and_then(|&(column, _)| content.space.feature(column))
+        // Offsets count from the start of the whole list; the cache holds what followed page one.
+        let first_page = list.first_page;
+        let start = offset.checked_sub(first_page).ok_or_else(bad)?;
+        let end = (start + k).min(list.items.len());
+        let items = list.items[start.min(end)..end].to_vec();
+        let next_cursor = (end < list.items.len()).then(|| format!("{id}.{}", first_page + end));
+        Ok(Recommendations {
+            recommendation_id: id.to_string(),
+            model_version: Some(list.model_version.clone()),
+            items,
+            next_cursor,
+        })
+    }
+
+    fn lists(&self) -> std::sync::MutexGuard<'_, ListCache> {
+        self.lists.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn run_pipeline(
+        &self,
+        m: &ModelSet,
+        catalog: &Catalog,
+        req: &RecommendRequest,
+        placement: &PlacementConfig,
+        rules: &RequestRules,
+        history: &[StoredEvent],
+        user: Option<&User>,
+        now: i64,
+    ) -> Vec<Recommendation> {
+        let serve = &self.config.serve;
+        let table = &m.table;
+        let strength = |e: &StoredEvent| self.config.event_types.strength(&e.event_type, e.value);
+        let mut events: Vec<HistoryEvent> = Vec::new();
+        if placement.seeds != Seeds::Context {
+            events.extend(history.iter().map(|e| HistoryEvent {
+                item: table.ids.get(&e.item_id),
+                strength: strength(e),
+                timestamp: e.timestamp.0,
+            }));
+        }
+        if placement.seeds != Seeds::User {
+            // Context items count as the newest, strongest signals.
+            let newest = events
+                .iter()
+                .map(|e| e.timestamp)
+                .max()
+                .unwrap_or(now)
+                .max(now);
+            events.extend(req.context_items.iter().map(|id| HistoryEvent {
+                item: table.ids.get(id),
+                strength: 8.0,
+                timestamp: newest,
+            }));
+        }
+        let seeds = pipeline::seeds(&events, serve.recent_items, serve.recency_half_life_days);
+        let stated = stated_categories(table, user);
+        let pairs: Vec<(Option<u32>, f32)> = events.iter().map(|e| (e.item, e.strength)).collect();
+        let activity = Activity::from_events(table, &pairs, &stated);
+
+        let seen_ids: HashSet<&str> = history.iter().map(|e| e.item_id.as_str()).collect();
+        let seen_categories: HashSet<&str> = history
+            .iter()
+            .filter_map(|e| catalog.get(&e.item_id))
+            .flat_map(|i| i.categories.iter().map(String::as_str))
+            .collect();
+        let no_properties = Default::default();
+        let user_ctx = UserContext {
+            properties: user.map_or(&no_properties, |u| &u.properties),
+            seen_items: &seen_ids,
+            categories: &seen_categories,
+        };
+        let mut exclude: HashSet<&str> = req.pins.iter().map(|(id, _)| id.as_str()).collect();
+        exclude.extend(req.context_items.iter().map(String::as_str));
+        if req.exclude_seen {
+            exclude.extend(seen_ids.iter().copied());
+        }
+        let filter = Filter {
+            catalog,
+            now,
+            category: req.category.as_deref(),
+            exclude,
+        };
+        let allow = |i: u32| {
+            let id = table.ids.id(i);
+            filter.allows(id)
+                && rules.filter.as_ref().is_none_or(|f| {
+                    catalog
+                        .get(id)
+                        .is_some_and(|item| f.matches(item, &user_ctx))
+                })
+        };
+        let boost =
+            |i: u32| rules.boost(catalog.get(table.ids.id(i)).map(|a| a.as_ref()), &user_ctx);
+        let ctx = Context {
+            seeds,
+            activity,
+            allow: &allow,
+            boost: &boost,
+            window: serve.list_window.max(req.k),
+            seed: seed_of(
+                &req.user_id,
+                &m.version,
+                history.len(),
+                history.last().map_or(0, |e| e.timestamp.0),
+            ),
+        };
+        let ranked = pipeline::run(m, &ctx, placement);
+        let mut out: Vec<Recommendation> = ranked
+            .iter()
+            .map(|r| self.explain(m, catalog, &ctx, history, req.category.as_deref(), r))
+            .collect();
+        if out.len() < ctx.window {
+            // The candidate pool ran dry (a narrow filter): scan the whole table, most popular first.
+            let have: HashSet<u32> = ranked.iter().map(|r| r.item).collect();
+            let rest = m
+                .popular_order
+                .iter()
+                .copied()
+                .chain(table.newest.iter().copied())
+                .chain(0..table.len() as u32)
+                .filter(|i| !have.contains(i) && allow(*i));
+            let mut added: HashSet<u32> = HashSet::new();
+            for i in rest {
+                if out.len() == ctx.window {
+                    break;
+                }
+                if added.insert(i) {
+                    out.push(Recommendation {
+                        item_id: table.ids.id(i).to_string(),
+                        score: 0.0,
+                        source: Source::Popular.name(),
+                        reason: popular_reason("popular", req.category.as_deref()),
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    /// The reason for one item, from the source that placed it.
+    fn explain(
+        &self,
+        m: &ModelSet,
+        catalog: &Catalog,
+        ctx: &Context,
+        history: &[StoredEvent],
+        category: Option<&str>,
+        r: &pipeline::Ranked,
+    ) -> Recommendation {
+        let table = &m.table;
+        let id = table.ids.id(r.item);
+        let category_name = |c: u32| table.categories.id(c).to_string();
+        let primary = table.primary_category(r.item).map(category_name);
+        let reason = match r.source {
+            Source::Embedding | Source::ItemKnn => {
+                let cf: Vec<(u32, f32)> = ctx
+                    .seeds
+                    .iter()
+                    .copied()
+                    .filter(|&(i, _)| (i as usize) < table.n_cf)
+                    .collect();
+                let because = ((r.item as usize) < table.n_cf)
+                    .then(|| m.knn.strongest_reason(&cf, r.item))
+                    .flatten();
+                match because {
+                    Some(h) => {
+                        let h_id = table.ids.id(h);
+                        let label = catalog.get(h_id).map_or(h_id, |it| it.label());
+                        let v = history
+                            .iter()
+                            .rev()
+                            .find(|e| e.item_id == h_id)
+                            .map_or("chose", |e| verb(&e.event_type));
+                        format!("because you {v} \"{label}\"")
+                    }
+                    None => "matches your recent items".to_string(),
+                }
+            }
+            Source::Content => {
+                let interest = m
+                    .content
+                    .as_ref()
+                    .and_then(|c| {
+                        let (column, _) = *c.model.explain(&ctx.seeds, r.item, 1).first()?;
+                        c.space.feature(column)
+                    })
                     .map(|f| {
                         f.name
                             .split_once(':')
                             .map_or(f.name.as_str(), |(_, v)| v)
                             .to_string()
                     });
-                Recommendation {
-                    item_id: id.to_string(),
-                    score,
-                    source: "content",
-                    reason: match interest {
-                        Some(what) => format!("new, and it matches your interest in {what}"),
-                        None => "new, and it matches your recent items".to_string(),
-                    },
+                let new = table.first_seen[r.item as usize] == i64::MIN;
+                match (interest, new) {
+                    (Some(w), true) => format!("new, and it matches your interest in {w}"),
+                    (Some(w), false) => format!("matches your interest in {w}"),
+                    (None, true) => "new, and it matches your recent items".to_string(),
+                    (None, false) => "matches your recent items".to_string(),
                 }
-            })
-            .collect()
+            }
+            Source::CategoryPopular => {
+                let weight = |c: &u32| {
+                    ctx.activity
+                        .category_affinity
+                        .get(c)
+                        .copied()
+                        .unwrap_or(0.0)
+                };
+                let best = table
+                    .categories_of(r.item)
+                    .iter()
+                    .copied()
+                    .max_by(|a, b| weight(a).total_cmp(&weight(b)))
+                    .map(category_name);
+                popular_reason("popular", best.as_deref())
+            }
+            Source::Trending => popular_reason("trending", category.or(primary.as_deref())),
+            Source::NewItems => popular_reason("new", primary.as_deref()),
+            Source::Popular => popular_reason("popular", category),
+        };
+        Recommendation {
+            item_id: id.to_string(),
+            score: r.score,
+            source: if r.explored {
+                "exploration"
+            } else {
+                r.source.name()
+            },
+            reason,
+        }
     }
 
     /// Items most similar to `item_id`, topped up with popular items of its categories.

@@ -55,3 +55,47 @@ impl Snapshot {
         self.events.iter().map(|&(_, i, s, t)| (i, s, t)).collect()
     }
 }
+
+impl Snapshot {
+    /// Events before `cut` as a snapshot of their own (ids re-interned), and the later events as
+    /// (user id, item id, strength).
+    pub fn split_at_time(&self, cut: i64) -> (Snapshot, Vec<(String, String, f32)>) {
+        let mut users = IdMap::new();
+        let mut items = IdMap::new();
+        let mut events = Vec::new();
+        let mut future = Vec::new();
+        let mut reference_time = i64::MIN;
+        for &(u, i, s, t) in &self.events {
+            let (user, item) = (self.users.id(u), self.items.id(i));
+            if t < cut {
+                events.push((users.intern(user), items.intern(item), s, t));
+                reference_time = reference_time.max(t);
+            } else {
+                future.push((user.to_string(), item.to_string(), s));
+            }
+        }
+        let past = Snapshot {
+            users,
+            items,
+            events,
+            last_seq: self.last_seq,
+            reference_time: if reference_time == i64::MIN {
+                cut
+            } else {
+                reference_time
+            },
+        };
+        (past, future)
+    }
+
+    /// Per item: the time of its first event, and its number of events.
+    pub fn item_stats(&self) -> (Vec<i64>, Vec<u32>) {
+        let mut first = vec![i64::MAX; self.items.len()];
+        let mut count = vec![0u32; self.items.len()];
+        for &(_, i, _, t) in &self.events {
+            first[i as usize] = first[i as usize].min(t);
+            count[i as usize] += 1;
+        }
+        (first, count)
+    }
+}

@@ -59,6 +59,53 @@ pub struct RecommendParams {
     pub exclude_seen: Option<bool>,
     /// Only items in this category; absent or empty for all.
     pub category: Option<String>,
+    /// Pipeline configuration (`serve.placements`), e.g. `home`, `item-page`, `cart`.
+    pub placement: Option<String>,
+    /// Comma-separated ids of items on the page (the viewed item, the cart's contents).
+    pub context: Option<String>,
+    /// Filter expression every item must satisfy, e.g. `category in ["jazz","blues"] and price < 20`.
+    pub filter: Option<String>,
+    /// `next_cursor` of an earlier response: the next page of that list (other parameters but `k`
+    /// are ignored).
+    pub cursor: Option<String>,
+}
+
+/// The full request, with boosts and pins that do not fit a query string.
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct RecommendBody {
+    /// Number of items, 1 to `serve.max_k` (default `serve.default_k`).
+    pub k: Option<usize>,
+    /// Leave out items the user already interacted with (default true).
+    pub exclude_seen: Option<bool>,
+    pub category: Option<String>,
+    pub placement: Option<String>,
+    /// Ids of items on the page (the viewed item, the cart's contents).
+    pub context: Vec<String>,
+    /// Filter expression every item must satisfy.
+    pub filter: Option<String>,
+    /// Items matching `when` get their relevance multiplied by `factor`.
+    pub boosts: Vec<BoostRule>,
+    /// Items shown at fixed positions of the first page.
+    pub pins: Vec<PinRule>,
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BoostRule {
+    /// Expression, e.g. `new_release` or `tags contains "staff-pick"`.
+    pub when: String,
+    /// Positive multiplier: above 1 promotes, below 1 demotes.
+    pub factor: f32,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PinRule {
+    pub item: String,
+    /// 1-based position on the first page.
+    pub position: usize,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -130,13 +177,19 @@ pub struct RecommendationList {
     pub model_version: Option<String>,
     /// Best first.
     pub items: Vec<RecommendedItem>,
+    /// Pass as `cursor` to get the next page of this list (never repeating an item); absent on the
+    /// last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct RecommendedItem {
     pub item_id: String,
     pub score: f32,
-    /// Which model put the item here: `item-knn`, `popularity`, `trending`.
+    /// Which stage put the item here: a retriever (`embedding`, `item-knn`, `content`,
+    /// `category-popular`, `trending`, `new-items`, `popular`), `exploration`, `pinned`, or for
+    /// similar-item lists `item-knn` / `popularity`.
     pub source: String,
     /// A short human-readable explanation.
     pub reason: String,
@@ -157,6 +210,7 @@ impl From<cairn_engine::Recommendations> for RecommendationList {
                     reason: i.reason,
                 })
                 .collect(),
+            next_cursor: r.next_cursor,
         }
     }
 }
@@ -196,6 +250,18 @@ pub struct ModelStatus {
     pub users: usize,
     pub items: usize,
     pub interactions: usize,
+    /// The serving pipeline's learned ranker; null when none was trained (small logs).
+    pub ranker: Option<RankerStatus>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RankerStatus {
+    pub train_users: usize,
+    pub valid_users: usize,
+    /// NDCG@10 on held-out users' candidates ordered by the ranker...
+    pub valid_ndcg: f64,
+    /// ...and by reciprocal-rank fusion of the retrievers, for comparison.
+    pub fusion_ndcg: f64,
 }
 
 impl ModelStatus {
@@ -208,6 +274,12 @@ impl ModelStatus {
             users: m.users,
             items: m.items,
             interactions: m.interactions,
+            ranker: m.ranker.map(|r| RankerStatus {
+                train_users: r.train_users,
+                valid_users: r.valid_users,
+                valid_ndcg: r.valid_ndcg,
+                fusion_ndcg: r.fusion_ndcg,
+            }),
         }
     }
 }

@@ -112,11 +112,17 @@ impl From<EngineError> for ApiError {
         if let EngineError::Invalid(v) = &e {
             return ApiError::invalid(v.field.clone(), v.message.clone());
         }
+        if let EngineError::InvalidExpression { field, message } = &e {
+            let mut err = ApiError::invalid(field.clone(), message.clone());
+            err.code = "invalid_expression";
+            return err;
+        }
         // By code rather than variant: the store error type is not part of the engine's public API.
         let status = match e.code() {
             "item_not_found" | "user_not_found" | "not_found" => StatusCode::NOT_FOUND,
             "unprocessable" => StatusCode::UNPROCESSABLE_ENTITY,
             "training_busy" => StatusCode::CONFLICT,
+            "cursor_expired" => StatusCode::GONE,
             "store_in_use" => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };

@@ -68,7 +68,10 @@ pub fn router(engine: Arc<Engine>) -> Router {
                 .delete(users::delete_user),
         )
         .route("/v1/users/{id}/events", get(users::user_events))
-        .route("/v1/users/{id}/recommendations", get(recommend::for_user))
+        .route(
+            "/v1/users/{id}/recommendations",
+            get(recommend::for_user).post(recommend::for_user_with_rules),
+        )
         .route("/v1/events", post(events::post_events))
         .route("/v1/popular", get(recommend::popular))
         .route("/v1/trending", get(recommend::trending))

@@ -26,6 +26,7 @@ use crate::routes::{events, items, ops, recommend, users};
         users::user_events,
         events::post_events,
         recommend::for_user,
+        recommend::for_user_with_rules,
         recommend::similar,
         recommend::popular,
         recommend::trending,

@@ -79,9 +79,21 @@ impl Reply {
     }
 }
 
+/// The home placement without exploration and per-category limit, so that lists are the relevance
+/// order; those rules are tested in the engine's tests.
+fn plain(config: &mut Config) {
+    let home = config
+        .serve
+        .placements
+        .get_mut("home")
+        .expect("home placement");
+    home.exploration = 0.0;
+    home.max_per_category = 0;
+}
+
 impl TestServer {
     fn start() -> TestServer {
-        Self::start_with(|_| {}, |_| {})
+        Self::start_with(plain, |_| {})
     }
 
     /// `configure` adjusts the configuration; `prepare` writes to the engine before serving starts.
@@ -288,8 +300,8 @@ fn cluster_events() -> Value {
                 let item = format!("{cluster}{}", (u + j) % PER_CLUSTER);
                 events.push(json!({"user_id": user, "item_id": item, "type": "view"}));
             }
-            events.push(json!({"user_id": user, "item_id": "hidden", "type": "purchase"}));
-            events.push(json!({"user_id": user, "item_id": "future", "type": "purchase"}));
+            events.push(json!({"user_id": user, "item_id": "hidden", "type": "view"}));
+            events.push(json!({"user_id": user, "item_id": "future", "type": "view"}));
         }
     }
     json!({ "events": events })
@@ -433,7 +445,7 @@ fn recommendations_follow_new_events_and_exclude_seen_items() {
     assert!(s
         .list_sources("/v1/users/newbie/recommendations?k=5")
         .iter()
-        .all(|src| src == "popularity"));
+        .all(|src| ["popular", "trending", "new-items"].contains(&src.as_str())));
 
     // Two alpha views, no retraining: the next list is alpha items similar to them, minus those two.
     let events = json!({"events": [
@@ -446,9 +458,10 @@ fn recommendations_follow_new_events_and_exclude_seen_items() {
     assert_eq!(after.len(), 5);
     assert!(after.iter().all(|id| is_alpha(id)), "{after:?}");
     assert!(!after.contains(&"a0".to_string()) && !after.contains(&"a1".to_string()));
-    assert_eq!(
-        s.list_sources("/v1/users/newbie/recommendations?k=5")[0],
-        "item-knn"
+    let first = &s.list_sources("/v1/users/newbie/recommendations?k=5")[0];
+    assert!(
+        ["embedding", "item-knn", "content"].contains(&first.as_str()),
+        "{first}"
     );
 
     // Beta users get beta items; seen ones may come back only when asked for.
@@ -493,6 +506,12 @@ fn hidden_and_unavailable_items_are_never_recommended() {
             "/v1/users/ua{u}/recommendations?k=100&exclude_seen=false"
         ));
         lists.push(format!("/v1/users/ub{u}/recommendations?k=100"));
+        lists.push(format!(
+            "/v1/users/ua{u}/recommendations?k=100&placement=item-page&context=a{u}"
+        ));
+        lists.push(format!(
+            "/v1/users/ub{u}/recommendations?k=100&placement=cart&context=hidden,b1"
+        ));
     }
     for item in item_ids("a").iter().chain(item_ids("b").iter()) {
         lists.push(format!("/v1/items/{item}/similar?k=100"));
@@ -510,6 +529,144 @@ fn hidden_and_unavailable_items_are_never_recommended() {
     assert!(s
         .list_ids("/v1/popular?k=100")
         .contains(&"hidden".to_string()));
+}
+
+/// Query-string encoding of a filter expression.
+fn encode(expr: &str) -> String {
+    expr.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[test]
+fn filter_expressions_are_obeyed_on_every_path_including_fallbacks() {
+    let s = TestServer::start();
+    seed(&s);
+    // Prices 0..9 by item number; cheap = price below 4.
+    for cluster in ["a", "b"] {
+        for (i, id) in item_ids(cluster).iter().enumerate() {
+            let category = if cluster == "a" { "alpha" } else { "beta" };
+            s.put(
+                &format!("/v1/items/{id}"),
+                json!({"categories": [category], "properties": {"price": i}}),
+            )
+            .expect_ok();
+        }
+    }
+    s.train();
+    let cheap = |id: &str| id.len() == 2 && id[1..].parse::<usize>().unwrap() < 4;
+    let filter = encode("price < 4 and category in [\"alpha\", \"beta\"]");
+    for (user, extra) in [
+        ("ua0", ""),
+        ("ub3", ""),
+        ("newbie", ""),
+        ("ua2", "&placement=item-page&context=a2"),
+        ("ub1", "&placement=cart&context=b1,b2"),
+        ("newbie", "&placement=cart&context=a5"),
+    ] {
+        let path = format!(
+            "/v1/users/{user}/recommendations?k=50&exclude_seen=false&filter={filter}{extra}"
+        );
+        let ids = s.list_ids(&path);
+        assert!(ids.iter().all(|id| cheap(id)), "{path}: {ids:?}");
+        // The retrievers' candidates run out before k: the fallback fills from the whole catalog,
+        // through the same filter, so every cheap item (minus the context items) is there.
+        let context = extra.split("context=").nth(1).unwrap_or("");
+        let expected = (0..4)
+            .flat_map(|i| [format!("a{i}"), format!("b{i}")])
+            .filter(|id| !context.split(',').any(|c| c == id))
+            .count();
+        assert_eq!(ids.len(), expected, "{path}: {ids:?}");
+    }
+    // The POST form carries boosts and pins; the filter still binds them, pins excepted.
+    let body = s
+        .post(
+            "/v1/users/ua0/recommendations",
+            json!({
+                "k": 5,
+                "filter": "price < 4",
+                "boosts": [{"when": "category == 'beta'", "factor": 50.0}],
+                "pins": [{"item": "a9", "position": 1}],
+            }),
+        )
+        .expect_ok();
+    let ids: Vec<&str> = body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["item_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids[0], "a9", "{body}");
+    assert_eq!(body["items"][0]["source"], "pinned");
+    assert!(ids[1..].iter().all(|id| cheap(id)), "{ids:?}");
+    assert!(
+        ids[1..3].iter().all(|id| is_beta(id)),
+        "boosted beta first: {ids:?}"
+    );
+
+    // Bad expressions are 400s that say where and what.
+    let err = s
+        .get(&format!(
+            "/v1/users/ua0/recommendations?filter={}",
+            encode("price <")
+        ))
+        .expect_error(400, "invalid_expression");
+    assert_eq!(err["field"], "filter");
+    assert!(err["message"].as_str().unwrap().contains("at 7"), "{err}");
+    let err = s
+        .post(
+            "/v1/users/ua0/recommendations",
+            json!({"boosts": [{"when": "price >", "factor": 2.0}]}),
+        )
+        .expect_error(400, "invalid_expression");
+    assert_eq!(err["field"], "boost[0]");
+    s.get("/v1/users/ua0/recommendations?placement=nowhere")
+        .expect_error(400, "invalid_argument");
+}
+
+#[test]
+fn recommendation_pages_never_repeat_an_item() {
+    let s = TestServer::start();
+    seed(&s);
+    s.train();
+    let mut ids: Vec<String> = Vec::new();
+    let mut page = s.get("/v1/users/ua0/recommendations?k=3").expect_ok();
+    let id = page["recommendation_id"].clone();
+    loop {
+        for r in page["items"].as_array().unwrap() {
+            ids.push(r["item_id"].as_str().unwrap().to_string());
+        }
+        let Some(cursor) = page["next_cursor"].as_str().map(str::to_string) else {
+            break;
+        };
+        page = s
+            .get(&format!(
+                "/v1/users/ua0/recommendations?k=3&cursor={cursor}"
+            ))
+            .expect_ok();
+        assert_eq!(page["recommendation_id"], id);
+    }
+    let unique: HashSet<&String> = ids.iter().collect();
+    assert_eq!(unique.len(), ids.len(), "{ids:?}");
+    // Every recommendable item the user has not seen: 20 items, 5 seen.
+    assert_eq!(ids.len(), 2 * PER_CLUSTER - 5, "{ids:?}");
+    s.get("/v1/users/ua0/recommendations?k=3&cursor=junk")
+        .expect_error(400, "invalid_argument");
+    let stale = s.get("/v1/users/ua0/recommendations?k=3").expect_ok()["next_cursor"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    s.post(
+        "/v1/events",
+        json!({"events": [{"user_id": "ua0", "item_id": "b0", "type": "view"}]}),
+    )
+    .expect_ok();
+    s.train();
+    s.get(&format!("/v1/users/ua0/recommendations?k=3&cursor={stale}"))
+        .expect_error(410, "cursor_expired");
 }
 
 #[test]
@@ -720,7 +877,7 @@ fn erasing_a_user_removes_their_events_and_personalisation() {
     assert!(s
         .list_sources("/v1/users/ua2/recommendations?k=3")
         .iter()
-        .any(|src| src == "item-knn"));
+        .any(|src| src == "item-knn" || src == "embedding"));
 
     let erased = s.delete("/v1/users/ua2").expect_ok();
     assert_eq!(
@@ -730,10 +887,11 @@ fn erasing_a_user_removes_their_events_and_personalisation() {
     assert_eq!(s.event_count("ua2"), 0);
     let sources = s.list_sources("/v1/users/ua2/recommendations?k=3");
     assert_eq!(sources.len(), 3);
-    assert!(sources.iter().all(|src| src == "popularity"), "{sources:?}");
-    assert_eq!(
-        s.list_ids("/v1/users/ua2/recommendations?k=3"),
-        s.list_ids("/v1/popular?k=3")
+    assert!(
+        sources
+            .iter()
+            .all(|src| ["popular", "trending", "new-items"].contains(&src.as_str())),
+        "{sources:?}"
     );
     s.delete("/v1/users/ua2")
         .expect_error(404, "user_not_found");

@@ -5,19 +5,22 @@ use axum::extract::State;
 use axum::Json;
 use cairn_engine::RecommendRequest;
 
-use crate::dto::{non_empty, ListParams, RecommendParams, RecommendationList};
+use crate::dto::{non_empty, ListParams, RecommendBody, RecommendParams, RecommendationList};
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiPath, ApiQuery};
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::state::AppState;
 
-/// Personalised recommendations from the user's recent events (new events count at once), topped
-/// up with popular items. Users without history get popular items. Empty before the first training.
+/// Personalised recommendations: the placement's pipeline (candidates from several retrievers,
+/// a learned ranker, business rules, diversity, exploration) over the user's recent events, so new
+/// events count at once. Users without history get popular and trending items, in their stated
+/// categories when their properties name some. Empty before the first training.
 #[utoipa::path(
     get, path = "/v1/users/{id}/recommendations", tag = "recommendations",
     params(("id" = String, Path, description = "User id"), RecommendParams),
     responses(
         (status = 200, description = "Best first", body = RecommendationList),
-        (status = 400, description = "`k` out of range or a bad parameter", body = ErrorBody),
+        (status = 400, description = "A bad parameter (`invalid_argument`) or filter (`invalid_expression`)", body = ErrorBody),
+        (status = 410, description = "The cursor's list is no longer kept (`cursor_expired`)", body = ErrorBody),
     )
 )]
 pub async fn for_user(
@@ -30,6 +33,53 @@ pub async fn for_user(
         k: params.k.unwrap_or(state.engine.config().serve.default_k),
         exclude_seen: params.exclude_seen.unwrap_or(true),
         category: non_empty(params.category),
+        placement: non_empty(params.placement),
+        context_items: non_empty(params.context)
+            .map(|c| c.split(',').map(|s| s.trim().to_string()).collect())
+            .unwrap_or_default(),
+        filter: non_empty(params.filter),
+        cursor: non_empty(params.cursor),
+        ..RecommendRequest::default()
+    };
+    let list = state.run(move |e| e.recommend(&req)).await?;
+    Ok(Json(list.into()))
+}
+
+/// The same as the GET, with boosts and pins in a JSON body.
+#[utoipa::path(
+    post, path = "/v1/users/{id}/recommendations", tag = "recommendations",
+    params(("id" = String, Path, description = "User id")),
+    request_body = RecommendBody,
+    responses(
+        (status = 200, description = "Best first", body = RecommendationList),
+        (status = 400, description = "A bad parameter (`invalid_argument`) or expression (`invalid_expression`)", body = ErrorBody),
+        (status = 410, description = "The cursor's list is no longer kept (`cursor_expired`)", body = ErrorBody),
+    )
+)]
+pub async fn for_user_with_rules(
+    State(state): State<AppState>,
+    ApiPath(user_id): ApiPath<String>,
+    ApiJson(body): ApiJson<RecommendBody>,
+) -> Result<Json<RecommendationList>, ApiError> {
+    let req = RecommendRequest {
+        user_id,
+        k: body.k.unwrap_or(state.engine.config().serve.default_k),
+        exclude_seen: body.exclude_seen.unwrap_or(true),
+        category: non_empty(body.category),
+        placement: non_empty(body.placement),
+        context_items: body.context,
+        filter: non_empty(body.filter),
+        boosts: body
+            .boosts
+            .into_iter()
+            .map(|b| (b.when, b.factor))
+            .collect(),
+        pins: body
+            .pins
+            .into_iter()
+            .map(|p| (p.item, p.position))
+            .collect(),
+        cursor: non_empty(body.cursor),
     };
     let list = state.run(move |e| e.recommend(&req)).await?;
     Ok(Json(list.into()))

@@ -1,0 +1,206 @@
+//! Stage 3: re-ranking. Boosts scale relevance; the list is then filled greedily, position by
+//! position: with probability `exploration` a new item takes the position, otherwise the best
+//! remaining candidate by maximal marginal relevance that respects the per-category limit.
+
+use std::collections::HashMap;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::placement::{PlacementConfig, Source};
+use super::retrieve::{item_vectors, Retrieval};
+use super::{credited_source, fusion_score, Context, Ranked};
+use crate::model_set::ModelSet;
+
+/// Squashes any score into (0, 1) so that multiplicative boosts and MMR mean the same whatever
+/// produced the score (ranker margins can be negative; fusion scores are tiny).
+fn relevance(scores: &[f32]) -> Vec<f32> {
+    let (lo, hi) = scores
+        .iter()
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &s| {
+            (lo.min(s), hi.max(s))
+        });
+    let span = hi - lo;
+    scores
+        .iter()
+        .map(|&s| {
+            if span > 0.0 {
+                0.05 + 0.95 * (s - lo) / span
+            } else {
+                1.0
+            }
+        })
+        .collect()
+}
+
+pub fn rerank(
+    m: &ModelSet,
+    ctx: &Context,
+    placement: &PlacementConfig,
+    r: &Retrieval,
+    scores: &[f32],
+) -> Vec<Ranked> {
+    let cands = &r.candidates;
+    let mut rel = relevance(scores);
+    for (c, v) in cands.iter().zip(rel.iter_mut()) {
+        *v *= (ctx.boost)(c.item);
+    }
+    // A tree ranker's scores are piecewise constant, so many candidates tie; fusion of the
+    // retrievers' ranks orders them.
+    let fusion: Vec<f32> = cands.iter().map(fusion_score).collect();
+    let mut order: Vec<usize> = (0..cands.len()).collect();
+    order.sort_by(|&a, &b| {
+        rel[b]
+            .total_cmp(&rel[a])
+            .then(fusion[b].total_cmp(&fusion[a]))
+            .then(cands[a].item.cmp(&cands[b].item))
+    });
+
+    let new_pool: Vec<usize> = order
+        .iter()
+        .copied()
+        .filter(|&c| {
+            cands[c].retrieved_by(Source::NewItems)
+                || m.table
+                    .is_new(cands[c].item, m.reference_time, placement.new_item_days)
+        })
+        .collect();
+    let mut rng = ChaCha8Rng::seed_from_u64(ctx.seed);
+    let mut placed = vec![false; cands.len()];
+    let mut per_category: HashMap<u32, usize> = HashMap::new();
+    let mut out: Vec<Ranked> = Vec::with_capacity(ctx.window);
+    let vectors = m.main.as_ref().and_then(item_vectors);
+    let fits_category = |per_category: &HashMap<u32, usize>, c: usize| {
+        placement.max_per_category == 0
+            || m.table.primary_category(cands[c].item).is_none_or(|k| {
+                per_category.get(&k).copied().unwrap_or(0) < placement.max_per_category
+            })
+    };
+
+    // Content-matched items nobody has touched: no collaborative signal can rank them yet.
+    let mut untouched = order.iter().copied().filter(|&c| {
+        let i = cands[c].item;
+        cands[c].retrieved_by(Source::Content) && m.table.first_seen[i as usize] == i64::MIN
+    });
+    let mut untouched_left = placement.new_item_slots;
+    let untouched_from = 2.min(ctx.window.saturating_sub(1));
+
+    while out.len() < ctx.window {
+        if untouched_left > 0 && out.len() >= untouched_from {
+            untouched_left -= 1;
+            if let Some(c) = untouched.by_ref().find(|&c| !placed[c]) {
+                placed[c] = true;
+                out.push(Ranked {
+                    item: cands[c].item,
+                    score: rel[c],
+                    source: Source::Content,
+                    explored: false,
+                });
+                continue;
+            }
+        }
+        let explore = placement.exploration > 0.0 && rng.random::<f32>() < placement.exploration;
+        let mut pick = None;
+        if explore {
+            pick = new_pool
+                .iter()
+                .copied()
+                .find(|&c| !placed[c] && fits_category(&per_category, c));
+        }
+        let explored = pick.is_some();
+        if pick.is_none() {
+            pick = best_by_mmr(
+                m,
+                placement,
+                vectors,
+                cands,
+                &rel,
+                &order,
+                &placed,
+                &out,
+                |c| fits_category(&per_category, c),
+            );
+        }
+        if pick.is_none() && placement.max_per_category > 0 {
+            // Every remaining candidate is in a full category: relax the limit rather than
+            // return a short list.
+            pick = order.iter().copied().find(|&c| !placed[c]);
+        }
+        let Some(c) = pick else { break };
+        placed[c] = true;
+        if let Some(k) = m.table.primary_category(cands[c].item) {
+            *per_category.entry(k).or_insert(0) += 1;
+        }
+        out.push(Ranked {
+            item: cands[c].item,
+            score: rel[c],
+            source: if explored {
+                Source::NewItems
+            } else {
+                credited_source(&cands[c])
+            },
+            explored,
+        });
+    }
+    out
+}
+
+/// The unplaced candidate with the best `λ·relevance − (1−λ)·max similarity to the placed ones`;
+/// with λ = 1 simply the best remaining by relevance.
+#[allow(clippy::too_many_arguments)]
+fn best_by_mmr(
+    m: &ModelSet,
+    placement: &PlacementConfig,
+    vectors: Option<(&[f32], usize)>,
+    cands: &[super::Candidate],
+    rel: &[f32],
+    order: &[usize],
+    placed: &[bool],
+    out: &[Ranked],
+    eligible: impl Fn(usize) -> bool,
+) -> Option<usize> {
+    let lambda = placement.mmr_lambda;
+    let mut remaining = order.iter().copied().filter(|&c| !placed[c] && eligible(c));
+    if lambda >= 1.0 || out.is_empty() {
+        return remaining.next();
+    }
+    // MMR looks at the head of the relevance order only: far-down candidates cannot win.
+    remaining
+        .take(200)
+        .map(|c| {
+            let sim = out
+                .iter()
+                .map(|p| similarity(m, vectors, cands[c].item, p.item))
+                .fold(0.0, f32::max);
+            (c, lambda * rel[c] - (1.0 - lambda) * sim)
+        })
+        .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
+        .map(|(c, _)| c)
+}
+
+/// Cosine of the factor vectors where both items have one, else shared-category overlap.
+fn similarity(m: &ModelSet, vectors: Option<(&[f32], usize)>, a: u32, b: u32) -> f32 {
+    if let Some((v, k)) = vectors {
+        if (a as usize) < m.table.n_cf && (b as usize) < m.table.n_cf {
+            let x = &v[a as usize * k..(a as usize + 1) * k];
+            let y = &v[b as usize * k..(b as usize + 1) * k];
+            let (mut d, mut nx, mut ny) = (0f32, 0f32, 0f32);
+            for (p, q) in x.iter().zip(y) {
+                d += p * q;
+                nx += p * p;
+                ny += q * q;
+            }
+            return if nx > 0.0 && ny > 0.0 {
+                d / (nx * ny).sqrt()
+            } else {
+                0.0
+            };
+        }
+    }
+    let (ca, cb) = (m.table.categories_of(a), m.table.categories_of(b));
+    if ca.is_empty() || cb.is_empty() {
+        return 0.0;
+    }
+    let shared = ca.iter().filter(|c| cb.contains(c)).count();
+    shared as f32 / (ca.len() + cb.len() - shared) as f32
+}

@@ -1,0 +1,215 @@
+//! Training the learned ranker on a time split of the event log: the retrievers are fitted on
+//! everything before a cut, the pipeline generates candidates for users active after it, and the
+//! ranker learns which candidates those users went on to choose. It therefore learns to predict
+//! what happens next, with features computed by the same code that serves.
+
+use std::collections::{HashMap, HashSet};
+
+use cairn_core::Item;
+use cairn_rank::{mean_ndcg, Ranker, RankerConfig, RankingData};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use super::{
+    features, fusion_score, retrieve, seeds, Activity, Context, HistoryEvent, PlacementConfig,
+};
+use crate::config::{RankerTrainConfig, ServeConfig, TrainConfig};
+use crate::model_set::ModelSet;
+use crate::snapshot::Snapshot;
+use crate::EngineError;
+
+/// A fitted ranker and how it did on held-out users at training time.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrainedRanker {
+    pub ranker: Ranker,
+    pub feature_names: Vec<String>,
+    /// Requests (users) it was trained and validated on.
+    pub train_groups: usize,
+    pub valid_groups: usize,
+    /// NDCG@10 over the validation users' candidates: the ranker's, and reciprocal-rank fusion's.
+    pub valid_ndcg: f64,
+    pub fusion_ndcg: f64,
+}
+
+impl TrainedRanker {
+    pub fn predict_many(&self, rows: &[f32], out: &mut [f32]) {
+        self.ranker.predict_many(rows, out)
+    }
+}
+
+/// Users' candidate lists with features and labels from one time split.
+pub struct RankingExamples {
+    pub data: RankingData,
+    /// Fusion scores of the same rows, to compare the ranker against.
+    pub fusion: Vec<f32>,
+}
+
+impl RankingExamples {
+    fn new() -> Self {
+        RankingExamples {
+            data: RankingData::new(features::N_FEATURES),
+            fusion: Vec::new(),
+        }
+    }
+}
+
+/// Events of each user, oldest first, as (item, strength, time) in the snapshot's indices.
+fn per_user(events: &[(u32, u32, f32, i64)]) -> HashMap<u32, Vec<(u32, f32, i64)>> {
+    let mut by_user: HashMap<u32, Vec<(u32, f32, i64)>> = HashMap::new();
+    for &(u, i, s, t) in events {
+        by_user.entry(u).or_default().push((i, s, t));
+    }
+    for list in by_user.values_mut() {
+        list.sort_by_key(|e| e.2);
+    }
+    by_user
+}
+
+/// Builds examples for users of `future` (events after the cut) against `models` fitted before it.
+pub fn examples(
+    models: &ModelSet,
+    past: &Snapshot,
+    future: &[(String, String, f32)],
+    serve: &ServeConfig,
+    placement: &PlacementConfig,
+    users: &[String],
+) -> RankingExamples {
+    let past_by_user = per_user(&past.events);
+    let mut wanted: HashMap<&str, HashSet<u32>> = HashMap::new();
+    for (u, i, s) in future {
+        if *s > 0.0 {
+            if let Some(t) = models.table.ids.get(i) {
+                wanted.entry(u.as_str()).or_default().insert(t);
+            }
+        }
+    }
+    let mut out = RankingExamples::new();
+    let mut rows = Vec::new();
+    for user in users {
+        let Some(targets) = wanted.get(user.as_str()) else {
+            continue;
+        };
+        let history: Vec<HistoryEvent> = past
+            .users
+            .get(user)
+            .and_then(|u| past_by_user.get(&u))
+            .map(|evs| {
+                evs.iter()
+                    .rev()
+                    .take(serve.history_limit)
+                    .rev()
+                    .map(|&(i, s, t)| HistoryEvent {
+                        item: models.table.ids.get(past.items.id(i)),
+                        strength: s,
+                        timestamp: t,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let seen: HashSet<u32> = history.iter().filter_map(|e| e.item).collect();
+        let allow = |i: u32| !seen.contains(&i);
+        let boost = |_: u32| 1.0;
+        let pairs: Vec<(Option<u32>, f32)> = history.iter().map(|e| (e.item, e.strength)).collect();
+        let ctx = Context {
+            seeds: seeds(&history, serve.recent_items, serve.recency_half_life_days),
+            activity: Activity::from_events(&models.table, &pairs, &[]),
+            allow: &allow,
+            boost: &boost,
+            window: 0,
+            seed: 0,
+        };
+        let r = retrieve::retrieve(models, &ctx, placement);
+        let labels: Vec<f32> = r
+            .candidates
+            .iter()
+            .map(|c| targets.contains(&c.item) as u8 as f32)
+            .collect();
+        if !labels.iter().any(|&l| l > 0.0) {
+            continue;
+        }
+        rows.clear();
+        features::compute(models, &ctx.activity, &r, &mut rows);
+        // A group the ranker refuses (a non-finite feature) is left out with its fusion scores.
+        if out.data.push_group(&rows, &labels).is_ok() {
+            out.fusion.extend(r.candidates.iter().map(fusion_score));
+        }
+    }
+    out
+}
+
+/// Fits the ranker on the last `label_fraction` of the log's time span, or returns `None` when
+/// the log is too small to learn from.
+pub fn fit_ranker(
+    snapshot: &Snapshot,
+    catalog: &[Item],
+    train: &TrainConfig,
+    serve: &ServeConfig,
+    placement: &PlacementConfig,
+) -> Result<Option<TrainedRanker>, EngineError> {
+    let cfg: &RankerTrainConfig = &train.ranker;
+    if !cfg.enabled || snapshot.events.len() < cfg.min_events {
+        return Ok(None);
+    }
+    let mut times: Vec<i64> = snapshot.events.iter().map(|e| e.3).collect();
+    times.sort_unstable();
+    let cut = times[((times.len() as f64) * (1.0 - cfg.label_fraction)) as usize];
+    let (past, future) = snapshot.split_at_time(cut);
+    if past.events.is_empty() || future.is_empty() {
+        return Ok(None);
+    }
+    let models = ModelSet::fit_models(&past, catalog, train, 0)?;
+    let mut users: Vec<String> = future
+        .iter()
+        .map(|(u, _, _)| u.clone())
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    users.sort_unstable();
+    users.shuffle(&mut ChaCha8Rng::seed_from_u64(cfg.seed));
+    users.truncate(cfg.max_users);
+    let n_valid = users.len() / 5;
+    let placement = PlacementConfig {
+        exploration: 0.0,
+        ..placement.clone()
+    };
+    let valid = examples(
+        &models,
+        &past,
+        &future,
+        serve,
+        &placement,
+        &users[..n_valid],
+    );
+    let fit = examples(
+        &models,
+        &past,
+        &future,
+        serve,
+        &placement,
+        &users[n_valid..],
+    );
+    let groups = |e: &RankingExamples| e.data.group_sizes.len();
+    if groups(&fit) < cfg.min_groups || groups(&valid) == 0 {
+        return Ok(None);
+    }
+    let config = RankerConfig {
+        trees: cfg.trees,
+        seed: cfg.seed,
+        early_stopping_rounds: Some(20),
+        ..RankerConfig::default()
+    };
+    let ranker = Ranker::fit(&fit.data, Some(&valid.data), &config)
+        .map_err(|e| EngineError::Artifact(format!("ranker: {e}")))?;
+    let mut scores = vec![0f32; valid.data.labels.len()];
+    ranker.predict_many(&valid.data.features, &mut scores);
+    Ok(Some(TrainedRanker {
+        valid_ndcg: mean_ndcg(&valid.data, &scores, 10),
+        fusion_ndcg: mean_ndcg(&valid.data, &valid.fusion, 10),
+        ranker,
+        feature_names: features::feature_names(),
+        train_groups: groups(&fit),
+        valid_groups: groups(&valid),
+    }))
+}

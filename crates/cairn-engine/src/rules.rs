@@ -1,0 +1,139 @@
+//! Request-time business rules: the filter and boost expressions, pins, and the small helpers
+//! that turn a request into pipeline inputs.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+
+use cairn_core::{Item, PropertyValue, Scalar, User};
+use cairn_expr::{parse_boost, parse_filter, Boost, Filter, UserContext};
+
+use crate::catalog::Catalog;
+use crate::pipeline::ItemTable;
+use crate::recommend::{RecommendRequest, Recommendation};
+use crate::EngineError;
+
+/// Most boosts and pins one request may carry.
+pub const MAX_RULES: usize = 32;
+
+pub struct RequestRules {
+    pub filter: Option<Filter>,
+    pub boosts: Vec<Boost>,
+}
+
+impl RequestRules {
+    pub fn parse(req: &RecommendRequest) -> Result<RequestRules, EngineError> {
+        let filter = match req.filter.as_deref() {
+            Some(src) => Some(
+                parse_filter(src).map_err(|e| EngineError::InvalidExpression {
+                    field: "filter".into(),
+                    message: e.to_string(),
+                })?,
+            ),
+            None => None,
+        };
+        if req.boosts.len() > MAX_RULES || req.pins.len() > MAX_RULES {
+            return Err(EngineError::invalid(
+                "boost",
+                format!("at most {MAX_RULES} boosts and {MAX_RULES} pins per request"),
+            ));
+        }
+        let boosts = req
+            .boosts
+            .iter()
+            .enumerate()
+            .map(|(i, (when, factor))| {
+                parse_boost(when, *factor).map_err(|e| EngineError::InvalidExpression {
+                    field: format!("boost[{i}]"),
+                    message: e.to_string(),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        for (i, (id, position)) in req.pins.iter().enumerate() {
+            cairn_core::validate::check_id(&format!("pin[{i}].item"), id)?;
+            if *position == 0 || *position > req.k {
+                return Err(EngineError::invalid(
+                    format!("pin[{i}].position"),
+                    format!(
+                        "{position} is outside the first page; use 1 to k ({})",
+                        req.k
+                    ),
+                ));
+            }
+        }
+        Ok(RequestRules { filter, boosts })
+    }
+
+    /// Product of the factors of the boosts the item matches.
+    pub fn boost(&self, item: Option<&Item>, user: &UserContext) -> f32 {
+        let Some(item) = item else { return 1.0 };
+        self.boosts
+            .iter()
+            .filter(|b| b.when.matches(item, user))
+            .map(|b| b.factor)
+            .product()
+    }
+}
+
+/// Puts pinned items at their positions (1-based) of the list; a pinned item that is unknown,
+/// hidden or unavailable is skipped, since pins are business rules, not a way around them.
+pub fn apply_pins(
+    catalog: &Catalog,
+    now: i64,
+    pins: &[(String, usize)],
+    list: &mut Vec<Recommendation>,
+) {
+    let mut pins: Vec<&(String, usize)> = pins.iter().collect();
+    pins.sort_by_key(|p| p.1);
+    for (id, position) in pins {
+        if !catalog.get(id).is_some_and(|i| i.is_recommendable(now)) {
+            continue;
+        }
+        list.retain(|r| &r.item_id != id);
+        let at = (position - 1).min(list.len());
+        list.insert(
+            at,
+            Recommendation {
+                item_id: id.clone(),
+                score: 0.0,
+                source: "pinned",
+                reason: "featured".into(),
+            },
+        );
+    }
+}
+
+/// Categories the user's properties name (a string or list of strings equal to a category),
+/// e.g. `{"interests": ["jazz", "blues"]}`: stated interests for users without history.
+pub fn stated_categories(table: &ItemTable, user: Option<&User>) -> Vec<u32> {
+    let Some(user) = user else { return Vec::new() };
+    let mut out = Vec::new();
+    let mut add = |s: &str| {
+        if let Some(c) = table.categories.get(s) {
+            if !out.contains(&c) {
+                out.push(c);
+            }
+        }
+    };
+    for value in user.properties.values() {
+        match value {
+            PropertyValue::String(s) => add(s),
+            PropertyValue::List(list) => {
+                for v in list {
+                    if let Scalar::String(s) = v {
+                        add(s);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The exploration seed of a list: fixed for a user until they act or the model changes, so a
+/// refresh does not reshuffle the list, while new events or a retraining draw new explorations.
+pub fn seed_of(user_id: &str, model_version: &str, history_len: usize, newest_event: i64) -> u64 {
+    let mut h = DefaultHasher::new();
+    (user_id, model_version, history_len, newest_event).hash(&mut h);
+    h.finish()
+}
