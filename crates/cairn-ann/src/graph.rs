@@ -6,10 +6,10 @@
 //! are rare (a fraction `1/m` of nodes reach layer 1), so only those nodes own blocks of `1 + m`
 //! u32 in a second flat array, one block per layer above 0, starting at `upper_start[node]`.
 
-use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Mutex, MutexGuard};
 
-use crate::kernels::{prefetch, prefetch_at, Distance};
+use crate::kernels::{prefetch, prefetch_at, Distance, L2Sq, NegDot, Portable, Space};
 use crate::scratch::{Far, Near, Scratch};
 
 /// Read access to a flat link array.
@@ -250,6 +250,59 @@ pub(crate) struct Inserter<'a> {
 }
 
 impl Inserter<'_> {
+    /// Inserts the ids handed out by `next` until they reach `end`, with the distance kernel for
+    /// `space` on this CPU. Several threads may share `next`.
+    ///
+    /// The build loop gets its own `#[target_feature]` functions rather than `dispatch!`: its
+    /// closure is large enough that LLVM kept it out of line, so the kernels were called, not
+    /// inlined.
+    pub fn insert_counted(&self, space: Space, next: &AtomicUsize, end: usize, s: &mut Scratch) {
+        macro_rules! with_features {
+            ($features:literal, $d:ty) => {{
+                #[target_feature(enable = $features)]
+                unsafe fn run(ins: &Inserter<'_>, next: &AtomicUsize, end: usize, s: &mut Scratch) {
+                    ins.insert_loop::<$d>(next, end, s)
+                }
+                // SAFETY: only reached after simd_level() confirmed these CPU features.
+                unsafe { run(self, next, end, s) }
+            }};
+        }
+        #[cfg(target_arch = "x86_64")]
+        {
+            use crate::kernels::{simd_level, Avx2Fma, Avx512, SimdLevel};
+            match (space, simd_level()) {
+                (Space::Dot, SimdLevel::Avx512) => {
+                    with_features!("avx512f,avx2,fma", NegDot<Avx512>)
+                }
+                (Space::L2, SimdLevel::Avx512) => with_features!("avx512f,avx2,fma", L2Sq<Avx512>),
+                (Space::Dot, SimdLevel::Avx2Fma) => with_features!("avx2,fma", NegDot<Avx2Fma>),
+                (Space::L2, SimdLevel::Avx2Fma) => with_features!("avx2,fma", L2Sq<Avx2Fma>),
+                (Space::Dot, SimdLevel::Portable) => {
+                    self.insert_loop::<NegDot<Portable>>(next, end, s)
+                }
+                (Space::L2, SimdLevel::Portable) => {
+                    self.insert_loop::<L2Sq<Portable>>(next, end, s)
+                }
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        match space {
+            Space::Dot => self.insert_loop::<NegDot<Portable>>(next, end, s),
+            Space::L2 => self.insert_loop::<L2Sq<Portable>>(next, end, s),
+        }
+    }
+
+    #[inline(always)]
+    fn insert_loop<D: Distance>(&self, next: &AtomicUsize, end: usize, s: &mut Scratch) {
+        loop {
+            let id = next.fetch_add(1, Relaxed);
+            if id >= end {
+                return;
+            }
+            self.insert::<D>(id as u32, s);
+        }
+    }
+
     /// Links `node` (whose vector and level are already stored) into the graph (algorithm 1).
     #[inline(always)]
     pub fn insert<D: Distance>(&self, node: u32, s: &mut Scratch) {

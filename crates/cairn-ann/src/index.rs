@@ -1,5 +1,5 @@
 use std::fmt;
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::AtomicUsize;
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
@@ -130,29 +130,13 @@ impl HnswIndex {
                 },
                 entry: Mutex::new(None),
             };
+            // Ids come from a shared counter (as in hnswlib), so with several threads the graph
+            // still grows roughly in id order instead of in `threads` separate ranges.
+            let next = AtomicUsize::new(0);
             if threads > 1 {
-                // Threads take the next id from a shared counter (as hnswlib does), so the graph
-                // grows roughly in id order instead of in `threads` separate ranges.
-                let next = AtomicUsize::new(0);
-                rayon::broadcast(|_| {
-                    with_scratch(|s| {
-                        dispatch!(space, D => loop {
-                            let id = next.fetch_add(1, Relaxed);
-                            if id >= n {
-                                break;
-                            }
-                            ins.insert::<D>(id as u32, s);
-                        })
-                    })
-                });
+                rayon::broadcast(|_| with_scratch(|s| ins.insert_counted(space, &next, n, s)));
             } else {
-                with_scratch(|s| {
-                    dispatch!(space, D => {
-                        for id in 0..n {
-                            ins.insert::<D>(id as u32, s);
-                        }
-                    })
-                });
+                with_scratch(|s| ins.insert_counted(space, &next, n, s));
             }
             if let Ok(e) = ins.entry.into_inner() {
                 entry = e;
@@ -225,7 +209,7 @@ impl HnswIndex {
             locks: NodeLocks::none(),
             entry: Mutex::new(self.entry),
         };
-        with_scratch(|s| dispatch!(space, D => ins.insert::<D>(id as u32, s)));
+        with_scratch(|s| ins.insert_counted(space, &AtomicUsize::new(id), id + 1, s));
         let entry = ins.entry.into_inner().unwrap_or_else(|p| p.into_inner());
         self.entry = entry;
         Ok(id as u32)
