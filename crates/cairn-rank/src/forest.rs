@@ -128,9 +128,7 @@ impl Forest {
 
     #[inline]
     pub fn predict(&self, row: &[f32]) -> f32 {
-        (0..self.roots.len())
-            .map(|t| self.predict_tree(t, row))
-            .sum()
+        (0..self.roots.len()).fold(0.0, |sum, t| sum + self.predict_tree(t, row))
     }
 
     pub fn feature_importance(&self, n_features: usize) -> Vec<f32> {

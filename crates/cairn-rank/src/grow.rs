@@ -16,6 +16,17 @@ const PARALLEL_HISTOGRAM_WORK: usize = 64 * 1024;
 /// A split must reduce the loss by more than this to be taken.
 const MIN_SPLIT_GAIN: f64 = 1e-12;
 
+#[inline(always)]
+fn accumulate<'g>(hist: &mut [BinStat], rows: impl Iterator<Item = (u8, &'g GradHess)>) {
+    hist.fill(BinStat::default());
+    for (bin, gh) in rows {
+        let s = &mut hist[bin as usize];
+        s.grad += gh.grad as f64;
+        s.hess += gh.hess as f64;
+        s.count += 1;
+    }
+}
+
 pub(crate) struct TreeParams {
     pub max_leaves: usize,
     pub min_data_in_leaf: usize,
@@ -165,22 +176,11 @@ impl<'a> TreeLearner<'a> {
             }
         }
         let fill = |(f, slot): (usize, &mut [BinStat])| {
-            slot.fill(BinStat::default());
             let column = matrix.column(f);
-            let mut add = |bin: u8, gh: &GradHess| {
-                let s = &mut slot[bin as usize];
-                s.grad += gh.grad as f64;
-                s.hess += gh.hess as f64;
-                s.count += 1;
-            };
             if whole {
-                for (&bin, gh) in column.iter().zip(ordered) {
-                    add(bin, gh);
-                }
+                accumulate(slot, column.iter().copied().zip(ordered));
             } else {
-                for (&row, gh) in rows.iter().zip(ordered) {
-                    add(column[row as usize], gh);
-                }
+                accumulate(slot, rows.iter().map(|&r| column[r as usize]).zip(ordered));
             }
         };
         if rows.len() * features.len() >= PARALLEL_HISTOGRAM_WORK {

@@ -22,42 +22,73 @@ pub(crate) struct GradHess {
 #[derive(Default)]
 struct Scratch {
     order: Vec<u32>,
-    sorted_labels: Vec<f32>,
+    labels: Vec<f32>,
+    scores: Vec<f64>,
+    gains: Vec<f64>,
+    discounts: Vec<f64>,
     grad: Vec<f64>,
     hess: Vec<f64>,
 }
 
-fn group_lambdas(scores: &[f32], labels: &[f32], k: usize, out: &mut [GradHess], s: &mut Scratch) {
+/// `1 / ideal DCG@k` of a group, or 0 when the group cannot contribute (all labels equal).
+fn inverse_ideal_dcg(labels: &[f32], k: usize, scratch: &mut Vec<f32>) -> f64 {
+    if labels.iter().all(|&l| l == labels[0]) {
+        return 0.0;
+    }
+    let ideal = ideal_dcg(labels, k, scratch);
+    if ideal > 0.0 {
+        1.0 / ideal
+    } else {
+        0.0
+    }
+}
+
+fn group_lambdas(
+    scores: &[f32],
+    labels: &[f32],
+    k: usize,
+    inverse_ideal: f64,
+    out: &mut [GradHess],
+    s: &mut Scratch,
+) {
     out.fill(GradHess::default());
     let n = labels.len();
-    if n < 2 || labels.iter().all(|&l| l == labels[0]) {
+    if inverse_ideal == 0.0 {
         return;
     }
-    let ideal = ideal_dcg(labels, k, &mut s.sorted_labels);
-    if ideal <= 0.0 {
-        return;
-    }
-    let inverse_ideal = 1.0 / ideal;
     ranking_order(scores, labels, &mut s.order);
+    // Work in rank order: the pair loop then reads contiguous arrays instead of chasing indices.
+    s.labels.clear();
+    s.labels.extend(s.order.iter().map(|&i| labels[i as usize]));
+    s.scores.clear();
+    s.scores
+        .extend(s.order.iter().map(|&i| scores[i as usize] as f64));
+    s.gains.clear();
+    s.gains.extend(s.labels.iter().map(|&l| gain(l)));
     s.grad.clear();
     s.grad.resize(n, 0.0);
     s.hess.clear();
     s.hess.resize(n, 0.0);
-    let mut lambda_sum = 0.0;
     let top = k.min(n);
-    for rank_a in 0..top {
-        let a = s.order[rank_a] as usize;
-        let (label_a, gain_a, disc_a) = (labels[a], gain(labels[a]), discount(rank_a));
-        for rank_b in rank_a + 1..n {
-            let b = s.order[rank_b] as usize;
-            let label_b = labels[b];
+    s.discounts.clear();
+    s.discounts.extend((0..top).map(discount));
+    let mut lambda_sum = 0.0;
+    for a in 0..top {
+        let (label_a, gain_a, disc_a, score_a) =
+            (s.labels[a], s.gains[a], s.discounts[a], s.scores[a]);
+        for b in a + 1..n {
+            let label_b = s.labels[b];
             if label_a == label_b {
                 continue;
             }
             let (high, low) = if label_a > label_b { (a, b) } else { (b, a) };
-            let disc_b = if rank_b < k { discount(rank_b) } else { 0.0 };
-            let delta = (gain_a - gain(label_b)).abs() * (disc_a - disc_b) * inverse_ideal;
-            let margin = scores[high] as f64 - scores[low] as f64;
+            let disc_b = if b < top { s.discounts[b] } else { 0.0 };
+            let delta = (gain_a - s.gains[b]).abs() * (disc_a - disc_b) * inverse_ideal;
+            let margin = if high == a {
+                score_a - s.scores[b]
+            } else {
+                s.scores[b] - score_a
+            };
             let rho = 1.0 / (1.0 + (SIGMA * margin).exp());
             let lambda = SIGMA * rho * delta;
             let hessian = SIGMA * SIGMA * rho * (1.0 - rho) * delta;
@@ -73,36 +104,56 @@ fn group_lambdas(scores: &[f32], labels: &[f32], k: usize, out: &mut [GradHess],
     } else {
         1.0
     };
-    for ((o, g), h) in out.iter_mut().zip(&s.grad).zip(&s.hess) {
-        *o = GradHess {
+    for ((&row, g), h) in s.order.iter().zip(&s.grad).zip(&s.hess) {
+        out[row as usize] = GradHess {
             grad: (g * norm) as f32,
             hess: (h * norm) as f32,
         };
     }
 }
 
-/// Fills `out` (one entry per row) with LambdaRank gradients for all groups, in parallel over groups.
-pub(crate) fn compute_lambdas(
-    scores: &[f32],
-    labels: &[f32],
-    group_offsets: &[usize],
+/// The LambdaRank objective over fixed groups and labels; the ideal DCGs are computed once.
+pub(crate) struct LambdaObjective<'a> {
+    labels: &'a [f32],
+    group_offsets: &'a [usize],
+    inverse_ideal: Vec<f64>,
     k: usize,
-    out: &mut [GradHess],
-) {
-    let mut chunks: Vec<(usize, &mut [GradHess])> = Vec::with_capacity(group_offsets.len());
-    let mut rest = out;
-    for w in group_offsets.windows(2) {
-        let (head, tail) = rest.split_at_mut(w[1] - w[0]);
-        chunks.push((w[0], head));
-        rest = tail;
+}
+
+impl<'a> LambdaObjective<'a> {
+    pub fn new(labels: &'a [f32], group_offsets: &'a [usize], k: usize) -> Self {
+        let inverse_ideal = group_offsets
+            .par_windows(2)
+            .map_init(Vec::new, |scratch, w| {
+                inverse_ideal_dcg(&labels[w[0]..w[1]], k, scratch)
+            })
+            .collect();
+        Self {
+            labels,
+            group_offsets,
+            inverse_ideal,
+            k,
+        }
     }
-    chunks.into_par_iter().with_min_len(16).for_each_init(
-        Scratch::default,
-        |scratch, (start, chunk)| {
-            let end = start + chunk.len();
-            group_lambdas(&scores[start..end], &labels[start..end], k, chunk, scratch);
-        },
-    );
+
+    /// Fills `out` (one entry per row) with gradients at `scores`, in parallel over groups.
+    pub fn compute(&self, scores: &[f32], out: &mut [GradHess]) {
+        let mut chunks = Vec::with_capacity(self.inverse_ideal.len());
+        let mut rest = out;
+        for (w, &inverse_ideal) in self.group_offsets.windows(2).zip(&self.inverse_ideal) {
+            let (head, tail) = rest.split_at_mut(w[1] - w[0]);
+            chunks.push((w[0], inverse_ideal, head));
+            rest = tail;
+        }
+        chunks.into_par_iter().with_min_len(16).for_each_init(
+            Scratch::default,
+            |scratch, (start, inverse_ideal, chunk)| {
+                let end = start + chunk.len();
+                let (scores, labels) = (&scores[start..end], &self.labels[start..end]);
+                group_lambdas(scores, labels, self.k, inverse_ideal, chunk, scratch);
+            },
+        );
+    }
 }
 
 #[cfg(test)]
@@ -111,7 +162,8 @@ mod tests {
 
     fn lambdas(scores: &[f32], labels: &[f32], k: usize) -> Vec<GradHess> {
         let mut out = vec![GradHess::default(); scores.len()];
-        compute_lambdas(scores, labels, &[0, scores.len()], k, &mut out);
+        let offsets = [0, scores.len()];
+        LambdaObjective::new(labels, &offsets, k).compute(scores, &mut out);
         out
     }
 

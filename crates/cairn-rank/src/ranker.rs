@@ -10,7 +10,7 @@ use crate::data::RankingData;
 use crate::error::RankError;
 use crate::forest::Forest;
 use crate::grow::{TreeLearner, TreeParams};
-use crate::lambda::{compute_lambdas, GradHess};
+use crate::lambda::{GradHess, LambdaObjective};
 use crate::metrics::mean_ndcg;
 
 /// A fitted LambdaMART ensemble. Scores are comparable within one model only: rank by them.
@@ -60,6 +60,7 @@ impl Ranker {
             .clamp(1, n_features);
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
         let mut learner = TreeLearner::new(&matrix, &bins);
+        let objective = LambdaObjective::new(&train.labels, &offsets, config.ndcg_at);
         let mut scores = vec![0f32; train.n_rows()];
         let mut grads = vec![GradHess::default(); train.n_rows()];
         let mut valid_scores = valid.map(|v| vec![0f32; v.n_rows()]);
@@ -72,7 +73,7 @@ impl Ranker {
         let mut best: Option<(usize, f64)> = None;
 
         for _ in 0..config.trees {
-            compute_lambdas(&scores, &train.labels, &offsets, config.ndcg_at, &mut grads);
+            objective.compute(&scores, &mut grads);
             let features: Vec<usize> = if features_per_tree == n_features {
                 (0..n_features).collect()
             } else {
