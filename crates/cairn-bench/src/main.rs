@@ -5,6 +5,7 @@ mod data;
 mod explicit;
 mod grids;
 mod metrics;
+mod pipeline;
 mod speed;
 mod strong;
 
@@ -44,6 +45,21 @@ enum Command {
         split: PathBuf,
         #[arg(long, default_value = "biased-mf,svdpp")]
         models: String,
+    },
+    /// The serving pipeline stage by stage on a temporal split folder (train.csv/test.csv with
+    /// timestamps, item_features.csv): each retriever's candidate recall, then NDCG@10 of each
+    /// retriever, of rank fusion and of the learned ranker.
+    Pipeline {
+        split: PathBuf,
+        /// Re-split train+test per user: this share of each user's newest events is the test.
+        #[arg(long)]
+        per_user_last: Option<f64>,
+        /// Candidates per retriever.
+        #[arg(long, default_value_t = 200)]
+        quota: usize,
+        /// `train.ranker` settings as JSON, e.g. '{"trees":200,"max_leaves":7}'.
+        #[arg(long)]
+        ranker: Option<String>,
     },
     /// Seconds per iteration on a synth.py folder.
     Speed {
@@ -110,6 +126,12 @@ fn main() -> Result<()> {
             }
         }
         Command::Explicit { split, models } => explicit::run(&split, &models)?,
+        Command::Pipeline {
+            split,
+            per_user_last,
+            quota,
+            ranker,
+        } => pipeline::run(&split, per_user_last, quota, ranker.as_deref())?,
         Command::Speed {
             model,
             data,

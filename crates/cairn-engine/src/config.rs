@@ -75,7 +75,7 @@ pub struct AnnConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct RankerTrainConfig {
     pub enabled: bool,
-    /// The newest share of the log's events whose choices the ranker learns to predict.
+    /// The newest share of each user's events that the ranker learns to predict from the rest.
     pub label_fraction: f64,
     /// Users sampled for ranker training (a fifth of them validate).
     pub max_users: usize,
@@ -84,6 +84,11 @@ pub struct RankerTrainConfig {
     /// Training users with at least one chosen candidate needed to keep a ranker.
     pub min_groups: usize,
     pub trees: usize,
+    pub learning_rate: f32,
+    pub max_leaves: usize,
+    pub min_data_in_leaf: usize,
+    /// Rounds without improvement on the validation users before training stops; 0 = never.
+    pub early_stopping_rounds: usize,
     pub seed: u64,
 }
 
@@ -181,11 +186,15 @@ impl Default for RankerTrainConfig {
     fn default() -> Self {
         RankerTrainConfig {
             enabled: true,
-            label_fraction: 0.1,
-            max_users: 3000,
+            label_fraction: 0.2,
+            max_users: 1500,
             min_events: 5000,
             min_groups: 50,
             trees: 200,
+            learning_rate: 0.05,
+            max_leaves: 15,
+            min_data_in_leaf: 100,
+            early_stopping_rounds: 0,
             seed: 42,
         }
     }

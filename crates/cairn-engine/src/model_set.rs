@@ -13,6 +13,8 @@ use cairn_models::{FittedModel, ItemKnn, ItemKnnConfig, Popularity, Trending};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ServeConfig, TrainConfig};
+use crate::pipeline::ann::ItemIndex;
+use crate::pipeline::retrieve::item_vectors;
 use crate::pipeline::training::{fit_ranker, TrainedRanker};
 use crate::pipeline::ItemTable;
 use crate::snapshot::Snapshot;
@@ -78,6 +80,9 @@ pub struct ModelSet {
     pub content: Option<ContentIndex>,
     /// The pipeline's learned ranker; `None` when disabled or the log was too small.
     pub ranker: Option<TrainedRanker>,
+    /// Nearest-neighbour index over the factor model's item vectors; `None` for small catalogs
+    /// (scored exactly) and models without item vectors.
+    pub ann: Option<ItemIndex>,
     /// Item indices by decreasing popularity / trending score (zero-score items left out).
     pub popular_order: Vec<u32>,
     pub trending_order: Vec<u32>,
@@ -164,6 +169,19 @@ impl ModelSet {
             catalog,
         );
         let content = ContentIndex::fit(&table, catalog)?;
+        let ann = match main.as_ref() {
+            Some(model) => match item_vectors(model) {
+                Some((vectors, dim)) => {
+                    let bias = match model {
+                        FittedModel::Bpr(b) => Some(b.item_bias.as_slice()),
+                        _ => None,
+                    };
+                    ItemIndex::build(vectors, dim, bias, &config.ann)?
+                }
+                None => None,
+            },
+            None => None,
+        };
         Ok(ModelSet {
             version: format!("{trained_at}-{}", snapshot.last_seq),
             trained_at,
@@ -181,6 +199,7 @@ impl ModelSet {
             table,
             content,
             ranker: None,
+            ann,
         })
     }
 

@@ -57,17 +57,45 @@ impl Snapshot {
 }
 
 impl Snapshot {
-    /// Events before `cut` as a snapshot of their own (ids re-interned), and the later events as
-    /// (user id, item id, strength).
-    pub fn split_at_time(&self, cut: i64) -> (Snapshot, Vec<(String, String, f32)>) {
+    /// Each user's newest `fraction` of events (users with at least `min_events`) as
+    /// (user id, item id, strength), and the rest as a snapshot of its own.
+    pub fn split_user_tails(
+        &self,
+        fraction: f64,
+        min_events: usize,
+    ) -> (Snapshot, Vec<(String, String, f32)>) {
+        let mut by_user: Vec<Vec<usize>> = vec![Vec::new(); self.users.len()];
+        for (n, e) in self.events.iter().enumerate() {
+            by_user[e.0 as usize].push(n);
+        }
+        let mut future = vec![false; self.events.len()];
+        for list in &mut by_user {
+            if list.len() < min_events {
+                continue;
+            }
+            list.sort_by_key(|&n| (self.events[n].3, n));
+            let tail = ((list.len() as f64) * fraction).ceil() as usize;
+            for &n in &list[list.len() - tail.max(1)..] {
+                future[n] = true;
+            }
+        }
+        self.split_by(|n, _| future[n])
+    }
+
+    /// The events for which `is_future(position, time)` is false as a snapshot of their own (ids
+    /// re-interned), and the others as (user id, item id, strength).
+    fn split_by(
+        &self,
+        is_future: impl Fn(usize, i64) -> bool,
+    ) -> (Snapshot, Vec<(String, String, f32)>) {
         let mut users = IdMap::new();
         let mut items = IdMap::new();
         let mut events = Vec::new();
         let mut future = Vec::new();
         let mut reference_time = i64::MIN;
-        for &(u, i, s, t) in &self.events {
+        for (n, &(u, i, s, t)) in self.events.iter().enumerate() {
             let (user, item) = (self.users.id(u), self.items.id(i));
-            if t < cut {
+            if !is_future(n, t) {
                 events.push((users.intern(user), items.intern(item), s, t));
                 reference_time = reference_time.max(t);
             } else {
@@ -80,7 +108,7 @@ impl Snapshot {
             events,
             last_seq: self.last_seq,
             reference_time: if reference_time == i64::MIN {
-                cut
+                self.reference_time
             } else {
                 reference_time
             },

@@ -4,7 +4,7 @@
 
 use super::placement::Source;
 use super::retrieve::{embedding_score, Candidate, Retrieval};
-use super::{Activity, N_SOURCES};
+use super::{fusion_score, Activity, N_SOURCES};
 use crate::model_set::ModelSet;
 
 /// Strength buckets of the user's past events: negative, light (a view), medium (click, like,
@@ -23,7 +23,7 @@ pub fn strength_bucket(strength: f32) -> usize {
     }
 }
 
-pub const N_FEATURES: usize = 2 * N_SOURCES + 16 + STRENGTH_BUCKETS;
+pub const N_FEATURES: usize = 2 * N_SOURCES + 17 + STRENGTH_BUCKETS;
 
 /// Feature names in column order, for reports and importance listings.
 pub fn feature_names() -> Vec<String> {
@@ -51,6 +51,7 @@ pub fn feature_names() -> Vec<String> {
         "pair.model_score_has",
         "item.category_count",
         "user.has_history",
+        "pair.rank_fusion",
     ] {
         names.push(n.to_string());
     }
@@ -61,10 +62,21 @@ pub fn feature_names() -> Vec<String> {
     names
 }
 
-/// Appends one row of `N_FEATURES` values per candidate to `out`.
+/// Appends one row of `N_FEATURES` values per candidate of `r` to `out`.
 pub fn compute(m: &ModelSet, activity: &Activity, r: &Retrieval, out: &mut Vec<f32>) {
-    out.reserve(r.candidates.len() * N_FEATURES);
-    for c in &r.candidates {
+    compute_with(m, activity, r, &r.candidates, out);
+}
+
+/// The same for a subset of `r`'s candidates.
+pub fn compute_with(
+    m: &ModelSet,
+    activity: &Activity,
+    r: &Retrieval,
+    candidates: &[Candidate],
+    out: &mut Vec<f32>,
+) {
+    out.reserve(candidates.len() * N_FEATURES);
+    for c in candidates {
         row(m, activity, r, c, out);
     }
 }
@@ -119,6 +131,8 @@ fn row(m: &ModelSet, a: &Activity, r: &Retrieval, c: &Candidate, out: &mut Vec<f
     out.push(model.is_some() as u8 as f32);
     out.push(cats.len() as f32);
     out.push((a.events > 0) as u8 as f32);
+    // The fusion score gives the ranker a strong baseline to correct rather than rediscover.
+    out.push(fusion_score(c) * 100.0);
     for b in 0..STRENGTH_BUCKETS {
         out.push(a.strength_counts[b].ln_1p());
     }

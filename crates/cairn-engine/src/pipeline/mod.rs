@@ -3,6 +3,7 @@
 //! exploration). It works on a trained [`ModelSet`] and a request [`Context`] only, with no storage
 //! access, so that offline evaluation runs exactly the code that serves.
 
+pub mod ann;
 pub mod features;
 pub mod items;
 pub mod placement;
@@ -142,22 +143,47 @@ fn credited_source(c: &Candidate) -> Source {
 }
 
 /// Relevance of every candidate: the ranker's score where one is trained and wanted, else fusion.
+/// With a ranker, only the best `ranker_candidates` by fusion are scored by it; the others rank
+/// below them, in fusion order.
 pub fn score_candidates(
     m: &ModelSet,
     ctx: &Context,
     r: &Retrieval,
     placement: &PlacementConfig,
 ) -> Vec<f32> {
-    match m.ranker.as_ref().filter(|_| placement.use_ranker) {
-        Some(ranker) => {
-            let mut rows = Vec::new();
-            features::compute(m, &ctx.activity, r, &mut rows);
-            let mut scores = vec![0f32; r.candidates.len()];
-            ranker.predict_many(&rows, &mut scores);
-            scores
-        }
-        None => r.candidates.iter().map(fusion_score).collect(),
+    let fusion: Vec<f32> = r.candidates.iter().map(fusion_score).collect();
+    let Some(ranker) = m.ranker.as_ref().filter(|_| placement.use_ranker) else {
+        return fusion;
+    };
+    let order = fusion_head(&fusion, placement.ranker_candidates);
+    let head = Retrieval {
+        candidates: order.iter().map(|&c| r.candidates[c].clone()).collect(),
+        knn_scores: None,
+        content_scores: None,
+        user_vector: None,
+        model_scores: None,
+    };
+    let mut rows = Vec::with_capacity(order.len() * features::N_FEATURES);
+    features::compute_with(m, &ctx.activity, r, &head.candidates, &mut rows);
+    let mut head_scores = vec![0f32; order.len()];
+    ranker.predict_many(&rows, &mut head_scores);
+    // Unscored candidates sit below the lowest ranked one, keeping their fusion order.
+    let floor = head_scores.iter().copied().fold(f32::INFINITY, f32::min);
+    let mut scores: Vec<f32> = fusion.iter().map(|f| floor - 1.0 + f).collect();
+    for (&c, &s) in order.iter().zip(&head_scores) {
+        scores[c] = s;
     }
+    scores
+}
+
+/// Indices of the `n` candidates with the best fusion scores (all of them, in order, if fewer).
+pub fn fusion_head(fusion: &[f32], n: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..fusion.len()).collect();
+    if order.len() > n {
+        order.sort_by(|&a, &b| fusion[b].total_cmp(&fusion[a]).then(a.cmp(&b)));
+        order.truncate(n);
+    }
+    order
 }
 
 /// Runs all stages and returns up to `ctx.window` items, best first.

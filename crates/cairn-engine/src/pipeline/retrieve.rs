@@ -145,6 +145,9 @@ fn propose(
     match source {
         Source::Embedding => {
             if let (Some(main), Some(u)) = (&m.main, &r.user_vector) {
+                if let Some(index) = &m.ann {
+                    return index.nearest(u, quota, &allow);
+                }
                 let (vectors, k) =
                     item_vectors(main).expect("user vectors come from factor models");
                 let scores: Vec<f32> = vectors

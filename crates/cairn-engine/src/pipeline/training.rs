@@ -1,7 +1,7 @@
-//! Training the learned ranker on a time split of the event log: the retrievers are fitted on
-//! everything before a cut, the pipeline generates candidates for users active after it, and the
-//! ranker learns which candidates those users went on to choose. It therefore learns to predict
-//! what happens next, with features computed by the same code that serves.
+//! Training the learned ranker on a time split of the event log: each user's newest events are
+//! held out, the retrievers are fitted on the rest, the pipeline generates candidates for those
+//! users, and the ranker learns which candidates they went on to choose. It therefore learns to
+//! predict what happens next, with features computed by the same code that serves.
 
 use std::collections::{HashMap, HashSet};
 
@@ -13,7 +13,8 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    features, fusion_score, retrieve, seeds, Activity, Context, HistoryEvent, PlacementConfig,
+    features, fusion_head, fusion_score, retrieve, seeds, Activity, Candidate, Context,
+    HistoryEvent, PlacementConfig,
 };
 use crate::config::{RankerTrainConfig, ServeConfig, TrainConfig};
 use crate::model_set::ModelSet;
@@ -121,8 +122,13 @@ pub fn examples(
             seed: 0,
         };
         let r = retrieve::retrieve(models, &ctx, placement);
-        let labels: Vec<f32> = r
-            .candidates
+        // The ranker only ever sees the head of the fusion order, so it learns on that.
+        let fusion: Vec<f32> = r.candidates.iter().map(fusion_score).collect();
+        let head: Vec<Candidate> = fusion_head(&fusion, placement.ranker_candidates)
+            .into_iter()
+            .map(|c| r.candidates[c].clone())
+            .collect();
+        let labels: Vec<f32> = head
             .iter()
             .map(|c| targets.contains(&c.item) as u8 as f32)
             .collect();
@@ -130,17 +136,17 @@ pub fn examples(
             continue;
         }
         rows.clear();
-        features::compute(models, &ctx.activity, &r, &mut rows);
+        features::compute_with(models, &ctx.activity, &r, &head, &mut rows);
         // A group the ranker refuses (a non-finite feature) is left out with its fusion scores.
         if out.data.push_group(&rows, &labels).is_ok() {
-            out.fusion.extend(r.candidates.iter().map(fusion_score));
+            out.fusion.extend(head.iter().map(fusion_score));
         }
     }
     out
 }
 
-/// Fits the ranker on the last `label_fraction` of the log's time span, or returns `None` when
-/// the log is too small to learn from.
+/// Fits the ranker to predict each user's newest `label_fraction` of events from everything else,
+/// or returns `None` when the log is too small to learn from.
 pub fn fit_ranker(
     snapshot: &Snapshot,
     catalog: &[Item],
@@ -152,10 +158,9 @@ pub fn fit_ranker(
     if !cfg.enabled || snapshot.events.len() < cfg.min_events {
         return Ok(None);
     }
-    let mut times: Vec<i64> = snapshot.events.iter().map(|e| e.3).collect();
-    times.sort_unstable();
-    let cut = times[((times.len() as f64) * (1.0 - cfg.label_fraction)) as usize];
-    let (past, future) = snapshot.split_at_time(cut);
+    // Each user's own newest events are what the ranker learns to predict: every active user
+    // contributes, where a global time cut would leave only the users active at the end.
+    let (past, future) = snapshot.split_user_tails(cfg.label_fraction, 5);
     if past.events.is_empty() || future.is_empty() {
         return Ok(None);
     }
@@ -194,10 +199,16 @@ pub fn fit_ranker(
     if groups(&fit) < cfg.min_groups || groups(&valid) == 0 {
         return Ok(None);
     }
+    // Small trees, slow learning and large leaves: the label is sparse (a few chosen items among
+    // hundreds of candidates per user) and a log has a few thousand users at most.
     let config = RankerConfig {
         trees: cfg.trees,
+        learning_rate: cfg.learning_rate,
+        max_leaves: cfg.max_leaves,
+        min_data_in_leaf: cfg.min_data_in_leaf,
+        feature_fraction: 0.8,
         seed: cfg.seed,
-        early_stopping_rounds: Some(20),
+        early_stopping_rounds: (cfg.early_stopping_rounds > 0).then_some(cfg.early_stopping_rounds),
         ..RankerConfig::default()
     };
     let ranker = Ranker::fit(&fit.data, Some(&valid.data), &config)
