@@ -24,7 +24,7 @@ impl ItemIndex {
         bias: Option<&[f32]>,
         config: &AnnConfig,
     ) -> Result<Option<ItemIndex>, EngineError> {
-        let n = if dim == 0 { 0 } else { vectors.len() / dim };
+        let n = vectors.len().checked_div(dim).unwrap_or(0);
         if n < config.min_items.max(1) {
             return Ok(None);
         }
