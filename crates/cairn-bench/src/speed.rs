@@ -15,6 +15,29 @@ pub fn loadavg() -> f64 {
         .unwrap_or(f64::NAN)
 }
 
+/// CPU seconds (user + system, all threads) this process has used: a fairer measure than wall time
+/// when other people's jobs share the cores. `/proc` counts in USER_HZ, which is 100 on Linux.
+pub fn cpu_seconds() -> f64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            // Fields after the command name, which is in parentheses and may hold spaces.
+            let rest = s
+                .get(s.rfind(')')? + 2..)?
+                .split_whitespace()
+                .collect::<Vec<_>>();
+            let utime: f64 = rest.get(11)?.parse().ok()?;
+            let stime: f64 = rest.get(12)?.parse().ok()?;
+            Some((utime + stime) / 100.0)
+        })
+        .unwrap_or(f64::NAN)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
 pub fn run(
     model: &str,
     dir: &Path,
@@ -39,11 +62,13 @@ pub fn run(
         let load_start = loadavg();
         let stamps = Mutex::new(Vec::new());
         let started = Instant::now();
+        let cpu_start = cpu_seconds();
         let report = |stage: &str, done: usize, _total: usize| {
             let t = started.elapsed().as_secs_f64();
-            eprintln!("#   {stage} f{f} iter {done}: {t:.2}s");
+            let cpu = cpu_seconds() - cpu_start;
+            eprintln!("#   {stage} f{f} iter {done}: {t:.2}s (cpu {cpu:.2}s)");
             if let Ok(mut s) = stamps.lock() {
-                s.push(t);
+                s.push((t, cpu));
             }
         };
         match model {
@@ -74,28 +99,34 @@ pub fn run(
         }
         let fit_s = started.elapsed().as_secs_f64();
         let stamps = stamps.into_inner().unwrap_or_default();
-        let mut per_iter: Vec<f64> = stamps
-            .iter()
-            .scan(0.0, |prev, &t| {
-                let d = t - *prev;
-                *prev = t;
-                Some(d)
-            })
-            .collect();
+        let deltas = |pick: fn(&(f64, f64)) -> f64| -> Vec<f64> {
+            stamps
+                .iter()
+                .scan(0.0, |prev, s| {
+                    let d = pick(s) - *prev;
+                    *prev = pick(s);
+                    Some(d)
+                })
+                .collect()
+        };
+        let mut per_iter = deltas(|s| s.0);
+        let cpu_per_iter = deltas(|s| s.1);
         let mean = per_iter.iter().sum::<f64>() / per_iter.len().max(1) as f64;
         let iter_s: Vec<f64> = per_iter
             .iter()
             .map(|v| (v * 1000.0).round() / 1000.0)
             .collect();
-        per_iter.sort_by(f64::total_cmp);
-        let median = per_iter
-            .get(per_iter.len() / 2)
-            .copied()
-            .unwrap_or(f64::NAN);
+        let cpu_iter_s: Vec<f64> = cpu_per_iter
+            .iter()
+            .map(|v| (v * 100.0).round() / 100.0)
+            .collect();
+        let median_cpu = median(cpu_per_iter);
+        let median = median(std::mem::take(&mut per_iter));
         let line = serde_json::json!({
             "bench": model, "engine": "cairn", "factors": f, "iterations": iterations,
             "threads": threads, "users": m.n_rows, "items": m.n_cols, "nnz": m.nnz(),
             "fit_s": fit_s, "iter_s": iter_s, "iter_s_mean": mean, "iter_s_median": median,
+            "cpu_iter_s": cpu_iter_s, "cpu_iter_s_median": median_cpu,
             "simd": format!("{:?}", cairn_models::kernels::simd_level()),
             "loadavg_1m_start": load_start, "loadavg_1m_end": loadavg(),
         });

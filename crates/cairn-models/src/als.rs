@@ -23,10 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use cairn_core::CsrMatrix;
 
-use crate::kernels::{
-    axpy, cholesky_solve, cosine_to_all, dot, dot_then_axpy, gram, prefetch_row, symv, MulAdd,
-    PREFETCH_AHEAD,
-};
+use crate::kernels::{axpy, cholesky_solve, cosine_to_all, dot, gram, BlockOps, FixedRows, MulAdd};
 use crate::progress::{Progress, Silent};
 use crate::{dispatch_simd, top_k, Recommender, SimilarItems};
 
@@ -260,7 +257,10 @@ struct Scratch {
     b64: Vec<f64>,
     /// The gathered factor rows of the row being solved (CG only); grows to the longest row.
     rows: Vec<f32>,
+    /// α·x of each gathered row, then 1 + α·x and −α·x: the coefficients of the CG passes.
     weight: Vec<f32>,
+    base: Vec<f32>,
+    neg_weight: Vec<f32>,
 }
 
 impl Scratch {
@@ -275,6 +275,8 @@ impl Scratch {
             b64: if dense { vec![0.0; k] } else { Vec::new() },
             rows: Vec::new(),
             weight: Vec::new(),
+            base: Vec::new(),
+            neg_weight: Vec::new(),
         }
     }
 }
@@ -283,6 +285,9 @@ impl HalfStep<'_> {
     fn solve(&self, out: &mut [f32], solver: AlsSolver) {
         let k = self.k;
         let gram_y = gram(self.fixed, k);
+        let ops = BlockOps::new(k);
+        let compact = matches!(solver, AlsSolver::Cg { .. });
+        let fixed = ops.fixed_rows(self.fixed, compact);
         out.par_chunks_mut(k).enumerate().for_each_init(
             || Scratch::new(k, solver),
             |scratch, (row, x)| {
@@ -290,7 +295,7 @@ impl HalfStep<'_> {
                 let penalty = self.penalties[row];
                 match solver {
                     AlsSolver::Cg { steps } => {
-                        dispatch_simd!(M => self.cg::<M>(&gram_y, idx, vals, penalty, x, scratch, steps))
+                        dispatch_simd!(M => self.cg::<M>(&gram_y, &fixed, idx, vals, penalty, x, scratch, steps, ops))
                     }
                     AlsSolver::Cholesky => self.exact(&gram_y, idx, vals, penalty, x, scratch),
                 }
@@ -304,47 +309,44 @@ impl HalfStep<'_> {
     fn cg<M: MulAdd>(
         &self,
         gram_y: &[f32],
+        fixed: &FixedRows,
         idx: &[u32],
         vals: &[f32],
         penalty: f32,
         x: &mut [f32],
         s: &mut Scratch,
         steps: usize,
+        ops: BlockOps,
     ) {
-        let k = self.k;
         if idx.is_empty() {
             x.fill(0.0);
             return;
         }
-        // Gathering the row's factor rows into one contiguous block costs one pass over scattered
-        // memory; the 1 + 2·steps products below then stream from cache.
-        s.rows.clear();
         s.weight.clear();
-        for (t, &i) in idx.iter().enumerate() {
-            if let Some(&ahead) = idx.get(t + PREFETCH_AHEAD) {
-                prefetch_row(self.fixed, ahead as usize, k);
-            }
-            s.rows
-                .extend_from_slice(&self.fixed[i as usize * k..(i as usize + 1) * k]);
-        }
         s.weight.extend(vals.iter().map(|&v| self.alpha * v));
-        let (yu, weight) = (&s.rows[..], &s.weight[..]);
+        s.base.clear();
+        s.base.extend(s.weight.iter().map(|&w| 1.0 + w));
+        s.neg_weight.clear();
+        s.neg_weight.extend(s.weight.iter().map(|&w| -w));
         let (r, p, ap) = (&mut s.r, &mut s.p, &mut s.ap);
         // r = YᵀC·1 − A x, with A = YᵀY + λI + Yᵀ(C − I)Y
-        symv::<M>(gram_y, x, r);
+        ops.symv(gram_y, x, r);
         for (ri, xi) in r.iter_mut().zip(x.iter()) {
             *ri = -*ri - penalty * xi;
         }
-        dot_then_axpy::<M>(yu, x, r, |t, d| (1.0 + weight[t]) - weight[t] * d);
+        // The residual's pass gathers the row's factor rows into one contiguous block, the only
+        // pass over scattered memory; the `steps` products below stream from cache.
+        ops.gather_pass(fixed, idx, &mut s.rows, x, r, Some(&s.base), &s.neg_weight);
+        let (yu, weight) = (&s.rows[..idx.len() * self.k], &s.weight[..]);
         p.copy_from_slice(r);
         let mut rs_old = dot::<M>(r, r);
         for _ in 0..steps {
             if rs_old < 1e-20 {
                 break;
             }
-            symv::<M>(gram_y, p, ap);
+            ops.symv(gram_y, p, ap);
             axpy::<M>(penalty, p, ap);
-            dot_then_axpy::<M>(yu, p, ap, |t, d| weight[t] * d);
+            ops.weighted_pass(yu, p, ap, None, weight);
             let p_ap = dot::<M>(p, ap);
             if p_ap <= 0.0 || !p_ap.is_finite() {
                 break;

@@ -8,6 +8,10 @@
 //! FMA is a slow library call). Results are deterministic on a given machine; the two copies may
 //! differ in the last bits.
 
+pub mod block;
+
+pub use block::{BlockOps, FixedRows};
+
 /// How `a * b + c` is computed inside a kernel.
 pub trait MulAdd: Copy + Send + Sync + 'static {
     fn mul_add(a: f32, b: f32, c: f32) -> f32;
