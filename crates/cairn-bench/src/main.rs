@@ -5,6 +5,7 @@ mod data;
 mod explicit;
 mod grids;
 mod metrics;
+mod serve_load;
 mod speed;
 mod strong;
 
@@ -56,6 +57,10 @@ enum Command {
         #[arg(long, default_value_t = 2)]
         threads: usize,
     },
+    /// A data directory with a synthetic shop and a trained model set, for `cairn serve`.
+    ServeSetup(serve_load::SetupArgs),
+    /// Latency and throughput of a running server under concurrent clients.
+    Load(serve_load::LoadArgs),
 }
 
 fn main() -> Result<()> {
@@ -117,6 +122,8 @@ fn main() -> Result<()> {
             iterations,
             threads,
         } => speed::run(&model, &data, &factors, iterations, threads)?,
+        Command::ServeSetup(args) => serve_load::setup(&args)?,
+        Command::Load(args) => serve_load::load(&args)?,
     }
     Ok(())
 }

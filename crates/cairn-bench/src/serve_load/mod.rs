@@ -1,0 +1,14 @@
+//! The serving-latency benchmark: `serve-setup` builds a data directory with a synthetic shop and a
+//! trained model set for `cairn serve`; `load` drives the running server over loopback and reports
+//! latency percentiles and throughput (see docs/bench/serving.md and scripts/serve-load.sh).
+
+mod client;
+mod http;
+mod load;
+mod proc_stats;
+mod setup;
+mod stats;
+mod synth;
+
+pub use load::{run as load, LoadArgs};
+pub use setup::{run as setup, SetupArgs};
