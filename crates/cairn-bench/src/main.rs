@@ -61,6 +61,8 @@ enum Command {
     ServeSetup(serve_load::SetupArgs),
     /// Latency and throughput of a running server under concurrent clients.
     Load(serve_load::LoadArgs),
+    /// In-process timings of the engine calls and stages behind the served endpoints.
+    ServeProfile(serve_load::ProfileArgs),
 }
 
 fn main() -> Result<()> {
@@ -124,6 +126,7 @@ fn main() -> Result<()> {
         } => speed::run(&model, &data, &factors, iterations, threads)?,
         Command::ServeSetup(args) => serve_load::setup(&args)?,
         Command::Load(args) => serve_load::load(&args)?,
+        Command::ServeProfile(args) => serve_load::profile(&args)?,
     }
     Ok(())
 }

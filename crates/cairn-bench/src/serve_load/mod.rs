@@ -6,9 +6,11 @@ mod client;
 mod http;
 mod load;
 mod proc_stats;
+mod profile;
 mod setup;
 mod stats;
 mod synth;
 
 pub use load::{run as load, LoadArgs};
+pub use profile::{run as profile, ProfileArgs};
 pub use setup::{run as setup, SetupArgs};
