@@ -6,6 +6,7 @@ mod explicit;
 mod grids;
 mod metrics;
 mod pipeline;
+mod serve_load;
 mod speed;
 mod strong;
 
@@ -72,6 +73,12 @@ enum Command {
         #[arg(long, default_value_t = 2)]
         threads: usize,
     },
+    /// A data directory with a synthetic shop and a trained model set, for `cairn serve`.
+    ServeSetup(serve_load::SetupArgs),
+    /// Latency and throughput of a running server under concurrent clients.
+    Load(serve_load::LoadArgs),
+    /// In-process timings of the engine calls and stages behind the served endpoints.
+    ServeProfile(serve_load::ProfileArgs),
 }
 
 fn main() -> Result<()> {
@@ -139,6 +146,9 @@ fn main() -> Result<()> {
             iterations,
             threads,
         } => speed::run(&model, &data, &factors, iterations, threads)?,
+        Command::ServeSetup(args) => serve_load::setup(&args)?,
+        Command::Load(args) => serve_load::load(&args)?,
+        Command::ServeProfile(args) => serve_load::profile(&args)?,
     }
     Ok(())
 }

@@ -1,0 +1,16 @@
+//! The serving-latency benchmark: `serve-setup` builds a data directory with a synthetic shop and a
+//! trained model set for `cairn serve`; `load` drives the running server over loopback and reports
+//! latency percentiles and throughput (see docs/bench/serving.md and scripts/serve-load.sh).
+
+mod client;
+mod http;
+mod load;
+mod proc_stats;
+mod profile;
+mod setup;
+mod stats;
+mod synth;
+
+pub use load::{run as load, LoadArgs};
+pub use profile::{run as profile, ProfileArgs};
+pub use setup::{run as setup, SetupArgs};
