@@ -1,15 +1,16 @@
 //! `cairn-bench serve-profile`: the engine calls behind each endpoint, timed in-process on one thread
-//! (no HTTP), plus the stages a personalised request goes through, each timed alone on the same users:
-//! the history read from the store, the ranking model's scores over every item, the top-k pass, and
-//! the content model's new-item pass. Comparing these with the load test's latencies shows where a
-//! request's time goes.
+//! (no HTTP), plus the stages a personalised request goes through, on the same users: the history
+//! read from the store, then the pipeline's retrieval, scoring and re-ranking. Comparing these with
+//! the load test's latencies shows where a request's time goes.
 
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Context as _, Result};
+use std::collections::HashSet;
+
+use cairn_engine::pipeline::{self, retrieve, Activity, Context, HistoryEvent};
 use cairn_engine::{Config, Engine, ModelSet, RecommendRequest};
-use cairn_models::{top_k, Recommender};
 use clap::Args;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -97,7 +98,7 @@ pub fn run(args: &ProfileArgs) -> Result<()> {
             user_id: u.clone(),
             k: args.k,
             exclude_seen: true,
-            category: None,
+            ..RecommendRequest::default()
         })?;
         Ok(())
     })?;
@@ -114,56 +115,81 @@ pub fn run(args: &ProfileArgs) -> Result<()> {
         engine.store().user_events(u, history_limit)?;
         Ok(())
     })?;
-    // Histories as model indices with unit weights: the same shape of input the engine builds.
-    let histories: Vec<Vec<(u32, f32)>> = users
+    // The pipeline's stages on the same users, with contexts built as the engine builds them.
+    let serve = engine.config().serve.clone();
+    let placement = serve.placements[&serve.default_placement].clone();
+    let strength =
+        |e: &cairn_core::StoredEvent| engine.config().event_types.strength(&e.event_type, e.value);
+    let histories: Vec<Vec<HistoryEvent>> = users
         .iter()
         .map(|u| {
             Ok(engine
                 .store()
                 .user_events(u, history_limit)?
                 .iter()
-                .filter_map(|e| models.items.get(&e.item_id).map(|i| (i, 1.0)))
+                .map(|e| HistoryEvent {
+                    item: models.table.ids.get(&e.item_id),
+                    strength: strength(e),
+                    timestamp: e.timestamp.0,
+                })
                 .collect())
         })
         .collect::<Result<_>>()?;
-    let n = models.items.len();
-    let ranker: &dyn Recommender = match &models.main {
-        Some(main) => main,
-        None => &models.knn,
+    let boost = |_: u32| 1.0;
+    let contexts: Vec<(Vec<(u32, f32)>, Activity, HashSet<u32>)> = histories
+        .iter()
+        .map(|h| {
+            let pairs: Vec<(Option<u32>, f32)> = h.iter().map(|e| (e.item, e.strength)).collect();
+            (
+                pipeline::seeds(h, serve.recent_items, serve.recency_half_life_days),
+                Activity::from_events(&models.table, &pairs, &[]),
+                h.iter().filter_map(|e| e.item).collect(),
+            )
+        })
+        .collect();
+    let context = |c: &(Vec<(u32, f32)>, Activity, HashSet<u32>)| {
+        let seen = c.2.clone();
+        (c.0.clone(), c.1.clone(), move |i: u32| !seen.contains(&i))
     };
-    let mut scores = vec![0f32; n];
-    time_each("ranker fold-in + score (all items)", &histories, |h| {
-        ranker.score(h, &mut scores);
+    time_each("pipeline: retrieve", &contexts, |c| {
+        let (seeds, activity, allow) = context(c);
+        let ctx = Context {
+            seeds,
+            activity,
+            allow: &allow,
+            boost: &boost,
+            window: serve.list_window,
+            seed: 0,
+        };
+        std::hint::black_box(retrieve::retrieve(&models, &ctx, &placement));
         Ok(())
     })?;
-    time_each("top_k (no filter)", &histories, |h| {
-        ranker.score(h, &mut scores);
-        std::hint::black_box(top_k(&scores, args.k, |_| false));
+    time_each("pipeline: retrieve + score", &contexts, |c| {
+        let (seeds, activity, allow) = context(c);
+        let ctx = Context {
+            seeds,
+            activity,
+            allow: &allow,
+            boost: &boost,
+            window: serve.list_window,
+            seed: 0,
+        };
+        let r = retrieve::retrieve(&models, &ctx, &placement);
+        std::hint::black_box(pipeline::score_candidates(&models, &ctx, &r, &placement));
         Ok(())
     })?;
-    if let Some(content) = &models.content {
-        let mut content_scores = vec![0f32; content.items.len()];
-        let content_histories: Vec<Vec<(u32, f32)>> = histories
-            .iter()
-            .map(|h| {
-                h.iter()
-                    .filter_map(|&(i, w)| content.items.get(models.items.id(i)).map(|c| (c, w)))
-                    .collect()
-            })
-            .collect();
-        time_each("content.score (all items)", &content_histories, |h| {
-            content.model.score(h, &mut content_scores);
-            Ok(())
-        })?;
-        // The new-item pass looks every positively scored item up by id to leave out items the
-        // collaborative model knows; when nearly all items are known, that is one lookup per item.
-        time_each("content.score + new-item top_k", &content_histories, |h| {
-            content.model.score(h, &mut content_scores);
-            std::hint::black_box(top_k(&content_scores, 1, |i| {
-                content_scores[i as usize] <= 0.0 || models.items.get(content.items.id(i)).is_some()
-            }));
-            Ok(())
-        })?;
-    }
+    time_each("pipeline: retrieve + score + rerank", &contexts, |c| {
+        let (seeds, activity, allow) = context(c);
+        let ctx = Context {
+            seeds,
+            activity,
+            allow: &allow,
+            boost: &boost,
+            window: serve.list_window,
+            seed: 0,
+        };
+        std::hint::black_box(pipeline::run(&models, &ctx, &placement));
+        Ok(())
+    })?;
     Ok(())
 }
