@@ -8,6 +8,9 @@
 #   CAIRN_LOAD_DIR   data directory to reuse; created by serve-setup when it holds no model yet
 #                    (default: target/serve-load/data, kept between runs: setup takes the longest)
 #   ITEMS USERS EVENTS_PER_USER SEED MODEL   serve-setup's shop and model (100000 1000000 8 42 als)
+#   ITERATIONS       training iterations of the model (its default when unset; serving cost does not
+#                    depend on it, training time does)
+#   PROFILE_REQUESTS in-process engine calls per stage before the server starts (2000; 0 skips)
 #   DURATION WARMUP  measured and warm-up time per recommendations run (20s 5s)
 #   SHORT_DURATION   measured time per similar-items and popular run (10s)
 #   CONCURRENCY      closed-loop client counts (1,8,64)
@@ -28,6 +31,8 @@ USERS=${USERS:-1000000}
 EVENTS_PER_USER=${EVENTS_PER_USER:-8}
 SEED=${SEED:-42}
 MODEL=${MODEL:-als}
+ITERATIONS=${ITERATIONS:-}
+PROFILE_REQUESTS=${PROFILE_REQUESTS:-2000}
 DURATION=${DURATION:-20s}
 WARMUP=${WARMUP:-5s}
 SHORT_DURATION=${SHORT_DURATION:-10s}
@@ -57,13 +62,20 @@ if [[ ! -s $DATA/models/LATEST ]]; then
     fi
     log "serve-setup into $DATA: $ITEMS items, $USERS users, ~$EVENTS_PER_USER events each, $MODEL"
     "$BENCH" serve-setup --data-dir "$DATA" --items "$ITEMS" --users "$USERS" \
-        --events-per-user "$EVENTS_PER_USER" --seed "$SEED" --model "$MODEL" |
+        --events-per-user "$EVENTS_PER_USER" --seed "$SEED" --model "$MODEL" \
+        ${ITERATIONS:+--iterations "$ITERATIONS"} |
         sed 's/^{/{"kind":"setup",/' | tee -a "$RESULTS"
 else
     log "reusing the data directory $DATA (model $(cat "$DATA/models/LATEST"))"
 fi
 echo "{\"kind\":\"sizes\",\"store_bytes\":$(stat -c %s "$DATA/cairn.redb"),\"model_bytes\":$(stat -c %s "$DATA/models/$(cat "$DATA/models/LATEST")")}" |
     tee -a "$RESULTS"
+
+if ((PROFILE_REQUESTS > 0)); then
+    log "in-process engine timings, $PROFILE_REQUESTS calls per stage"
+    "$BENCH" serve-profile --data-dir "$DATA" --requests "$PROFILE_REQUESTS" --users "$USERS" \
+        --items "$ITEMS" --seed "$SEED" | tee -a "$RESULTS"
+fi
 
 SERVER_LOG=$OUT_DIR/server.log
 log "starting cairn serve on port $PORT (log: $SERVER_LOG)"

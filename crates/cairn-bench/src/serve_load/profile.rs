@@ -16,7 +16,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
-use super::proc_stats::loadavg_1m;
+use super::proc_stats::{cpu_seconds, loadavg_1m};
 use super::setup::CONFIG_FILE;
 use super::stats::LatencySummary;
 use super::synth::{item_id, user_id};
@@ -46,6 +46,8 @@ struct StageLine {
     stage: &'static str,
     #[serde(flatten)]
     latency: LatencySummary,
+    /// CPU time per call: on a busy machine, wall time also counts waiting for a core.
+    cpu_ms_per_call: f64,
     loadavg_1m_before: f64,
 }
 
@@ -57,6 +59,7 @@ fn time_each<T>(
 ) -> Result<()> {
     let loadavg = loadavg_1m();
     let mut micros = Vec::with_capacity(inputs.len());
+    let cpu_before = cpu_seconds(std::process::id());
     let started = Instant::now();
     for input in inputs {
         let t = Instant::now();
@@ -64,10 +67,12 @@ fn time_each<T>(
         micros.push(u32::try_from(t.elapsed().as_micros()).unwrap_or(u32::MAX));
     }
     let seconds = started.elapsed().as_secs_f64();
+    let cpu = cpu_seconds(std::process::id()) - cpu_before;
     let line = StageLine {
         kind: "profile",
         stage,
         latency: LatencySummary::new(micros, 0, seconds),
+        cpu_ms_per_call: cpu * 1000.0 / inputs.len().max(1) as f64,
         loadavg_1m_before: loadavg,
     };
     println!("{}", serde_json::to_string(&line)?);
