@@ -141,7 +141,9 @@ pub fn run(args: &ProfileArgs) -> Result<()> {
         })
         .collect::<Result<_>>()?;
     let boost = |_: u32| 1.0;
-    let contexts: Vec<(Vec<(u32, f32)>, Activity, HashSet<u32>)> = histories
+    // Per user: seeds, activity, and the seen items.
+    type UserInput = (Vec<(u32, f32)>, Activity, HashSet<u32>);
+    let contexts: Vec<UserInput> = histories
         .iter()
         .map(|h| {
             let pairs: Vec<(Option<u32>, f32)> = h.iter().map(|e| (e.item, e.strength)).collect();
@@ -152,7 +154,7 @@ pub fn run(args: &ProfileArgs) -> Result<()> {
             )
         })
         .collect();
-    let context = |c: &(Vec<(u32, f32)>, Activity, HashSet<u32>)| {
+    let context = |c: &UserInput| {
         let seen = c.2.clone();
         (c.0.clone(), c.1.clone(), move |i: u32| !seen.contains(&i))
     };

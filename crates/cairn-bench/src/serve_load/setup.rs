@@ -264,11 +264,11 @@ mod tests {
                 user_id: "user-7".into(),
                 k: 10,
                 exclude_seen: true,
-                category: None,
+                ..Default::default()
             })
             .unwrap();
         assert_eq!(recs.items.len(), 10);
-        assert!(recs.items.iter().any(|r| r.source == "als"));
+        assert!(recs.items.iter().any(|r| r.source == "embedding"));
         drop(engine);
         assert!(
             run(&args).is_err(),
