@@ -102,7 +102,7 @@ fn eval_placement(quota: usize) -> PlacementConfig {
             .collect(),
         seeds: Seeds::User,
         use_ranker: true,
-        ranker_candidates: 300,
+        ranker_candidates: PlacementConfig::default().ranker_candidates,
         max_per_category: 0,
         mmr_lambda: 1.0,
         exploration: 0.0,

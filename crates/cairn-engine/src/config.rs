@@ -163,7 +163,7 @@ impl Default for ServeConfig {
             recency_half_life_days: 30.0,
             max_k: 1000,
             default_k: 10,
-            list_window: 200,
+            list_window: 50,
             cursor_cache: 10_000,
             default_placement: "home".into(),
             placements: crate::pipeline::default_placements(),

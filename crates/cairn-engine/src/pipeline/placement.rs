@@ -142,7 +142,7 @@ impl Default for PlacementConfig {
             ],
             seeds: Seeds::User,
             use_ranker: true,
-            ranker_candidates: 300,
+            ranker_candidates: 150,
             max_per_category: 0,
             mmr_lambda: 1.0,
             exploration: 0.0,

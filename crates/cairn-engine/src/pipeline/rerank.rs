@@ -85,6 +85,7 @@ pub fn rerank(
     let mut untouched_left = placement.new_item_slots;
     let untouched_from = 2.min(ctx.window.saturating_sub(1));
 
+    let mut head = 0;
     while out.len() < ctx.window {
         if untouched_left > 0 && out.len() >= untouched_from {
             untouched_left -= 1;
@@ -108,6 +109,10 @@ pub fn rerank(
                 .find(|&c| !placed[c] && fits_category(&per_category, c));
         }
         let explored = pick.is_some();
+        // Everything before `head` in the relevance order is placed: later scans start there.
+        while head < order.len() && placed[order[head]] {
+            head += 1;
+        }
         if pick.is_none() {
             pick = best_by_mmr(
                 m,
@@ -115,7 +120,7 @@ pub fn rerank(
                 vectors,
                 cands,
                 &rel,
-                &order,
+                &order[head..],
                 &placed,
                 &out,
                 |c| fits_category(&per_category, c),
@@ -124,7 +129,7 @@ pub fn rerank(
         if pick.is_none() && placement.max_per_category > 0 {
             // Every remaining candidate is in a full category: relax the limit rather than
             // return a short list.
-            pick = order.iter().copied().find(|&c| !placed[c]);
+            pick = order[head..].iter().copied().find(|&c| !placed[c]);
         }
         let Some(c) = pick else { break };
         placed[c] = true;
