@@ -56,6 +56,16 @@ fn augment_queries(queries: &[f32], dim: usize) -> Vec<f32> {
         .collect()
 }
 
+/// The 1-minute load average (Linux), recorded with every line because the machine is shared.
+fn loadavg() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut dir = None;
@@ -131,6 +141,7 @@ fn main() {
         let build_s = start.elapsed().as_secs_f64();
         let mut line = common.clone();
         line["build_threads"] = json!(t);
+        line["loadavg_1m_end"] = json!(loadavg());
         line["build_s"] = json!((build_s * 100.0).round() / 100.0);
         println!("{line}");
         // The sweep uses the first build (1 thread by default, as the peers' build is).
@@ -174,6 +185,7 @@ fn main() {
     }
     let mut line = common;
     line["threads"] = json!(1);
+    line["loadavg_1m_end"] = json!(loadavg());
     line["target_recall"] = json!(0.95);
     line["at_target"] = at_target;
     line["curve"] = json!(curve);

@@ -447,4 +447,39 @@ mod tests {
             );
         }
     }
+
+    /// The dispatch test above only reaches the widest instruction set of this CPU; check every
+    /// compiled one directly where the CPU has it.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn each_instruction_set_matches_the_portable_kernels() {
+        let has = |f: &str| match f {
+            "avx2" => {
+                std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+            }
+            _ => std::arch::is_x86_feature_detected!("avx512f"),
+        };
+        for n in [1, 5, 8, 9, 16, 17, 24, 31, 32, 33, 47, 64, 65, 129] {
+            let (a, b) = (data(n, 0.4), data(n, 1.9));
+            let (dot, l2) = (dot_portable(&a, &b), l2_sq_portable(&a, &b));
+            let close = |x: f32, y: f32| (x - y).abs() <= 1e-4 * (1.0 + y.abs());
+            if has("avx2") {
+                // SAFETY: the CPU has AVX2 and FMA.
+                let (d, l) = unsafe { (Avx2Fma::dot(&a, &b), Avx2Fma::l2_sq(&a, &b)) };
+                assert!(
+                    close(d, dot) && close(l, l2),
+                    "avx2 n={n}: {d} {dot} {l} {l2}"
+                );
+            }
+            if has("avx512") {
+                // SAFETY: the CPU has AVX-512F.
+                let (d, l) = unsafe { (Avx512::dot(&a, &b), Avx512::l2_sq(&a, &b)) };
+                assert!(
+                    close(d, dot) && close(l, l2),
+                    "avx512 n={n}: {d} {dot} {l} {l2}"
+                );
+            }
+        }
+    }
 }
