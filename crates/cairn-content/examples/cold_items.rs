@@ -4,22 +4,33 @@
 //! (the definitions of the peers' `metrics.py`). Prints one JSON line per model.
 //!
 //! ```text
-//! cargo run --release -p cairn-content --example cold_items -- SPLIT_DIR [--models content,hybrid]
+//! cargo run --release -p cairn-content --example cold_items -- SPLIT_DIR [--models content,hybrid,new-users]
 //!     [--factors 64] [--epochs 30] [--identity-share 0.3] [--loss warp|bpr] [--lr 0.05]
 //!     [--extras ../shared/data/ml-1m/movies_extrainfos.dat] [--stage test|validation]
-//!     [--new-users] [--users-dat ../shared/data/ml-1m/users.dat]
+//!     [--new-users] [--users-dat ../shared/data/ml-1m/users.dat] [--segment-smoothing 20]
+//!     [--tag-weight 1] [--text-weight 1] [--hybrid-tag-weight W] [--hybrid-text-weight W]
+//!     [--blend 0.2,0.3]
 //! ```
+//!
+//! `--hybrid-*-weight` give the hybrid its own feature group weights (text weight 0: no plots in
+//! the hybrid, which keeps its fit fast), while the content model and the blend's content part use
+//! `--tag-weight` / `--text-weight`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
+mod common;
+
+use common::{build_items, mean, read_extras, read_users, report};
+
 use cairn_content::{
     hybrid, Blend, ContentModel, FeatureConfig, FeatureSpace, HybridConfig, HybridModel, Loss,
+    SegmentPopularity,
 };
-use cairn_core::{CsrMatrix, Item, PropertyValue, User};
-use cairn_eval::{evaluate_ranking, read_split_dir, EvalTask, RankingOptions};
+use cairn_core::{CsrMatrix, User};
+use cairn_eval::{read_split_dir, EvalTask};
 use cairn_models::Recommender;
 
 struct Args {
@@ -28,10 +39,15 @@ struct Args {
     stage: String,
     hybrid: HybridConfig,
     features: FeatureConfig,
+    /// Group weights of the hybrid's feature space, when they differ from the content model's
+    /// (`--hybrid-tag-weight`, `--hybrid-text-weight`; text weight 0 leaves text out of the hybrid).
+    hybrid_tag_weight: Option<f32>,
+    hybrid_text_weight: Option<f32>,
     extras: Option<PathBuf>,
     users_dat: Option<PathBuf>,
     new_users: bool,
     saturation: f32,
+    segment_smoothing: f32,
     blends: Vec<f32>,
 }
 
@@ -43,10 +59,13 @@ fn parse_args() -> Result<Args, String> {
         stage: "test".into(),
         hybrid: HybridConfig::default(),
         features: FeatureConfig::default(),
+        hybrid_tag_weight: None,
+        hybrid_text_weight: None,
         extras: None,
         users_dat: None,
         new_users: false,
         saturation: cairn_content::content::DEFAULT_SATURATION,
+        segment_smoothing: 20.0,
         blends: Vec::new(),
     };
     let mut split = None;
@@ -74,10 +93,13 @@ fn parse_args() -> Result<Args, String> {
                     .map(|w| w.parse::<f32>().map_err(|e| format!("{w}: {e}")))
                     .collect::<Result<_, _>>()?
             }
+            "--segment-smoothing" => args.segment_smoothing = num(value()?)? as f32,
             "--saturation" => args.saturation = num(value()?)? as f32,
             "--no-idf" => args.features.label_idf = false,
             "--tag-weight" => args.features.group_weights[1] = num(value()?)? as f32,
             "--text-weight" => args.features.group_weights[3] = num(value()?)? as f32,
+            "--hybrid-tag-weight" => args.hybrid_tag_weight = Some(num(value()?)? as f32),
+            "--hybrid-text-weight" => args.hybrid_text_weight = Some(num(value()?)? as f32),
             "--user-identity" => args.hybrid.user_identity = true,
             "--tie" => args.hybrid.tie_context = true,
             "--history-dropout" => args.hybrid.history_dropout = num(value()?)? as f32,
@@ -103,78 +125,6 @@ fn parse_args() -> Result<Args, String> {
     }
     args.split = split.ok_or("usage: cold_items SPLIT_DIR [flags]")?;
     Ok(args)
-}
-
-/// ISO-8859-1 bytes to a String (each byte is its code point).
-fn latin1(bytes: &[u8]) -> String {
-    bytes.iter().map(|&b| b as char).collect()
-}
-
-/// ML-1M OMDb extras: id → (title, plot).
-fn read_extras(path: &PathBuf) -> Result<HashMap<String, (String, String)>, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let text = match std::str::from_utf8(&bytes) {
-        Ok(s) => s.to_string(),
-        Err(_) => latin1(&bytes),
-    };
-    let mut out = HashMap::new();
-    for line in text.lines() {
-        let f: Vec<&str> = line.split("::").collect();
-        if f.len() >= 10 {
-            out.insert(f[0].to_string(), (f[1].to_string(), f[9].to_string()));
-        }
-    }
-    Ok(out)
-}
-
-/// ML-1M users.dat: id → properties (gender, age band, occupation).
-fn read_users(path: &PathBuf) -> Result<HashMap<String, User>, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut out = HashMap::new();
-    for line in latin1(&bytes).lines() {
-        let f: Vec<&str> = line.split("::").collect();
-        if f.len() >= 4 {
-            let mut u = User::new(f[0]);
-            u.properties
-                .insert("gender".into(), PropertyValue::String(f[1].into()));
-            u.properties
-                .insert("age".into(), PropertyValue::String(f[2].into()));
-            u.properties
-                .insert("occupation".into(), PropertyValue::String(f[3].into()));
-            out.insert(f[0].to_string(), u);
-        }
-    }
-    Ok(out)
-}
-
-/// Catalog items of the task's universe, from `item_features.csv`: `genre:X` becomes a category,
-/// every other feature (`tag:…`, `director:…`, `actor:…`) a tag; plus title and plot from the extras.
-fn build_items(
-    split: &cairn_eval::SplitSet,
-    task: &EvalTask,
-    extras: Option<&HashMap<String, (String, String)>>,
-) -> Vec<Item> {
-    let mut items: Vec<Item> = task.train.items.ids().iter().map(Item::new).collect();
-    for (v, feature) in split.item_features.iter().flatten() {
-        let id = split.vocab.items.id(*v);
-        let Some(i) = task.train.items.get(id) else {
-            continue;
-        };
-        let item = &mut items[i as usize];
-        match feature.split_once(':') {
-            Some(("genre", g)) => item.categories.push(g.to_string()),
-            _ => item.tags.push(feature.clone()),
-        }
-    }
-    if let Some(extras) = extras {
-        for item in &mut items {
-            if let Some((title, plot)) = extras.get(&item.id) {
-                item.title = Some(title.clone());
-                item.description = Some(plot.clone());
-            }
-        }
-    }
-    items
 }
 
 /// Scores the task's users as the training users they are (their own embeddings included). The
@@ -214,47 +164,6 @@ impl Recommender for KnownUsers<'_> {
             None => self.model.score(history, scores),
         }
     }
-}
-
-fn mean(values: &[f64]) -> f64 {
-    let v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
-    v.iter().sum::<f64>() / v.len().max(1) as f64
-}
-
-fn report(
-    name: &str,
-    split: &str,
-    model: &dyn Recommender,
-    task: &EvalTask,
-    fit_s: f64,
-    extra: serde_json::Value,
-) {
-    let opts = RankingOptions {
-        ks: vec![10, 20, 50, 100],
-        auc: false,
-        ..RankingOptions::default()
-    };
-    let start = Instant::now();
-    let result = evaluate_ranking(model, task, &opts, &|_| {});
-    let predict_s = start.elapsed().as_secs_f64();
-    let mut line = serde_json::json!({
-        "split": split, "model": name, "fit_s": fit_s, "predict_s": predict_s,
-        "n_eval_users": result.per_user.users.len(), "params": extra,
-    });
-    for key in [
-        "Recall@10",
-        "NDCG@10",
-        "Recall@20",
-        "NDCG@20",
-        "RecallLiang@20",
-        "Recall@50",
-        "NDCG@100",
-    ] {
-        if let Some(col) = result.per_user.columns.get(key) {
-            line[key] = serde_json::json!((mean(col) * 1e6).round() / 1e6);
-        }
-    }
-    println!("{line}");
 }
 
 fn main() {
@@ -300,6 +209,28 @@ fn run() -> Result<(), String> {
         features.nnz()
     );
 
+    let mut hybrid_config = args.features.clone();
+    if let Some(w) = args.hybrid_tag_weight {
+        hybrid_config.group_weights[1] = w;
+    }
+    if let Some(w) = args.hybrid_text_weight {
+        hybrid_config.group_weights[3] = w;
+    }
+    let hybrid_features = if hybrid_config == args.features {
+        features.clone()
+    } else {
+        let start = Instant::now();
+        let space = FeatureSpace::fit_items(&items, &hybrid_config).map_err(|e| e.to_string())?;
+        let m = space.item_matrix(&items);
+        eprintln!(
+            "# hybrid: {} features, {} nonzeros, built in {:.3}s",
+            space.n_features(),
+            m.nnz(),
+            start.elapsed().as_secs_f64()
+        );
+        m
+    };
+
     for name in &args.models {
         match name.as_str() {
             "content" => {
@@ -317,13 +248,14 @@ fn run() -> Result<(), String> {
             "hybrid" => {
                 let start = Instant::now();
                 let model = Arc::new(
-                    hybrid::fit(interactions, &features, None, &args.hybrid)
+                    hybrid::fit(interactions, &hybrid_features, None, &args.hybrid)
                         .map_err(|e| e.to_string())?,
                 );
                 let fit_s = features_s + start.elapsed().as_secs_f64();
                 let params = serde_json::json!({
                     "hybrid": serde_json::to_value(&args.hybrid).map_err(|e| e.to_string())?,
-                    "features": serde_json::to_value(&args.features).map_err(|e| e.to_string())?,
+                    "features": serde_json::to_value(&hybrid_config).map_err(|e| e.to_string())?,
+                    "content_features": serde_json::to_value(&args.features).map_err(|e| e.to_string())?,
                 });
                 if args.hybrid.user_identity {
                     let known = KnownUsers::new(&model, &task);
@@ -359,17 +291,36 @@ fn run() -> Result<(), String> {
                     }
                 }
                 if args.new_users {
-                    new_users_curve(&args, &task, &features, &split_name)?;
+                    new_users_curve(&args, &task, &hybrid_features, &split_name)?;
                 }
             }
+            // The new-users curve alone, without the cold-items fit.
+            "new-users" => new_users_curve(&args, &task, &hybrid_features, &split_name)?,
             other => return Err(format!("unknown model {other}")),
         }
     }
     Ok(())
 }
 
-/// Quality for users who are new to the model: refits without the evaluated users' rows, then scores
-/// each from only their first 0 (properties only), 1, 3, 5 events (by time), ranking all items.
+/// NDCG@20 of `scores` for one user, with the given events excluded from the ranking.
+fn ndcg_20(scores: &[f32], given: &[(u32, f32)], targets: &[u32]) -> f64 {
+    let ranked: Vec<u32> = cairn_models::top_k(scores, 20, |i| given.iter().any(|h| h.0 == i))
+        .into_iter()
+        .map(|x| x.0)
+        .collect();
+    cairn_eval::metrics::Relevance::new(&ranked, targets, None)
+        .ndcg(20)
+        .unwrap_or(0.0)
+}
+
+/// Weights of segment popularity tried against the hybrid (both standardised per user); the last
+/// is segment popularity alone in effect.
+const SEGMENT_WEIGHTS: [f32; 9] = [0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 4.0, 8.0, 1000.0];
+
+/// Quality for users who are new to the model: refits without the new users' rows, then scores each
+/// from only their first 0 (properties only), 1, 3, 5 events, ranking all items. Two groups of new
+/// users: every 10th training user (the test group) and those 5 places further on (the validation
+/// group, on which the weight of segment popularity in the blend is chosen for each number of events).
 fn new_users_curve(
     args: &Args,
     task: &EvalTask,
@@ -377,14 +328,17 @@ fn new_users_curve(
     split_name: &str,
 ) -> Result<(), String> {
     let users = args.users_dat.as_ref().map(read_users).transpose()?;
-    // Every 10th training user becomes new: their rows leave the fit; all but the first 5 of their
-    // events (in file order, which the split keeps by time where it has timestamps) are targets.
+    // Their rows leave the fit; all but the first 5 of their events (in file order, which the
+    // split keeps by time where it has timestamps) are targets.
     let m = &task.train.user_items;
-    let new: Vec<usize> = (0..m.n_rows)
-        .filter(|u| u % 10 == 0 && m.row_len(*u) >= 10)
-        .collect();
+    let group = |rest: usize| -> Vec<usize> {
+        (0..m.n_rows)
+            .filter(|u| u % 10 == rest && m.row_len(*u) >= 10)
+            .collect()
+    };
+    let (new, validation) = (group(0), group(5));
     let mut is_new = vec![false; m.n_rows];
-    for &u in &new {
+    for &u in new.iter().chain(&validation) {
         is_new[u] = true;
     }
     let mut triplets = Vec::new();
@@ -409,22 +363,37 @@ fn new_users_curve(
     let model = hybrid::fit(&fit_matrix, features, user_features.as_ref(), &args.hybrid)
         .map_err(|e| e.to_string())?;
     let fit_s = start.elapsed().as_secs_f64();
+    let start = Instant::now();
+    let segments = user_features
+        .as_ref()
+        .map(|uf| SegmentPopularity::fit(&fit_matrix, uf, args.segment_smoothing))
+        .transpose()
+        .map_err(|e| e.to_string())?;
+    let segment_fit_s = start.elapsed().as_secs_f64();
     // Histories: the task's fold-in order is oldest first; targets are events after the 5th.
     let histories: HashMap<&str, &Vec<(u32, f32)>> = task
         .users
         .iter()
         .map(|u| (u.id.as_str(), &u.history))
         .collect();
-    let mut curve = BTreeMap::new();
     let mut pop = vec![0f32; m.n_cols];
     for &i in &fit_matrix.indices {
         pop[i as usize] += 1.0;
     }
-    for n_events in [0usize, 1, 3, 5] {
-        let mut ndcg = Vec::new();
-        let mut ndcg_pop = Vec::new();
+    // Per user of a group and number of events: NDCG@20 of popularity, the hybrid, segment
+    // popularity, and the blend at every weight of SEGMENT_WEIGHTS.
+    struct Point {
+        pop: f64,
+        hybrid: f64,
+        segment: f64,
+        blend: Vec<f64>,
+    }
+    let score_group = |users: &[usize], n_events: usize| -> Vec<Point> {
+        let mut out = Vec::new();
         let mut scores = vec![0f32; m.n_cols];
-        for &u in &new {
+        let mut seg = vec![0f32; m.n_cols];
+        let mut mixed = vec![0f32; m.n_cols];
+        for &u in users {
             let id = task.train.users.id(u as u32);
             let Some(history) = histories.get(id) else {
                 continue;
@@ -440,26 +409,68 @@ fn new_users_curve(
                 c.iter().copied().zip(v.iter().copied()).collect::<Vec<_>>()
             });
             model.score_user(given, uf.as_deref(), &mut scores);
-            let seen: Vec<u32> = given.iter().map(|h| h.0).collect();
-            let rank = |s: &[f32]| -> Vec<u32> {
-                cairn_models::top_k(s, 20, |i| seen.contains(&i))
-                    .into_iter()
-                    .map(|x| x.0)
-                    .collect()
+            let hybrid = ndcg_20(&scores, given, &targets);
+            let (segment, blend) = match (&segments, &uf) {
+                (Some(s), Some(uf)) => {
+                    s.score(uf, &mut seg);
+                    let segment = ndcg_20(&seg, given, &targets);
+                    cairn_content::blend::standardise(&mut scores);
+                    cairn_content::blend::standardise(&mut seg);
+                    let blend = SEGMENT_WEIGHTS
+                        .iter()
+                        .map(|&w| {
+                            for ((x, h), s) in mixed.iter_mut().zip(&scores).zip(&seg) {
+                                *x = h + w * s;
+                            }
+                            ndcg_20(&mixed, given, &targets)
+                        })
+                        .collect();
+                    (segment, blend)
+                }
+                _ => (f64::NAN, Vec::new()),
             };
-            let rel = cairn_eval::metrics::Relevance::new(&rank(&scores), &targets, None);
-            ndcg.push(rel.ndcg(20).unwrap_or(0.0));
-            let rel = cairn_eval::metrics::Relevance::new(&rank(&pop), &targets, None);
-            ndcg_pop.push(rel.ndcg(20).unwrap_or(0.0));
+            out.push(Point {
+                pop: ndcg_20(&pop, given, &targets),
+                hybrid,
+                segment,
+                blend,
+            });
         }
-        curve.insert(
-            format!("{n_events}"),
-            serde_json::json!({"hybrid_NDCG@20": mean(&ndcg), "pop_NDCG@20": mean(&ndcg_pop), "users": ndcg.len()}),
-        );
+        out
+    };
+    let mut curve = BTreeMap::new();
+    for n_events in [0usize, 1, 3, 5] {
+        let test = score_group(&new, n_events);
+        let valid = score_group(&validation, n_events);
+        let avg = |points: &[Point], f: &dyn Fn(&Point) -> f64| {
+            mean(&points.iter().map(f).collect::<Vec<_>>())
+        };
+        let mut point = serde_json::json!({
+            "users": test.len(),
+            "validation_users": valid.len(),
+            "pop_NDCG@20": avg(&test, &|p| p.pop),
+            "hybrid_NDCG@20": avg(&test, &|p| p.hybrid),
+        });
+        if segments.is_some() {
+            // The weight with the best validation NDCG@20 (the first of equals).
+            let mut best = (0usize, f64::NEG_INFINITY);
+            for k in 0..SEGMENT_WEIGHTS.len() {
+                let v = avg(&valid, &|p| p.blend[k]);
+                if v > best.1 {
+                    best = (k, v);
+                }
+            }
+            point["segment_pop_NDCG@20"] = serde_json::json!(avg(&test, &|p| p.segment));
+            point["blend_NDCG@20"] = serde_json::json!(avg(&test, &|p| p.blend[best.0]));
+            point["blend_segment_weight"] = serde_json::json!(SEGMENT_WEIGHTS[best.0]);
+            point["blend_validation_NDCG@20"] = serde_json::json!(best.1);
+        }
+        curve.insert(format!("{n_events}"), point);
     }
     println!(
         "{}",
-        serde_json::json!({"split": split_name, "curve": "new-users", "user_features": user_features.is_some(), "fit_s": fit_s, "points": curve})
+        serde_json::json!({"split": split_name, "curve": "new-users", "user_features": user_features.is_some(),
+            "fit_s": fit_s, "segment_fit_s": segment_fit_s, "segment_smoothing": args.segment_smoothing, "points": curve})
     );
     Ok(())
 }

@@ -8,6 +8,9 @@
 //! - [`HybridModel`]: LightFM-style factorization where an item is the sum of its feature
 //!   embeddings (plus an identity for warm items) and a user is folded in from history and
 //!   properties, trained with WARP or BPR.
+//! - [`SegmentPopularity`]: popularity within the segments a user's properties put them in, for
+//!   users known by properties alone.
+//! - [`Blend`]: standardised score blends, with weights learnable on validation users.
 //!
 //! Like `cairn-models`, everything works on dense `u32` indices and knows nothing of ids or storage.
 
@@ -17,14 +20,16 @@ pub mod document;
 pub mod error;
 pub mod features;
 pub mod hybrid;
+pub mod segment;
 pub mod text;
 
 #[cfg(test)]
 mod testdata;
 
-pub use blend::Blend;
+pub use blend::{Blend, LearnOptions, ValidationUser};
 pub use content::ContentModel;
 pub use document::{Document, Group};
 pub use error::ContentError;
 pub use features::{FeatureConfig, FeatureInfo, FeatureSpace, TextWeighting};
 pub use hybrid::{HybridConfig, HybridModel, Loss};
+pub use segment::SegmentPopularity;
