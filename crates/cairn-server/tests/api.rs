@@ -628,6 +628,39 @@ fn filter_expressions_are_obeyed_on_every_path_including_fallbacks() {
 }
 
 #[test]
+fn an_item_created_with_only_text_and_categories_reaches_matching_users_before_any_event() {
+    let s = TestServer::start();
+    seed(&s);
+    s.put(
+        "/v1/items/fresh",
+        json!({"categories": ["alpha"], "title": "Fresh alpha pressing", "description": "just in"}),
+    )
+    .expect_ok();
+    s.train();
+    let body = s.get("/v1/users/ua0/recommendations?k=5").expect_ok();
+    let fresh = body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["item_id"] == "fresh")
+        .unwrap_or_else(|| panic!("not offered to the alpha user: {body}"))
+        .clone();
+    assert_eq!(fresh["source"], "content");
+    assert_eq!(
+        fresh["reason"],
+        "new, and it matches your interest in alpha"
+    );
+    // A user who only ever touched beta items has five beta items left to see, and is not
+    // offered the alpha newcomer. (The seeded users all viewed two alpha items, so a new one.)
+    let views: Vec<Value> = (0..5)
+        .map(|i| json!({"user_id": "beta-fan", "item_id": format!("b{i}"), "type": "view"}))
+        .collect();
+    s.post("/v1/events", json!({ "events": views })).expect_ok();
+    let beta = s.list_ids("/v1/users/beta-fan/recommendations?k=5");
+    assert!(beta.iter().all(|id| is_beta(id)), "{beta:?}");
+}
+
+#[test]
 fn recommendation_pages_never_repeat_an_item() {
     let s = TestServer::start();
     seed(&s);
