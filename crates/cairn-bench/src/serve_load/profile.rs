@@ -154,49 +154,36 @@ pub fn run(args: &ProfileArgs) -> Result<()> {
             )
         })
         .collect();
-    let context = |c: &UserInput| {
+    // Runs `stage` on a request context built as the engine builds it (cloning the inputs is part
+    // of every measured call alike).
+    let with_context = |c: &UserInput, stage: &dyn Fn(&Context)| {
         let seen = c.2.clone();
-        (c.0.clone(), c.1.clone(), move |i: u32| !seen.contains(&i))
+        let allow = move |i: u32| !seen.contains(&i);
+        stage(&Context {
+            seeds: c.0.clone(),
+            activity: c.1.clone(),
+            allow: &allow,
+            boost: &boost,
+            window: serve.list_window,
+            seed: 0,
+        });
+        Ok(())
     };
     time_each("pipeline: retrieve", &contexts, |c| {
-        let (seeds, activity, allow) = context(c);
-        let ctx = Context {
-            seeds,
-            activity,
-            allow: &allow,
-            boost: &boost,
-            window: serve.list_window,
-            seed: 0,
-        };
-        std::hint::black_box(retrieve::retrieve(&models, &ctx, &placement));
-        Ok(())
+        with_context(c, &|ctx| {
+            std::hint::black_box(retrieve::retrieve(&models, ctx, &placement));
+        })
     })?;
     time_each("pipeline: retrieve + score", &contexts, |c| {
-        let (seeds, activity, allow) = context(c);
-        let ctx = Context {
-            seeds,
-            activity,
-            allow: &allow,
-            boost: &boost,
-            window: serve.list_window,
-            seed: 0,
-        };
-        let r = retrieve::retrieve(&models, &ctx, &placement);
-        std::hint::black_box(pipeline::score_candidates(&models, &ctx, &r, &placement));
-        Ok(())
+        with_context(c, &|ctx| {
+            let r = retrieve::retrieve(&models, ctx, &placement);
+            std::hint::black_box(pipeline::score_candidates(&models, ctx, &r, &placement));
+        })
     })?;
     time_each("pipeline: retrieve + score + rerank", &contexts, |c| {
-        let (seeds, activity, allow) = context(c);
-        let ctx = Context {
-            seeds,
-            activity,
-            allow: &allow,
-            boost: &boost,
-            window: serve.list_window,
-            seed: 0,
-        };
-        std::hint::black_box(pipeline::run(&models, &ctx, &placement));
-        Ok(())
+        with_context(c, &|ctx| {
+            std::hint::black_box(pipeline::run(&models, ctx, &placement));
+        })
     })?;
     Ok(())
 }
