@@ -72,6 +72,9 @@ enum Command {
         iterations: usize,
         #[arg(long, default_value_t = 2)]
         threads: usize,
+        /// Conjugate-gradient steps per row for ALS (implicit uses 3).
+        #[arg(long, default_value_t = 3)]
+        cg_steps: usize,
     },
     /// A data directory with a synthetic shop and a trained model set, for `cairn serve`.
     ServeSetup(serve_load::SetupArgs),
@@ -145,7 +148,8 @@ fn main() -> Result<()> {
             factors,
             iterations,
             threads,
-        } => speed::run(&model, &data, &factors, iterations, threads)?,
+            cg_steps,
+        } => speed::run(&model, &data, &factors, iterations, threads, cg_steps)?,
         Command::ServeSetup(args) => serve_load::setup(&args)?,
         Command::Load(args) => serve_load::load(&args)?,
         Command::ServeProfile(args) => serve_load::profile(&args)?,

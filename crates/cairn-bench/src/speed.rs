@@ -44,6 +44,7 @@ pub fn run(
     factors: &str,
     iterations: usize,
     threads: usize,
+    cg_steps: usize,
 ) -> Result<()> {
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
@@ -78,7 +79,7 @@ pub fn run(
                     iterations,
                     regularization: 0.01,
                     alpha: 1.0,
-                    solver: AlsSolver::Cg { steps: 3 },
+                    solver: AlsSolver::Cg { steps: cg_steps },
                     ..AlsConfig::default()
                 };
                 let fitted = ImplicitAls::fit_with_progress(&m, config, &report);
@@ -124,7 +125,7 @@ pub fn run(
         let median = median(std::mem::take(&mut per_iter));
         let line = serde_json::json!({
             "bench": model, "engine": "cairn", "factors": f, "iterations": iterations,
-            "threads": threads, "users": m.n_rows, "items": m.n_cols, "nnz": m.nnz(),
+            "threads": threads, "cg_steps": cg_steps, "users": m.n_rows, "items": m.n_cols, "nnz": m.nnz(),
             "fit_s": fit_s, "iter_s": iter_s, "iter_s_mean": mean, "iter_s_median": median,
             "cpu_iter_s": cpu_iter_s, "cpu_iter_s_median": median_cpu,
             "simd": format!("{:?}", cairn_models::kernels::simd_level()),
