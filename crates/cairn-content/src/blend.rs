@@ -8,11 +8,10 @@
 
 use std::sync::Arc;
 
-use cairn_models::{top_k, Recommender};
+use cairn_models::blend::search_weights;
+pub use cairn_models::blend::{standardise, ValidationUser};
+use cairn_models::Recommender;
 use rayon::prelude::*;
-
-/// A validation user: the history the models score from, and the held-out target items.
-pub type ValidationUser = (Vec<(u32, f32)>, Vec<u32>);
 
 /// How [`Blend::learn`] searches.
 #[derive(Debug, Clone, PartialEq)]
@@ -91,94 +90,15 @@ impl Blend {
                     .collect()
             })
             .collect();
-        let k = options.k.max(1);
-        let evaluate = |weights: &[f32]| -> f64 {
-            let total: f64 = cached
-                .par_iter()
-                .zip(validation)
-                .map_init(
-                    || vec![0f32; candidates.len()],
-                    |sum, (scores, (history, targets))| {
-                        sum.fill(0.0);
-                        for (s, &w) in scores.iter().zip(weights) {
-                            if w != 0.0 {
-                                sum.iter_mut().zip(s).for_each(|(a, b)| *a += w * b);
-                            }
-                        }
-                        let seen = |c: u32| history.iter().any(|h| h.0 == candidates[c as usize]);
-                        let ranked: Vec<u32> = top_k(sum, k, seen)
-                            .into_iter()
-                            .map(|(c, _)| candidates[c as usize])
-                            .collect();
-                        ndcg(&ranked, targets, k)
-                    },
-                )
-                .sum();
-            total / validation.len().max(1) as f64
-        };
-        let mut weights = vec![0f32; models.len()];
-        if let Some(w) = weights.first_mut() {
-            *w = 1.0;
-        }
-        let mut best = evaluate(&weights);
-        for _ in 0..options.rounds {
-            for m in 0..models.len() {
-                for &candidate in &options.grid {
-                    let mut trial = weights.clone();
-                    trial[m] = candidate;
-                    if trial == weights || trial.iter().all(|&w| w == 0.0) {
-                        continue;
-                    }
-                    let score = evaluate(&trial);
-                    if score > best {
-                        best = score;
-                        weights = trial;
-                    }
-                }
-            }
-        }
+        let weights = search_weights(
+            &cached,
+            validation,
+            &candidates,
+            &options.grid,
+            options.rounds,
+            options.k,
+        );
         Blend::new(models.into_iter().zip(weights).collect())
-    }
-}
-
-/// NDCG@k of a ranked list against the targets (binary gain, IDCG over min(k, |targets|) ranks).
-fn ndcg(ranked: &[u32], targets: &[u32], k: usize) -> f64 {
-    let dcg: f64 = ranked
-        .iter()
-        .take(k)
-        .enumerate()
-        .filter(|(_, i)| targets.contains(i))
-        .map(|(r, _)| 1.0 / ((r + 2) as f64).log2())
-        .sum();
-    let idcg: f64 = (0..k.min(targets.len()))
-        .map(|r| 1.0 / ((r + 2) as f64).log2())
-        .sum();
-    if idcg > 0.0 {
-        dcg / idcg
-    } else {
-        0.0
-    }
-}
-
-/// In place: (x - mean) / std; a constant vector becomes zeros.
-pub fn standardise(scores: &mut [f32]) {
-    if scores.is_empty() {
-        return;
-    }
-    let n = scores.len() as f64;
-    let mean = scores.iter().map(|&s| f64::from(s)).sum::<f64>() / n;
-    let var = scores
-        .iter()
-        .map(|&s| (f64::from(s) - mean).powi(2))
-        .sum::<f64>()
-        / n;
-    let std = var.sqrt();
-    for s in scores.iter_mut() {
-        *s = if std > 0.0 {
-            ((f64::from(*s) - mean) / std) as f32
-        } else {
-            0.0
-        };
     }
 }
 
@@ -210,6 +130,7 @@ impl Recommender for Blend {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cairn_models::top_k;
 
     struct Fixed(Vec<f32>);
 

@@ -21,7 +21,7 @@ pub struct Blend {
 pub type ValidationUser = (Vec<(u32, f32)>, Vec<u32>);
 
 /// Standardises `scores` in place; a constant vector becomes all zeros.
-fn standardise(scores: &mut [f32]) {
+pub fn standardise(scores: &mut [f32]) {
     let n = scores.len().max(1) as f64;
     let mean = scores.iter().map(|&s| s as f64).sum::<f64>() / n;
     let var = scores
@@ -35,13 +35,13 @@ fn standardise(scores: &mut [f32]) {
     }
 }
 
-/// NDCG@k of one ranking (binary gain, IDCG over min(k, |targets|) ranks).
-fn ndcg(ranked: &[(u32, f32)], targets: &[u32], k: usize) -> f64 {
+/// NDCG@k of one ranking of items (binary gain, IDCG over min(k, |targets|) ranks).
+fn ndcg(ranked: &[u32], targets: &[u32], k: usize) -> f64 {
     let dcg: f64 = ranked
         .iter()
         .take(k)
         .enumerate()
-        .filter(|(_, (i, _))| targets.contains(i))
+        .filter(|(_, i)| targets.contains(i))
         .map(|(r, _)| 1.0 / ((r + 2) as f64).log2())
         .sum();
     let idcg: f64 = (0..k.min(targets.len()))
@@ -52,6 +52,69 @@ fn ndcg(ranked: &[(u32, f32)], targets: &[u32], k: usize) -> f64 {
     } else {
         0.0
     }
+}
+
+/// Coordinate ascent for blend weights. `scores[user][member][c]` is a member's standardised score
+/// of item `columns[c]` for validation user `user`. The first member starts at weight 1 and the
+/// others at 0, so the result is never worse on validation than the first member alone; then,
+/// `rounds` times, each weight in turn takes the value of `grid` that maximises mean NDCG@k of the
+/// blended ranking (each user's history excluded). Ties keep the earlier setting.
+pub fn search_weights(
+    scores: &[Vec<Vec<f32>>],
+    validation: &[ValidationUser],
+    columns: &[u32],
+    grid: &[f32],
+    rounds: usize,
+    k: usize,
+) -> Vec<f32> {
+    let n_members = scores.first().map_or(0, |s| s.len());
+    let k = k.max(1);
+    let evaluate = |weights: &[f32]| -> f64 {
+        let total: f64 = scores
+            .par_iter()
+            .zip(validation)
+            .map_init(
+                || vec![0f32; columns.len()],
+                |sum, (member_scores, (history, targets))| {
+                    sum.fill(0.0);
+                    for (s, &w) in member_scores.iter().zip(weights) {
+                        if w != 0.0 {
+                            sum.iter_mut().zip(s).for_each(|(a, b)| *a += w * b);
+                        }
+                    }
+                    let seen = |c: u32| history.iter().any(|h| h.0 == columns[c as usize]);
+                    let ranked: Vec<u32> = top_k(sum, k, seen)
+                        .into_iter()
+                        .map(|(c, _)| columns[c as usize])
+                        .collect();
+                    ndcg(&ranked, targets, k)
+                },
+            )
+            .sum();
+        total / validation.len().max(1) as f64
+    };
+    let mut weights = vec![0f32; n_members];
+    if let Some(w) = weights.first_mut() {
+        *w = 1.0;
+    }
+    let mut best = evaluate(&weights);
+    for _ in 0..rounds {
+        for m in 0..n_members {
+            for &candidate in grid {
+                let mut trial = weights.clone();
+                trial[m] = candidate;
+                if trial == weights || trial.iter().all(|&w| w == 0.0) {
+                    continue;
+                }
+                let score = evaluate(&trial);
+                if score > best {
+                    best = score;
+                    weights = trial;
+                }
+            }
+        }
+    }
+    weights
 }
 
 impl Blend {
@@ -85,49 +148,8 @@ impl Blend {
                     .collect()
             })
             .collect();
-        let evaluate = |weights: &[f32]| -> f64 {
-            let total: f64 = cached
-                .par_iter()
-                .zip(validation)
-                .map_init(
-                    || vec![0f32; n_items],
-                    |sum, (scores, (history, targets))| {
-                        sum.fill(0.0);
-                        for (s, &w) in scores.iter().zip(weights) {
-                            if w != 0.0 {
-                                for (a, b) in sum.iter_mut().zip(s) {
-                                    *a += w * b;
-                                }
-                            }
-                        }
-                        let ranked = top_k(sum, k, |i| history.iter().any(|h| h.0 == i));
-                        ndcg(&ranked, targets, k)
-                    },
-                )
-                .sum();
-            total / validation.len().max(1) as f64
-        };
-        let mut weights = vec![0f32; members.len()];
-        if let Some(w) = weights.first_mut() {
-            *w = 1.0;
-        }
-        let mut best = evaluate(&weights);
-        for _ in 0..rounds {
-            for m in 0..members.len() {
-                for &candidate in grid {
-                    let mut trial = weights.clone();
-                    trial[m] = candidate;
-                    if trial.iter().all(|&w| w == 0.0) {
-                        continue;
-                    }
-                    let score = evaluate(&trial);
-                    if score > best {
-                        best = score;
-                        weights = trial;
-                    }
-                }
-            }
-        }
+        let columns: Vec<u32> = (0..n_items as u32).collect();
+        let weights = search_weights(&cached, validation, &columns, grid, rounds, k);
         Blend { members, weights }
     }
 }
