@@ -267,17 +267,8 @@ pub fn run(
                 .map(|c| r.candidates[c].item)
                 .collect::<Vec<u32>>()
         };
-        let fusion = score_candidates(
-            &models,
-            &ctx,
-            &r,
-            &PlacementConfig {
-                use_ranker: false,
-                ..placement.clone()
-            },
-        );
-        let ranked = score_candidates(&models, &ctx, &r, &placement);
-        let union: Vec<u32> = order_by(&fusion);
+        let scores = score_candidates(&models, &ctx, &r, &placement);
+        let union: Vec<u32> = order_by(&scores.fusion);
         // Union recall counts every candidate, whatever its position.
         let rel = Relevance::new(&union, &target, None);
         recall
@@ -287,7 +278,7 @@ pub fn run(
         ndcg.entry("fusion".into())
             .or_default()
             .push(rel.ndcg(10).unwrap_or(0.0));
-        let by_ranker = order_by(&ranked);
+        let by_ranker = order_by(&scores.relevance);
         let rel = Relevance::new(&by_ranker, &target, None);
         ndcg.entry("ranker".into())
             .or_default()

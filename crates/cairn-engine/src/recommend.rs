@@ -68,17 +68,19 @@ struct Filter<'a> {
     exclude: HashSet<&'a str>,
 }
 
-impl Filter<'_> {
-    fn allows(&self, id: &str) -> bool {
+impl<'a> Filter<'a> {
+    /// The item, when a list may contain it.
+    fn item(&self, id: &str) -> Option<&'a Item> {
         if self.exclude.contains(id) {
-            return false;
+            return None;
         }
-        match self.catalog.get(id) {
-            Some(item) => {
-                item.is_recommendable(self.now) && self.category.is_none_or(|c| item.in_category(c))
-            }
-            None => false,
-        }
+        let item = self.catalog.get(id)?;
+        (item.is_recommendable(self.now) && self.category.is_none_or(|c| item.in_category(c)))
+            .then_some(item.as_ref())
+    }
+
+    fn allows(&self, id: &str) -> bool {
+        self.item(id).is_some()
     }
 }
 
@@ -320,11 +322,16 @@ impl Engine {
         let activity = Activity::from_events(table, &pairs, &stated);
 
         let seen_ids: HashSet<&str> = history.iter().map(|e| e.item_id.as_str()).collect();
-        let seen_categories: HashSet<&str> = history
-            .iter()
-            .filter_map(|e| catalog.get(&e.item_id))
-            .flat_map(|i| i.categories.iter().map(String::as_str))
-            .collect();
+        // Only expressions that name `user.categories` need the categories of the whole history.
+        let seen_categories: HashSet<&str> = if rules.uses_user_categories() {
+            history
+                .iter()
+                .filter_map(|e| catalog.get(&e.item_id))
+                .flat_map(|i| i.categories.iter().map(String::as_str))
+                .collect()
+        } else {
+            HashSet::new()
+        };
         let no_properties = Default::default();
         let user_ctx = UserContext {
             properties: user.map_or(&no_properties, |u| &u.properties),
@@ -343,16 +350,17 @@ impl Engine {
             exclude,
         };
         let allow = |i: u32| {
-            let id = table.ids.id(i);
-            filter.allows(id)
-                && rules.filter.as_ref().is_none_or(|f| {
-                    catalog
-                        .get(id)
-                        .is_some_and(|item| f.matches(item, &user_ctx))
-                })
+            filter.item(table.ids.id(i)).is_some_and(|item| {
+                rules
+                    .filter
+                    .as_ref()
+                    .is_none_or(|f| f.matches(item, &user_ctx))
+            })
         };
-        let boost =
-            |i: u32| rules.boost(catalog.get(table.ids.id(i)).map(|a| a.as_ref()), &user_ctx);
+        let boost = |i: u32| match rules.boosts.is_empty() {
+            true => 1.0,
+            false => rules.boost(catalog.get(table.ids.id(i)).map(|a| a.as_ref()), &user_ctx),
+        };
         let ctx = Context {
             seeds,
             activity,
@@ -367,10 +375,20 @@ impl Engine {
             ),
         };
         let ranked = pipeline::run(m, &ctx, placement);
-        let mut out: Vec<Recommendation> = ranked
-            .iter()
-            .map(|r| self.explain(m, catalog, &ctx, history, req.category.as_deref(), r))
-            .collect();
+        let explainer = Explainer {
+            m,
+            catalog,
+            ctx: &ctx,
+            history,
+            category: req.category.as_deref(),
+            cf_seeds: ctx
+                .seeds
+                .iter()
+                .copied()
+                .filter(|&(i, _)| (i as usize) < table.n_cf)
+                .collect(),
+        };
+        let mut out: Vec<Recommendation> = ranked.iter().map(|r| explainer.explain(r)).collect();
         if out.len() < ctx.window {
             // The candidate pool ran dry (a narrow filter): scan the whole table, most popular first.
             let have: HashSet<u32> = ranked.iter().map(|r| r.item).collect();
@@ -397,99 +415,6 @@ impl Engine {
             }
         }
         out
-    }
-
-    /// The reason for one item, from the source that placed it.
-    fn explain(
-        &self,
-        m: &ModelSet,
-        catalog: &Catalog,
-        ctx: &Context,
-        history: &[StoredEvent],
-        category: Option<&str>,
-        r: &pipeline::Ranked,
-    ) -> Recommendation {
-        let table = &m.table;
-        let id = table.ids.id(r.item);
-        let category_name = |c: u32| table.categories.id(c).to_string();
-        let primary = table.primary_category(r.item).map(category_name);
-        let reason = match r.source {
-            Source::Embedding | Source::ItemKnn => {
-                let cf: Vec<(u32, f32)> = ctx
-                    .seeds
-                    .iter()
-                    .copied()
-                    .filter(|&(i, _)| (i as usize) < table.n_cf)
-                    .collect();
-                let because = ((r.item as usize) < table.n_cf)
-                    .then(|| m.knn.strongest_reason(&cf, r.item))
-                    .flatten();
-                match because {
-                    Some(h) => {
-                        let h_id = table.ids.id(h);
-                        let label = catalog.get(h_id).map_or(h_id, |it| it.label());
-                        let v = history
-                            .iter()
-                            .rev()
-                            .find(|e| e.item_id == h_id)
-                            .map_or("chose", |e| verb(&e.event_type));
-                        format!("because you {v} \"{label}\"")
-                    }
-                    None => "matches your recent items".to_string(),
-                }
-            }
-            Source::Content => {
-                let interest = m
-                    .content
-                    .as_ref()
-                    .and_then(|c| {
-                        let (column, _) = *c.model.explain(&ctx.seeds, r.item, 1).first()?;
-                        c.space.feature(column)
-                    })
-                    .map(|f| {
-                        f.name
-                            .split_once(':')
-                            .map_or(f.name.as_str(), |(_, v)| v)
-                            .to_string()
-                    });
-                let new = table.first_seen[r.item as usize] == i64::MIN;
-                match (interest, new) {
-                    (Some(w), true) => format!("new, and it matches your interest in {w}"),
-                    (Some(w), false) => format!("matches your interest in {w}"),
-                    (None, true) => "new, and it matches your recent items".to_string(),
-                    (None, false) => "matches your recent items".to_string(),
-                }
-            }
-            Source::CategoryPopular => {
-                let weight = |c: &u32| {
-                    ctx.activity
-                        .category_affinity
-                        .get(c)
-                        .copied()
-                        .unwrap_or(0.0)
-                };
-                let best = table
-                    .categories_of(r.item)
-                    .iter()
-                    .copied()
-                    .max_by(|a, b| weight(a).total_cmp(&weight(b)))
-                    .map(category_name);
-                popular_reason("popular", best.as_deref())
-            }
-            Source::Trending => popular_reason("trending", category.or(primary.as_deref())),
-            Source::NewItems => popular_reason("new", primary.as_deref()),
-            Source::Popular => popular_reason("popular", category),
-        };
-        Recommendation {
-            item_id: id.to_string(),
-            score: r.score,
-            source: if r.explored {
-                "exploration"
-            } else {
-                r.source.name()
-            },
-            reason,
-        }
     }
 
     /// Items most similar to `item_id`, topped up with popular items of its categories.
@@ -624,6 +549,100 @@ impl Engine {
             }
         }
         Ok(self.respond(models.as_deref(), out))
+    }
+}
+
+/// What the reasons of one list are written from.
+struct Explainer<'a> {
+    m: &'a ModelSet,
+    catalog: &'a Catalog,
+    ctx: &'a Context<'a>,
+    history: &'a [StoredEvent],
+    category: Option<&'a str>,
+    /// The seeds the collaborative models know, for "because you …" reasons.
+    cf_seeds: Vec<(u32, f32)>,
+}
+
+impl Explainer<'_> {
+    /// The reason for one item, from the source that placed it.
+    fn explain(&self, r: &pipeline::Ranked) -> Recommendation {
+        let (m, catalog, ctx, history, category) =
+            (self.m, self.catalog, self.ctx, self.history, self.category);
+        let table = &m.table;
+        let id = table.ids.id(r.item);
+        let category_name = |c: u32| table.categories.id(c).to_string();
+        let primary = table.primary_category(r.item).map(category_name);
+        let reason = match r.source {
+            Source::Embedding | Source::ItemKnn => {
+                let because = ((r.item as usize) < table.n_cf)
+                    .then(|| m.knn.strongest_reason(&self.cf_seeds, r.item))
+                    .flatten();
+                match because {
+                    Some(h) => {
+                        let h_id = table.ids.id(h);
+                        let label = catalog.get(h_id).map_or(h_id, |it| it.label());
+                        let v = history
+                            .iter()
+                            .rev()
+                            .find(|e| e.item_id == h_id)
+                            .map_or("chose", |e| verb(&e.event_type));
+                        format!("because you {v} \"{label}\"")
+                    }
+                    None => "matches your recent items".to_string(),
+                }
+            }
+            Source::Content => {
+                let interest = m
+                    .content
+                    .as_ref()
+                    .and_then(|c| {
+                        let (column, _) = *c.model.explain(&ctx.seeds, r.item, 1).first()?;
+                        c.space.feature(column)
+                    })
+                    .map(|f| {
+                        f.name
+                            .split_once(':')
+                            .map_or(f.name.as_str(), |(_, v)| v)
+                            .to_string()
+                    });
+                let new = table.first_seen[r.item as usize] == i64::MIN;
+                match (interest, new) {
+                    (Some(w), true) => format!("new, and it matches your interest in {w}"),
+                    (Some(w), false) => format!("matches your interest in {w}"),
+                    (None, true) => "new, and it matches your recent items".to_string(),
+                    (None, false) => "matches your recent items".to_string(),
+                }
+            }
+            Source::CategoryPopular => {
+                let weight = |c: &u32| {
+                    ctx.activity
+                        .category_affinity
+                        .get(c)
+                        .copied()
+                        .unwrap_or(0.0)
+                };
+                let best = table
+                    .categories_of(r.item)
+                    .iter()
+                    .copied()
+                    .max_by(|a, b| weight(a).total_cmp(&weight(b)))
+                    .map(category_name);
+                popular_reason("popular", best.as_deref())
+            }
+            Source::Trending => popular_reason("trending", category.or(primary.as_deref())),
+            Source::NewItems => popular_reason("new", primary.as_deref()),
+            Source::Popular => popular_reason("popular", category),
+        };
+        Recommendation {
+            item_id: id.to_string(),
+            score: r.score,
+            source: if r.explored {
+                "exploration"
+            } else {
+                r.source.name()
+            },
+            reason,
+        }
     }
 }
 

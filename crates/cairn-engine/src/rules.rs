@@ -63,6 +63,14 @@ impl RequestRules {
         Ok(RequestRules { filter, boosts })
     }
 
+    /// Whether an expression names `user.categories` (which needs the history's categories).
+    pub fn uses_user_categories(&self) -> bool {
+        self.filter
+            .iter()
+            .chain(self.boosts.iter().map(|b| &b.when))
+            .any(|f| f.uses().user_categories)
+    }
+
     /// Product of the factors of the boosts the item matches.
     pub fn boost(&self, item: Option<&Item>, user: &UserContext) -> f32 {
         let Some(item) = item else { return 1.0 };

@@ -86,10 +86,13 @@ impl ItemTable {
             list.sort_by(|&a, &b| pop(b).total_cmp(&pop(a)).then(a.cmp(&b)));
             list.truncate(PER_CATEGORY);
         }
+        // Never-interacted items first (they are the newest of all), then by first interaction,
+        // newest first.
         let mut newest: Vec<u32> = (0..n as u32).collect();
-        newest.sort_by(|&a, &b| first[b as usize].cmp(&first[a as usize]).then(a.cmp(&b)));
-        // Never-interacted items sort last by time; they are the newest of all.
-        newest.sort_by_key(|&i| first[i as usize] != i64::MIN);
+        newest.sort_by_key(|&i| {
+            let t = first[i as usize];
+            (t != i64::MIN, std::cmp::Reverse(t), i)
+        });
         newest.truncate(NEWEST);
         ItemTable {
             ids,

@@ -142,38 +142,41 @@ fn credited_source(c: &Candidate) -> Source {
         .unwrap_or(Source::Popular)
 }
 
-/// Relevance of every candidate: the ranker's score where one is trained and wanted, else fusion.
-/// With a ranker, only the best `ranker_candidates` by fusion are scored by it; the others rank
-/// below them, in fusion order.
+/// Per candidate of a retrieval: its relevance (the ranker's score where one is trained and
+/// wanted, else its fusion score) and its reciprocal-rank fusion score.
+pub struct Scores {
+    pub relevance: Vec<f32>,
+    pub fusion: Vec<f32>,
+}
+
+/// Scores every candidate. With a ranker, only the best `ranker_candidates` by fusion are scored
+/// by it; the others rank below them, in fusion order.
 pub fn score_candidates(
     m: &ModelSet,
     ctx: &Context,
     r: &Retrieval,
     placement: &PlacementConfig,
-) -> Vec<f32> {
+) -> Scores {
     let fusion: Vec<f32> = r.candidates.iter().map(fusion_score).collect();
     let Some(ranker) = m.ranker.as_ref().filter(|_| placement.use_ranker) else {
-        return fusion;
+        return Scores {
+            relevance: fusion.clone(),
+            fusion,
+        };
     };
     let order = fusion_head(&fusion, placement.ranker_candidates);
-    let head = Retrieval {
-        candidates: order.iter().map(|&c| r.candidates[c].clone()).collect(),
-        knn_scores: None,
-        content_scores: None,
-        user_vector: None,
-        model_scores: None,
-    };
+    let head: Vec<Candidate> = order.iter().map(|&c| r.candidates[c].clone()).collect();
     let mut rows = Vec::with_capacity(order.len() * features::N_FEATURES);
-    features::compute_with(m, &ctx.activity, r, &head.candidates, &mut rows);
+    features::compute_with(m, &ctx.activity, r, &head, &mut rows);
     let mut head_scores = vec![0f32; order.len()];
     ranker.predict_many(&rows, &mut head_scores);
     // Unscored candidates sit below the lowest ranked one, keeping their fusion order.
     let floor = head_scores.iter().copied().fold(f32::INFINITY, f32::min);
-    let mut scores: Vec<f32> = fusion.iter().map(|f| floor - 1.0 + f).collect();
+    let mut relevance: Vec<f32> = fusion.iter().map(|f| floor - 1.0 + f).collect();
     for (&c, &s) in order.iter().zip(&head_scores) {
-        scores[c] = s;
+        relevance[c] = s;
     }
-    scores
+    Scores { relevance, fusion }
 }
 
 /// Indices of the `n` candidates with the best fusion scores (all of them, in order, if fewer).

@@ -9,7 +9,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::placement::{PlacementConfig, Source};
 use super::retrieve::{item_vectors, Retrieval};
-use super::{credited_source, fusion_score, Context, Ranked};
+use super::{credited_source, Context, Ranked, Scores};
 use crate::model_set::ModelSet;
 
 /// Squashes any score into (0, 1) so that multiplicative boosts and MMR mean the same whatever
@@ -38,16 +38,16 @@ pub fn rerank(
     ctx: &Context,
     placement: &PlacementConfig,
     r: &Retrieval,
-    scores: &[f32],
+    scores: &Scores,
 ) -> Vec<Ranked> {
     let cands = &r.candidates;
-    let mut rel = relevance(scores);
+    let mut rel = relevance(&scores.relevance);
     for (c, v) in cands.iter().zip(rel.iter_mut()) {
         *v *= (ctx.boost)(c.item);
     }
     // A tree ranker's scores are piecewise constant, so many candidates tie; fusion of the
     // retrievers' ranks orders them.
-    let fusion: Vec<f32> = cands.iter().map(fusion_score).collect();
+    let fusion = &scores.fusion;
     let mut order: Vec<usize> = (0..cands.len()).collect();
     order.sort_by(|&a, &b| {
         rel[b]

@@ -68,15 +68,16 @@ fn per_user(events: &[(u32, u32, f32, i64)]) -> HashMap<u32, Vec<(u32, f32, i64)
     by_user
 }
 
-/// Builds examples for users of `future` (events after the cut) against `models` fitted before it.
+/// Builds examples, one set per group of users, for users of `future` (their held-out events)
+/// against `models` fitted on `past`.
 pub fn examples(
     models: &ModelSet,
     past: &Snapshot,
     future: &[(String, String, f32)],
     serve: &ServeConfig,
     placement: &PlacementConfig,
-    users: &[String],
-) -> RankingExamples {
+    user_groups: &[&[String]],
+) -> Vec<RankingExamples> {
     let past_by_user = per_user(&past.events);
     let mut wanted: HashMap<&str, HashSet<u32>> = HashMap::new();
     for (u, i, s) in future {
@@ -86,63 +87,66 @@ pub fn examples(
             }
         }
     }
-    let mut out = RankingExamples::new();
     let mut rows = Vec::new();
-    for user in users {
-        let Some(targets) = wanted.get(user.as_str()) else {
-            continue;
-        };
-        let history: Vec<HistoryEvent> = past
-            .users
-            .get(user)
-            .and_then(|u| past_by_user.get(&u))
-            .map(|evs| {
-                evs.iter()
-                    .rev()
-                    .take(serve.history_limit)
-                    .rev()
-                    .map(|&(i, s, t)| HistoryEvent {
-                        item: models.table.ids.get(past.items.id(i)),
-                        strength: s,
-                        timestamp: t,
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        let seen: HashSet<u32> = history.iter().filter_map(|e| e.item).collect();
-        let allow = |i: u32| !seen.contains(&i);
-        let boost = |_: u32| 1.0;
-        let pairs: Vec<(Option<u32>, f32)> = history.iter().map(|e| (e.item, e.strength)).collect();
-        let ctx = Context {
-            seeds: seeds(&history, serve.recent_items, serve.recency_half_life_days),
-            activity: Activity::from_events(&models.table, &pairs, &[]),
-            allow: &allow,
-            boost: &boost,
-            window: 0,
-            seed: 0,
-        };
-        let r = retrieve::retrieve(models, &ctx, placement);
-        // The ranker only ever sees the head of the fusion order, so it learns on that.
-        let fusion: Vec<f32> = r.candidates.iter().map(fusion_score).collect();
-        let head: Vec<Candidate> = fusion_head(&fusion, placement.ranker_candidates)
-            .into_iter()
-            .map(|c| r.candidates[c].clone())
-            .collect();
-        let labels: Vec<f32> = head
-            .iter()
-            .map(|c| targets.contains(&c.item) as u8 as f32)
-            .collect();
-        if !labels.iter().any(|&l| l > 0.0) {
-            continue;
+    let mut sets = Vec::with_capacity(user_groups.len());
+    for users in user_groups {
+        let mut out = RankingExamples::new();
+        for user in users.iter() {
+            let Some(targets) = wanted.get(user.as_str()) else {
+                continue;
+            };
+            let history: Vec<HistoryEvent> = past
+                .users
+                .get(user)
+                .and_then(|u| past_by_user.get(&u))
+                .map(|evs| {
+                    evs.iter()
+                        .rev()
+                        .take(serve.history_limit)
+                        .rev()
+                        .map(|&(i, s, t)| HistoryEvent {
+                            item: models.table.ids.get(past.items.id(i)),
+                            strength: s,
+                            timestamp: t,
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let seen: HashSet<u32> = history.iter().filter_map(|e| e.item).collect();
+            let allow = |i: u32| !seen.contains(&i);
+            let boost = |_: u32| 1.0;
+            let pairs: Vec<(Option<u32>, f32)> =
+                history.iter().map(|e| (e.item, e.strength)).collect();
+            let ctx = Context {
+                seeds: seeds(&history, serve.recent_items, serve.recency_half_life_days),
+                activity: Activity::from_events(&models.table, &pairs, &[]),
+                allow: &allow,
+                boost: &boost,
+                window: 0,
+                seed: 0,
+            };
+            let r = retrieve::retrieve(models, &ctx, placement);
+            // The ranker only ever sees the head of the fusion order, so it learns on that.
+            let fusion: Vec<f32> = r.candidates.iter().map(fusion_score).collect();
+            let order = fusion_head(&fusion, placement.ranker_candidates);
+            let head: Vec<Candidate> = order.iter().map(|&c| r.candidates[c].clone()).collect();
+            let labels: Vec<f32> = head
+                .iter()
+                .map(|c| targets.contains(&c.item) as u8 as f32)
+                .collect();
+            if !labels.iter().any(|&l| l > 0.0) {
+                continue;
+            }
+            rows.clear();
+            features::compute_with(models, &ctx.activity, &r, &head, &mut rows);
+            // A group the ranker refuses (a non-finite feature) is left out with its fusion scores.
+            if out.data.push_group(&rows, &labels).is_ok() {
+                out.fusion.extend(order.iter().map(|&c| fusion[c]));
+            }
         }
-        rows.clear();
-        features::compute_with(models, &ctx.activity, &r, &head, &mut rows);
-        // A group the ranker refuses (a non-finite feature) is left out with its fusion scores.
-        if out.data.push_group(&rows, &labels).is_ok() {
-            out.fusion.extend(head.iter().map(fusion_score));
-        }
+        sets.push(out);
     }
-    out
+    sets
 }
 
 /// Fits the ranker to predict each user's newest `label_fraction` of events from everything else,
@@ -179,22 +183,17 @@ pub fn fit_ranker(
         exploration: 0.0,
         ..placement.clone()
     };
-    let valid = examples(
+    let (valid_users, fit_users) = users.split_at(n_valid);
+    let mut sets = examples(
         &models,
         &past,
         &future,
         serve,
         &placement,
-        &users[..n_valid],
+        &[valid_users, fit_users],
     );
-    let fit = examples(
-        &models,
-        &past,
-        &future,
-        serve,
-        &placement,
-        &users[n_valid..],
-    );
+    let fit = sets.pop().expect("two groups");
+    let valid = sets.pop().expect("two groups");
     let groups = |e: &RankingExamples| e.data.group_sizes.len();
     if groups(&fit) < cfg.min_groups || groups(&valid) == 0 {
         return Ok(None);
