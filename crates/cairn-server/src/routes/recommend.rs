@@ -28,21 +28,19 @@ pub async fn for_user(
     ApiPath(user_id): ApiPath<String>,
     ApiQuery(params): ApiQuery<RecommendParams>,
 ) -> Result<Json<RecommendationList>, ApiError> {
-    let req = RecommendRequest {
-        user_id,
-        k: params.k.unwrap_or(state.engine.config().serve.default_k),
-        exclude_seen: params.exclude_seen.unwrap_or(true),
-        category: non_empty(params.category),
-        placement: non_empty(params.placement),
-        context_items: non_empty(params.context)
+    let body = RecommendBody {
+        k: params.k,
+        exclude_seen: params.exclude_seen,
+        category: params.category,
+        placement: params.placement,
+        context: non_empty(params.context)
             .map(|c| c.split(',').map(|s| s.trim().to_string()).collect())
             .unwrap_or_default(),
-        filter: non_empty(params.filter),
-        cursor: non_empty(params.cursor),
-        ..RecommendRequest::default()
+        filter: params.filter,
+        cursor: params.cursor,
+        ..RecommendBody::default()
     };
-    let list = state.run(move |e| e.recommend(&req)).await?;
-    Ok(Json(list.into()))
+    recommend(state, user_id, body).await
 }
 
 /// The same as the GET, with boosts and pins in a JSON body.
@@ -60,6 +58,15 @@ pub async fn for_user_with_rules(
     State(state): State<AppState>,
     ApiPath(user_id): ApiPath<String>,
     ApiJson(body): ApiJson<RecommendBody>,
+) -> Result<Json<RecommendationList>, ApiError> {
+    recommend(state, user_id, body).await
+}
+
+/// Both forms of the request, with the server's defaults for what the client left out.
+async fn recommend(
+    state: AppState,
+    user_id: String,
+    body: RecommendBody,
 ) -> Result<Json<RecommendationList>, ApiError> {
     let req = RecommendRequest {
         user_id,
