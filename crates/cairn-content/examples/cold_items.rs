@@ -9,8 +9,11 @@
 //!     [--extras ../shared/data/ml-1m/movies_extrainfos.dat] [--stage test|validation]
 //!     [--new-users] [--users-dat ../shared/data/ml-1m/users.dat] [--segment-smoothing 20]
 //!     [--tag-weight 1] [--text-weight 1] [--hybrid-tag-weight W] [--hybrid-text-weight W]
-//!     [--blend 0.2,0.3]
+//!     [--blend 0.2,0.3] [--collective-lambda 1000] [--cold-lambda 1]
 //! ```
+//!
+//! `collective` is collective EASE: the cold items' columns come from its features-only solve
+//! (`--cold-lambda`).
 //!
 //! `--hybrid-*-weight` give the hybrid its own feature group weights (text weight 0: no plots in
 //! the hybrid, which keeps its fit fast), while the content model and the blend's content part use
@@ -26,8 +29,8 @@ mod common;
 use common::{build_items, mean, read_extras, read_users, report};
 
 use cairn_content::{
-    hybrid, Blend, ContentModel, FeatureConfig, FeatureSpace, HybridConfig, HybridModel, Loss,
-    SegmentPopularity,
+    hybrid, Blend, CollectiveConfig, CollectiveEase, ContentModel, FeatureConfig, FeatureSpace,
+    HybridConfig, HybridModel, Loss, SegmentPopularity,
 };
 use cairn_core::{CsrMatrix, User};
 use cairn_eval::{read_split_dir, EvalTask};
@@ -49,6 +52,7 @@ struct Args {
     saturation: f32,
     segment_smoothing: f32,
     blends: Vec<f32>,
+    collective: CollectiveConfig,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -67,6 +71,10 @@ fn parse_args() -> Result<Args, String> {
         saturation: cairn_content::content::DEFAULT_SATURATION,
         segment_smoothing: 20.0,
         blends: Vec::new(),
+        collective: CollectiveConfig {
+            lambda: 1000.0,
+            ..CollectiveConfig::default()
+        },
     };
     let mut split = None;
     while let Some(a) = it.next() {
@@ -93,6 +101,8 @@ fn parse_args() -> Result<Args, String> {
                     .map(|w| w.parse::<f32>().map_err(|e| format!("{w}: {e}")))
                     .collect::<Result<_, _>>()?
             }
+            "--collective-lambda" => args.collective.lambda = num(value()?)? as f32,
+            "--cold-lambda" => args.collective.cold_lambda = num(value()?)? as f32,
             "--segment-smoothing" => args.segment_smoothing = num(value()?)? as f32,
             "--saturation" => args.saturation = num(value()?)? as f32,
             "--no-idf" => args.features.label_idf = false,
@@ -294,6 +304,24 @@ fn run() -> Result<(), String> {
                     new_users_curve(&args, &task, &hybrid_features, &split_name)?;
                 }
             }
+            "collective" => {
+                let start = Instant::now();
+                let model = CollectiveEase::fit(interactions, &features, None, args.collective)
+                    .map_err(|e| e.to_string())?;
+                let fit_s = features_s + start.elapsed().as_secs_f64();
+                let params = serde_json::json!({
+                    "collective": args.collective,
+                    "features": serde_json::to_value(&args.features).map_err(|e| e.to_string())?,
+                });
+                report(
+                    "cairn-collective-ease",
+                    &split_name,
+                    &model,
+                    &task,
+                    fit_s,
+                    params,
+                );
+            }
             // The new-users curve alone, without the cold-items fit.
             "new-users" => new_users_curve(&args, &task, &hybrid_features, &split_name)?,
             other => return Err(format!("unknown model {other}")),
@@ -316,6 +344,9 @@ fn ndcg_20(scores: &[f32], given: &[(u32, f32)], targets: &[u32]) -> f64 {
 /// Weights of segment popularity tried against the hybrid (both standardised per user); the last
 /// is segment popularity alone in effect.
 const SEGMENT_WEIGHTS: [f32; 9] = [0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 4.0, 8.0, 1000.0];
+
+/// Weights of the user properties' columns in collective EASE (0: history only).
+const COLLECTIVE_USER_WEIGHTS: [f32; 5] = [0.0, 1.0, 3.0, 10.0, 30.0];
 
 /// Quality for users who are new to the model: refits without the new users' rows, then scores each
 /// from only their first 0 (properties only), 1, 3, 5 events, ranking all items. Two groups of new
@@ -370,6 +401,21 @@ fn new_users_curve(
         .transpose()
         .map_err(|e| e.to_string())?;
     let segment_fit_s = start.elapsed().as_secs_f64();
+    // Collective EASE over the same rows, item features and properties, one fit per property
+    // weight; the weight is chosen on the validation group like the blend's.
+    let start = Instant::now();
+    let collective: Vec<CollectiveEase> = COLLECTIVE_USER_WEIGHTS
+        .iter()
+        .map(|&w| {
+            let config = CollectiveConfig {
+                user_feature_weight: w,
+                ..args.collective
+            };
+            CollectiveEase::fit(&fit_matrix, features, user_features.as_ref(), config)
+        })
+        .collect::<Result<_, _>>()
+        .map_err(|e| e.to_string())?;
+    let collective_fit_s = start.elapsed().as_secs_f64() / COLLECTIVE_USER_WEIGHTS.len() as f64;
     // Histories: the task's fold-in order is oldest first; targets are events after the 5th.
     let histories: HashMap<&str, &Vec<(u32, f32)>> = task
         .users
@@ -385,6 +431,7 @@ fn new_users_curve(
     struct Point {
         pop: f64,
         hybrid: f64,
+        collective: Vec<f64>,
         segment: f64,
         blend: Vec<f64>,
     }
@@ -408,6 +455,13 @@ fn new_users_curve(
                 let (c, v) = f.row(u);
                 c.iter().copied().zip(v.iter().copied()).collect::<Vec<_>>()
             });
+            let collective = collective
+                .iter()
+                .map(|c| {
+                    c.score_user(given, uf.as_deref(), &mut scores);
+                    ndcg_20(&scores, given, &targets)
+                })
+                .collect();
             model.score_user(given, uf.as_deref(), &mut scores);
             let hybrid = ndcg_20(&scores, given, &targets);
             let (segment, blend) = match (&segments, &uf) {
@@ -432,6 +486,7 @@ fn new_users_curve(
             out.push(Point {
                 pop: ndcg_20(&pop, given, &targets),
                 hybrid,
+                collective,
                 segment,
                 blend,
             });
@@ -451,6 +506,16 @@ fn new_users_curve(
             "pop_NDCG@20": avg(&test, &|p| p.pop),
             "hybrid_NDCG@20": avg(&test, &|p| p.hybrid),
         });
+        let mut best = (0usize, f64::NEG_INFINITY);
+        for k in 0..COLLECTIVE_USER_WEIGHTS.len() {
+            let v = avg(&valid, &|p| p.collective[k]);
+            if v > best.1 {
+                best = (k, v);
+            }
+        }
+        point["collective_NDCG@20"] = serde_json::json!(avg(&test, &|p| p.collective[best.0]));
+        point["collective_user_feature_weight"] =
+            serde_json::json!(COLLECTIVE_USER_WEIGHTS[best.0]);
         if segments.is_some() {
             // The weight with the best validation NDCG@20 (the first of equals).
             let mut best = (0usize, f64::NEG_INFINITY);
@@ -470,7 +535,7 @@ fn new_users_curve(
     println!(
         "{}",
         serde_json::json!({"split": split_name, "curve": "new-users", "user_features": user_features.is_some(),
-            "fit_s": fit_s, "segment_fit_s": segment_fit_s, "segment_smoothing": args.segment_smoothing, "points": curve})
+            "fit_s": fit_s, "segment_fit_s": segment_fit_s, "collective_fit_s": collective_fit_s, "collective": args.collective, "segment_smoothing": args.segment_smoothing, "points": curve})
     );
     Ok(())
 }

@@ -8,6 +8,9 @@
 //! - [`HybridModel`]: LightFM-style factorization where an item is the sum of its feature
 //!   embeddings (plus an identity for warm items) and a user is folded in from history and
 //!   properties, trained with WARP or BPR.
+//! - [`CollectiveEase`]: EASE over interactions augmented with item features (pseudo-users) and
+//!   user properties (pseudo-items): warm items keep EASE's quality, items without interactions
+//!   and users known by properties are scored through the shared weights.
 //! - [`SegmentPopularity`]: popularity within the segments a user's properties put them in, for
 //!   users known by properties alone.
 //! - [`Blend`]: standardised score blends, with weights learnable on validation users.
@@ -15,6 +18,7 @@
 //! Like `cairn-models`, everything works on dense `u32` indices and knows nothing of ids or storage.
 
 pub mod blend;
+pub mod collective;
 pub mod content;
 pub mod document;
 pub mod error;
@@ -27,6 +31,7 @@ pub mod text;
 mod testdata;
 
 pub use blend::{Blend, LearnOptions, ValidationUser};
+pub use collective::{CollectiveConfig, CollectiveEase};
 pub use content::ContentModel;
 pub use document::{Document, Group};
 pub use error::ContentError;

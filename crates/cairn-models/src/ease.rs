@@ -138,7 +138,6 @@ fn weights_from_gram<T: Float>(user_items: &CsrMatrix, lambda: T) -> Result<Vec<
     let item_users = user_items.transpose();
     // Column-major n × n; the Gram matrix is symmetric, so column i is computed like row i.
     let mut g: Vec<T> = vec![T::from_f64(0.0); n * n];
-    let par = Par::rayon(0);
     g.par_chunks_mut(n.max(1)).enumerate().for_each(|(i, col)| {
         for &u in item_users.row(i).0 {
             for &j in user_items.row(u as usize).0 {
@@ -147,6 +146,36 @@ fn weights_from_gram<T: Float>(user_items: &CsrMatrix, lambda: T) -> Result<Vec<
         }
         col[i] += lambda;
     });
+    weights_from_dense_gram(g, n)
+}
+
+/// EASE weights from a Gram matrix the caller built: `n × n`, symmetric, with λ already on the
+/// diagonal (only the lower triangle is read). Models that add rows of side information to the
+/// interaction matrix (collective EASE) solve through this. Row h of the result holds the weights that
+/// input h gives every column; the diagonal is 0.
+pub fn weights_from_gram_matrix(
+    gram: Vec<f64>,
+    n: usize,
+    precision: Precision,
+) -> Result<Vec<f32>, ModelError> {
+    if gram.len() != n * n {
+        return Err(ModelError::InvalidConfig {
+            model: "ease",
+            reason: format!(
+                "a {n} × {n} Gram matrix needs {} values, got {}",
+                n * n,
+                gram.len()
+            ),
+        });
+    }
+    match resolve(precision, n) {
+        Precision::F64 => weights_from_dense_gram(gram, n),
+        _ => weights_from_dense_gram(gram.into_iter().map(|v| v as f32).collect(), n),
+    }
+}
+
+fn weights_from_dense_gram<T: Float>(mut g: Vec<T>, n: usize) -> Result<Vec<f32>, ModelError> {
+    let par = Par::rayon(0);
     let mut g = MatMut::from_column_major_slice_mut(&mut g[..], n, n);
     let mut buf = MemBuffer::new(cholesky_in_place_scratch::<T>(n, par, Default::default()));
     cholesky_in_place(
@@ -309,6 +338,39 @@ mod tests {
             .map(|(x, y)| (x - y).abs())
             .fold(0f32, f32::max);
         assert!(worst < 1e-4, "{worst}");
+    }
+
+    #[test]
+    fn a_caller_built_gram_gives_the_fitted_weights() {
+        let data = planted(33, 120, 12, 3, 20);
+        let fitted = Ease::fit(
+            &data.train,
+            EaseConfig {
+                lambda: 5.0,
+                precision: Precision::F64,
+                ..EaseConfig::default()
+            },
+        )
+        .unwrap();
+        let n = data.train.n_cols;
+        let mut gram = vec![0f64; n * n];
+        for u in 0..data.train.n_rows {
+            let items = data.train.row(u).0;
+            for &i in items {
+                for &j in items {
+                    gram[i as usize * n + j as usize] += 1.0;
+                }
+            }
+        }
+        (0..n).for_each(|i| gram[i * n + i] += 5.0);
+        let weights = weights_from_gram_matrix(gram, n, Precision::F64).unwrap();
+        let worst = weights
+            .iter()
+            .zip(&fitted.weights)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(worst < 1e-6, "{worst}");
+        assert!(weights_from_gram_matrix(vec![1.0; 3], 2, Precision::F64).is_err());
     }
 
     #[test]

@@ -25,7 +25,7 @@ mod testdata;
 pub use als::{AlsConfig, AlsSolver, ImplicitAls};
 pub use blend::Blend;
 pub use bpr::{Bpr, BprConfig};
-pub use ease::{Ease, EaseConfig};
+pub use ease::{weights_from_gram_matrix, Ease, EaseConfig, Precision};
 pub use error::ModelError;
 pub use item_knn::{ItemKnn, ItemKnnConfig, KnnWeighting};
 pub use popularity::Popularity;

@@ -90,6 +90,22 @@ pub fn mean(values: &[f64]) -> f64 {
     v.iter().sum::<f64>() / v.len().max(1) as f64
 }
 
+/// The mean of one metric (e.g. `NDCG@100`) over the task's users, for choosing settings on a
+/// validation stage.
+pub fn mean_metric(model: &dyn Recommender, task: &EvalTask, key: &str) -> f64 {
+    let opts = RankingOptions {
+        ks: vec![10, 20, 50, 100],
+        auc: false,
+        ..RankingOptions::default()
+    };
+    let result = evaluate_ranking(model, task, &opts, &|_| {});
+    result
+        .per_user
+        .columns
+        .get(key)
+        .map_or(f64::NAN, |c| mean(c))
+}
+
 /// Evaluates `model` on the task and prints one JSON line with the main metrics.
 pub fn report(
     name: &str,
