@@ -33,6 +33,9 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Requests taking longer are answered 503.
     pub request_timeout_ms: u64,
+    /// Threads that compute recommendations, similar items and lists, first come first served; 0
+    /// means one per core.
+    pub scoring_threads: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -134,6 +137,7 @@ impl Default for ServerConfig {
             port: 8080,
             max_body_bytes: 16 * 1024 * 1024,
             request_timeout_ms: 30_000,
+            scoring_threads: 0,
         }
     }
 }

@@ -12,6 +12,7 @@ mod metrics;
 mod middleware;
 mod openapi;
 mod routes;
+mod scoring;
 mod state;
 
 use std::future::Future;
@@ -33,6 +34,7 @@ pub use error::{ApiError, ErrorBody};
 use crate::error::ApiError as Error;
 use crate::metrics::HttpMetrics;
 use crate::routes::{events, items, ops, recommend, users};
+use crate::scoring::ScoringPool;
 use crate::state::AppState;
 
 /// The OpenAPI document of this API (served at `GET /openapi.json`).
@@ -42,13 +44,16 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 /// The whole application. Body size limit and request timeout come from `engine.config().server`
 /// (`request_timeout_ms = 0` disables the timeout); `POST /v1/train` is exempt from the timeout because
-/// training legitimately takes long.
-pub fn router(engine: Arc<Engine>) -> Router {
+/// training legitimately takes long. Fails only when the scoring threads cannot be started.
+pub fn router(engine: Arc<Engine>) -> io::Result<Router> {
     let server = &engine.config().server;
     let timeout = Duration::from_millis(server.request_timeout_ms);
     let max_body = server.max_body_bytes;
+    let scoring = ScoringPool::new(server.scoring_threads).map_err(io::Error::other)?;
+    tracing::debug!(threads = scoring.threads(), "scoring threads started");
     let state = AppState {
         metrics: Arc::new(HttpMetrics::new()),
+        scoring: Arc::new(scoring),
         engine,
     };
     let api = Router::new()
@@ -97,7 +102,8 @@ pub fn router(engine: Arc<Engine>) -> Router {
 
     let metrics = Arc::clone(&state.metrics);
     // Outermost last: metrics see the final status, after panics and framework errors became JSON.
-    api.layer(DefaultBodyLimit::max(max_body))
+    Ok(api
+        .layer(DefaultBodyLimit::max(max_body))
         .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::custom(middleware::panic_response))
         .layer(axum::middleware::from_fn(middleware::json_errors))
@@ -105,7 +111,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
             metrics,
             middleware::record_metrics,
         ))
-        .with_state(state)
+        .with_state(state))
 }
 
 async fn route_not_found(uri: axum::http::Uri) -> Error {
@@ -147,7 +153,7 @@ pub async fn serve(
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "serving the Cairn API");
     }
-    axum::serve(listener, router(engine))
+    axum::serve(listener, router(engine)?)
         .with_graceful_shutdown(shutdown)
         .await
 }

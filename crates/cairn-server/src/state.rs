@@ -6,11 +6,13 @@ use cairn_engine::{Engine, EngineError};
 
 use crate::error::ApiError;
 use crate::metrics::HttpMetrics;
+use crate::scoring::ScoringPool;
 
 #[derive(Clone)]
 pub struct AppState {
     pub engine: Arc<Engine>,
     pub metrics: Arc<HttpMetrics>,
+    pub scoring: Arc<ScoringPool>,
 }
 
 impl AppState {
@@ -32,5 +34,16 @@ impl AppState {
                 "the operation did not complete ({join}); nothing was acknowledged"
             ))),
         }
+    }
+
+    /// Runs a read-only scoring operation (recommendations, similar items, lists) on the scoring
+    /// threads, in arrival order (see [`ScoringPool`]).
+    pub async fn score<T, F>(&self, op: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&Engine) -> Result<T, EngineError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let engine = Arc::clone(&self.engine);
+        self.scoring.run(move || op(&engine)).await
     }
 }

@@ -88,7 +88,7 @@ async fn recommend(
             .collect(),
         cursor: non_empty(body.cursor),
     };
-    let list = state.run(move |e| e.recommend(&req)).await?;
+    let list = state.score(move |e| e.recommend(&req)).await?;
     Ok(Json(list.into()))
 }
 
@@ -111,7 +111,7 @@ pub async fn similar(
     let k = params.k.unwrap_or(state.engine.config().serve.default_k);
     let category = non_empty(params.category);
     let list = state
-        .run(move |e| e.similar_items(&item_id, k, category.as_deref()))
+        .score(move |e| e.similar_items(&item_id, k, category.as_deref()))
         .await?;
     Ok(Json(list.into()))
 }
@@ -132,7 +132,7 @@ pub async fn popular(
     let k = params.k.unwrap_or(state.engine.config().serve.default_k);
     let category = non_empty(params.category);
     let list = state
-        .run(move |e| e.popular(k, category.as_deref()))
+        .score(move |e| e.popular(k, category.as_deref()))
         .await?;
     Ok(Json(list.into()))
 }
@@ -153,7 +153,7 @@ pub async fn trending(
     let k = params.k.unwrap_or(state.engine.config().serve.default_k);
     let category = non_empty(params.category);
     let list = state
-        .run(move |e| e.trending(k, category.as_deref()))
+        .score(move |e| e.trending(k, category.as_deref()))
         .await?;
     Ok(Json(list.into()))
 }
