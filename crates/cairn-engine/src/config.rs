@@ -78,8 +78,11 @@ pub struct AnnConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct RankerTrainConfig {
     pub enabled: bool,
-    /// The newest share of each user's events that the ranker learns to predict from the rest.
+    /// The newest share of events that the ranker learns to predict from the rest (of each user's
+    /// events, of the whole log, or both; see `label_split`).
     pub label_fraction: f64,
+    /// Which events are the labels.
+    pub label_split: LabelSplit,
     /// Users sampled for ranker training (a fifth of them validate).
     pub max_users: usize,
     /// Logs smaller than this train no ranker (candidates are then fused by rank).
@@ -93,6 +96,19 @@ pub struct RankerTrainConfig {
     /// Rounds without improvement on the validation users before training stops; 0 = never.
     pub early_stopping_rounds: usize,
     pub seed: u64,
+}
+
+/// How the ranker's training log is cut into what it sees and what it learns to predict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LabelSplit {
+    /// Each user's own newest events: every active user contributes.
+    UserTails,
+    /// The newest events of the whole log, as the period after a training would be: trends and
+    /// popularity are those of that moment, but only users active at the end contribute.
+    Time,
+    /// Examples from both cuts, each with retrievers fitted on its own past.
+    Both,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -191,6 +207,7 @@ impl Default for RankerTrainConfig {
         RankerTrainConfig {
             enabled: true,
             label_fraction: 0.2,
+            label_split: LabelSplit::UserTails,
             max_users: 1500,
             min_events: 5000,
             min_groups: 50,

@@ -82,6 +82,19 @@ impl Snapshot {
         self.split_by(|n, _| future[n])
     }
 
+    /// Splits at one time: the newest `fraction` of all events (by time, then log order) are the
+    /// future, as the next period after a training would be.
+    pub fn split_newest(&self, fraction: f64) -> (Snapshot, Vec<(String, String, f32)>) {
+        let mut order: Vec<usize> = (0..self.events.len()).collect();
+        order.sort_by_key(|&n| (self.events[n].3, n));
+        let tail = ((order.len() as f64) * fraction).ceil() as usize;
+        let mut future = vec![false; self.events.len()];
+        for &n in &order[order.len() - tail.min(order.len())..] {
+            future[n] = true;
+        }
+        self.split_by(|n, _| future[n])
+    }
+
     /// The events for which `is_future(position, time)` is false as a snapshot of their own (ids
     /// re-interned), and the others as (user id, item id, strength).
     fn split_by(
@@ -125,5 +138,55 @@ impl Snapshot {
             count[i as usize] += 1;
         }
         (first, count)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two users: `a` with events at times 1-5, `b` with events at times 10-14 (item = time).
+    fn log() -> Snapshot {
+        let (mut users, mut items) = (IdMap::new(), IdMap::new());
+        let mut events = Vec::new();
+        for (user, times) in [("a", 1..6), ("b", 10..15)] {
+            for t in times {
+                let (u, i) = (users.intern(user), items.intern(&format!("i{t}")));
+                events.push((u, i, 1.0, t as i64));
+            }
+        }
+        Snapshot {
+            users,
+            items,
+            events,
+            last_seq: 10,
+            reference_time: 14,
+        }
+    }
+
+    fn future_items(future: &[(String, String, f32)]) -> Vec<&str> {
+        let mut items: Vec<&str> = future.iter().map(|f| f.1.as_str()).collect();
+        items.sort_unstable();
+        items
+    }
+
+    #[test]
+    fn a_time_cut_takes_the_log_s_newest_events() {
+        let (past, future) = log().split_newest(0.2);
+        assert_eq!(future_items(&future), vec!["i13", "i14"]);
+        assert_eq!(past.events.len(), 8);
+        assert_eq!(past.reference_time, 12);
+    }
+
+    #[test]
+    fn user_tails_take_each_user_s_newest_events() {
+        let (past, future) = log().split_user_tails(0.2, 5);
+        assert_eq!(future_items(&future), vec!["i14", "i5"]);
+        assert_eq!(past.events.len(), 8);
+        assert_eq!(past.reference_time, 13);
+        // Users below the minimum keep all their events.
+        let (past, future) = log().split_user_tails(0.2, 6);
+        assert!(future.is_empty());
+        assert_eq!(past.events.len(), 10);
     }
 }
