@@ -30,8 +30,13 @@ enum Command {
         /// Comma-separated model grids (see grids.rs).
         #[arg(long, default_value = "pop,als")]
         models: String,
-        #[arg(long, default_value_t = 64)]
-        factors: usize,
+        /// Factor counts (comma-separated); a model's grid is searched at each of them.
+        #[arg(long, default_value = "64", value_delimiter = ',')]
+        factors: Vec<usize>,
+        /// Search the harness's `--grid full` (for ALS: 7 penalties × 7 confidence weights, and
+        /// Cairn's frequency-scaled penalty beside the constant one) instead of `--grid quick`.
+        #[arg(long)]
+        tune: bool,
         /// A JSON ModelSpec (or list of them) to use instead of a named grid.
         #[arg(long)]
         spec: Option<String>,
@@ -93,6 +98,7 @@ fn main() -> Result<()> {
             spec,
             verbose,
             blend,
+            tune,
         } => {
             let data = data::read_strong(&split)?;
             eprintln!(
@@ -113,7 +119,12 @@ fn main() -> Result<()> {
                 None => models
                     .split(',')
                     .map(|m| {
-                        grids::grid(m, factors)
+                        let width = if tune {
+                            grids::Width::Full
+                        } else {
+                            grids::Width::Quick
+                        };
+                        grids::grid_over(m, &factors, width)
                             .map(|g| (m.to_string(), g))
                             .with_context(|| format!("no grid named {m}"))
                     })
