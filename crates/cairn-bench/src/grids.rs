@@ -32,11 +32,12 @@ pub fn grid(model: &str, factors: usize, width: Width) -> Option<Vec<ModelSpec>>
     let full = width == Width::Full;
     Some(match model {
         "pop" => vec![ModelSpec::Popularity],
-        "als" | "als-chol" | "als-freq" => {
-            let solver = if model == "als-chol" {
-                AlsSolver::Cholesky
-            } else {
-                AlsSolver::Cg { steps: 3 }
+        "als" | "als-cg" | "als-chol" | "als-freq" => {
+            let solver = match model {
+                "als-chol" => AlsSolver::Cholesky,
+                // implicit's solver: plain conjugate gradient, 3 steps.
+                "als-cg" => AlsSolver::Cg { steps: 3 },
+                _ => AlsConfig::default().solver,
             };
             let exps: &[f32] = match (model, full) {
                 ("als-freq", _) => &[0.5, 1.0],

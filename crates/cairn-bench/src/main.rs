@@ -77,9 +77,10 @@ enum Command {
         iterations: usize,
         #[arg(long, default_value_t = 2)]
         threads: usize,
-        /// Conjugate-gradient steps per row for ALS (implicit uses 3).
-        #[arg(long, default_value_t = 3)]
-        cg_steps: usize,
+        /// ALS solver as JSON (an `AlsSolver`, e.g. '{"cg":{"steps":3}}', implicit's method);
+        /// the default is `AlsConfig`'s.
+        #[arg(long)]
+        solver: Option<String>,
     },
     /// A data directory with a synthetic shop and a trained model set, for `cairn serve`.
     ServeSetup(serve_load::SetupArgs),
@@ -159,8 +160,16 @@ fn main() -> Result<()> {
             factors,
             iterations,
             threads,
-            cg_steps,
-        } => speed::run(&model, &data, &factors, iterations, threads, cg_steps)?,
+            solver,
+        } => {
+            let solver = match solver {
+                Some(json) => {
+                    serde_json::from_str(&json).context("--solver must be an AlsSolver")?
+                }
+                None => cairn_models::AlsConfig::default().solver,
+            };
+            speed::run(&model, &data, &factors, iterations, threads, solver)?
+        }
         Command::ServeSetup(args) => serve_load::setup(&args)?,
         Command::Load(args) => serve_load::load(&args)?,
         Command::ServeProfile(args) => serve_load::profile(&args)?,
