@@ -24,7 +24,9 @@ use serde::{Deserialize, Serialize};
 use cairn_core::CsrMatrix;
 
 use crate::eigenbasis::EigenBasis;
-use crate::kernels::{axpy, cholesky_solve, cosine_to_all, dot, gram, BlockOps, FixedRows, MulAdd};
+use crate::kernels::{
+    axpy, cholesky_solve, cosine_to_all, dot, gram, BlockOps, CompactBlock, FixedRows, MulAdd,
+};
 use crate::progress::{Progress, Silent};
 use crate::{dispatch_simd, top_k, Recommender, SimilarItems};
 
@@ -366,6 +368,8 @@ struct Scratch {
     b64: Vec<f64>,
     /// The gathered factor rows of the row being solved (CG only); grows to the longest row.
     rows: Vec<f32>,
+    /// The same as f16, for rows whose f32 block would not stay in L2.
+    compact: CompactBlock,
     /// α·x of each gathered row, then 1 + α·x and −α·x: the coefficients of the CG passes.
     weight: Vec<f32>,
     base: Vec<f32>,
@@ -385,6 +389,7 @@ impl Scratch {
             a64: if dense { vec![0.0; k * k] } else { Vec::new() },
             b64: if dense { vec![0.0; k] } else { Vec::new() },
             rows: Vec::new(),
+            compact: CompactBlock::default(),
             weight: Vec::new(),
             base: Vec::new(),
             neg_weight: Vec::new(),
@@ -455,9 +460,23 @@ impl HalfStep<'_> {
             *ri = -*ri;
         }
         // The residual's pass gathers the row's factor rows into one contiguous block, the only
-        // pass over scattered memory; the `steps` products below stream from cache.
-        ops.gather_pass(fixed, idx, &mut s.rows, x, r, Some(&s.base), &s.neg_weight);
-        let (yu, weight) = (&s.rows[..idx.len() * self.k], &s.weight[..]);
+        // pass over scattered memory; the `steps` products below stream from cache (or, for a
+        // block too long for L2, from a compact f16 copy that halves the bytes streamed).
+        let compact = ops.compact_block_pays(idx.len(), fixed)
+            && ops.gather_pass_compact(
+                fixed,
+                idx,
+                &mut s.compact,
+                x,
+                r,
+                Some(&s.base),
+                &s.neg_weight,
+            );
+        if !compact {
+            ops.gather_pass(fixed, idx, &mut s.rows, x, r, Some(&s.base), &s.neg_weight);
+        }
+        let (yu, weight) = (&s.rows[..], &s.weight[..]);
+        let block = &mut s.compact;
         let inv_m = &mut s.inv_m;
         if precondition {
             gram_y.regularized_diagonal(penalty, inv_m);
@@ -483,7 +502,11 @@ impl HalfStep<'_> {
                 break;
             }
             gram_y.regularized_product(ops, p, penalty, ap);
-            ops.weighted_pass(yu, p, ap, None, weight);
+            if compact {
+                ops.weighted_pass_compact(block, p, ap, None, weight);
+            } else {
+                ops.weighted_pass(yu, p, ap, None, weight);
+            }
             let p_ap = dot::<M>(p, ap);
             if p_ap <= 0.0 || !p_ap.is_finite() {
                 break;
