@@ -30,8 +30,13 @@ enum Command {
         /// Comma-separated model grids (see grids.rs).
         #[arg(long, default_value = "pop,als")]
         models: String,
-        #[arg(long, default_value_t = 64)]
-        factors: usize,
+        /// Factor counts (comma-separated); a model's grid is searched at each of them.
+        #[arg(long, default_value = "64", value_delimiter = ',')]
+        factors: Vec<usize>,
+        /// Search the harness's `--grid full` (for ALS: 7 penalties × 7 confidence weights, and
+        /// Cairn's frequency-scaled penalty beside the constant one) instead of `--grid quick`.
+        #[arg(long)]
+        tune: bool,
         /// A JSON ModelSpec (or list of them) to use instead of a named grid.
         #[arg(long)]
         spec: Option<String>,
@@ -72,9 +77,10 @@ enum Command {
         iterations: usize,
         #[arg(long, default_value_t = 2)]
         threads: usize,
-        /// Conjugate-gradient steps per row for ALS (implicit uses 3).
-        #[arg(long, default_value_t = 3)]
-        cg_steps: usize,
+        /// ALS solver as JSON (an `AlsSolver`, e.g. '{"cg":{"steps":3}}', implicit's method);
+        /// the default is `AlsConfig`'s.
+        #[arg(long)]
+        solver: Option<String>,
     },
     /// A data directory with a synthetic shop and a trained model set, for `cairn serve`.
     ServeSetup(serve_load::SetupArgs),
@@ -93,6 +99,7 @@ fn main() -> Result<()> {
             spec,
             verbose,
             blend,
+            tune,
         } => {
             let data = data::read_strong(&split)?;
             eprintln!(
@@ -113,7 +120,12 @@ fn main() -> Result<()> {
                 None => models
                     .split(',')
                     .map(|m| {
-                        grids::grid(m, factors)
+                        let width = if tune {
+                            grids::Width::Full
+                        } else {
+                            grids::Width::Quick
+                        };
+                        grids::grid_over(m, &factors, width)
                             .map(|g| (m.to_string(), g))
                             .with_context(|| format!("no grid named {m}"))
                     })
@@ -148,8 +160,16 @@ fn main() -> Result<()> {
             factors,
             iterations,
             threads,
-            cg_steps,
-        } => speed::run(&model, &data, &factors, iterations, threads, cg_steps)?,
+            solver,
+        } => {
+            let solver = match solver {
+                Some(json) => {
+                    serde_json::from_str(&json).context("--solver must be an AlsSolver")?
+                }
+                None => cairn_models::AlsConfig::default().solver,
+            };
+            speed::run(&model, &data, &factors, iterations, threads, solver)?
+        }
         Command::ServeSetup(args) => serve_load::setup(&args)?,
         Command::Load(args) => serve_load::load(&args)?,
         Command::ServeProfile(args) => serve_load::profile(&args)?,

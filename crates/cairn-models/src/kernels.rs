@@ -10,7 +10,7 @@
 
 pub mod block;
 
-pub use block::{BlockOps, FixedRows};
+pub use block::{BlockOps, CompactBlock, FixedRows};
 
 /// How `a * b + c` is computed inside a kernel.
 pub trait MulAdd: Copy + Send + Sync + 'static {

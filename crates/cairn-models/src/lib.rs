@@ -8,6 +8,7 @@ pub mod als;
 pub mod blend;
 pub mod bpr;
 pub mod ease;
+mod eigenbasis;
 pub mod error;
 pub mod item_knn;
 pub mod kernels;

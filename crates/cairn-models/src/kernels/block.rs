@@ -104,6 +104,31 @@ enum Path {
     Portable,
 }
 
+/// Above this many bytes an f32 block is kept as f16 instead (see
+/// [`BlockOps::compact_block_pays`]).
+const COMPACT_BLOCK_BYTES: usize = 1 << 20;
+
+/// A row's gathered block as f16 bits (the values of the f16 copy of the fixed side, times
+/// `unscale`), with the four-row f32 scratch the passes convert into.
+#[derive(Debug, Default)]
+pub struct CompactBlock {
+    bits: Vec<u16>,
+    ring: Vec<f32>,
+    unscale: f32,
+}
+
+impl CompactBlock {
+    fn prepare(&mut self, rows: usize, k: usize, unscale: f32) {
+        if self.bits.len() < rows * k {
+            self.bits.resize(rows * k, 0);
+        }
+        if self.ring.len() < 4 * k {
+            self.ring.resize(4 * k, 0.0);
+        }
+        self.unscale = unscale;
+    }
+}
+
 /// The block kernels for one factor count, with the instruction set chosen once.
 #[derive(Debug, Clone, Copy)]
 pub struct BlockOps {
@@ -251,11 +276,12 @@ impl BlockOps {
                 // SAFETY: the CPU has the instruction set (checked when choosing the path), and
                 // the lengths were checked above.
                 Path::Avx512 => unsafe {
-                    return with_width!(k / 16, 8, |V| x86::pass512::<V, C>(
+                    return with_width!(k / 16, 8, |V| x86::pass512::<V, C, false>(
                         src,
                         &[],
                         1.0,
                         out,
+                        std::ptr::null_mut(),
                         x,
                         y,
                         base,
@@ -321,8 +347,16 @@ impl BlockOps {
             match (self.path, fixed) {
                 (Path::Avx512, FixedRows::F32(m)) => unsafe {
                     let src = m.as_ptr() as *const u8;
-                    return with_width!(k / 16, 8, |V| x86::pass512::<V, F>(
-                        src, idx, 1.0, out, x, y, base, slope
+                    return with_width!(k / 16, 8, |V| x86::pass512::<V, F, false>(
+                        src,
+                        idx,
+                        1.0,
+                        out,
+                        std::ptr::null_mut(),
+                        x,
+                        y,
+                        base,
+                        slope
                     ));
                 },
                 (
@@ -335,11 +369,12 @@ impl BlockOps {
                     },
                 ) => unsafe {
                     let src = bits[*offset..].as_ptr() as *const u8;
-                    return with_width!(k / 16, 8, |V| x86::pass512::<V, H>(
+                    return with_width!(k / 16, 8, |V| x86::pass512::<V, H, false>(
                         src,
                         idx,
                         1.0 / scale,
                         out,
+                        std::ptr::null_mut(),
                         x,
                         y,
                         base,
@@ -385,6 +420,119 @@ impl BlockOps {
         *block = gathered;
     }
 
+    /// Whether a row of `rows` gathered rows of `fixed` is better kept as a [`CompactBlock`]:
+    /// when its f32 block would not fit in half of a 2 MiB L2, so that every CG step streams it
+    /// from L3 or memory, and halving its bytes outweighs converting it back each step.
+    pub fn compact_block_pays(&self, rows: usize, fixed: &FixedRows) -> bool {
+        self.path == Path::Avx512
+            && matches!(fixed, FixedRows::F16 { .. })
+            && rows * self.k * 4 > COMPACT_BLOCK_BYTES
+    }
+
+    /// [`BlockOps::gather_pass`] that keeps the gathered rows as f16 bits in `block` (the bits of
+    /// the f16 copy, so nothing is rounded again). Returns false, doing nothing, unless
+    /// [`BlockOps::compact_block_pays`] holds for some row count (AVX-512 and an f16 `fixed`).
+    /// Panics on mismatched lengths or an out-of-range index.
+    #[allow(clippy::too_many_arguments)]
+    pub fn gather_pass_compact(
+        &self,
+        fixed: &FixedRows,
+        idx: &[u32],
+        block: &mut CompactBlock,
+        x: &[f32],
+        y: &mut [f32],
+        base: Option<&[f32]>,
+        slope: &[f32],
+    ) -> bool {
+        let k = self.k;
+        let n = idx.len();
+        assert!(slope.len() == n && x.len() == k && y.len() == k);
+        assert!(base.is_none_or(|b| b.len() >= n));
+        let FixedRows::F16 {
+            bits,
+            offset,
+            rows,
+            scale,
+        } = fixed
+        else {
+            return false;
+        };
+        if self.path != Path::Avx512 {
+            return false;
+        }
+        assert!(
+            idx.iter().all(|&i| (i as usize) < *rows),
+            "row index out of range"
+        );
+        block.prepare(n, k, 1.0 / scale);
+        #[cfg(target_arch = "x86_64")]
+        {
+            use x86::GATHER_F16 as H;
+            let src = bits[*offset..].as_ptr() as *const u8;
+            let (ring, copy) = (block.ring.as_mut_ptr(), block.bits.as_mut_ptr());
+            // SAFETY: the path is AVX-512 (checked when choosing it), lengths and indices were
+            // checked above, and `prepare` sized the ring to 4·k and the bits to n·k.
+            unsafe {
+                with_width!(k / 16, 8, |V| x86::pass512::<V, H, true>(
+                    src,
+                    idx,
+                    block.unscale,
+                    ring,
+                    copy,
+                    x,
+                    y,
+                    base,
+                    slope
+                ));
+            }
+            true
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = (bits, offset, x, y, base, slope);
+            false
+        }
+    }
+
+    /// [`BlockOps::weighted_pass`] over the rows of a compact block (the first `slope.len()`).
+    /// Panics on mismatched lengths or a block that [`BlockOps::gather_pass_compact`] did not
+    /// fill with at least that many rows.
+    pub fn weighted_pass_compact(
+        &self,
+        block: &mut CompactBlock,
+        x: &[f32],
+        y: &mut [f32],
+        base: Option<&[f32]>,
+        slope: &[f32],
+    ) {
+        let k = self.k;
+        let n = slope.len();
+        assert!(x.len() == k && y.len() == k && block.bits.len() >= n * k);
+        assert!(block.ring.len() >= 4 * k && self.path == Path::Avx512);
+        assert!(base.is_none_or(|b| b.len() >= n));
+        #[cfg(target_arch = "x86_64")]
+        {
+            use x86::CONTIGUOUS_F16 as H;
+            let src = block.bits.as_ptr() as *const u8;
+            let ring = block.ring.as_mut_ptr();
+            // SAFETY: AVX-512 was checked above (and when choosing the path), as were the
+            // lengths.
+            unsafe {
+                with_width!(k / 16, 8, |V| x86::pass512::<V, H, true>(
+                    src,
+                    &[],
+                    block.unscale,
+                    ring,
+                    std::ptr::null_mut(),
+                    x,
+                    y,
+                    base,
+                    slope
+                ));
+            }
+        }
+    }
+
     /// `y = A x` for a symmetric row-major `k × k` matrix. Panics on mismatched lengths.
     pub fn symv(&self, a: &[f32], x: &[f32], y: &mut [f32]) {
         let k = self.k;
@@ -410,6 +558,18 @@ mod x86 {
     pub(super) const CONTIGUOUS: u8 = 0;
     pub(super) const GATHER_F32: u8 = 1;
     pub(super) const GATHER_F16: u8 = 2;
+    /// Row `t` of a contiguous block of f16 values (a compact block).
+    pub(super) const CONTIGUOUS_F16: u8 = 3;
+
+    #[inline(always)]
+    const fn gathers(src: u8) -> bool {
+        src == GATHER_F32 || src == GATHER_F16
+    }
+
+    #[inline(always)]
+    const fn is_f16(src: u8) -> bool {
+        src == GATHER_F16 || src == CONTIGUOUS_F16
+    }
 
     /// The four sums of the lanes of `a`, `b`, `c` and `d`, as one vector.
     #[inline(always)]
@@ -448,19 +608,19 @@ mod x86 {
     /// matrix, as a byte pointer (f32 or f16 elements).
     #[inline(always)]
     unsafe fn row_of<const SRC: u8>(src: *const u8, idx: &[u32], t: usize, k: usize) -> *const u8 {
-        let row = if SRC == CONTIGUOUS {
-            t
-        } else {
+        let row = if gathers(SRC) {
             *idx.get_unchecked(t) as usize
+        } else {
+            t
         };
-        let width = if SRC == GATHER_F16 { 2 } else { 4 };
+        let width = if is_f16(SRC) { 2 } else { 4 };
         src.add(row * k * width)
     }
 
     /// Asks for row `idx[t]` of the fixed matrix when gathering and `t` is in range.
     #[inline(always)]
     unsafe fn prefetch_ahead<const SRC: u8>(src: *const u8, idx: &[u32], t: usize, k: usize) {
-        if SRC != CONTIGUOUS && t < idx.len() {
+        if gathers(SRC) && t < idx.len() {
             let row = row_of::<SRC>(src, idx, t, k) as *const i8;
             let bytes = k * if SRC == GATHER_F16 { 2 } else { 4 };
             let mut off = 0;
@@ -471,11 +631,20 @@ mod x86 {
         }
     }
 
-    /// Sixteen values of a row from `SRC`, multiplied by `unscale` when stored as f16.
+    /// Sixteen values of a row from `SRC`, multiplied by `unscale` when stored as f16; the f16
+    /// bits are also copied to `copy` (at the same offset in the row) when it is not null.
     #[inline(always)]
-    unsafe fn load16<const SRC: u8>(row: *const u8, v: usize, unscale: __m512) -> __m512 {
-        if SRC == GATHER_F16 {
+    unsafe fn load16<const SRC: u8>(
+        row: *const u8,
+        v: usize,
+        unscale: __m512,
+        copy: *mut u16,
+    ) -> __m512 {
+        if is_f16(SRC) {
             let h = _mm256_loadu_si256((row as *const u16).add(16 * v) as *const __m256i);
+            if !copy.is_null() {
+                _mm256_storeu_si256(copy.add(16 * v) as *mut __m256i, h);
+            }
             _mm512_mul_ps(_mm512_cvtph_ps(h), unscale)
         } else {
             _mm512_loadu_ps((row as *const f32).add(16 * v))
@@ -494,20 +663,26 @@ mod x86 {
     }
 
     /// `y += Σ_t (base_t + slope_t · (a_t · x)) a_t` over `slope.len()` rows from `SRC`, with
-    /// `k = 16·V`; when gathering, the rows (as f32) are also written to `out`.
+    /// `k = 16·V`. Unless `SRC` is `CONTIGUOUS`, the rows (as f32) are also written to `out`:
+    /// all of them in order, or with `RING` only the current four, to rows 0..4 of `out` (the
+    /// f32 values the second half of each step reads from L1). With `copy16` not null, the f16
+    /// bits of every row are copied there in order (a compact block of a gather).
     ///
     /// # Safety
     /// AVX-512F, AVX2 and FMA are available; `x` and `y` hold `k` values; `base`, when present,
     /// and (when gathering) `idx` at least `slope.len()`; `src` holds the rows read (`slope.len()`
-    /// rows when contiguous, every `idx[t]` otherwise, with f16 elements for `GATHER_F16`) and
-    /// `out`, when gathering, is valid for `slope.len()·k` writes.
+    /// rows when contiguous, every `idx[t]` otherwise, with f16 elements for `GATHER_F16` and
+    /// `CONTIGUOUS_F16`); `out`, unless `SRC` is `CONTIGUOUS`, is valid for `slope.len()·k`
+    /// writes (`4·k` with `RING`); `copy16`, when not null, for `slope.len()·k` writes and only
+    /// with `GATHER_F16`.
     #[allow(clippy::too_many_arguments)]
     #[target_feature(enable = "avx512f,avx2,fma")]
-    pub(super) unsafe fn pass512<const V: usize, const SRC: u8>(
+    pub(super) unsafe fn pass512<const V: usize, const SRC: u8, const RING: bool>(
         src: *const u8,
         idx: &[u32],
         unscale: f32,
         out: *mut f32,
+        copy16: *mut u16,
         x: &[f32],
         y: &mut [f32],
         base: Option<&[f32]>,
@@ -533,11 +708,19 @@ mod x86 {
                 row_of::<SRC>(src, idx, t + 3, k),
             ];
             let mut d = [_mm512_setzero_ps(); 4];
+            let copy = |q: usize| {
+                if copy16.is_null() {
+                    copy16
+                } else {
+                    copy16.add((t + q) * k)
+                }
+            };
+            let dst = |q: usize| out.add(if RING { q * k } else { (t + q) * k });
             for v in 0..V {
                 for q in 0..4 {
-                    let row = load16::<SRC>(r[q], v, unscale);
+                    let row = load16::<SRC>(r[q], v, unscale, copy(q));
                     if SRC != CONTIGUOUS {
-                        _mm512_storeu_ps(out.add((t + q) * k + 16 * v), row);
+                        _mm512_storeu_ps(dst(q).add(16 * v), row);
                     }
                     d[q] = _mm512_fmadd_ps(row, xv[v], d[q]);
                 }
@@ -545,7 +728,7 @@ mod x86 {
             if SRC != CONTIGUOUS {
                 // The copies are in L1 and already f32; the scattered originals may be gone.
                 for (q, rq) in r.iter_mut().enumerate() {
-                    *rq = out.add((t + q) * k) as *const u8;
+                    *rq = dst(q) as *const u8;
                 }
             }
             let sums = hsum4_256(halves(d[0]), halves(d[1]), halves(d[2]), halves(d[3]));
@@ -567,15 +750,21 @@ mod x86 {
         while t < n {
             let mut r = row_of::<SRC>(src, idx, t, k);
             let mut d = _mm512_setzero_ps();
+            let copy = if copy16.is_null() {
+                copy16
+            } else {
+                copy16.add(t * k)
+            };
+            let dst = out.add(if RING { 0 } else { t * k });
             for v in 0..V {
-                let row = load16::<SRC>(r, v, unscale);
+                let row = load16::<SRC>(r, v, unscale, copy);
                 if SRC != CONTIGUOUS {
-                    _mm512_storeu_ps(out.add(t * k + 16 * v), row);
+                    _mm512_storeu_ps(dst.add(16 * v), row);
                 }
                 d = _mm512_fmadd_ps(row, xv[v], d);
             }
             if SRC != CONTIGUOUS {
-                r = out.add(t * k) as *const u8;
+                r = dst as *const u8;
             }
             let dot = _mm512_reduce_add_ps(d);
             let c = base.map_or(0.0, |b| b[t]) + slope[t] * dot;
@@ -793,9 +982,47 @@ mod tests {
     }
 
     proptest! {
+        /// The compact block holds the same values as the f32 block, and the passes sum in the
+        /// same order, so the results are bit for bit the same.
+        #[test]
+        fn compact_block_passes_equal_the_f32_block_passes(
+            rows in prop::sample::select(vec![0usize, 1, 3, 4, 5, 9, 33]),
+            table in 1usize..60,
+            k in prop::sample::select(vec![16usize, 48, 128]),
+            seed in 0u64..1000,
+            with_base in any::<bool>(),
+        ) {
+            use rand::{Rng, SeedableRng};
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+            let fixed: Vec<f32> = (0..table * k).map(|_| rng.random::<f32>() * 2.0 - 1.0).collect();
+            let idx: Vec<u32> = (0..rows).map(|_| rng.random_range(0..table as u32)).collect();
+            let x: Vec<f32> = (0..k).map(|_| rng.random::<f32>() - 0.5).collect();
+            let p: Vec<f32> = (0..k).map(|_| rng.random::<f32>() - 0.5).collect();
+            let base: Vec<f32> = (0..rows).map(|_| 1.0 + rng.random::<f32>()).collect();
+            let slope: Vec<f32> = (0..rows).map(|_| -rng.random::<f32>()).collect();
+            let base = with_base.then_some(&base[..]);
+            let ops = BlockOps::new(k);
+            let rows_in = ops.fixed_rows(&fixed, true);
+            let mut compact = CompactBlock::default();
+            let mut y_compact = vec![0.25f32; k];
+            if !ops.gather_pass_compact(&rows_in, &idx, &mut compact, &x, &mut y_compact, base, &slope) {
+                // No AVX-512 or no f16 copy on this CPU: there is no compact path to compare.
+                return Ok(());
+            }
+            let mut block = Vec::new();
+            let mut y_block = vec![0.25f32; k];
+            ops.gather_pass(&rows_in, &idx, &mut block, &x, &mut y_block, base, &slope);
+            prop_assert_eq!(&y_compact, &y_block);
+            let mut step_compact = vec![-1.0f32; k];
+            let mut step_block = vec![-1.0f32; k];
+            ops.weighted_pass_compact(&mut compact, &p, &mut step_compact, None, &slope);
+            ops.weighted_pass(&block, &p, &mut step_block, None, &slope);
+            prop_assert_eq!(step_compact, step_block);
+        }
+
         #[test]
         fn every_path_matches_the_definition(
-            rows in 0usize..11,
+            rows in prop::sample::select(vec![0usize, 1, 3, 4, 7, 10, 31, 32, 33, 37, 70]),
             k in prop::sample::select(vec![3usize, 8, 16, 24, 32, 64, 72, 128, 136]),
             seed in 0u32..1000,
             with_base in any::<bool>(),
