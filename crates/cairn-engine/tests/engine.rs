@@ -137,6 +137,14 @@ fn hidden_unavailable_and_filtered_items_never_appear() {
         .unwrap();
     assert!(!rock.items.is_empty());
     assert!(rock.items.iter().all(|r| r.item_id.starts_with('r')));
+    // Shown again once visible again, without retraining.
+    let mut j1 = e.get_item("j1").unwrap();
+    j1.hidden = false;
+    e.put_items(vec![j1, Item::new("j3")]).unwrap();
+    let back = e.recommend(&request("stranger", 20)).unwrap();
+    for id in ["j1", "j3"] {
+        assert!(back.items.iter().any(|r| r.item_id == id), "{id}");
+    }
 }
 
 #[test]
