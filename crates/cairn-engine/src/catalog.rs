@@ -20,8 +20,44 @@ pub struct Catalog {
     /// The item in each slot; `None` after deletion, or for a table item not in the catalog.
     items: Vec<Option<Arc<Item>>>,
     live: usize,
-    /// The model set bound last, and the slot of each of its table items.
-    bound: Option<(Arc<ModelSet>, Vec<u32>)>,
+    bound: Option<Binding>,
+}
+
+/// Whether an item can be recommended, known without reading the item in the common cases.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Availability {
+    /// Not in the catalog, or hidden.
+    Never,
+    /// Visible, with no availability window.
+    Always,
+    /// Visible within a window: ask the item.
+    Window,
+}
+
+impl Availability {
+    fn of(item: Option<&Item>) -> Availability {
+        match item {
+            None => Availability::Never,
+            Some(i) if i.hidden => Availability::Never,
+            Some(i) if i.available_from.is_none() && i.available_until.is_none() => {
+                Availability::Always
+            }
+            Some(_) => Availability::Window,
+        }
+    }
+}
+
+/// The model set bound last, resolved into the catalog's slots.
+struct Binding {
+    models: Arc<ModelSet>,
+    /// Slot of each table item.
+    slots: Vec<u32>,
+    /// Table index of each slot that existed at binding time (`u32::MAX`: not a table item);
+    /// slots made later belong to no table item.
+    table_of_slot: Vec<u32>,
+    /// Availability of each table item, kept current by every catalog write; small enough
+    /// (a byte per item) to stay in cache while a request filters hundreds of candidates.
+    availability: Vec<Availability>,
 }
 
 impl Catalog {
@@ -35,6 +71,7 @@ impl Catalog {
 
     pub fn upsert(&mut self, item: Item) {
         let slot = self.slot_of(&item.id);
+        self.note_availability(slot, Availability::of(Some(&item)));
         let entry = &mut self.items[slot as usize];
         if entry.is_none() {
             self.live += 1;
@@ -46,6 +83,17 @@ impl Catalog {
         if let Some(&slot) = self.slots.get(id) {
             if self.items[slot as usize].take().is_some() {
                 self.live -= 1;
+            }
+            self.note_availability(slot, Availability::Never);
+        }
+    }
+
+    fn note_availability(&mut self, slot: u32, availability: Availability) {
+        if let Some(b) = &mut self.bound {
+            if let Some(&t) = b.table_of_slot.get(slot as usize) {
+                if let Some(a) = b.availability.get_mut(t as usize) {
+                    *a = availability;
+                }
             }
         }
     }
@@ -69,23 +117,32 @@ impl Catalog {
         let slots: Vec<u32> = (0..table.len() as u32)
             .map(|i| self.slot_of(table.ids.id(i)))
             .collect();
-        self.bound = Some((models, slots));
+        let mut table_of_slot = vec![u32::MAX; self.items.len()];
+        for (t, &slot) in slots.iter().enumerate() {
+            table_of_slot[slot as usize] = t as u32;
+        }
+        let availability = slots
+            .iter()
+            .map(|&slot| Availability::of(self.at_slot(slot).map(|i| i.as_ref())))
+            .collect();
+        self.bound = Some(Binding {
+            models,
+            slots,
+            table_of_slot,
+            availability,
+        });
     }
 
     /// Catalog items by index of `models`' item table: by slot when `models` is the bound set,
     /// else by id.
     pub fn for_table<'a>(&'a self, models: &'a ModelSet) -> TableItems<'a> {
-        let slots = self
-            .bound
-            .as_ref()
-            .filter(|(bound, slots)| {
-                std::ptr::eq(Arc::as_ptr(bound), models) && slots.len() == models.table.len()
-            })
-            .map(|(_, slots)| slots.as_slice());
+        let binding = self.bound.as_ref().filter(|b| {
+            std::ptr::eq(Arc::as_ptr(&b.models), models) && b.slots.len() == models.table.len()
+        });
         TableItems {
             catalog: self,
             models,
-            slots,
+            binding,
         }
     }
 
@@ -109,21 +166,37 @@ impl Catalog {
 pub struct TableItems<'a> {
     catalog: &'a Catalog,
     models: &'a ModelSet,
-    slots: Option<&'a [u32]>,
+    binding: Option<&'a Binding>,
 }
 
 impl<'a> TableItems<'a> {
     /// The catalog's item at table index `i`, if it exists now.
     #[inline]
     pub fn get(&self, i: u32) -> Option<&'a Arc<Item>> {
-        match self.slots {
-            Some(slots) => self.catalog.at_slot(*slots.get(i as usize)?),
+        match self.binding {
+            Some(b) => self.catalog.at_slot(*b.slots.get(i as usize)?),
             None => {
                 let table = &self.models.table;
                 if i as usize >= table.len() {
                     return None;
                 }
                 self.catalog.get(table.ids.id(i))
+            }
+        }
+    }
+
+    /// Whether table item `i` exists and may be recommended at `now`
+    /// ([`Item::is_recommendable`]); reads the item only when it has an availability window.
+    #[inline]
+    pub fn recommendable(&self, i: u32, now: i64) -> bool {
+        let known = self
+            .binding
+            .and_then(|b| b.availability.get(i as usize).copied());
+        match known {
+            Some(Availability::Never) => false,
+            Some(Availability::Always) => true,
+            Some(Availability::Window) | None => {
+                self.get(i).is_some_and(|item| item.is_recommendable(now))
             }
         }
     }

@@ -362,16 +362,22 @@ impl Engine {
         exclude.dedup();
         let items = catalog.for_table(m);
         let category = req.category.as_deref();
+        // Without a category or filter expression the item itself need not be read.
+        let reads_item = category.is_some() || rules.filter.is_some();
         let allow = |i: u32| {
             exclude.binary_search(&i).is_err()
-                && items.get(i).is_some_and(|item| {
-                    item.is_recommendable(now)
-                        && category.is_none_or(|c| item.in_category(c))
-                        && rules
-                            .filter
-                            .as_ref()
-                            .is_none_or(|f| f.matches(item, &user_ctx))
-                })
+                && if reads_item {
+                    items.get(i).is_some_and(|item| {
+                        item.is_recommendable(now)
+                            && category.is_none_or(|c| item.in_category(c))
+                            && rules
+                                .filter
+                                .as_ref()
+                                .is_none_or(|f| f.matches(item, &user_ctx))
+                    })
+                } else {
+                    items.recommendable(i, now)
+                }
         };
         let boost = |i: u32| match rules.boosts.is_empty() {
             true => 1.0,
