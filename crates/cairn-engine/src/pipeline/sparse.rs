@@ -8,7 +8,6 @@
 //! to it.
 
 use cairn_core::CsrMatrix;
-use cairn_models::top_k;
 
 /// Scores of the items some seed touched, by item index; every other item scores 0.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -80,7 +79,7 @@ pub fn best_positive_allowed(
     // Room for the seen items and a few hidden ones, so that one pass is the rule.
     let mut head_len = quota + quota / 4 + 16;
     loop {
-        let head = top_k(scores, head_len, |i| scores[i as usize] <= 0.0);
+        let head = top_positive(scores, head_len);
         let whole = head.len() < head_len;
         let allowed: Vec<(u32, f32)> = head
             .into_iter()
@@ -96,10 +95,71 @@ pub fn best_positive_allowed(
     }
 }
 
+/// Items scanned together: one vectorised maximum per block decides whether any of them can
+/// enter the kept set, so most blocks are passed over without looking at their items.
+const SCAN_BLOCK: usize = 32;
+
+/// `top_k(scores, k, |i| scores[i] <= 0.0)`: the `k` best finite positive scores, best first,
+/// ties to the lower index.
+///
+/// Items that beat the current floor go to an unsorted buffer; when it holds `2k`, the best `k`
+/// are selected and the floor rises to the weakest of them. Insertion is a push, and the
+/// selections cost O(k) per k insertions, where keeping the set sorted or in a heap costs a
+/// search per insertion.
+pub fn top_positive(scores: &[f32], k: usize) -> Vec<(u32, f32)> {
+    if k == 0 {
+        return Vec::new();
+    }
+    let better = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+    let mut kept: Vec<(u32, f32)> = Vec::with_capacity(2 * k);
+    // Scanning in index order, everything kept has a lower index than the item at hand, so an
+    // item must beat the floor outright: on a tie the lower index stays.
+    let mut floor = 0.0f32;
+    for (b, block) in scores.chunks(SCAN_BLOCK).enumerate() {
+        if block_max(block) <= floor {
+            continue;
+        }
+        for (offset, &s) in block.iter().enumerate() {
+            // Infinities pass the block maximum and are skipped here; NaN fails `s > floor`.
+            if s > floor && s.is_finite() {
+                kept.push(((b * SCAN_BLOCK + offset) as u32, s));
+                if kept.len() == 2 * k {
+                    kept.select_nth_unstable_by(k - 1, better);
+                    kept.truncate(k);
+                    floor = kept[k - 1].1;
+                }
+            }
+        }
+    }
+    kept.sort_unstable_by(better);
+    kept.truncate(k);
+    kept
+}
+
+/// The largest value of a block, ignoring NaN. Eight independent lanes, so that the compiler
+/// vectorises it instead of chaining one comparison after another.
+#[inline]
+fn block_max(block: &[f32]) -> f32 {
+    let mut lanes = [f32::NEG_INFINITY; 8];
+    let mut chunks = block.chunks_exact(8);
+    for chunk in &mut chunks {
+        for (lane, &v) in lanes.iter_mut().zip(chunk) {
+            *lane = if v > *lane { v } else { *lane };
+        }
+    }
+    for &v in chunks.remainder() {
+        lanes[0] = if v > lanes[0] { v } else { lanes[0] };
+    }
+    lanes
+        .iter()
+        .copied()
+        .fold(f32::NEG_INFINITY, |m, v| if v > m { v } else { m })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cairn_models::{ItemKnn, ItemKnnConfig, Recommender};
+    use cairn_models::{top_k, ItemKnn, ItemKnnConfig, Recommender};
     use proptest::prelude::*;
 
     fn knn(n: usize, rows: &[Vec<(u32, f32)>]) -> ItemKnn {
@@ -168,6 +228,17 @@ mod tests {
             };
             let expected = top_k(&scores, quota, |i| scores[i as usize] <= 0.0 || !allow(i));
             prop_assert_eq!(best_positive_allowed(&scores, quota, &allow), expected);
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn buffered_scan_equals_top_k(
+            scores in prop::collection::vec(score(), 0..900),
+            k in 0usize..80,
+        ) {
+            let expected = top_k(&scores, k, |i| scores[i as usize] <= 0.0);
+            prop_assert_eq!(top_positive(&scores, k), expected);
         }
     }
 
