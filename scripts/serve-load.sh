@@ -18,6 +18,8 @@
 #   RATE_CONCURRENCY connections for the open-loop runs (64)
 #   PORT             server port (18480)
 #   NO_BUILD=1       skip cargo build
+#   CAIRN_BIN BENCH_BIN  binaries to use instead of the built ones (e.g. a copy of an older build,
+#                    to compare two versions of the server on the same data in one session)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -49,8 +51,8 @@ if [[ -z ${NO_BUILD:-} ]]; then
     log "building release binaries (cairn, cairn-bench)"
     cargo build --release -p cairn-cli -p cairn-bench
 fi
-CAIRN=$TARGET/release/cairn
-BENCH=$TARGET/release/cairn-bench
+CAIRN=${CAIRN_BIN:-$TARGET/release/cairn}
+BENCH=${BENCH_BIN:-$TARGET/release/cairn-bench}
 
 : >"$RESULTS"
 log "results go to $RESULTS"

@@ -1,42 +1,252 @@
 //! The in-memory view of the item catalog that serving filters against on every request. The store is
 //! the source of truth; this cache is loaded at start and updated after each committed write.
+//!
+//! Items live in slots: an id keeps its slot for the life of the process (a deleted item leaves an
+//! empty slot that a re-created item of the same id fills again). That makes the served model's
+//! item table resolvable once, at model swap, into slot numbers ([`Catalog::bind`]), so that a
+//! request's filter looks items up by table index instead of hashing and comparing id strings.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use cairn_core::Item;
 
+use crate::model_set::ModelSet;
+
 #[derive(Default)]
 pub struct Catalog {
-    items: HashMap<String, Arc<Item>>,
+    /// Slot of every id seen since start (items, and the bound model's table items).
+    slots: HashMap<String, u32>,
+    /// The item in each slot; `None` after deletion, or for a table item not in the catalog.
+    items: Vec<Option<Arc<Item>>>,
+    live: usize,
+    bound: Option<Binding>,
+}
+
+/// Whether an item can be recommended, known without reading the item in the common cases.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Availability {
+    /// Not in the catalog, or hidden.
+    Never,
+    /// Visible, with no availability window.
+    Always,
+    /// Visible within a window: ask the item.
+    Window,
+}
+
+impl Availability {
+    fn of(item: Option<&Item>) -> Availability {
+        match item {
+            None => Availability::Never,
+            Some(i) if i.hidden => Availability::Never,
+            Some(i) if i.available_from.is_none() && i.available_until.is_none() => {
+                Availability::Always
+            }
+            Some(_) => Availability::Window,
+        }
+    }
+}
+
+/// The model set bound last, resolved into the catalog's slots.
+struct Binding {
+    models: Arc<ModelSet>,
+    /// Slot of each table item.
+    slots: Vec<u32>,
+    /// Table index of each slot that existed at binding time (`u32::MAX`: not a table item);
+    /// slots made later belong to no table item.
+    table_of_slot: Vec<u32>,
+    /// Availability of each table item, kept current by every catalog write; small enough
+    /// (a byte per item) to stay in cache while a request filters hundreds of candidates.
+    availability: Vec<Availability>,
 }
 
 impl Catalog {
     pub fn get(&self, id: &str) -> Option<&Arc<Item>> {
-        self.items.get(id)
+        self.at_slot(*self.slots.get(id)?)
     }
 
     pub fn contains(&self, id: &str) -> bool {
-        self.items.contains_key(id)
+        self.get(id).is_some()
     }
 
     pub fn upsert(&mut self, item: Item) {
-        self.items.insert(item.id.clone(), Arc::new(item));
+        let slot = self.slot_of(&item.id);
+        self.note_availability(slot, Availability::of(Some(&item)));
+        let entry = &mut self.items[slot as usize];
+        if entry.is_none() {
+            self.live += 1;
+        }
+        *entry = Some(Arc::new(item));
     }
 
     pub fn remove(&mut self, id: &str) {
-        self.items.remove(id);
+        if let Some(&slot) = self.slots.get(id) {
+            if self.items[slot as usize].take().is_some() {
+                self.live -= 1;
+            }
+            self.note_availability(slot, Availability::Never);
+        }
+    }
+
+    fn note_availability(&mut self, slot: u32, availability: Availability) {
+        if let Some(b) = &mut self.bound {
+            if let Some(&t) = b.table_of_slot.get(slot as usize) {
+                if let Some(a) = b.availability.get_mut(t as usize) {
+                    *a = availability;
+                }
+            }
+        }
     }
 
     pub fn len(&self) -> usize {
-        self.items.len()
+        self.live
     }
 
     pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
+        self.live == 0
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Arc<Item>> {
-        self.items.values()
+        self.items.iter().flatten()
+    }
+
+    /// Resolves `models`' item table into slots, reserving a slot for every table item the
+    /// catalog lacks, so that later writes of those ids land where the binding looks.
+    pub fn bind(&mut self, models: Arc<ModelSet>) {
+        let table = &models.table;
+        let slots: Vec<u32> = (0..table.len() as u32)
+            .map(|i| self.slot_of(table.ids.id(i)))
+            .collect();
+        let mut table_of_slot = vec![u32::MAX; self.items.len()];
+        for (t, &slot) in slots.iter().enumerate() {
+            table_of_slot[slot as usize] = t as u32;
+        }
+        let availability = slots
+            .iter()
+            .map(|&slot| Availability::of(self.at_slot(slot).map(|i| i.as_ref())))
+            .collect();
+        self.bound = Some(Binding {
+            models,
+            slots,
+            table_of_slot,
+            availability,
+        });
+    }
+
+    /// Catalog items by index of `models`' item table: by slot when `models` is the bound set,
+    /// else by id.
+    pub fn for_table<'a>(&'a self, models: &'a ModelSet) -> TableItems<'a> {
+        let binding = self.bound.as_ref().filter(|b| {
+            std::ptr::eq(Arc::as_ptr(&b.models), models) && b.slots.len() == models.table.len()
+        });
+        TableItems {
+            catalog: self,
+            models,
+            binding,
+        }
+    }
+
+    fn at_slot(&self, slot: u32) -> Option<&Arc<Item>> {
+        self.items.get(slot as usize)?.as_ref()
+    }
+
+    fn slot_of(&mut self, id: &str) -> u32 {
+        if let Some(&slot) = self.slots.get(id) {
+            return slot;
+        }
+        let slot = self.items.len() as u32;
+        self.slots.insert(id.to_string(), slot);
+        self.items.push(None);
+        slot
+    }
+}
+
+/// The catalog seen through one model set's item table.
+#[derive(Clone, Copy)]
+pub struct TableItems<'a> {
+    catalog: &'a Catalog,
+    models: &'a ModelSet,
+    binding: Option<&'a Binding>,
+}
+
+impl<'a> TableItems<'a> {
+    /// The catalog's item at table index `i`, if it exists now.
+    #[inline]
+    pub fn get(&self, i: u32) -> Option<&'a Arc<Item>> {
+        match self.binding {
+            Some(b) => self.catalog.at_slot(*b.slots.get(i as usize)?),
+            None => {
+                let table = &self.models.table;
+                if i as usize >= table.len() {
+                    return None;
+                }
+                self.catalog.get(table.ids.id(i))
+            }
+        }
+    }
+
+    /// Whether table item `i` exists and may be recommended at `now`
+    /// ([`Item::is_recommendable`]); reads the item only when it has an availability window.
+    #[inline]
+    pub fn recommendable(&self, i: u32, now: i64) -> bool {
+        let known = self
+            .binding
+            .and_then(|b| b.availability.get(i as usize).copied());
+        match known {
+            Some(Availability::Never) => false,
+            Some(Availability::Always) => true,
+            Some(Availability::Window) | None => {
+                self.get(i).is_some_and(|item| item.is_recommendable(now))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn titled(id: &str, title: &str) -> Item {
+        let mut item = Item::new(id);
+        item.title = Some(title.into());
+        item
+    }
+
+    #[test]
+    fn ids_keep_their_slot_through_deletion_and_recreation() {
+        let mut c = Catalog::default();
+        c.upsert(titled("a", "1"));
+        c.upsert(titled("b", "1"));
+        c.upsert(titled("a", "2"));
+        assert_eq!(c.len(), 2);
+        assert_eq!(c.get("a").unwrap().title.as_deref(), Some("2"));
+        let slot_of_a = c.slots["a"];
+        c.remove("a");
+        c.remove("a");
+        c.remove("never");
+        assert_eq!(c.len(), 1);
+        assert!(!c.contains("a") && c.get("a").is_none());
+        assert_eq!(
+            c.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(),
+            vec!["b"]
+        );
+        c.upsert(titled("a", "3"));
+        assert_eq!(c.slots["a"], slot_of_a, "a re-created item reuses its slot");
+        assert_eq!(c.at_slot(slot_of_a).unwrap().title.as_deref(), Some("3"));
+        assert_eq!(c.len(), 2);
+        assert!(!c.is_empty());
+        assert!(c.at_slot(99).is_none());
+    }
+
+    #[test]
+    fn reserved_slots_hold_nothing_until_the_item_is_written() {
+        let mut c = Catalog::default();
+        let slot = c.slot_of("later");
+        assert!(c.get("later").is_none());
+        assert_eq!(c.len(), 0);
+        assert!(c.is_empty());
+        c.upsert(titled("later", "x"));
+        assert_eq!(c.slots["later"], slot);
+        assert_eq!(c.len(), 1);
     }
 }

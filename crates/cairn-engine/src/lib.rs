@@ -113,11 +113,15 @@ impl Engine {
                 None
             }
         };
+        let models = models.map(Arc::new);
+        if let Some(m) = &models {
+            catalog.bind(m.clone());
+        }
         Ok(Engine {
             config,
             store,
             catalog: RwLock::new(catalog),
-            models: ArcSwapOption::new(models.map(Arc::new)),
+            models: ArcSwapOption::new(models),
             training: AtomicBool::new(false),
             lists: Default::default(),
         })
@@ -323,7 +327,12 @@ impl Engine {
             seconds: started.elapsed().as_secs_f64(),
             path,
         };
-        self.models.store(Some(Arc::new(models)));
+        let models = Arc::new(models);
+        // Bound and swapped under one catalog lock, so no request sees the new set unbound.
+        let mut catalog = self.catalog_mut();
+        catalog.bind(models.clone());
+        self.models.store(Some(models));
+        drop(catalog);
         tracing::info!(
             version = %report.version,
             users = report.users,

@@ -294,13 +294,21 @@ impl Engine {
         let serve = &self.config.serve;
         let table = &m.table;
         let strength = |e: &StoredEvent| self.config.event_types.strength(&e.event_type, e.value);
+        // Each history item's table index, looked up by id once.
+        let history_items: Vec<Option<u32>> =
+            history.iter().map(|e| table.ids.get(&e.item_id)).collect();
         let mut events: Vec<HistoryEvent> = Vec::new();
         if placement.seeds != Seeds::Context {
-            events.extend(history.iter().map(|e| HistoryEvent {
-                item: table.ids.get(&e.item_id),
-                strength: strength(e),
-                timestamp: e.timestamp.0,
-            }));
+            events.extend(
+                history
+                    .iter()
+                    .zip(&history_items)
+                    .map(|(e, &item)| HistoryEvent {
+                        item,
+                        strength: strength(e),
+                        timestamp: e.timestamp.0,
+                    }),
+            );
         }
         if placement.seeds != Seeds::User {
             // Context items count as the newest, strongest signals.
@@ -338,28 +346,42 @@ impl Engine {
             seen_items: &seen_ids,
             categories: &seen_categories,
         };
-        let mut exclude: HashSet<&str> = req.pins.iter().map(|(id, _)| id.as_str()).collect();
-        exclude.extend(req.context_items.iter().map(String::as_str));
+        // Items that may not appear, as sorted table indices (ids outside the table cannot be
+        // proposed anyway): pins, context items, and the seen items when asked.
+        let mut exclude: Vec<u32> = req
+            .pins
+            .iter()
+            .map(|(id, _)| id)
+            .chain(&req.context_items)
+            .filter_map(|id| table.ids.get(id))
+            .collect();
         if req.exclude_seen {
-            exclude.extend(seen_ids.iter().copied());
+            exclude.extend(history_items.iter().flatten());
         }
-        let filter = Filter {
-            catalog,
-            now,
-            category: req.category.as_deref(),
-            exclude,
-        };
+        exclude.sort_unstable();
+        exclude.dedup();
+        let items = catalog.for_table(m);
+        let category = req.category.as_deref();
+        // Without a category or filter expression the item itself need not be read.
+        let reads_item = category.is_some() || rules.filter.is_some();
         let allow = |i: u32| {
-            filter.item(table.ids.id(i)).is_some_and(|item| {
-                rules
-                    .filter
-                    .as_ref()
-                    .is_none_or(|f| f.matches(item, &user_ctx))
-            })
+            exclude.binary_search(&i).is_err()
+                && if reads_item {
+                    items.get(i).is_some_and(|item| {
+                        item.is_recommendable(now)
+                            && category.is_none_or(|c| item.in_category(c))
+                            && rules
+                                .filter
+                                .as_ref()
+                                .is_none_or(|f| f.matches(item, &user_ctx))
+                    })
+                } else {
+                    items.recommendable(i, now)
+                }
         };
         let boost = |i: u32| match rules.boosts.is_empty() {
             true => 1.0,
-            false => rules.boost(catalog.get(table.ids.id(i)).map(|a| a.as_ref()), &user_ctx),
+            false => rules.boost(items.get(i).map(|a| a.as_ref()), &user_ctx),
         };
         let ctx = Context {
             seeds,

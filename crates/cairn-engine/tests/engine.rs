@@ -137,6 +137,22 @@ fn hidden_unavailable_and_filtered_items_never_appear() {
         .unwrap();
     assert!(!rock.items.is_empty());
     assert!(rock.items.iter().all(|r| r.item_id.starts_with('r')));
+    // Shown again once visible, available or re-created, without retraining.
+    let mut j1 = e.get_item("j1").unwrap();
+    j1.hidden = false;
+    let mut j2 = e.get_item("j2").unwrap();
+    j2.available_from = Some(cairn_core::Timestamp(cairn_core::now_unix() - 60));
+    j2.available_until = Some(cairn_core::Timestamp(cairn_core::now_unix() + 86_400));
+    e.put_items(vec![j1, j2, Item::new("j3")]).unwrap();
+    let back = e.recommend(&request("stranger", 20)).unwrap();
+    for id in ["j1", "j2", "j3"] {
+        assert!(back.items.iter().any(|r| r.item_id == id), "{id}");
+    }
+    let mut gone = e.get_item("j2").unwrap();
+    gone.available_until = Some(cairn_core::Timestamp(cairn_core::now_unix() - 1));
+    e.put_items(vec![gone]).unwrap();
+    let expired = e.recommend(&request("stranger", 20)).unwrap();
+    assert!(expired.items.iter().all(|r| r.item_id != "j2"));
 }
 
 #[test]

@@ -34,6 +34,16 @@ impl Node {
     }
 
     #[inline]
+    pub fn threshold(&self) -> f32 {
+        self.threshold
+    }
+
+    #[inline]
+    pub fn missing_left(&self) -> bool {
+        self.feature_and_missing & MISSING_LEFT != 0
+    }
+
+    #[inline]
     fn next(&self, value: f32) -> i32 {
         let go_left = if value.is_nan() {
             self.feature_and_missing & MISSING_LEFT != 0
@@ -113,6 +123,19 @@ impl Forest {
         self.roots.truncate(n_trees);
         self.node_starts.truncate(n_trees);
         self.leaf_starts.truncate(n_trees);
+    }
+
+    /// Tree `tree`'s root reference (node when >= 0, leaf `!root` otherwise).
+    pub fn root(&self, tree: usize) -> i32 {
+        self.roots[tree]
+    }
+
+    pub fn nodes(&self) -> &[Node] {
+        &self.nodes
+    }
+
+    pub fn leaf_values(&self) -> &[f32] {
+        &self.leaf_values
     }
 
     /// Output of one tree; features past the end of `row` read as missing.

@@ -9,7 +9,8 @@
 //!   `-G / (H + l2)` times the learning rate, optional per-tree feature sampling and early stopping
 //!   on validation NDCG. It is deterministic for a given config and data, whatever the thread count.
 //! * Serving: [`Ranker::predict`] / [`Ranker::predict_many`] walk flat node arrays with raw `f32`
-//!   thresholds; no binning at prediction time.
+//!   thresholds; no binning at prediction time. `predict_many` walks each tree with a block of 16
+//!   rows in lockstep, branch-free (see `lockstep.rs`); its scores equal `predict`'s bit for bit.
 
 mod binning;
 mod config;
@@ -18,6 +19,7 @@ mod error;
 mod forest;
 mod grow;
 mod lambda;
+mod lockstep;
 mod metrics;
 mod ranker;
 

@@ -11,6 +11,7 @@ use crate::error::RankError;
 use crate::forest::Forest;
 use crate::grow::{TreeLearner, TreeParams};
 use crate::lambda::{GradHess, LambdaObjective};
+use crate::lockstep::LockstepCache;
 use crate::metrics::mean_ndcg;
 
 /// A fitted LambdaMART ensemble. Scores are comparable within one model only: rank by them.
@@ -21,6 +22,9 @@ pub struct Ranker {
     config: RankerConfig,
     /// Validation NDCG@`ndcg_at` after each round, when `fit` had validation data.
     valid_ndcg: Vec<f64>,
+    /// The forest laid out for scoring blocks of rows; derived from `forest`, so never saved.
+    #[serde(skip)]
+    lockstep: LockstepCache,
 }
 
 impl Ranker {
@@ -69,6 +73,7 @@ impl Ranker {
             forest: Forest::default(),
             config: config.clone(),
             valid_ndcg: Vec::new(),
+            lockstep: LockstepCache::default(),
         };
         let mut best: Option<(usize, f64)> = None;
 
@@ -130,14 +135,16 @@ impl Ranker {
 
     /// Scores consecutive rows of `rows` (row-major) into `out`, on the calling thread. An `out`
     /// slot with no complete row behind it gets NaN, which ranks last in [`crate::ndcg_at`].
+    /// Equal, bit for bit, to [`Ranker::predict`] on each row, and faster: blocks of rows walk
+    /// each tree in lockstep without branches (the layout is built on the first call).
     pub fn predict_many(&self, rows: &[f32], out: &mut [f32]) {
         let width = self.n_features.max(1);
-        let mut chunks = rows.chunks_exact(width);
-        for slot in out.iter_mut() {
-            *slot = chunks
-                .next()
-                .map_or(f32::NAN, |row| self.forest.predict(row));
-        }
+        let complete = (rows.len() / width).min(out.len());
+        let (scored, rest) = out.split_at_mut(complete);
+        self.lockstep
+            .get_or_build(&self.forest, width)
+            .predict_rows(&rows[..complete * width], scored);
+        rest.fill(f32::NAN);
     }
 
     /// Total split gain (loss reduction) per feature over the kept trees.

@@ -3,6 +3,7 @@
 //! read from the store, then the pipeline's retrieval, scoring and re-ranking. Comparing these with
 //! the load test's latencies shows where a request's time goes.
 
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -38,6 +39,17 @@ pub struct ProfileArgs {
     pub k: usize,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Also write every `engine.recommend` list (user, then each item's id, score, source and
+    /// reason) to this file, one JSON line per call, to check that a change keeps the lists.
+    #[arg(long)]
+    pub lists: Option<PathBuf>,
+}
+
+/// One `engine.recommend` answer as `--lists` writes it.
+#[derive(Serialize)]
+struct ListLine<'a> {
+    user: &'a str,
+    items: Vec<(&'a str, f32, &'a str, &'a str)>,
 }
 
 #[derive(Serialize)]
@@ -98,15 +110,37 @@ pub fn run(args: &ProfileArgs) -> Result<()> {
         .map(|_| item_id(rng.random_range(0..args.items) as u32))
         .collect();
 
+    let mut lists = Vec::with_capacity(if args.lists.is_some() { users.len() } else { 0 });
     time_each("engine.recommend", &users, |u| {
-        engine.recommend(&RecommendRequest {
+        let list = engine.recommend(&RecommendRequest {
             user_id: u.clone(),
             k: args.k,
             exclude_seen: true,
             ..RecommendRequest::default()
         })?;
+        if args.lists.is_some() {
+            lists.push(list);
+        }
         Ok(())
     })?;
+    if let Some(path) = &args.lists {
+        let mut out = std::io::BufWriter::new(
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+        );
+        for (user, list) in users.iter().zip(&lists) {
+            let line = ListLine {
+                user,
+                items: list
+                    .items
+                    .iter()
+                    .map(|r| (r.item_id.as_str(), r.score, r.source, r.reason.as_str()))
+                    .collect(),
+            };
+            serde_json::to_writer(&mut out, &line)?;
+            out.write_all(b"\n")?;
+        }
+        out.flush()?;
+    }
     time_each("engine.similar_items", &items, |i| {
         engine.similar_items(i, args.k, None)?;
         Ok(())

@@ -127,7 +127,12 @@ fn row(m: &ModelSet, a: &Activity, r: &Retrieval, c: &Candidate, out: &mut Vec<f
     out.push(r.content_scores.as_ref().map_or(0.0, |s| s[i]));
     let model = embedding_score(m, r, c.item);
     out.push(model.unwrap_or(0.0));
-    out.push(r.knn_scores.as_ref().filter(|_| cf).map_or(0.0, |s| s[i]));
+    out.push(
+        r.knn_scores
+            .as_ref()
+            .filter(|_| cf)
+            .map_or(0.0, |s| s.get(c.item)),
+    );
     out.push(model.is_some() as u8 as f32);
     out.push(cats.len() as f32);
     out.push((a.events > 0) as u8 as f32);

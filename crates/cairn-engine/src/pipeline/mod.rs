@@ -9,6 +9,7 @@ pub mod items;
 pub mod placement;
 pub mod rerank;
 pub mod retrieve;
+pub mod sparse;
 pub mod training;
 
 use std::collections::HashMap;

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use cairn_models::{top_k, FittedModel, Recommender};
 
 use super::placement::{PlacementConfig, Source};
+use super::sparse::{best_positive_allowed, SparseScores};
 use super::{Context, N_SOURCES};
 use crate::model_set::ModelSet;
 
@@ -27,8 +28,9 @@ impl Candidate {
 /// What retrieval computed about the user, reused by the feature stage.
 pub struct Retrieval {
     pub candidates: Vec<Candidate>,
-    /// Item-kNN scores over the collaborative items, when the user has seeds.
-    pub knn_scores: Option<Vec<f32>>,
+    /// Item-kNN scores of the collaborative items the seeds' neighbour lists touch, when the
+    /// user has seeds.
+    pub knn_scores: Option<SparseScores>,
     /// Content scores over every item of the table, when the user has seeds.
     pub content_scores: Option<Vec<f32>>,
     /// The user's vector in the factor model's space.
@@ -84,9 +86,7 @@ pub fn retrieve(m: &ModelSet, ctx: &Context, placement: &PlacementConfig) -> Ret
         model_scores: None,
     };
     if !cf_seeds.is_empty() && (wants(Source::ItemKnn) || wants(Source::Embedding)) {
-        let mut s = vec![0f32; m.table.n_cf];
-        m.knn.score(&cf_seeds, &mut s);
-        r.knn_scores = Some(s);
+        r.knn_scores = Some(SparseScores::item_knn(&m.knn.neighbours, &cf_seeds));
     }
     if !ctx.seeds.is_empty() {
         if let Some(content) = &m.content {
@@ -165,11 +165,11 @@ fn propose(
             }
         }
         Source::ItemKnn => match &r.knn_scores {
-            Some(s) => top_k(s, quota, |i| s[i as usize] <= 0.0 || !allow(i)),
+            Some(s) => s.best_allowed(quota, &allow),
             None => Vec::new(),
         },
         Source::Content => match &r.content_scores {
-            Some(s) => top_k(s, quota, |i| s[i as usize] <= 0.0 || !allow(i)),
+            Some(s) => best_positive_allowed(s, quota, &allow),
             None => Vec::new(),
         },
         Source::CategoryPopular => category_popular(m, ctx, quota, &allow),
