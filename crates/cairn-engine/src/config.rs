@@ -227,8 +227,14 @@ pub struct ConfigError(pub String);
 
 impl Config {
     /// Defaults, then the TOML file if given, then `CAIRN_*` environment variables.
+    ///
+    /// The default model is left out of the merged defaults and applied only when neither the file
+    /// nor the environment names one: merged key by key, a configured model would inherit the
+    /// default's parameters (another model's `factors`, or a second solver beside the one chosen).
     pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
-        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        let mut defaults = Config::default();
+        let default_model = defaults.train.model.take();
+        let mut figment = Figment::from(Serialized::defaults(defaults));
         if let Some(path) = file {
             if !path.exists() {
                 return Err(ConfigError(format!(
@@ -238,14 +244,20 @@ impl Config {
             }
             figment = figment.merge(Toml::file(path));
         }
-        let config: Config = figment
-            .merge(
-                Env::prefixed("CAIRN_")
-                    .filter(|key| is_config_key(key.as_str()))
-                    .split("__"),
-            )
-            .extract()
-            .map_err(|e| ConfigError(e.to_string()))?;
+        let figment = figment.merge(
+            Env::prefixed("CAIRN_")
+                .filter(|key| is_config_key(key.as_str()))
+                .split("__"),
+        );
+        // The left-out default serializes as an empty value, which is not a choice of model.
+        let names_a_model = matches!(
+            figment.find_value("train.model"),
+            Ok(v) if !matches!(v, figment::value::Value::Empty(..))
+        );
+        let mut config: Config = figment.extract().map_err(|e| ConfigError(e.to_string()))?;
+        if !names_a_model {
+            config.train.model = default_model;
+        }
         config.validate()?;
         Ok(config)
     }
@@ -323,6 +335,29 @@ mod tests {
         assert_eq!(c.server.port, 9001);
         assert_eq!(c.data_dir, PathBuf::from("/tmp/x"));
         assert!(c.event_types.get("play").is_some());
+    }
+
+    #[test]
+    fn a_configured_model_takes_nothing_from_the_default_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cairn.toml");
+        let load = |text: &str| {
+            std::fs::write(&path, text).unwrap();
+            Config::load(Some(&path)).map(|c| c.train.model)
+        };
+        // The default ALS uses another solver: the file's must be the only one.
+        let model = load("[train.model]\nmodel = \"als\"\n[train.model.solver.cg]\nsteps = 3\n");
+        match model.unwrap() {
+            Some(ModelSpec::Als(als)) => {
+                assert_eq!(als.solver, cairn_models::AlsSolver::Cg { steps: 3 })
+            }
+            other => panic!("{other:?}"),
+        }
+        let model = load("[train.model]\nmodel = \"ease\"\nlambda = 100.0\n").unwrap();
+        assert!(matches!(model, Some(ModelSpec::Ease(e)) if e.lambda == 100.0));
+        // No model named: the default.
+        let model = load("[server]\nport = 9001\n").unwrap();
+        assert_eq!(model, Config::default().train.model);
     }
 
     #[test]
