@@ -218,17 +218,7 @@ fn cold_columns(
     if cold.is_empty() {
         return Ok(());
     }
-    let by_feature = item_features.transpose();
-    let rows: Vec<Vec<(u32, f64)>> = (0..by_feature.n_rows)
-        .map(|f| {
-            let (items, values) = by_feature.row(f);
-            items
-                .iter()
-                .zip(values)
-                .map(|(&i, &v)| (i, v as f64))
-                .collect()
-        })
-        .collect();
+    let rows = feature_rows(item_features, 1.0);
     let mut gram = gram_of(&rows, n_items);
     (0..n_items).for_each(|i| gram[i * n_items + i] += config.cold_lambda as f64);
     let solved = weights_from_gram_matrix(gram, n_items, config.precision)
@@ -280,18 +270,25 @@ fn augmented_rows(
         .collect();
     let beta = config.item_feature_weight as f64;
     if beta > 0.0 {
-        let by_feature = item_features.transpose();
-        rows.extend((0..by_feature.n_rows).map(|f| {
+        rows.extend(feature_rows(item_features, beta));
+    }
+    rows
+}
+
+/// One pseudo-user per item feature: the items carrying it, with their values times `weight`.
+fn feature_rows(item_features: &CsrMatrix, weight: f64) -> Vec<Vec<(u32, f64)>> {
+    let by_feature = item_features.transpose();
+    (0..by_feature.n_rows)
+        .map(|f| {
             let (items, values) = by_feature.row(f);
             items
                 .iter()
                 .zip(values)
                 .filter(|(_, v)| **v != 0.0)
-                .map(|(&i, &v)| (i, beta * v as f64))
+                .map(|(&i, &v)| (i, weight * v as f64))
                 .collect()
-        }));
-    }
-    rows
+        })
+        .collect()
 }
 
 /// `AᵀA` of the augmented rows, row-major `n × n` (symmetric).
