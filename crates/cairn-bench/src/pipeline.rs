@@ -206,7 +206,7 @@ pub fn run(
     let names: Vec<String> = Source::ALL
         .iter()
         .map(|s| s.name().to_string())
-        .chain(["union", "fusion", "ranker"].map(String::from))
+        .chain(["union", "ranker head", "fusion", "ranker"].map(String::from))
         .collect();
     let mut recall: HashMap<String, Vec<f64>> = HashMap::new();
     let mut ndcg: HashMap<String, Vec<f64>> = HashMap::new();
@@ -268,6 +268,16 @@ pub fn run(
                 .collect::<Vec<u32>>()
         };
         let scores = score_candidates(&models, &ctx, &r, &placement);
+        // The candidates the ranker reorders: what it can find at best.
+        let head: Vec<u32> = pipeline::fusion_head(&scores.fusion, placement.ranker_candidates)
+            .into_iter()
+            .map(|c| r.candidates[c].item)
+            .collect();
+        recall.entry("ranker head".into()).or_default().push(
+            Relevance::new(&head, &target, None)
+                .recall(head.len().max(1))
+                .unwrap_or(0.0),
+        );
         let union: Vec<u32> = order_by(&scores.fusion);
         // Union recall counts every candidate, whatever its position.
         let rel = Relevance::new(&union, &target, None);
