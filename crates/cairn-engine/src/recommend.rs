@@ -75,13 +75,17 @@ impl<'a> Filter<'a> {
             return None;
         }
         let item = self.catalog.get(id)?;
-        (item.is_recommendable(self.now) && self.category.is_none_or(|c| item.in_category(c)))
-            .then_some(item.as_ref())
+        may_list(item, self.now, self.category).then_some(item.as_ref())
     }
 
     fn allows(&self, id: &str) -> bool {
         self.item(id).is_some()
     }
+}
+
+/// Whether a list may show `item` now: available, and in `category` when one is asked for.
+fn may_list(item: &Item, now: i64, category: Option<&str>) -> bool {
+    item.is_recommendable(now) && category.is_none_or(|c| item.in_category(c))
 }
 
 fn verb(event_type: &str) -> &'static str {
@@ -368,8 +372,7 @@ impl Engine {
             exclude.binary_search(&i).is_err()
                 && if reads_item {
                     items.get(i).is_some_and(|item| {
-                        item.is_recommendable(now)
-                            && category.is_none_or(|c| item.in_category(c))
+                        may_list(item, now, category)
                             && rules
                                 .filter
                                 .as_ref()
