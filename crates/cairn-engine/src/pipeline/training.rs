@@ -1,6 +1,7 @@
 //! Training the learned ranker on a time split of the event log: the newest events (each user's,
-//! the whole log's, or both) are held out, the retrievers are fitted on the rest, the pipeline generates candidates for those
-//! users, and the ranker learns which candidates they went on to choose. It therefore learns to
+//! the whole log's, or both) are held out, the retrievers are fitted on the rest, the pipeline
+//! generates candidates for those users, and the ranker learns which candidates they went on to
+//! choose. It therefore learns to
 //! predict what happens next, with features computed by the same code that serves.
 
 use std::collections::{HashMap, HashSet};
@@ -85,7 +86,7 @@ fn per_user(events: &[(u32, u32, f32, i64)]) -> HashMap<u32, Vec<(u32, f32, i64)
 pub fn examples(
     models: &ModelSet,
     past: &Snapshot,
-    future: &[(String, String, f32)],
+    future: &[LabelEvent],
     serve: &ServeConfig,
     placement: &PlacementConfig,
     user_groups: &[&[String]],
@@ -180,20 +181,21 @@ pub fn fit_ranker(
     // the users active at the end. User tails are the default: on per-user temporal tests they
     // are clearly best, and on a next-period test no cut made the ranker beat item-kNN
     // (docs/bench/pipeline.md, "Which events the ranker learns from").
-    let cuts: Vec<(Snapshot, Vec<LabelEvent>)> = match cfg.label_split {
-        LabelSplit::UserTails => vec![snapshot.split_user_tails(cfg.label_fraction, 5)],
-        LabelSplit::Time => vec![snapshot.split_newest(cfg.label_fraction)],
-        LabelSplit::Both => vec![
-            snapshot.split_user_tails(cfg.label_fraction, 5),
-            snapshot.split_newest(cfg.label_fraction),
-        ],
+    let user_tails = || snapshot.split_user_tails(cfg.label_fraction, 5);
+    let newest = || snapshot.split_newest(cfg.label_fraction);
+    // Split one cut at a time, so that only one copy of the log's past is held.
+    let cuts: Vec<&dyn Fn() -> (Snapshot, Vec<LabelEvent>)> = match cfg.label_split {
+        LabelSplit::UserTails => vec![&user_tails],
+        LabelSplit::Time => vec![&newest],
+        LabelSplit::Both => vec![&user_tails, &newest],
     };
     let placement = PlacementConfig {
         exploration: 0.0,
         ..placement.clone()
     };
     let (mut fit, mut valid) = (RankingExamples::new(), RankingExamples::new());
-    for (k, (past, future)) in cuts.into_iter().enumerate() {
+    for (k, cut) in cuts.into_iter().enumerate() {
+        let (past, future) = cut();
         if past.events.is_empty() || future.is_empty() {
             continue;
         }
