@@ -345,6 +345,18 @@ fn ndcg_20(scores: &[f32], given: &[(u32, f32)], targets: &[u32]) -> f64 {
 /// is segment popularity alone in effect.
 const SEGMENT_WEIGHTS: [f32; 9] = [0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 4.0, 8.0, 1000.0];
 
+/// The setting (of `n`) with the best validation score, the first of equals, and that score.
+fn best_setting(n: usize, validation: impl Fn(usize) -> f64) -> (usize, f64) {
+    let mut best = (0usize, f64::NEG_INFINITY);
+    for k in 0..n {
+        let v = validation(k);
+        if v > best.1 {
+            best = (k, v);
+        }
+    }
+    best
+}
+
 /// Weights of the user properties' columns in collective EASE (0: history only).
 const COLLECTIVE_USER_WEIGHTS: [f32; 5] = [0.0, 1.0, 3.0, 10.0, 30.0];
 
@@ -506,25 +518,15 @@ fn new_users_curve(
             "pop_NDCG@20": avg(&test, &|p| p.pop),
             "hybrid_NDCG@20": avg(&test, &|p| p.hybrid),
         });
-        let mut best = (0usize, f64::NEG_INFINITY);
-        for k in 0..COLLECTIVE_USER_WEIGHTS.len() {
-            let v = avg(&valid, &|p| p.collective[k]);
-            if v > best.1 {
-                best = (k, v);
-            }
-        }
+        let best = best_setting(COLLECTIVE_USER_WEIGHTS.len(), |k| {
+            avg(&valid, &|p| p.collective[k])
+        });
         point["collective_NDCG@20"] = serde_json::json!(avg(&test, &|p| p.collective[best.0]));
         point["collective_user_feature_weight"] =
             serde_json::json!(COLLECTIVE_USER_WEIGHTS[best.0]);
         if segments.is_some() {
             // The weight with the best validation NDCG@20 (the first of equals).
-            let mut best = (0usize, f64::NEG_INFINITY);
-            for k in 0..SEGMENT_WEIGHTS.len() {
-                let v = avg(&valid, &|p| p.blend[k]);
-                if v > best.1 {
-                    best = (k, v);
-                }
-            }
+            let best = best_setting(SEGMENT_WEIGHTS.len(), |k| avg(&valid, &|p| p.blend[k]));
             point["segment_pop_NDCG@20"] = serde_json::json!(avg(&test, &|p| p.segment));
             point["blend_NDCG@20"] = serde_json::json!(avg(&test, &|p| p.blend[best.0]));
             point["blend_segment_weight"] = serde_json::json!(SEGMENT_WEIGHTS[best.0]);

@@ -90,15 +90,19 @@ pub fn mean(values: &[f64]) -> f64 {
     v.iter().sum::<f64>() / v.len().max(1) as f64
 }
 
-/// The mean of one metric (e.g. `NDCG@100`) over the task's users, for choosing settings on a
-/// validation stage.
-pub fn mean_metric(model: &dyn Recommender, task: &EvalTask, key: &str) -> f64 {
-    let opts = RankingOptions {
+/// The cut-offs every example reports (and chooses settings by).
+fn report_options() -> RankingOptions {
+    RankingOptions {
         ks: vec![10, 20, 50, 100],
         auc: false,
         ..RankingOptions::default()
-    };
-    let result = evaluate_ranking(model, task, &opts, &|_| {});
+    }
+}
+
+/// The mean of one metric (e.g. `NDCG@100`) over the task's users, for choosing settings on a
+/// validation stage.
+pub fn mean_metric(model: &dyn Recommender, task: &EvalTask, key: &str) -> f64 {
+    let result = evaluate_ranking(model, task, &report_options(), &|_| {});
     result
         .per_user
         .columns
@@ -115,13 +119,8 @@ pub fn report(
     fit_s: f64,
     extra: serde_json::Value,
 ) {
-    let opts = RankingOptions {
-        ks: vec![10, 20, 50, 100],
-        auc: false,
-        ..RankingOptions::default()
-    };
     let start = Instant::now();
-    let result = evaluate_ranking(model, task, &opts, &|_| {});
+    let result = evaluate_ranking(model, task, &report_options(), &|_| {});
     let predict_s = start.elapsed().as_secs_f64();
     let mut line = serde_json::json!({
         "split": split, "model": name, "fit_s": fit_s, "predict_s": predict_s,
