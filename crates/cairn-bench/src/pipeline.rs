@@ -177,7 +177,7 @@ pub fn run(
         .as_ref()
         .context("no ranker was trained (log too small?)")?;
     eprintln!(
-        "# {}: {} train events, {} test events; fit {fit_s:.1}s; ranker on {} users, held-out NDCG@10 {:.4} vs fusion {:.4}",
+        "# {}: {} train events, {} test events; fit {fit_s:.1}s; ranker on {} lists, validation NDCG@10 {:.4} vs fusion {:.4}",
         split.display(),
         train.len(),
         test.len(),

@@ -83,8 +83,11 @@ pub struct RankerTrainConfig {
     pub label_fraction: f64,
     /// Which events are the labels.
     pub label_split: LabelSplit,
-    /// Users sampled for ranker training (a fifth of them validate).
+    /// Users' candidate lists the ranker learns from, over all cuts (a fifth of the users
+    /// validate). A log with fewer active users is cut at several points of each user's history.
     pub max_users: usize,
+    /// Most cuts of a small log; each one refits the retrievers on its own past.
+    pub max_cuts: usize,
     /// Logs smaller than this train no ranker (candidates are then fused by rank).
     pub min_events: usize,
     /// Training users with at least one chosen candidate needed to keep a ranker.
@@ -208,7 +211,8 @@ impl Default for RankerTrainConfig {
             enabled: true,
             label_fraction: 0.2,
             label_split: LabelSplit::UserTails,
-            max_users: 1500,
+            max_users: 4000,
+            max_cuts: 8,
             min_events: 5000,
             min_groups: 50,
             trees: 200,

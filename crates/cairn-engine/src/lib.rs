@@ -73,7 +73,8 @@ pub struct ModelInfo {
 pub struct RankerInfo {
     pub train_users: usize,
     pub valid_users: usize,
-    /// NDCG@10 of the validation users' candidate lists ordered by the ranker...
+    /// NDCG@10 of the validation lists ordered by the ranker (optimistic where the log was cut
+    /// several times: see [`pipeline::training::TrainedRanker`])...
     pub valid_ndcg: f64,
     /// ...and by reciprocal-rank fusion of the retrievers.
     pub fusion_ndcg: f64,

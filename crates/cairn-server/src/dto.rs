@@ -258,7 +258,8 @@ pub struct ModelStatus {
 pub struct RankerStatus {
     pub train_users: usize,
     pub valid_users: usize,
-    /// NDCG@10 on held-out users' candidates ordered by the ranker...
+    /// NDCG@10 on validation candidate lists ordered by the ranker (a little optimistic where a
+    /// small log was cut several times and a list's user trained on another cut)...
     pub valid_ndcg: f64,
     /// ...and by reciprocal-rank fusion of the retrievers, for comparison.
     pub fusion_ndcg: f64,

@@ -30,10 +30,12 @@ type LabelEvent = (String, String, f32);
 pub struct TrainedRanker {
     pub ranker: Ranker,
     pub feature_names: Vec<String>,
-    /// Requests (users) it was trained and validated on.
+    /// Candidate lists (a user at one cut) it was trained and validated on.
     pub train_groups: usize,
     pub valid_groups: usize,
-    /// NDCG@10 over the validation users' candidates: the ranker's, and reciprocal-rank fusion's.
+    /// NDCG@10 over the validation lists: the ranker's, and reciprocal-rank fusion's. Where the
+    /// log was cut several times, a validation list's user may have trained on another cut, so
+    /// this is a little optimistic; offline evaluation on later events is the real test.
     pub valid_ndcg: f64,
     pub fusion_ndcg: f64,
 }
@@ -162,6 +164,65 @@ pub fn examples(
     sets
 }
 
+/// Users with fewer events than this are never cut: what is left of their history says too little.
+const MIN_EVENTS_TO_CUT: usize = 5;
+
+/// One way of cutting the log into a past the retrievers are fitted on and a future the ranker
+/// learns to predict.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Cut {
+    /// Each user's newest share of events.
+    UserTails(f64),
+    /// The log's newest share of events.
+    Newest(f64),
+}
+
+impl Cut {
+    fn split(self, snapshot: &Snapshot) -> (Snapshot, Vec<LabelEvent>) {
+        match self {
+            Cut::UserTails(f) => snapshot.split_user_tails(f, MIN_EVENTS_TO_CUT),
+            Cut::Newest(f) => snapshot.split_newest(f),
+        }
+    }
+}
+
+/// The cuts the ranker learns from. Users' own newest events let every active user contribute;
+/// a cut at one time shows what the period after a training looks like (its trends, the users
+/// active then) but leaves only the users active at the end. User tails are the default: on
+/// per-user temporal tests they are clearly best, and on a next-period test no cut made the ranker
+/// beat item-kNN (docs/bench/pipeline.md, "Which events the ranker learns from").
+///
+/// A log with fewer active users than `max_users` is cut at several points of each user's history
+/// (up to `max_cuts`, spread evenly over twice `label_fraction`, so one cut is `label_fraction`
+/// itself): the same users then give the ranker more lists to learn from, which is what a small
+/// log lacks most (docs/bench/pipeline.md, "Several cuts of a small log").
+fn label_cuts(snapshot: &Snapshot, cfg: &RankerTrainConfig) -> Vec<Cut> {
+    let tails = || {
+        let mut per_user = vec![0usize; snapshot.users.len()];
+        for e in &snapshot.events {
+            per_user[e.0 as usize] += 1;
+        }
+        let active = per_user.iter().filter(|&&n| n >= MIN_EVENTS_TO_CUT).count();
+        let k = cfg
+            .max_users
+            .div_ceil(active.max(1))
+            .clamp(1, cfg.max_cuts.max(1));
+        let span = (2.0 * cfg.label_fraction).min(1.0);
+        (1..=k)
+            .map(|j| Cut::UserTails(span * j as f64 / (k + 1) as f64))
+            .collect::<Vec<_>>()
+    };
+    match cfg.label_split {
+        LabelSplit::UserTails => tails(),
+        LabelSplit::Time => vec![Cut::Newest(cfg.label_fraction)],
+        LabelSplit::Both => {
+            let mut cuts = tails();
+            cuts.push(Cut::Newest(cfg.label_fraction));
+            cuts
+        }
+    }
+}
+
 /// Fits the ranker to predict the newest `label_fraction` of events (each user's, the log's, or
 /// both, by `label_split`) from everything before them, or returns `None` when the log is too
 /// small to learn from.
@@ -176,26 +237,16 @@ pub fn fit_ranker(
     if !cfg.enabled || snapshot.events.len() < cfg.min_events {
         return Ok(None);
     }
-    // Users' own newest events let every active user contribute; a cut at one time shows what
-    // the period after a training looks like (its trends, the users active then) but leaves only
-    // the users active at the end. User tails are the default: on per-user temporal tests they
-    // are clearly best, and on a next-period test no cut made the ranker beat item-kNN
-    // (docs/bench/pipeline.md, "Which events the ranker learns from").
-    let user_tails = || snapshot.split_user_tails(cfg.label_fraction, 5);
-    let newest = || snapshot.split_newest(cfg.label_fraction);
-    // Split one cut at a time, so that only one copy of the log's past is held.
-    let cuts: Vec<&dyn Fn() -> (Snapshot, Vec<LabelEvent>)> = match cfg.label_split {
-        LabelSplit::UserTails => vec![&user_tails],
-        LabelSplit::Time => vec![&newest],
-        LabelSplit::Both => vec![&user_tails, &newest],
-    };
     let placement = PlacementConfig {
         exploration: 0.0,
         ..placement.clone()
     };
+    let cuts = label_cuts(snapshot, cfg);
+    let users_per_cut = cfg.max_users.div_ceil(cuts.len().max(1));
     let (mut fit, mut valid) = (RankingExamples::new(), RankingExamples::new());
-    for (k, cut) in cuts.into_iter().enumerate() {
-        let (past, future) = cut();
+    // One cut at a time, so that only one copy of the log's past is held.
+    for (k, cut) in cuts.iter().enumerate() {
+        let (past, future) = cut.split(snapshot);
         if past.events.is_empty() || future.is_empty() {
             continue;
         }
@@ -210,7 +261,10 @@ pub fn fit_ranker(
         users.shuffle(&mut ChaCha8Rng::seed_from_u64(
             cfg.seed.wrapping_add(k as u64),
         ));
-        users.truncate(cfg.max_users);
+        users.truncate(users_per_cut);
+        // A fifth of each cut's users validate, drawn anew per cut: every user's lists are learned
+        // from in some cut, which a small log needs more than a validation score free of users
+        // seen in another cut (that score is a little optimistic; offline evaluation is the test).
         let n_valid = users.len() / 5;
         let (valid_users, fit_users) = users.split_at(n_valid);
         let mut sets = examples(
@@ -252,4 +306,82 @@ pub fn fit_ranker(
         train_groups: groups(&fit),
         valid_groups: groups(&valid),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cairn_core::IdMap;
+
+    /// `users` users with `per_user` events each (times 0.., one item per event).
+    fn log(users: usize, per_user: usize) -> Snapshot {
+        let (mut user_ids, mut items) = (IdMap::new(), IdMap::new());
+        let mut events = Vec::new();
+        for u in 0..users {
+            let uid = user_ids.intern(&format!("u{u}"));
+            for t in 0..per_user {
+                events.push((uid, items.intern(&format!("i{t}")), 1.0, t as i64));
+            }
+        }
+        Snapshot {
+            users: user_ids,
+            items,
+            events,
+            last_seq: 0,
+            reference_time: per_user as i64,
+        }
+    }
+
+    fn config(max_users: usize, label_split: LabelSplit) -> RankerTrainConfig {
+        RankerTrainConfig {
+            max_users,
+            max_cuts: 8,
+            label_split,
+            ..RankerTrainConfig::default()
+        }
+    }
+
+    #[test]
+    fn a_log_with_enough_users_is_cut_once_at_the_label_fraction() {
+        let cuts = label_cuts(&log(100, 10), &config(100, LabelSplit::UserTails));
+        assert_eq!(cuts, vec![Cut::UserTails(0.2)]);
+    }
+
+    #[test]
+    fn a_small_log_is_cut_several_times_around_the_label_fraction() {
+        // 100 active users, 400 lists wanted: four cuts, evenly spread over (0, 0.4).
+        let cuts = label_cuts(&log(100, 10), &config(400, LabelSplit::UserTails));
+        let fractions: Vec<f64> = cuts
+            .iter()
+            .map(|c| match c {
+                Cut::UserTails(f) => *f,
+                Cut::Newest(_) => panic!("no time cut asked for"),
+            })
+            .collect();
+        assert_eq!(fractions.len(), 4);
+        for (f, want) in fractions.iter().zip([0.08, 0.16, 0.24, 0.32]) {
+            assert!((f - want).abs() < 1e-12, "{fractions:?}");
+        }
+        // Never more than max_cuts, and users too short to cut do not count as active.
+        assert_eq!(
+            label_cuts(&log(10, 10), &config(1_000, LabelSplit::UserTails)).len(),
+            8
+        );
+        assert_eq!(
+            label_cuts(&log(100, 4), &config(400, LabelSplit::UserTails)).len(),
+            8
+        );
+    }
+
+    #[test]
+    fn the_time_split_is_one_cut_and_both_adds_it_to_the_tails() {
+        let snapshot = log(100, 10);
+        assert_eq!(
+            label_cuts(&snapshot, &config(400, LabelSplit::Time)),
+            vec![Cut::Newest(0.2)]
+        );
+        let both = label_cuts(&snapshot, &config(400, LabelSplit::Both));
+        assert_eq!(both.len(), 5);
+        assert_eq!(both.last(), Some(&Cut::Newest(0.2)));
+    }
 }
