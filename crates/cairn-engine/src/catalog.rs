@@ -1,10 +1,12 @@
 //! The in-memory view of the item catalog that serving filters against on every request. The store is
 //! the source of truth; this cache is loaded at start and updated after each committed write.
 //!
-//! Items live in slots: an id keeps its slot for the life of the process (a deleted item leaves an
-//! empty slot that a re-created item of the same id fills again). That makes the served model's
-//! item table resolvable once, at model swap, into slot numbers ([`Catalog::bind`]), so that a
-//! request's filter looks items up by table index instead of hashing and comparing id strings.
+//! Items live in slots: an id keeps its slot between model swaps (a deleted item leaves an empty
+//! slot that a re-created item of the same id fills again). That makes the served model's item
+//! table resolvable once, at model swap, into slot numbers ([`Catalog::bind`]), so that a request's
+//! filter looks items up by table index instead of hashing and comparing id strings. A swap also
+//! drops the empty slots once they outnumber the live items, so a catalog whose ids churn does not
+//! grow for the life of the process.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,9 +15,13 @@ use cairn_core::Item;
 
 use crate::model_set::ModelSet;
 
+/// Empty slots tolerated before a model swap compacts the catalog, whatever its size: compacting
+/// costs a pass over the live items, not worth it for a few deletions.
+const MIN_EMPTY_SLOTS_TO_COMPACT: usize = 1024;
+
 #[derive(Default)]
 pub struct Catalog {
-    /// Slot of every id seen since start (items, and the bound model's table items).
+    /// Slot of every id seen since the last compaction (items, and the bound model's table items).
     slots: HashMap<String, u32>,
     /// The item in each slot; `None` after deletion, or for a table item not in the catalog.
     items: Vec<Option<Arc<Item>>>,
@@ -113,6 +119,7 @@ impl Catalog {
     /// Resolves `models`' item table into slots, reserving a slot for every table item the
     /// catalog lacks, so that later writes of those ids land where the binding looks.
     pub fn bind(&mut self, models: Arc<ModelSet>) {
+        self.compact_if_sparse();
         let table = &models.table;
         let slots: Vec<u32> = (0..table.len() as u32)
             .map(|i| self.slot_of(table.ids.id(i)))
@@ -144,6 +151,25 @@ impl Catalog {
             models,
             binding,
         }
+    }
+
+    /// Renumbers the slots of the live items and forgets every other id, when empty slots
+    /// (deleted items, table items never written) outnumber the live ones. Only [`Catalog::bind`]
+    /// calls it, just before resolving a new binding: requests still holding the previous model
+    /// set then look items up by id ([`Catalog::for_table`] binds only the current set).
+    fn compact_if_sparse(&mut self) {
+        let empty = self.items.len() - self.live;
+        if empty <= self.live.max(MIN_EMPTY_SLOTS_TO_COMPACT) {
+            return;
+        }
+        self.bound = None;
+        let live: Vec<Arc<Item>> = self.items.drain(..).flatten().collect();
+        self.slots = live
+            .iter()
+            .enumerate()
+            .map(|(slot, item)| (item.id.clone(), slot as u32))
+            .collect();
+        self.items = live.into_iter().map(Some).collect();
     }
 
     fn at_slot(&self, slot: u32) -> Option<&Arc<Item>> {
@@ -248,5 +274,44 @@ mod tests {
         c.upsert(titled("later", "x"));
         assert_eq!(c.slots["later"], slot);
         assert_eq!(c.len(), 1);
+    }
+
+    #[test]
+    fn a_sparse_catalog_is_compacted_and_keeps_every_live_item() {
+        let mut c = Catalog::default();
+        for n in 0..3000 {
+            c.upsert(titled(&format!("i{n}"), "x"));
+        }
+        for n in (0..3000).filter(|n| n % 100 != 0) {
+            c.remove(&format!("i{n}"));
+        }
+        c.compact_if_sparse();
+        assert_eq!(c.items.len(), 30, "only live items keep a slot");
+        assert_eq!(c.slots.len(), 30);
+        assert_eq!(c.len(), 30);
+        for n in 0..3000 {
+            assert_eq!(c.contains(&format!("i{n}")), n % 100 == 0, "i{n}");
+        }
+        // A forgotten id comes back in a new slot; a live one keeps its slot.
+        let kept = c.slots["i100"];
+        c.upsert(titled("i1", "back"));
+        assert_eq!(c.get("i1").unwrap().title.as_deref(), Some("back"));
+        assert_eq!(c.slots["i100"], kept);
+        assert_eq!(c.len(), 31);
+    }
+
+    #[test]
+    fn a_few_deletions_leave_the_slots_alone() {
+        let mut c = Catalog::default();
+        for n in 0..100 {
+            c.upsert(titled(&format!("i{n}"), "x"));
+        }
+        for n in 0..90 {
+            c.remove(&format!("i{n}"));
+        }
+        let slot = c.slots["i95"];
+        c.compact_if_sparse();
+        assert_eq!(c.items.len(), 100, "below the minimum, nothing moves");
+        assert_eq!(c.slots["i95"], slot);
     }
 }
