@@ -79,28 +79,22 @@ def main():
     print("\n| comparison | metric | Cairn | peer | ratio | paired difference (± s.e.) |")
     print("|---|---|---|---|---|---|")
 
-    def compare(label, a, b, peer_name):
-        for h, _ in METRICS:
-            xa = [a[f]["test"][h] for f in folds]
-            xb = [b[f]["test"][h] for f in folds]
-            ma, mb = sum(xa) / len(xa), sum(xb) / len(xb)
-            d, se = mean_se([p - q for p, q in zip(xa, xb)])
-            print(f"| {label} vs {peer_name} | {h} | {ma:.4f} | {mb:.4f} | {ma / mb:.3f} | "
-                  f"{d:+.4f} ± {se:.4f} |")
+    def row(label, a, b, h):
+        """One metric of Cairn's results `a` against a peer's `b`, paired by folder."""
+        xa = [a[f]["test"][h] for f in folds]
+        xb = [b[f]["test"][h] for f in folds]
+        ma, mb = sum(xa) / len(xa), sum(xb) / len(xb)
+        d, se = mean_se([p - q for p, q in zip(xa, xb)])
+        print(f"| {label} | {h} | {ma:.4f} | {mb:.4f} | {ma / mb:.3f} | {d:+.4f} ± {se:.4f} |")
 
     for h, _ in METRICS:
         best = max(peers, key=lambda m: sum(peers[m][f]["test"][h] for f in folds))
-        xa = [chosen[f]["test"][h] for f in folds]
-        xb = [peers[best][f]["test"][h] for f in folds]
-        ma, mb = sum(xa) / len(xa), sum(xb) / len(xb)
-        d, se = mean_se([p - q for p, q in zip(xa, xb)])
-        print(f"| Cairn chosen vs best peer ({best}) | {h} | {ma:.4f} | {mb:.4f} | {ma / mb:.3f} | "
-              f"{d:+.4f} ± {se:.4f} |")
+        row(f"Cairn chosen vs best peer ({best})", chosen, peers[best], h)
     for f_ in ("64", "128"):
-        if f"als-f{f_}" in cairn and f"als-f{f_}" in peers:
-            compare(f"Cairn ALS {f_} f", cairn[f"als-f{f_}"], peers[f"als-f{f_}"],
-                    f"implicit ALS {f_} f")
-
+        name = f"als-f{f_}"
+        if name in cairn and name in peers:
+            for h, _ in METRICS:
+                row(f"Cairn ALS {f_} f vs implicit ALS {f_} f", cairn[name], peers[name], h)
 
 if __name__ == "__main__":
     main()

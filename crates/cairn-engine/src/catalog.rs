@@ -276,12 +276,18 @@ mod tests {
         assert_eq!(c.len(), 1);
     }
 
+    /// A catalog of items `i0` … `i{n-1}`.
+    fn numbered(n: usize) -> Catalog {
+        let mut c = Catalog::default();
+        for k in 0..n {
+            c.upsert(titled(&format!("i{k}"), "x"));
+        }
+        c
+    }
+
     #[test]
     fn a_sparse_catalog_is_compacted_and_keeps_every_live_item() {
-        let mut c = Catalog::default();
-        for n in 0..3000 {
-            c.upsert(titled(&format!("i{n}"), "x"));
-        }
+        let mut c = numbered(3000);
         for n in (0..3000).filter(|n| n % 100 != 0) {
             c.remove(&format!("i{n}"));
         }
@@ -302,10 +308,7 @@ mod tests {
 
     #[test]
     fn a_few_deletions_leave_the_slots_alone() {
-        let mut c = Catalog::default();
-        for n in 0..100 {
-            c.upsert(titled(&format!("i{n}"), "x"));
-        }
+        let mut c = numbered(100);
         for n in 0..90 {
             c.remove(&format!("i{n}"));
         }
