@@ -129,7 +129,7 @@ fn main() {
         ..HnswConfig::default()
     };
     let common = json!({"lib": "cairn", "n": n, "dim": dim, "queries": nq, "k": k, "metric": metric,
-        "M": m, "ef_construction": ef_construction, "mips": mips, "simd": format!("{:?}", cairn_ann::simd_level())});
+        "M": m, "ef_construction": ef_construction, "mips": mips, "simd": cairn_simd::level().name()});
 
     let mut searched: Option<HnswIndex> = None;
     for t in build_threads

@@ -263,14 +263,15 @@ impl Inserter<'_> {
                 unsafe fn run(ins: &Inserter<'_>, next: &AtomicUsize, end: usize, s: &mut Scratch) {
                     ins.insert_loop::<$d>(next, end, s)
                 }
-                // SAFETY: only reached after simd_level() confirmed these CPU features.
+                // SAFETY: only reached after cairn_simd::level() confirmed these CPU features.
                 unsafe { run(self, next, end, s) }
             }};
         }
         #[cfg(target_arch = "x86_64")]
         {
-            use crate::kernels::{simd_level, Avx2Fma, Avx512, SimdLevel};
-            match (space, simd_level()) {
+            use crate::kernels::{Avx2Fma, Avx512};
+            use cairn_simd::SimdLevel;
+            match (space, cairn_simd::level()) {
                 (Space::Dot, SimdLevel::Avx512) => {
                     with_features!("avx512f,avx2,fma", NegDot<Avx512>)
                 }

@@ -1,31 +1,9 @@
 //! Distance kernels. The graph walk is compiled once per (distance, instruction set) pair and the
-//! copy for this CPU is chosen at run time ([`dispatch!`]), so the hot loops inline AVX-512 or
+//! copy for this CPU is chosen at run time ([`dispatch!`], by [`cairn_simd::level`], which
+//! `CAIRN_SIMD` can force), so the hot loops inline AVX-512 or
 //! AVX2+FMA code on machines that have it and stay portable elsewhere.
 
 use std::marker::PhantomData;
-
-/// Which instruction set the kernels use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SimdLevel {
-    Portable,
-    Avx2Fma,
-    Avx512,
-}
-
-/// The best instruction set this CPU supports (detected once, cached by std).
-pub fn simd_level() -> SimdLevel {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            return SimdLevel::Avx512;
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            return SimdLevel::Avx2Fma;
-        }
-    }
-    SimdLevel::Portable
-}
 
 /// Dot product and squared Euclidean distance for one instruction set.
 ///
@@ -323,7 +301,8 @@ macro_rules! dispatch {
         let space: Space = $space;
         #[cfg(target_arch = "x86_64")]
         {
-            use $crate::kernels::{simd_level, Avx2Fma, Avx512, SimdLevel};
+            use $crate::kernels::{Avx2Fma, Avx512};
+            use cairn_simd::SimdLevel;
             #[target_feature(enable = "avx512f,avx2,fma")]
             unsafe fn run_avx512<F: FnOnce() -> R, R>(f: F) -> R {
                 f()
@@ -332,8 +311,8 @@ macro_rules! dispatch {
             unsafe fn run_avx2<F: FnOnce() -> R, R>(f: F) -> R {
                 f()
             }
-            match (space, simd_level()) {
-                // SAFETY (all unsafe arms): simd_level() confirmed the CPU has these features.
+            match (space, cairn_simd::level()) {
+                // SAFETY (all unsafe arms): cairn_simd::level() confirmed the CPU has these features.
                 (Space::Dot, SimdLevel::Avx512) => {
                     type $d = NegDot<Avx512>;
                     unsafe { run_avx512(|| $body) }
@@ -377,43 +356,7 @@ macro_rules! dispatch {
 }
 pub(crate) use dispatch;
 
-/// Starts loading `len` floats from `ptr` into L1 (a hint; never faults).
-#[inline(always)]
-pub(crate) fn prefetch(data: &[f32]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        let mut off = 0;
-        while off < data.len() {
-            // SAFETY: prefetch is a hint and the address lies inside `data`.
-            unsafe {
-                std::arch::x86_64::_mm_prefetch(
-                    data.as_ptr().add(off) as *const i8,
-                    std::arch::x86_64::_MM_HINT_T0,
-                )
-            };
-            off += 16;
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = data;
-}
-
-/// Starts loading `slice[i]` into L1 (ignored when out of range).
-#[inline(always)]
-pub(crate) fn prefetch_at<T>(slice: &[T], i: usize) {
-    #[cfg(target_arch = "x86_64")]
-    if i < slice.len() {
-        // SAFETY: prefetch is a hint and the address lies inside `slice`.
-        unsafe {
-            std::arch::x86_64::_mm_prefetch(
-                slice.as_ptr().add(i) as *const i8,
-                std::arch::x86_64::_MM_HINT_T0,
-            )
-        };
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (slice, i);
-}
+pub(crate) use cairn_simd::{prefetch, prefetch_at};
 
 #[cfg(test)]
 mod tests {
@@ -453,18 +396,14 @@ mod tests {
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn each_instruction_set_matches_the_portable_kernels() {
-        let has = |f: &str| match f {
-            "avx2" => {
-                std::arch::is_x86_feature_detected!("avx2")
-                    && std::arch::is_x86_feature_detected!("fma")
-            }
-            _ => std::arch::is_x86_feature_detected!("avx512f"),
-        };
+        use cairn_simd::SimdLevel;
+        // Every level this CPU can execute, whatever `CAIRN_SIMD` forces.
+        let has = |level: SimdLevel| level.is_supported();
         for n in [1, 5, 8, 9, 16, 17, 24, 31, 32, 33, 47, 64, 65, 129] {
             let (a, b) = (data(n, 0.4), data(n, 1.9));
             let (dot, l2) = (dot_portable(&a, &b), l2_sq_portable(&a, &b));
             let close = |x: f32, y: f32| (x - y).abs() <= 1e-4 * (1.0 + y.abs());
-            if has("avx2") {
+            if has(SimdLevel::Avx2Fma) {
                 // SAFETY: the CPU has AVX2 and FMA.
                 let (d, l) = unsafe { (Avx2Fma::dot(&a, &b), Avx2Fma::l2_sq(&a, &b)) };
                 assert!(
@@ -472,7 +411,7 @@ mod tests {
                     "avx2 n={n}: {d} {dot} {l} {l2}"
                 );
             }
-            if has("avx512") {
+            if has(SimdLevel::Avx512) {
                 // SAFETY: the CPU has AVX-512F.
                 let (d, l) = unsafe { (Avx512::dot(&a, &b), Avx512::l2_sq(&a, &b)) };
                 assert!(

@@ -27,7 +27,6 @@ pub use config::{HnswConfig, Metric};
 pub use error::AnnError;
 pub use exact::exact_search;
 pub use index::HnswIndex;
-pub use kernels::{simd_level, SimdLevel};
 
 #[cfg(test)]
 mod tests;

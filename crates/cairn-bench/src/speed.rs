@@ -129,7 +129,7 @@ pub fn run(
             "threads": threads, "solver": solver, "users": m.n_rows, "items": m.n_cols, "nnz": m.nnz(),
             "fit_s": fit_s, "iter_s": iter_s, "iter_s_mean": mean, "iter_s_median": median,
             "cpu_iter_s": cpu_iter_s, "cpu_iter_s_median": median_cpu,
-            "simd": format!("{:?}", cairn_models::kernels::simd_level()),
+            "simd": cairn_models::cairn_simd::level().name(),
             "loadavg_1m_start": load_start, "loadavg_1m_end": loadavg(),
         });
         println!("{line}");

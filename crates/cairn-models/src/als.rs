@@ -717,27 +717,41 @@ mod tests {
             };
             let rotated = ImplicitAls::fit_in_basis(&data.train, config, &Silent, true);
             let dense = ImplicitAls::fit_in_basis(&data.train, config, &Silent, false);
-            // Eight iterations compound the f16 rounding of each half-step (see the test above),
-            // so the fits agree on rankings and to a few percent on scores.
+            // One half-step agrees to rounding (the test above). Over eight iterations of an
+            // inexact (3-step) solve the two fits take different rounding paths from a nearly
+            // rank-one start and meet again as they converge: measured on this data, each user's
+            // score vectors differ by 1.1-1.6% RMS on average, by up to 9% for one user on AVX2
+            // (4% after the first iteration, 0.6% after sixteen), so an element-wise bound says
+            // more about the instruction set than about the rotation. A wrong rotation would
+            // differ by the size of the scores themselves; what must hold is the same scores in
+            // aggregate and the same top of each list.
             let mut a = vec![0f32; rotated.n_items];
             let mut b = vec![0f32; dense.n_items];
-            let mut total = 0.0;
-            for u in 0..40 {
+            let (mut overlap_sum, mut rms_sum) = (0.0, 0.0);
+            let users = 40;
+            for u in 0..users {
                 rotated.trained_scores(u, &mut a);
                 dense.trained_scores(u, &mut b);
-                let scale = b.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
-                for (x, y) in a.iter().zip(&b) {
-                    assert!((x - y).abs() < 0.05 * scale, "user {u}: {x} vs {y}");
-                }
+                let diff: f32 = a.iter().zip(&b).map(|(x, y)| (x - y).powi(2)).sum();
+                let norm: f32 = b.iter().map(|y| y * y).sum::<f32>().max(1e-12);
+                let rms = (diff / norm).sqrt();
+                assert!(
+                    rms < 0.2,
+                    "f{factors} user {u}: relative RMS difference {rms}"
+                );
+                rms_sum += rms;
                 let top = |s: &[f32]| {
                     top_k(s, 10, |_| false)
                         .into_iter()
                         .map(|p| p.0)
                         .collect::<Vec<_>>()
                 };
-                total += overlap(&top(&a), &top(&b));
+                overlap_sum += overlap(&top(&a), &top(&b));
             }
-            assert!(total / 40.0 > 0.9, "mean top-10 overlap {}", total / 40.0);
+            let mean_rms = rms_sum / users as f32;
+            assert!(mean_rms < 0.04, "f{factors}: mean relative RMS {mean_rms}");
+            let mean_overlap = overlap_sum / users as f64;
+            assert!(mean_overlap > 0.9, "mean top-10 overlap {mean_overlap}");
         }
     }
 

@@ -3,7 +3,7 @@
 //! chunks).
 //!
 //! Hot loops are compiled twice: once for the baseline target and once with AVX2+FMA, chosen at run
-//! time ([`simd_level`]). The kernels are generic over [`MulAdd`] so that the AVX2 copy uses fused
+//! time ([`cairn_simd::level`], the one place that decides, which `CAIRN_SIMD` can force). The kernels are generic over [`MulAdd`] so that the AVX2 copy uses fused
 //! multiply-adds while the baseline copy uses a plain multiply and add (a `mul_add` without hardware
 //! FMA is a slow library call). Results are deterministic on a given machine; the two copies may
 //! differ in the last bits.
@@ -39,32 +39,6 @@ impl MulAdd for Fused {
     }
 }
 
-/// Which compiled copy of the hot loops this machine runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SimdLevel {
-    Baseline,
-    Avx2Fma,
-    Avx512,
-}
-
-pub fn simd_level() -> SimdLevel {
-    #[cfg(target_arch = "x86_64")]
-    {
-        let avx2 = std::arch::is_x86_feature_detected!("avx2")
-            && std::arch::is_x86_feature_detected!("fma");
-        if avx2
-            && std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("avx512vl")
-        {
-            return SimdLevel::Avx512;
-        }
-        if avx2 {
-            return SimdLevel::Avx2Fma;
-        }
-    }
-    SimdLevel::Baseline
-}
-
 /// Runs `$body` (an expression using the type alias `$m: MulAdd`) compiled for the best available
 /// instruction set. The body is inlined into a `#[target_feature]` function, so every
 /// `#[inline(always)]` kernel it calls is vectorised with AVX2 and FMA.
@@ -74,25 +48,25 @@ macro_rules! dispatch_simd {
     ($m:ident => $body:expr) => {{
         #[cfg(target_arch = "x86_64")]
         {
-            let level = $crate::kernels::simd_level();
-            if level == $crate::kernels::SimdLevel::Avx512 {
+            let level = $crate::cairn_simd::level();
+            if level == $crate::cairn_simd::SimdLevel::Avx512 {
                 #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
                 unsafe fn widest<F: FnOnce() -> R, R>(f: F) -> R {
                     f()
                 }
                 #[allow(unused_unsafe)]
-                // SAFETY: the CPU supports AVX-512F/VL, AVX2 and FMA (checked by simd_level).
+                // SAFETY: the CPU supports AVX-512F/VL, AVX2 and FMA (checked by cairn_simd::level).
                 unsafe {
                     type $m = $crate::kernels::Fused;
                     widest(|| $body)
                 }
-            } else if level == $crate::kernels::SimdLevel::Avx2Fma {
+            } else if level == $crate::cairn_simd::SimdLevel::Avx2Fma {
                 #[target_feature(enable = "avx2,fma")]
                 unsafe fn fast<F: FnOnce() -> R, R>(f: F) -> R {
                     f()
                 }
                 #[allow(unused_unsafe)]
-                // SAFETY: the CPU supports AVX2 and FMA (checked by simd_level).
+                // SAFETY: the CPU supports AVX2 and FMA (checked by cairn_simd::level).
                 unsafe {
                     type $m = $crate::kernels::Fused;
                     fast(|| $body)
@@ -117,45 +91,13 @@ const LANES: usize = 32;
 /// the memory latency. Out-of-range rows are ignored.
 #[inline(always)]
 pub fn prefetch_row(matrix: &[f32], row: usize, k: usize) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        let start = row * k;
-        if start + k <= matrix.len() {
-            let mut off = 0;
-            while off < k {
-                // SAFETY: a prefetch is only a hint; the address is inside `matrix`.
-                unsafe {
-                    std::arch::x86_64::_mm_prefetch(
-                        matrix.as_ptr().add(start + off) as *const i8,
-                        std::arch::x86_64::_MM_HINT_T0,
-                    );
-                }
-                off += 16;
-            }
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        let _ = (matrix, row, k);
+    let start = row * k;
+    if let Some(row) = matrix.get(start..start + k) {
+        cairn_simd::prefetch(row);
     }
 }
 
-/// Asks the CPU to start loading `slice[index]` (ignored when out of range).
-#[inline(always)]
-pub fn prefetch_at<T>(slice: &[T], index: usize) {
-    #[cfg(target_arch = "x86_64")]
-    if index < slice.len() {
-        // SAFETY: a prefetch is only a hint; the address is inside `slice`.
-        unsafe {
-            std::arch::x86_64::_mm_prefetch(
-                slice.as_ptr().add(index) as *const i8,
-                std::arch::x86_64::_MM_HINT_T0,
-            );
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (slice, index);
-}
+pub use cairn_simd::prefetch_at;
 
 /// How many rows ahead [`prefetch_row`] is called in gather loops.
 pub const PREFETCH_AHEAD: usize = 4;

@@ -20,6 +20,10 @@ pub mod topk;
 pub mod trending;
 pub mod user_knn;
 
+// For `dispatch_simd!`, which expands in other modules and names the level through `$crate`.
+#[doc(hidden)]
+pub use cairn_simd;
+
 #[cfg(test)]
 mod testdata;
 

@@ -10,7 +10,9 @@
 
 use rayon::prelude::*;
 
-use super::{dot_then_axpy, prefetch_row, simd_level, symv, MulAdd, SimdLevel};
+use cairn_simd::SimdLevel;
+
+use super::{dot_then_axpy, prefetch_row, symv, MulAdd};
 use crate::dispatch_simd;
 
 /// How many rows ahead the gather asks for: far enough to cover a last-level-cache miss while the
@@ -162,7 +164,7 @@ impl FixedRows<'_> {
 
 impl BlockOps {
     pub fn new(k: usize) -> Self {
-        Self::with_level(k, simd_level())
+        Self::with_level(k, cairn_simd::level())
     }
 
     /// The kernels for `k` factors as if the CPU supported at most `level` (for tests that compare
@@ -957,16 +959,10 @@ mod tests {
         }
     }
 
+    /// Every level this CPU can execute, whatever `CAIRN_SIMD` forces: each path is compared with
+    /// the portable one wherever it can run.
     fn levels() -> Vec<SimdLevel> {
-        let best = simd_level();
-        [SimdLevel::Baseline, SimdLevel::Avx2Fma, SimdLevel::Avx512]
-            .into_iter()
-            .filter(|l| match best {
-                SimdLevel::Avx512 => true,
-                SimdLevel::Avx2Fma => *l != SimdLevel::Avx512,
-                SimdLevel::Baseline => *l == SimdLevel::Baseline,
-            })
-            .collect()
+        cairn_simd::supported()
     }
 
     #[test]
