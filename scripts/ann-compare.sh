@@ -10,7 +10,7 @@
 #   scripts/ann-compare.sh                    # 1M × 64, 10k queries (about 30 min on 2 cores)
 #   N=100000 scripts/ann-compare.sh           # quicker check
 #
-# Environment: N, DIM, QUERIES, EFS, PEERS_DIR (default /work/shared/peers or ../shared/peers),
+# Environment: N, DIM, QUERIES, EFS, PEERS_DIR (default ../shared/peers beside the repository),
 # PEERS_PY (default $HOME/.cache/peers-venv/bin/python), ANN_DATA (export folder), OUT (JSONL).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,9 +20,8 @@ DIM=${DIM:-64}
 QUERIES=${QUERIES:-10000}
 EFS=${EFS:-10,16,24,32,40,48,56,64,80,96,128}
 PEERS_PY=${PEERS_PY:-$HOME/.cache/peers-venv/bin/python}
-if [[ -z "${PEERS_DIR:-}" ]]; then
-    if [[ -d /work/shared/peers ]]; then PEERS_DIR=/work/shared/peers; else PEERS_DIR=$PWD/../shared/peers; fi
-fi
+PEERS_DIR=${PEERS_DIR:-$PWD/../shared/peers}
+[[ -f "$PEERS_DIR/speed_peers.py" ]] || { echo "no speed_peers.py in $PEERS_DIR (set PEERS_DIR)" >&2; exit 2; }
 ANN_DATA=${ANN_DATA:-${TMPDIR:-/tmp}/cairn-ann-$N-$DIM-$QUERIES}
 TARGET=${CARGO_TARGET_DIR:-target}
 OUT=${OUT:-$TARGET/ann-compare-$N.jsonl}

@@ -315,18 +315,22 @@ macro_rules! dispatch {
                 // SAFETY (all unsafe arms): cairn_simd::level() confirmed the CPU has these features.
                 (Space::Dot, SimdLevel::Avx512) => {
                     type $d = NegDot<Avx512>;
+                    // SAFETY: as above.
                     unsafe { run_avx512(|| $body) }
                 }
                 (Space::L2, SimdLevel::Avx512) => {
                     type $d = L2Sq<Avx512>;
+                    // SAFETY: as above.
                     unsafe { run_avx512(|| $body) }
                 }
                 (Space::Dot, SimdLevel::Avx2Fma) => {
                     type $d = NegDot<Avx2Fma>;
+                    // SAFETY: as above.
                     unsafe { run_avx2(|| $body) }
                 }
                 (Space::L2, SimdLevel::Avx2Fma) => {
                     type $d = L2Sq<Avx2Fma>;
+                    // SAFETY: as above.
                     unsafe { run_avx2(|| $body) }
                 }
                 (Space::Dot, SimdLevel::Portable) => {

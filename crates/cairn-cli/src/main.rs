@@ -16,7 +16,7 @@ use clap::{Parser, Subcommand};
     about = "Cairn: a self-hosted recommendation engine"
 )]
 struct Cli {
-    /// Configuration file (TOML). Every key can also be set with CAIRN_<SECTION>__<KEY> variables.
+    /// Configuration file (TOML). Every key can also be set with `CAIRN_<SECTION>__<KEY>` variables.
     #[arg(long, short, global = true, env = "CAIRN_CONFIG")]
     config: Option<PathBuf>,
     /// Data directory (overrides the configuration's `data_dir`).

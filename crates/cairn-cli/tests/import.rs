@@ -419,3 +419,28 @@ fn on_demo_data_the_engine_beats_popularity_on_held_out_purchases() {
         "engine {engine_hits}, popular {popular_hits}"
     );
 }
+
+#[test]
+fn logs_to_a_file_or_pipe_have_no_colour_codes() {
+    let f = fixture();
+    ok(&f.data, &["import", "items", &path(&f, "items.csv")]);
+    let events = write_events(&f, "events.csv", GOOD_EVENTS);
+    // stderr is a pipe here, as it is for a log file or a supervisor.
+    let out = Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .arg("--data-dir")
+        .arg(&f.data)
+        .args(["import", "events", &events, "--train"])
+        .env("CAIRN_LOG", "info")
+        .output()
+        .expect("cairn runs");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let log = text(&out.stderr);
+    assert!(
+        log.contains("INFO"),
+        "expected info lines in the log:\n{log}"
+    );
+    assert!(
+        !log.contains('\u{1b}'),
+        "escape codes in a piped log:\n{log:?}"
+    );
+}

@@ -36,7 +36,7 @@ pub enum AlsSolver {
     /// Conjugate gradient, `steps` iterations per row, warm-started.
     Cg { steps: usize },
     /// Conjugate gradient preconditioned by the inverse of `Λ + λ_u`, the diagonal of the Gram
-    /// part in its eigenbasis (where the solver works; see [`crate::eigenbasis`]): the spread of
+    /// part in its eigenbasis (where the solver works; see the `eigenbasis` module): the spread of
     /// `YᵀY`'s eigenvalues no longer slows convergence, so fewer steps reach the same residual.
     Pcg { steps: usize },
     /// Exact solve of each row's normal equations.

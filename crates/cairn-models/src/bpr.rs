@@ -83,6 +83,7 @@ struct SharedRows {
 
 // SAFETY: shards only ever access disjoint rows concurrently (guaranteed by the block schedule).
 unsafe impl Send for SharedRows {}
+// SAFETY: as for Send.
 unsafe impl Sync for SharedRows {}
 
 impl SharedRows {

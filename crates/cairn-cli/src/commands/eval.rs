@@ -22,7 +22,7 @@ pub struct EvalArgs {
     /// A split folder written by the peers' splits.py (train.csv, test.csv, ... and meta.json).
     #[arg(long, conflicts_with = "data")]
     pub split_dir: Option<PathBuf>,
-    /// A dataset to split here: a MovieLens folder (ratings.csv or u.data) or a user,item[,rating][,ts] CSV.
+    /// A dataset to split here: a MovieLens folder (ratings.csv or u.data) or a `user,item[,rating][,ts]` CSV.
     #[arg(long)]
     pub data: Option<PathBuf>,
     /// Protocol. With --split-dir: overrides meta.json (explicit-ml100k, strong-gen, weak-gen,
@@ -64,7 +64,7 @@ pub struct EvalArgs {
     /// Folder for report.json and report.html.
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Also write every ranked list to OUT/lists/<stage>__<model>.csv (user,item,rank).
+    /// Also write every ranked list to `OUT/lists/<stage>__<model>.csv` (user,item,rank).
     #[arg(long, requires = "out")]
     pub lists: bool,
     /// Columns of the printed table (default: a headline set).

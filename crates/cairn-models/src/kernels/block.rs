@@ -347,6 +347,7 @@ impl BlockOps {
             // it), lengths and indices were checked above, an f16 copy only exists on a
             // non-portable path with its rows in place, and `block` holds at least n·k values.
             match (self.path, fixed) {
+                // SAFETY: as above.
                 (Path::Avx512, FixedRows::F32(m)) => unsafe {
                     let src = m.as_ptr() as *const u8;
                     return with_width!(k / 16, 8, |V| x86::pass512::<V, F, false>(
@@ -369,20 +370,24 @@ impl BlockOps {
                         scale,
                         ..
                     },
-                ) => unsafe {
-                    let src = bits[*offset..].as_ptr() as *const u8;
-                    return with_width!(k / 16, 8, |V| x86::pass512::<V, H, false>(
-                        src,
-                        idx,
-                        1.0 / scale,
-                        out,
-                        std::ptr::null_mut(),
-                        x,
-                        y,
-                        base,
-                        slope
-                    ));
-                },
+                ) => {
+                    // SAFETY: as above.
+                    unsafe {
+                        let src = bits[*offset..].as_ptr() as *const u8;
+                        return with_width!(k / 16, 8, |V| x86::pass512::<V, H, false>(
+                            src,
+                            idx,
+                            1.0 / scale,
+                            out,
+                            std::ptr::null_mut(),
+                            x,
+                            y,
+                            base,
+                            slope
+                        ));
+                    }
+                }
+                // SAFETY: as above.
                 (Path::Avx2, FixedRows::F32(m)) => unsafe {
                     let src = m.as_ptr() as *const u8;
                     return with_width!(k / 8, 16, |V| x86::pass256::<V, F>(
@@ -397,19 +402,22 @@ impl BlockOps {
                         scale,
                         ..
                     },
-                ) => unsafe {
-                    let src = bits[*offset..].as_ptr() as *const u8;
-                    return with_width!(k / 8, 16, |V| x86::pass256::<V, H>(
-                        src,
-                        idx,
-                        1.0 / scale,
-                        out,
-                        x,
-                        y,
-                        base,
-                        slope
-                    ));
-                },
+                ) => {
+                    // SAFETY: as above.
+                    unsafe {
+                        let src = bits[*offset..].as_ptr() as *const u8;
+                        return with_width!(k / 8, 16, |V| x86::pass256::<V, H>(
+                            src,
+                            idx,
+                            1.0 / scale,
+                            out,
+                            x,
+                            y,
+                            base,
+                            slope
+                        ));
+                    }
+                }
                 _ => {}
             }
         }
