@@ -50,7 +50,7 @@ fn grid(model: &str) -> Vec<MfConfig> {
 fn errors(model: &dyn RatingPredictor, test: &[TestRating]) -> (f64, f64) {
     let (mut se, mut ae) = (0f64, 0f64);
     for &(u, i, r) in test {
-        let p = model.predict(u.unwrap_or(u32::MAX), i.unwrap_or(u32::MAX)) as f64;
+        let p = model.predict(u, i);
         se += (p - r as f64).powi(2);
         ae += (p - r as f64).abs();
     }
