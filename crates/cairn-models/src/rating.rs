@@ -131,6 +131,25 @@ impl Factors {
     fn clip(&self, r: f32) -> f32 {
         r.clamp(self.min_rating, self.max_rating)
     }
+
+    /// `μ + b_u + b_i + x_u · q_i`, clipped, where `user_vectors` holds the `x_u` (`p_u` for biased MF,
+    /// `p_u` plus the implicit sum for SVD++). An unknown side adds nothing but the other's bias.
+    fn predict(&self, user_vectors: &[f32], user: Option<u32>, item: Option<u32>) -> f64 {
+        let k = self.config.factors;
+        let u = user.map(|u| u as usize).filter(|&u| u < self.n_users);
+        let i = item.map(|i| i as usize).filter(|&i| i < self.n_items);
+        let mut r = self.global_mean;
+        if let Some(u) = u {
+            r += self.user_bias[u];
+        }
+        if let Some(i) = i {
+            r += self.item_bias[i];
+        }
+        if let (Some(u), Some(i)) = (u, i) {
+            r += dot::<crate::kernels::Plain>(&user_vectors[u * k..(u + 1) * k], self.item(i));
+        }
+        f64::from(self.clip(r))
+    }
 }
 
 /// A standard normal draw (Box–Muller), so that initialisation needs no extra crate.
@@ -275,20 +294,7 @@ fn sgd_pair<M: MulAdd>(pu: &mut [f32], qi: &mut [f32], err: f32, lr: f32, reg: f
 impl RatingPredictor for BiasedMf {
     fn predict(&self, user: Option<u32>, item: Option<u32>) -> f64 {
         let p = &self.params;
-        let k = p.config.factors;
-        let u = user.map(|u| u as usize).filter(|&u| u < p.n_users);
-        let i = item.map(|i| i as usize).filter(|&i| i < p.n_items);
-        let mut r = p.global_mean;
-        if let Some(u) = u {
-            r += p.user_bias[u];
-        }
-        if let Some(i) = i {
-            r += p.item_bias[i];
-        }
-        if let (Some(u), Some(i)) = (u, i) {
-            r += dot::<crate::kernels::Plain>(&p.user_factors[u * k..(u + 1) * k], p.item(i));
-        }
-        f64::from(p.clip(r))
+        p.predict(&p.user_factors, user, item)
     }
 }
 
@@ -397,20 +403,7 @@ impl SvdPlusPlus {
 impl RatingPredictor for SvdPlusPlus {
     fn predict(&self, user: Option<u32>, item: Option<u32>) -> f64 {
         let p = &self.params;
-        let k = p.config.factors;
-        let u = user.map(|u| u as usize).filter(|&u| u < p.n_users);
-        let i = item.map(|i| i as usize).filter(|&i| i < p.n_items);
-        let mut r = p.global_mean;
-        if let Some(u) = u {
-            r += p.user_bias[u];
-        }
-        if let Some(i) = i {
-            r += p.item_bias[i];
-        }
-        if let (Some(u), Some(i)) = (u, i) {
-            r += dot::<crate::kernels::Plain>(&self.user_vectors[u * k..(u + 1) * k], p.item(i));
-        }
-        f64::from(p.clip(r))
+        p.predict(&self.user_vectors, user, item)
     }
 }
 
