@@ -1,43 +1,18 @@
-//! Readers for the peers harness's split folders and synth.py output. The files are plain
-//! `user,item[,rating|weight,ts]` CSVs with a header; ids stay strings, mapped to dense indices.
+//! The peers harness's split folders as the bench's models see them, and synth.py output. The split
+//! files are parsed by cairn-eval's readers (`cairn_eval::data`), as `cairn eval --split-dir` parses
+//! them; indices are given here, in the orders the bench's numbers have always come from (a model's
+//! fit depends on them): items in `items.csv` order for strong generalization, users and items in order
+//! of first appearance in `train.csv` otherwise.
 
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use cairn_core::{CsrMatrix, IdMap, InteractionMatrix};
-
-/// Rows of a CSV as (user, item, third column if any).
-pub fn read_rows(path: &Path) -> Result<Vec<(String, String, Option<f32>)>> {
-    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let mut lines = BufReader::with_capacity(1 << 20, file).lines();
-    let header = lines.next().context("empty file")??;
-    if !header.starts_with("user,item") {
-        bail!(
-            "{}: expected a user,item header, got {header}",
-            path.display()
-        );
-    }
-    let mut out = Vec::new();
-    for (n, line) in lines.enumerate() {
-        let line = line?;
-        let mut f = line.split(',');
-        let (Some(u), Some(i)) = (f.next(), f.next()) else {
-            bail!("{}:{}: short line", path.display(), n + 2);
-        };
-        let third = match f.next() {
-            Some(v) => Some(
-                v.parse::<f32>()
-                    .with_context(|| format!("{}:{}", path.display(), n + 2))?,
-            ),
-            None => None,
-        };
-        out.push((u.to_string(), i.to_string(), third));
-    }
-    Ok(out)
-}
+use cairn_eval::data::{read_item_list, read_rows, Vocab};
+use cairn_eval::task::RatingPair;
 
 /// A strong-generalization split: the training matrix over the split's item universe and the two
 /// held-out groups.
@@ -55,62 +30,68 @@ pub struct HeldOut {
     pub users: Vec<HeldOutUser>,
 }
 
-/// A test rating in training indices (`None` for ids the training data lacks).
-pub type TestRating = (Option<u32>, Option<u32>, f32);
-
 pub fn read_strong(dir: &Path) -> Result<StrongSplit> {
-    let items: Vec<String> = read_single_column(&dir.join("items.csv"))?;
-    let items = IdMap::from_ids(items);
+    let mut vocab = Vocab::default();
+    let universe = read_item_list(&dir.join("items.csv"), &mut vocab)?;
+    let items = IdMap::from_ids(
+        universe
+            .iter()
+            .map(|&i| vocab.items.id(i).to_string())
+            .collect(),
+    );
     let mut users = IdMap::new();
     let mut triplets = Vec::new();
-    for (u, i, _) in read_rows(&dir.join("train.csv"))? {
-        if let Some(i) = items.get(&i) {
-            triplets.push((users.intern(&u), i, 1.0));
+    for row in read_rows(&dir.join("train.csv"), &mut vocab)?.0 {
+        if let Some(i) = items.get(vocab.items.id(row.item)) {
+            triplets.push((users.intern(vocab.users.id(row.user)), i, 1.0));
         }
     }
     let train = InteractionMatrix::from_triplets(users, items, triplets);
-    let held = |tr: &str, te: &str| -> Result<HeldOut> {
-        let mut by_user: HashMap<String, HeldOutUser> = HashMap::new();
-        let mut order = Vec::new();
-        for (file, is_target) in [(tr, false), (te, true)] {
-            for (u, i, _) in read_rows(&dir.join(file))? {
-                let Some(i) = train.items.get(&i) else {
-                    continue;
-                };
-                let e = by_user.entry(u.clone()).or_insert_with(|| {
-                    order.push(u.clone());
-                    (Vec::new(), Vec::new())
-                });
-                if is_target {
-                    e.1.push(i);
-                } else {
-                    e.0.push((i, 1.0));
-                }
-            }
-        }
-        let users = order
-            .into_iter()
-            .filter_map(|u| by_user.remove(&u))
-            .collect();
-        Ok(HeldOut { users })
-    };
     Ok(StrongSplit {
-        validation: held("validation_tr.csv", "validation_te.csv")?,
-        test: held("test_tr.csv", "test_te.csv")?,
+        validation: read_held_out(
+            dir,
+            &mut vocab,
+            &train.items,
+            "validation_tr.csv",
+            "validation_te.csv",
+        )?,
+        test: read_held_out(dir, &mut vocab, &train.items, "test_tr.csv", "test_te.csv")?,
         train,
     })
 }
 
-fn read_single_column(path: &Path) -> Result<Vec<String>> {
-    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let mut out = Vec::new();
-    for (n, line) in BufReader::new(file).lines().enumerate() {
-        let line = line?;
-        if n > 0 && !line.is_empty() {
-            out.push(line.split(',').next().unwrap_or_default().to_string());
+/// Held-out users in order of first appearance (fold-in file, then targets file); rows of items
+/// outside `items` are dropped.
+fn read_held_out(
+    dir: &Path,
+    vocab: &mut Vocab,
+    items: &IdMap,
+    fold_in: &str,
+    targets: &str,
+) -> Result<HeldOut> {
+    let mut by_user: HashMap<u32, HeldOutUser> = HashMap::new();
+    let mut order = Vec::new();
+    for (file, is_target) in [(fold_in, false), (targets, true)] {
+        for row in read_rows(&dir.join(file), vocab)?.0 {
+            let Some(i) = items.get(vocab.items.id(row.item)) else {
+                continue;
+            };
+            let e = by_user.entry(row.user).or_insert_with(|| {
+                order.push(row.user);
+                (Vec::new(), Vec::new())
+            });
+            if is_target {
+                e.1.push(i);
+            } else {
+                e.0.push((i, 1.0));
+            }
         }
     }
-    Ok(out)
+    let users = order
+        .into_iter()
+        .filter_map(|u| by_user.remove(&u))
+        .collect();
+    Ok(HeldOut { users })
 }
 
 /// synth.py's `interactions.csv` as a binary users × items matrix (ids are already dense integers).
@@ -137,30 +118,32 @@ pub fn read_synth(dir: &Path) -> Result<CsrMatrix> {
     ))
 }
 
-/// An explicit-ratings fold: training matrix (values are ratings) and test triples in its indices
+/// An explicit-ratings fold: training matrix (values are ratings) and test ratings in its indices
 /// (`None` for ids the training data lacks).
 pub struct RatingFold {
     pub train: InteractionMatrix,
-    pub test: Vec<TestRating>,
+    pub test: Vec<RatingPair>,
 }
 
 pub fn read_rating_fold(dir: &Path) -> Result<RatingFold> {
-    let mut users = IdMap::new();
-    let mut items = IdMap::new();
+    // Only train.csv's ids are interned, so the vocabulary's indices are the training indices.
+    let mut vocab = Vocab::default();
     let mut triplets = Vec::new();
-    for (u, i, r) in read_rows(&dir.join("train.csv"))? {
-        let r = r.context("train.csv needs a rating column")?;
-        triplets.push((users.intern(&u), items.intern(&i), r));
+    for row in read_rows(&dir.join("train.csv"), &mut vocab)?.0 {
+        let r = row.rating.context("train.csv needs a rating column")?;
+        triplets.push((row.user, row.item, r));
     }
-    let train = InteractionMatrix::from_triplets(users, items, triplets);
-    let test = read_rows(&dir.join("test.csv"))?
+    let train = InteractionMatrix::from_triplets(vocab.users, vocab.items, triplets);
+    let mut test_vocab = Vocab::default();
+    let test = read_rows(&dir.join("test.csv"), &mut test_vocab)?
+        .0
         .into_iter()
-        .map(|(u, i, r)| {
-            Ok((
-                train.users.get(&u),
-                train.items.get(&i),
-                r.context("rating")?,
-            ))
+        .map(|row| {
+            Ok(RatingPair {
+                user: train.users.get(test_vocab.users.id(row.user)),
+                item: train.items.get(test_vocab.items.id(row.item)),
+                rating: row.rating.context("rating")?,
+            })
         })
         .collect::<Result<_>>()?;
     Ok(RatingFold { train, test })

@@ -9,9 +9,11 @@ use std::time::Instant;
 
 use anyhow::{bail, Result};
 use cairn_core::CsrMatrix;
+use cairn_eval::metrics::{mae, rmse};
+use cairn_eval::task::RatingPair;
 use cairn_models::{BiasedMf, MfConfig, RatingPredictor, SvdPlusPlus};
 
-use crate::data::{read_rating_fold, TestRating};
+use crate::data::read_rating_fold;
 
 fn fit(model: &str, train: &CsrMatrix, config: MfConfig) -> Result<Box<dyn RatingPredictor>> {
     Ok(match model {
@@ -47,19 +49,18 @@ fn grid(model: &str) -> Vec<MfConfig> {
     out
 }
 
-fn errors(model: &dyn RatingPredictor, test: &[TestRating]) -> (f64, f64) {
-    let (mut se, mut ae) = (0f64, 0f64);
-    for &(u, i, r) in test {
-        let p = model.predict(u.unwrap_or(u32::MAX), i.unwrap_or(u32::MAX)) as f64;
-        se += (p - r as f64).powi(2);
-        ae += (p - r as f64).abs();
-    }
-    let n = test.len().max(1) as f64;
-    ((se / n).sqrt(), ae / n)
+/// RMSE and MAE with cairn-eval's definitions (sums over the pairs in order); no pairs gives 0 for
+/// both, as this bench has always printed.
+fn errors(model: &dyn RatingPredictor, test: &[RatingPair]) -> (f64, f64) {
+    let pairs: Vec<(f64, f64)> = test
+        .iter()
+        .map(|p| (model.predict(p.user, p.item), f64::from(p.rating)))
+        .collect();
+    (rmse(&pairs).unwrap_or(0.0), mae(&pairs).unwrap_or(0.0))
 }
 
 /// u1's training matrix split 90/10 by a seeded hash of the pair.
-fn validation_split(train: &CsrMatrix) -> (CsrMatrix, Vec<TestRating>) {
+fn validation_split(train: &CsrMatrix) -> (CsrMatrix, Vec<RatingPair>) {
     let mut fit = Vec::new();
     let mut held = Vec::new();
     for u in 0..train.n_rows {
@@ -69,7 +70,11 @@ fn validation_split(train: &CsrMatrix) -> (CsrMatrix, Vec<TestRating>) {
                 ^ (i as u64).wrapping_mul(0xBF58_476D_1CE4_E5B9);
             let h = (h ^ (h >> 31)).wrapping_mul(0x94D0_49BB_1331_11EB);
             if (h >> 33).is_multiple_of(10) {
-                held.push((Some(u as u32), Some(i), r));
+                held.push(RatingPair {
+                    user: Some(u as u32),
+                    item: Some(i),
+                    rating: r,
+                });
             } else {
                 fit.push((u as u32, i, r));
             }

@@ -1,7 +1,9 @@
-//! The ranking metrics of the peers harness (`metrics.py`), per user, binary gain, users without
-//! targets skipped: RecallLiang@k = hits@k / min(k, |T|); NDCG@k with IDCG over min(k, |T|) ranks.
+//! The scores the bench prints for strong generalization, with the ranking metrics of the peers harness
+//! (`metrics.py`) as cairn-eval defines them (`cairn_eval::metrics::Relevance`): per user, binary gain,
+//! users without targets skipped: RecallLiang@k = hits@k / min(k, |T|); NDCG@k with IDCG over
+//! min(k, |T|) ranks; Recall@20 = hits@20 / |T|.
 
-use std::collections::HashSet;
+use cairn_eval::metrics::Relevance;
 
 #[derive(Debug, Clone, Copy, Default, serde::Serialize)]
 pub struct Scores {
@@ -12,25 +14,19 @@ pub struct Scores {
     pub users: usize,
 }
 
-/// Per-user metrics of one ranked list; `None` when the user has no targets.
+/// Per-user metrics of one ranked list: RecallLiang@20, RecallLiang@50, NDCG@100, Recall@20; `None`
+/// when the user has no targets. Repeated targets count once.
 pub fn user_metrics(ranked: &[u32], targets: &[u32]) -> Option<[f64; 4]> {
-    let t: HashSet<u32> = targets.iter().copied().collect();
-    if t.is_empty() {
-        return None;
-    }
-    let hits = |k: usize| ranked.iter().take(k).filter(|i| t.contains(i)).count() as f64;
-    let liang = |k: usize| hits(k) / k.min(t.len()) as f64;
-    let dcg: f64 = ranked
-        .iter()
-        .take(100)
-        .enumerate()
-        .filter(|(_, i)| t.contains(i))
-        .map(|(r, _)| 1.0 / ((r + 2) as f64).log2())
-        .sum();
-    let idcg: f64 = (0..100.min(t.len()))
-        .map(|r| 1.0 / ((r + 2) as f64).log2())
-        .sum();
-    Some([liang(20), liang(50), dcg / idcg, hits(20) / t.len() as f64])
+    let mut t = targets.to_vec();
+    t.sort_unstable();
+    t.dedup();
+    let r = Relevance::new(ranked, &t, None);
+    Some([
+        r.recall_liang(20)?,
+        r.recall_liang(50)?,
+        r.ndcg(100)?,
+        r.recall(20)?,
+    ])
 }
 
 pub fn mean(per_user: impl IntoIterator<Item = Option<[f64; 4]>>) -> Scores {

@@ -46,6 +46,12 @@ pub enum EvalError {
     MissingData(&'static str),
     #[error("json: {0}")]
     Json(#[from] serde_json::Error),
+    /// A MovieLens file that cairn-import's readers cannot open or whose layout is wrong.
+    #[error(transparent)]
+    Import(#[from] cairn_import::ImportError),
+    /// A bad row of a MovieLens file, as `file:line: message`.
+    #[error(transparent)]
+    Row(#[from] cairn_import::RowError),
 }
 
 pub type Result<T> = std::result::Result<T, EvalError>;

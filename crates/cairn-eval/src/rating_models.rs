@@ -1,29 +1,18 @@
-//! Rating prediction for RMSE/MAE. The harness needs only `predict(user, item)`; the baselines here make
-//! RMSE work end to end without any factor model. `Baseline` reproduces Surprise's `BaselineOnly`
+//! Rating prediction for RMSE/MAE. The harness needs only `predict(user, item)` of
+//! [`cairn_models::RatingPredictor`]; the baselines here make RMSE work end to end without any factor
+//! model. `Baseline` reproduces Surprise's `BaselineOnly`
 //! (alternating least squares on user and item biases) so that its numbers can be checked against the
 //! peer run on the same folds.
 
 use std::collections::HashMap;
 
 use cairn_core::CsrMatrix;
-use cairn_models::{BiasedMf, MfConfig, SvdPlusPlus};
+use cairn_models::{BiasedMf, MfConfig, RatingPredictor, SvdPlusPlus};
 use serde::{Deserialize, Serialize};
 
 use crate::metrics::{mae, rmse};
 use crate::stats::{bootstrap_mean_ci, CiConfig};
 use crate::task::{RatingData, RatingPair};
-
-/// Anything that predicts a rating for a (user, item) of a task; `None` marks an id that the training
-/// data does not have.
-pub trait RatingPredictor: Send + Sync {
-    fn predict(&self, user: Option<u32>, item: Option<u32>) -> f64;
-}
-
-impl<F: Fn(Option<u32>, Option<u32>) -> f64 + Send + Sync> RatingPredictor for F {
-    fn predict(&self, user: Option<u32>, item: Option<u32>) -> f64 {
-        self(user, item)
-    }
-}
 
 /// Rating models this crate can fit itself.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -85,14 +74,12 @@ impl RatingModelSpec {
             RatingModelSpec::Baseline(c) => {
                 Box::new(Baseline::fit(data, n_users, n_items, c, scale))
             }
-            RatingModelSpec::Svd(c) => Box::new(ModelsCrate(BiasedMf::fit(
-                &rating_matrix(data, n_users, n_items),
-                *c,
-            ))),
-            RatingModelSpec::Svdpp(c) => Box::new(ModelsCrate(SvdPlusPlus::fit(
-                &rating_matrix(data, n_users, n_items),
-                *c,
-            ))),
+            RatingModelSpec::Svd(c) => {
+                Box::new(BiasedMf::fit(&rating_matrix(data, n_users, n_items), *c))
+            }
+            RatingModelSpec::Svdpp(c) => {
+                Box::new(SvdPlusPlus::fit(&rating_matrix(data, n_users, n_items), *c))
+            }
         }
     }
 }
@@ -105,18 +92,6 @@ fn rating_matrix(data: &RatingData, n_users: usize, n_items: usize) -> CsrMatrix
     }
     let triplets = last.into_iter().map(|((u, i), r)| (u, i, r)).collect();
     CsrMatrix::from_triplets(n_users, n_items, triplets)
-}
-
-/// A rating model of the models crate; ids absent from training become an index it does not know.
-struct ModelsCrate<M>(M);
-
-impl<M: cairn_models::RatingPredictor> RatingPredictor for ModelsCrate<M> {
-    fn predict(&self, user: Option<u32>, item: Option<u32>) -> f64 {
-        f64::from(
-            self.0
-                .predict(user.unwrap_or(u32::MAX), item.unwrap_or(u32::MAX)),
-        )
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

@@ -3,9 +3,10 @@
 //! the mean over folds where the protocol has folds.
 
 use std::collections::BTreeMap;
+use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
-use cairn_models::ModelSpec;
+use cairn_models::{ModelSpec, Progress};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{EvalError, Result};
@@ -90,22 +91,6 @@ impl Default for RunConfig {
             keep_lists: false,
         }
     }
-}
-
-/// Told about the run's progress; the CLI draws progress bars from it.
-pub trait Progress: Sync {
-    fn start(&self, label: &str, total: u64);
-    fn advance(&self, n: u64);
-    fn finish(&self);
-}
-
-/// No progress output.
-pub struct Quiet;
-
-impl Progress for Quiet {
-    fn start(&self, _: &str, _: u64) {}
-    fn advance(&self, _: u64) {}
-    fn finish(&self) {}
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -286,16 +271,24 @@ fn ranking_report(
         }
     };
     let fit_s = t0.elapsed().as_secs_f64();
-    progress.start(
-        &format!("{} {}", task.name, spec.name()),
-        task.users_with_targets() as u64,
-    );
+    // One stage per model and task: `done` counts the users scored so far. Users are scored in
+    // parallel; the lock keeps the counts that `progress` sees in increasing order.
+    let label = format!("{} {}", task.name, spec.name());
+    let total = task.users_with_targets();
+    progress.update(&label, 0, total);
+    let done = Mutex::new(0usize);
     let t1 = Instant::now();
     let result = evaluate_ranking(model.as_ref(), task, &config.ranking, &|n| {
-        progress.advance(n)
+        if let Ok(mut done) = done.lock() {
+            *done += n as usize;
+            progress.update(&label, *done, total);
+        }
     });
     let score_s = t1.elapsed().as_secs_f64();
-    progress.finish();
+    // Finishes the stage even if fewer users than counted reported back.
+    if done.into_inner().unwrap_or_else(PoisonError::into_inner) < total {
+        progress.update(&label, total, total);
+    }
     let metrics = result
         .per_user
         .columns

@@ -8,6 +8,9 @@
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
+use cairn_core::Item;
+use cairn_import::movielens::{MovieLens, MovieLensKind};
+use cairn_import::{ByteCounter, Row as ImportRow};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -377,7 +380,8 @@ pub fn split_dataset(
 }
 
 /// Reads a MovieLens folder (ml-latest-small `ratings.csv` + `movies.csv` genres, ml-100k `u.data` +
-/// `u.item` genres, ml-1m `user_movie_pairs.csv`) or a `user,item[,rating][,ts]` CSV file.
+/// `u.item` genres, ml-1m `user_movie_pairs.csv`) through cairn-import's MovieLens readers, or a
+/// `user,item[,rating][,ts]` CSV file.
 pub fn load_dataset(path: &Path) -> Result<Dataset> {
     let mut vocab = Vocab::default();
     if path.is_file() {
@@ -389,157 +393,68 @@ pub fn load_dataset(path: &Path) -> Result<Dataset> {
             item_features: None,
         });
     }
-    if path.join("ratings.csv").exists() {
-        let rows = read_delimited(&path.join("ratings.csv"), b',', true, &mut vocab)?;
-        let item_features = read_movies_genres(&path.join("movies.csv"), &mut vocab).ok();
-        return Ok(Dataset {
-            vocab,
-            rows,
-            columns: Columns {
-                rating: true,
-                ts: true,
-            },
-            item_features,
-        });
-    }
-    if path.join("u.data").exists() {
-        let rows = read_delimited(&path.join("u.data"), b'\t', false, &mut vocab)?;
-        let item_features = read_ml100k_genres(path, &mut vocab).ok();
-        return Ok(Dataset {
-            vocab,
-            rows,
-            columns: Columns {
-                rating: true,
-                ts: true,
-            },
-            item_features,
-        });
-    }
-    if path.join("user_movie_pairs.csv").exists() {
-        let mut rows = Vec::new();
-        let p = path.join("user_movie_pairs.csv");
-        let mut reader = csv_reader(&p, b',', true)?;
-        for rec in reader.records() {
-            let rec = rec.map_err(|source| EvalError::Csv {
-                path: p.clone(),
-                source,
-            })?;
-            if let (Some(u), Some(i)) = (rec.get(0), rec.get(1)) {
-                rows.push(Row {
-                    user: vocab.users.intern(u),
-                    item: vocab.items.intern(i),
-                    rating: None,
-                    ts: None,
-                });
-            }
-        }
-        return Ok(Dataset {
-            vocab,
-            rows,
-            columns: Columns::default(),
-            item_features: None,
-        });
-    }
-    Err(EvalError::InvalidOption(format!(
-        "{}: no ratings.csv, u.data or user_movie_pairs.csv, and not a CSV file",
-        path.display()
-    )))
-}
-
-fn csv_reader(path: &Path, delimiter: u8, headers: bool) -> Result<csv::Reader<std::fs::File>> {
-    let file = std::fs::File::open(path).map_err(|e| EvalError::io(path, e))?;
-    Ok(csv::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .has_headers(headers)
-        .flexible(true)
-        .from_reader(file))
-}
-
-/// user, item, rating, ts columns in that order (MovieLens layouts).
-fn read_delimited(
-    path: &Path,
-    delimiter: u8,
-    headers: bool,
-    vocab: &mut Vocab,
-) -> Result<Vec<Row>> {
-    let mut reader = csv_reader(path, delimiter, headers)?;
-    let mut rows = Vec::new();
-    for rec in reader.records() {
-        let rec = rec.map_err(|source| EvalError::Csv {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let line = rec.position().map_or(0, |p| p.line());
-        let bad = |column: &'static str, value: &str| EvalError::BadValue {
-            path: path.to_path_buf(),
-            line,
-            column,
-            value: value.to_string(),
-        };
-        let (Some(u), Some(i), Some(r), Some(t)) = (rec.get(0), rec.get(1), rec.get(2), rec.get(3))
-        else {
-            return Err(bad("row", &format!("{:?}", rec)));
-        };
-        rows.push(Row {
-            user: vocab.users.intern(u.trim()),
-            item: vocab.items.intern(i.trim()),
-            rating: Some(r.trim().parse().map_err(|_| bad("rating", r))?),
-            ts: Some(t.trim().parse().map_err(|_| bad("ts", t))?),
-        });
-    }
-    Ok(rows)
-}
-
-fn read_movies_genres(path: &Path, vocab: &mut Vocab) -> Result<Vec<(u32, String)>> {
-    let mut reader = csv_reader(path, b',', true)?;
-    let mut pairs = Vec::new();
-    for rec in reader.records() {
-        let rec = rec.map_err(|source| EvalError::Csv {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        if let (Some(item), Some(genres)) = (rec.get(0), rec.get(2)) {
-            let item = vocab.items.intern(item.trim());
-            for g in genres
-                .split('|')
-                .filter(|g| !g.is_empty() && *g != "(no genres listed)")
-            {
-                pairs.push((item, format!("genre:{g}")));
-            }
-        }
-    }
-    Ok(pairs)
-}
-
-/// `u.item` is ISO-8859-1 with `|` separators; the last 19 fields are the genre flags named in `u.genre`.
-fn read_ml100k_genres(dir: &Path, vocab: &mut Vocab) -> Result<Vec<(u32, String)>> {
-    let latin1 = |p: &Path| -> Result<String> {
-        let bytes = std::fs::read(p).map_err(|e| EvalError::io(p, e))?;
-        Ok(bytes.iter().map(|&b| b as char).collect())
+    // The first of these files decides the dataset, whatever else the folder holds.
+    let (kind, columns) = if path.join("ratings.csv").exists() {
+        (MovieLensKind::Latest, RATINGS_AND_TIMES)
+    } else if path.join("u.data").exists() {
+        (MovieLensKind::Ml100k, RATINGS_AND_TIMES)
+    } else if path.join("user_movie_pairs.csv").exists() {
+        (MovieLensKind::Ml1m, Columns::default())
+    } else {
+        return Err(EvalError::InvalidOption(format!(
+            "{}: no ratings.csv, u.data or user_movie_pairs.csv, and not a CSV file",
+            path.display()
+        )));
     };
-    let genres: Vec<String> = latin1(&dir.join("u.genre"))?
-        .lines()
-        .filter_map(|l| {
-            l.split('|')
-                .next()
-                .filter(|g| !g.is_empty())
-                .map(str::to_string)
-        })
-        .collect();
+    let movielens = MovieLens::open(path, kind);
+    let counter = ByteCounter::new();
+    // ml-1m: the pairs alone, so that every row has the same columns (no rating, no time).
+    let events = match kind {
+        MovieLensKind::Ml1m => movielens.pairs(&counter)?,
+        MovieLensKind::Latest | MovieLensKind::Ml100k => movielens.events(&counter)?,
+    };
+    let mut rows = Vec::new();
+    for (_, event) in events {
+        let event = event?;
+        rows.push(Row {
+            user: vocab.users.intern(&event.user_id),
+            item: vocab.items.intern(&event.item_id),
+            rating: event.value.map(|v| v as f32),
+            ts: event.timestamp.map(|t| t.0),
+        });
+    }
+    let item_features = match kind {
+        MovieLensKind::Ml1m => None,
+        // Genres are optional extras: a movies file that cannot be read gives no features.
+        MovieLensKind::Latest | MovieLensKind::Ml100k => movielens
+            .items(&counter)
+            .ok()
+            .map(|items| genre_features(items, &mut vocab)),
+    };
+    Ok(Dataset {
+        vocab,
+        rows,
+        columns,
+        item_features,
+    })
+}
+
+const RATINGS_AND_TIMES: Columns = Columns {
+    rating: true,
+    ts: true,
+};
+
+/// (item, `genre:<name>`) for each genre of each movie, movies in file order; rows that the reader
+/// rejects add none.
+fn genre_features(items: Vec<ImportRow<Item>>, vocab: &mut Vocab) -> Vec<(u32, String)> {
     let mut pairs = Vec::new();
-    for line in latin1(&dir.join("u.item"))?.lines() {
-        let fields: Vec<&str> = line.split('|').collect();
-        if fields.len() < 5 + genres.len() {
-            continue;
-        }
-        let item = vocab.items.intern(fields[0].trim());
-        for (g, flag) in genres.iter().zip(&fields[5..]) {
-            if flag.trim() == "1" {
-                pairs.push((item, format!("genre:{g}")));
-            }
+    for item in items.into_iter().filter_map(|(_, item)| item.ok()) {
+        let index = vocab.items.intern(&item.id);
+        for genre in &item.categories {
+            pairs.push((index, format!("genre:{genre}")));
         }
     }
-    Ok(pairs)
+    pairs
 }
 
 #[cfg(test)]

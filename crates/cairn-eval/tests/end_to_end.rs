@@ -5,8 +5,9 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use cairn_eval::report::write_report;
-use cairn_eval::runner::{Quiet, StageSelection};
+use cairn_eval::runner::StageSelection;
 use cairn_eval::{read_split_dir, ModelChoice, RankingOptions, RunConfig};
+use cairn_models::Silent;
 
 /// Two taste groups: even users like items 0..15, odd users items 15..30, with a few items of the
 /// other group and a popular item 29 for everyone, so that item-kNN must beat popularity.
@@ -68,7 +69,7 @@ fn strong_gen_folder_to_report() {
         },
         ..RunConfig::default()
     };
-    let report = cairn_eval::run(&split, "generated", &models, &config, &Quiet).unwrap();
+    let report = cairn_eval::run(&split, "generated", &models, &config, &Silent).unwrap();
     assert_eq!(
         report.stages.len(),
         1,
@@ -148,7 +149,7 @@ fn ml_latest_small_holdout_item_knn_beats_popularity() {
         stages: StageSelection::Test,
         ..RunConfig::default()
     };
-    let report = cairn_eval::run(&split, "ml-latest-small", &models, &config, &Quiet).unwrap();
+    let report = cairn_eval::run(&split, "ml-latest-small", &models, &config, &Silent).unwrap();
     let stage = &report.stages[0];
     assert!(stage.n_eval_users > 500, "{} users", stage.n_eval_users);
     let r = |i: usize| stage.models[i].metrics["RecallLiang@20"].mean;

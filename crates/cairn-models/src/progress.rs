@@ -1,8 +1,10 @@
-//! Progress reporting for long fits. Models call [`Progress::update`] after each unit of work (an
-//! iteration, an epoch); what happens then is the caller's choice: nothing, a log line, or a terminal
-//! bar ([`TerminalProgress`], behind the `progress-bar` feature).
+//! Progress reporting for long work: model fits, and the evaluation runner's scoring of users. The work
+//! calls [`Progress::update`] after each unit (an iteration, an epoch, a user); what happens then is
+//! the caller's choice: nothing ([`Silent`]), a log line (a closure), or a terminal bar (the CLI's).
+//! Drawing belongs to the binaries, so this crate stays free of terminal code.
 
-/// Receives `(stage, done, total)` as a fit advances. `done` counts finished units out of `total`.
+/// Receives `(stage, done, total)` as work advances. `done` counts finished units out of `total`; a
+/// stage is finished when `done` reaches `total`. Calls for one stage come in increasing `done`.
 pub trait Progress: Sync {
     fn update(&self, stage: &str, done: usize, total: usize);
 }
@@ -18,49 +20,6 @@ impl Progress for Silent {
 impl<F: Fn(&str, usize, usize) + Sync> Progress for F {
     fn update(&self, stage: &str, done: usize, total: usize) {
         self(stage, done, total)
-    }
-}
-
-/// A bar on stderr, drawn only when stderr is a terminal, so that logs and CI output stay clean.
-#[cfg(feature = "progress-bar")]
-pub struct TerminalProgress {
-    bar: indicatif::ProgressBar,
-}
-
-#[cfg(feature = "progress-bar")]
-impl TerminalProgress {
-    pub fn new() -> Self {
-        use std::io::IsTerminal;
-        let bar = if std::io::stderr().is_terminal() {
-            indicatif::ProgressBar::new(0)
-        } else {
-            indicatif::ProgressBar::hidden()
-        };
-        if let Ok(style) =
-            indicatif::ProgressStyle::with_template("{msg:>12} [{bar:30}] {pos}/{len} {elapsed}")
-        {
-            bar.set_style(style);
-        }
-        TerminalProgress { bar }
-    }
-}
-
-#[cfg(feature = "progress-bar")]
-impl Default for TerminalProgress {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-#[cfg(feature = "progress-bar")]
-impl Progress for TerminalProgress {
-    fn update(&self, stage: &str, done: usize, total: usize) {
-        self.bar.set_message(stage.to_string());
-        self.bar.set_length(total as u64);
-        self.bar.set_position(done as u64);
-        if done >= total {
-            self.bar.finish();
-        }
     }
 }
 

@@ -24,10 +24,20 @@ use crate::dispatch_simd;
 use crate::kernels::{axpy, cholesky_solve, dot, MulAdd};
 use crate::progress::{Progress, Silent};
 
-/// A model that predicts ratings. `user` and `item` are training indices; an index the model does not
-/// know contributes nothing beyond the global and the other side's bias.
+/// A model that predicts ratings, the one interface that rating metrics (RMSE, MAE) score. `user` and
+/// `item` are training indices, `None` for an id that the training data does not have; an unknown side
+/// (or an index past the model's) contributes nothing beyond the global mean and the other side's bias.
+/// Predictions are `f64` so that models fitted in double precision (the evaluation's baselines) are
+/// scored without rounding; the factor models here widen their `f32` prediction.
 pub trait RatingPredictor: Send + Sync {
-    fn predict(&self, user: u32, item: u32) -> f32;
+    fn predict(&self, user: Option<u32>, item: Option<u32>) -> f64;
+}
+
+/// A closure is a predictor, for fixed or hand-made predictions in tests and baselines.
+impl<F: Fn(Option<u32>, Option<u32>) -> f64 + Send + Sync> RatingPredictor for F {
+    fn predict(&self, user: Option<u32>, item: Option<u32>) -> f64 {
+        self(user, item)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -120,6 +130,25 @@ impl Factors {
 
     fn clip(&self, r: f32) -> f32 {
         r.clamp(self.min_rating, self.max_rating)
+    }
+
+    /// `μ + b_u + b_i + x_u · q_i`, clipped, where `user_vectors` holds the `x_u` (`p_u` for biased MF,
+    /// `p_u` plus the implicit sum for SVD++). An unknown side adds nothing but the other's bias.
+    fn predict(&self, user_vectors: &[f32], user: Option<u32>, item: Option<u32>) -> f64 {
+        let k = self.config.factors;
+        let u = user.map(|u| u as usize).filter(|&u| u < self.n_users);
+        let i = item.map(|i| i as usize).filter(|&i| i < self.n_items);
+        let mut r = self.global_mean;
+        if let Some(u) = u {
+            r += self.user_bias[u];
+        }
+        if let Some(i) = i {
+            r += self.item_bias[i];
+        }
+        if let (Some(u), Some(i)) = (u, i) {
+            r += dot::<crate::kernels::Plain>(&user_vectors[u * k..(u + 1) * k], self.item(i));
+        }
+        f64::from(self.clip(r))
     }
 }
 
@@ -263,21 +292,9 @@ fn sgd_pair<M: MulAdd>(pu: &mut [f32], qi: &mut [f32], err: f32, lr: f32, reg: f
 }
 
 impl RatingPredictor for BiasedMf {
-    fn predict(&self, user: u32, item: u32) -> f32 {
+    fn predict(&self, user: Option<u32>, item: Option<u32>) -> f64 {
         let p = &self.params;
-        let k = p.config.factors;
-        let (u, i) = (user as usize, item as usize);
-        let mut r = p.global_mean;
-        if u < p.n_users {
-            r += p.user_bias[u];
-        }
-        if i < p.n_items {
-            r += p.item_bias[i];
-        }
-        if u < p.n_users && i < p.n_items {
-            r += dot::<crate::kernels::Plain>(&p.user_factors[u * k..(u + 1) * k], p.item(i));
-        }
-        p.clip(r)
+        p.predict(&p.user_factors, user, item)
     }
 }
 
@@ -384,21 +401,9 @@ impl SvdPlusPlus {
 }
 
 impl RatingPredictor for SvdPlusPlus {
-    fn predict(&self, user: u32, item: u32) -> f32 {
+    fn predict(&self, user: Option<u32>, item: Option<u32>) -> f64 {
         let p = &self.params;
-        let k = p.config.factors;
-        let (u, i) = (user as usize, item as usize);
-        let mut r = p.global_mean;
-        if u < p.n_users {
-            r += p.user_bias[u];
-        }
-        if i < p.n_items {
-            r += p.item_bias[i];
-        }
-        if u < p.n_users && i < p.n_items {
-            r += dot::<crate::kernels::Plain>(&self.user_vectors[u * k..(u + 1) * k], p.item(i));
-        }
-        p.clip(r)
+        p.predict(&self.user_vectors, user, item)
     }
 }
 
@@ -439,7 +444,7 @@ mod tests {
     fn rmse(model: &dyn RatingPredictor, test: &[(u32, u32, f32)]) -> f64 {
         let se: f64 = test
             .iter()
-            .map(|&(u, i, r)| ((model.predict(u, i) - r) as f64).powi(2))
+            .map(|&(u, i, r)| ((model.predict(Some(u), Some(i)) as f32 - r) as f64).powi(2))
             .sum();
         (se / test.len() as f64).sqrt()
     }
@@ -495,10 +500,11 @@ mod tests {
         let b = SvdPlusPlus::fit(&train, config());
         let back: SvdPlusPlus = postcard::from_bytes(&postcard::to_allocvec(&a).unwrap()).unwrap();
         for &(u, i, _) in test.iter().take(200) {
+            let (u, i) = (Some(u), Some(i));
             assert_eq!(a.predict(u, i), b.predict(u, i));
             assert_eq!(a.predict(u, i), back.predict(u, i));
         }
-        let unknown = a.predict(u32::MAX, u32::MAX);
+        let unknown = a.predict(None, None) as f32;
         assert!((unknown - a.params.global_mean).abs() < 1e-6);
     }
 
@@ -513,7 +519,8 @@ mod tests {
             let history: Vec<(u32, f32)> =
                 items.iter().copied().zip(values.iter().copied()).collect();
             let folded = mf.fold_in(&history);
-            diff += (mf.predict_folded(&folded, i) - mf.predict(u, i)).abs() as f64;
+            diff +=
+                (mf.predict_folded(&folded, i) - mf.predict(Some(u), Some(i)) as f32).abs() as f64;
             n += 1.0;
         }
         assert!(diff / n < 0.25, "mean |folded − trained| = {}", diff / n);

@@ -4,16 +4,14 @@
 //! `meta.json`), or is made here from a dataset file with a Rust splitter (`--data`).
 
 use std::path::PathBuf;
-use std::sync::Mutex;
 
 use anyhow::Context as _;
 use cairn_eval::report::{table, write_lists, write_report};
-use cairn_eval::runner::{Progress, StageSelection};
+use cairn_eval::runner::StageSelection;
 use cairn_eval::stats::CiConfig;
 use cairn_eval::tune::TunedConfig;
 use cairn_eval::{read_split_dir, ModelChoice, Protocol, RankingOptions, RunConfig, TieBreak};
 use clap::{Args, ValueEnum};
-use indicatif::ProgressBar;
 
 use super::Context;
 
@@ -118,7 +116,7 @@ pub fn run(_ctx: &Context, args: EvalArgs) -> anyhow::Result<()> {
         keep_lists: args.lists,
     };
     let (split, source) = load_split(&args)?;
-    let progress = Bars::default();
+    let progress = crate::progress::Bars::default();
     let report = cairn_eval::run(&split, &source, &models, &config, &progress)?;
     let columns = if args.columns.is_empty() {
         table::default_columns(&report)
@@ -163,34 +161,4 @@ fn load_split(args: &EvalArgs) -> anyhow::Result<(cairn_eval::SplitSet, String)>
         ));
     }
     anyhow::bail!("give --split-dir (a folder from splits.py) or --data (a dataset to split)")
-}
-
-/// One progress bar per model and stage; indicatif stays silent when stderr is not a terminal.
-#[derive(Default)]
-struct Bars {
-    current: Mutex<Option<ProgressBar>>,
-}
-
-impl Progress for Bars {
-    fn start(&self, label: &str, total: u64) {
-        if let Ok(mut slot) = self.current.lock() {
-            *slot = Some(crate::progress::bar(total, label));
-        }
-    }
-
-    fn advance(&self, n: u64) {
-        if let Ok(slot) = self.current.lock() {
-            if let Some(bar) = slot.as_ref() {
-                bar.inc(n);
-            }
-        }
-    }
-
-    fn finish(&self) {
-        if let Ok(mut slot) = self.current.lock() {
-            if let Some(bar) = slot.take() {
-                bar.finish_and_clear();
-            }
-        }
-    }
 }

@@ -224,11 +224,7 @@ pub fn events(dir: &Path, counter: &ByteCounter) -> Result<Rows<Event>, ImportEr
     };
     let pairs_path = dir.join(PAIRS);
     let pairs: Option<Rows<Vec<String>>> = if pairs_path.is_file() {
-        Some(Box::new(csv_rows(
-            &pairs_path,
-            &["userId", "movieId"],
-            counter,
-        )?))
+        Some(pair_rows(&pairs_path, counter)?)
     } else {
         None
     };
@@ -238,6 +234,21 @@ pub fn events(dir: &Path, counter: &ByteCounter) -> Result<Rows<Event>, ImportEr
         pairs_path: pairs_path.clone(),
         rated: HashSet::new(),
     }))
+}
+
+/// Every pair of `user_movie_pairs.csv` as an implicit event, in file order.
+pub fn pairs(dir: &Path, counter: &ByteCounter) -> Result<Rows<Event>, ImportError> {
+    let pairs_path = dir.join(PAIRS);
+    Ok(Box::new(RatingsThenPairs {
+        ratings: None,
+        pairs: Some(pair_rows(&pairs_path, counter)?),
+        pairs_path,
+        rated: HashSet::new(),
+    }))
+}
+
+fn pair_rows(path: &Path, counter: &ByteCounter) -> Result<Rows<Vec<String>>, ImportError> {
+    Ok(Box::new(csv_rows(path, &["userId", "movieId"], counter)?))
 }
 
 /// Ratings first, remembering which (user, movie) pairs they cover; then the pairs they do not cover,

@@ -94,6 +94,16 @@ impl MovieLens {
         })
     }
 
+    /// A directory taken to hold `kind`, without [`MovieLens::detect`]'s checks, for a caller that
+    /// chooses the files itself: `cairn eval --data` reads only the ratings (or pairs) file and, for
+    /// genres, the movies file, so it needs neither the users nor every side file to be present.
+    pub fn open(dir: &Path, kind: MovieLensKind) -> MovieLens {
+        MovieLens {
+            dir: dir.to_path_buf(),
+            kind,
+        }
+    }
+
     pub fn kind(&self) -> MovieLensKind {
         self.kind
     }
@@ -169,6 +179,13 @@ impl MovieLens {
             MovieLensKind::Latest => latest::events(&self.dir, counter),
             MovieLensKind::Ml1m => ml1m::events(&self.dir, counter),
         }
+    }
+
+    /// MovieLens 1M's `user_movie_pairs.csv` alone: every (user, movie) pair of the dataset as one
+    /// implicit event, in file order, without the values of the partial ratings file. For callers that
+    /// want all the pairs in one kind (evaluation), where [`MovieLens::events`] mixes ratings and pairs.
+    pub fn pairs(&self, counter: &ByteCounter) -> Result<Rows<Event>, ImportError> {
+        ml1m::pairs(&self.dir, counter)
     }
 }
 
