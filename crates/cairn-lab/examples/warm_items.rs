@@ -6,7 +6,7 @@
 //! model, with cairn-eval's metrics (the definitions of the peers' `metrics.py`).
 //!
 //! ```text
-//! cargo run --release -p cairn-content --example warm_items -- SPLIT_DIR
+//! cargo run --release -p cairn-lab --example warm_items -- SPLIT_DIR
 //!     [--cf '[{"model":"ease","lambda":1000.0}, ...]'] [--factors 64] [--epochs 20] [--lr 0.05]
 //!     [--identity-share 0.6] [--context-identity-share 0.9] [--trials 10] [--loss warp|bpr]
 //!     [--tag-weight 1] [--text-weight 1] [--extras ../shared/data/ml-1m/movies_extrainfos.dat]
@@ -24,11 +24,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use cairn_content::{
-    hybrid, Blend, CollectiveConfig, CollectiveEase, ContentModel, FeatureConfig, FeatureSpace,
-    HybridConfig, LearnOptions, Loss,
-};
+use cairn_content::{ContentModel, FeatureConfig, FeatureSpace};
 use cairn_eval::{read_split_dir, EvalTask};
+use cairn_lab::{
+    hybrid, Blend, CollectiveConfig, CollectiveEase, HybridConfig, LearnOptions, Loss,
+};
 use cairn_models::{FittedModel, ModelSpec, Recommender};
 use common::{build_items, mean_metric, read_extras, report};
 
@@ -158,7 +158,7 @@ fn run() -> Result<(), String> {
         test.users_with_targets(),
         rayon::current_num_threads()
     );
-    let valid_users: Vec<cairn_content::ValidationUser> = validation
+    let valid_users: Vec<cairn_lab::ValidationUser> = validation
         .users
         .iter()
         .filter(|u| !u.targets.is_empty())

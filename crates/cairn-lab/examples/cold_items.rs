@@ -4,7 +4,7 @@
 //! (the definitions of the peers' `metrics.py`). Prints one JSON line per model.
 //!
 //! ```text
-//! cargo run --release -p cairn-content --example cold_items -- SPLIT_DIR [--models content,hybrid,new-users]
+//! cargo run --release -p cairn-lab --example cold_items -- SPLIT_DIR [--models content,hybrid,new-users]
 //!     [--factors 64] [--epochs 30] [--identity-share 0.3] [--loss warp|bpr] [--lr 0.05]
 //!     [--extras ../shared/data/ml-1m/movies_extrainfos.dat] [--stage test|validation]
 //!     [--new-users] [--users-dat ../shared/data/ml-1m/users.dat] [--segment-smoothing 20]
@@ -28,12 +28,13 @@ mod common;
 
 use common::{build_items, mean, read_extras, read_users, report};
 
-use cairn_content::{
-    hybrid, Blend, CollectiveConfig, CollectiveEase, ContentModel, FeatureConfig, FeatureSpace,
-    HybridConfig, HybridModel, Loss, SegmentPopularity,
-};
+use cairn_content::{ContentModel, FeatureConfig, FeatureSpace};
 use cairn_core::{CsrMatrix, User};
 use cairn_eval::{read_split_dir, EvalTask};
+use cairn_lab::{
+    hybrid, Blend, CollectiveConfig, CollectiveEase, HybridConfig, HybridModel, Loss,
+    SegmentPopularity,
+};
 use cairn_models::Recommender;
 
 struct Args {
@@ -480,8 +481,8 @@ fn new_users_curve(
                 (Some(s), Some(uf)) => {
                     s.score(uf, &mut seg);
                     let segment = ndcg_20(&seg, given, &targets);
-                    cairn_content::blend::standardise(&mut scores);
-                    cairn_content::blend::standardise(&mut seg);
+                    cairn_lab::blend::standardise(&mut scores);
+                    cairn_lab::blend::standardise(&mut seg);
                     let blend = SEGMENT_WEIGHTS
                         .iter()
                         .map(|&w| {
