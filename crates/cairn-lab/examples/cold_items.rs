@@ -32,10 +32,10 @@ use cairn_content::{ContentModel, FeatureConfig, FeatureSpace};
 use cairn_core::{CsrMatrix, User};
 use cairn_eval::{read_split_dir, EvalTask};
 use cairn_lab::{
-    hybrid, Blend, CollectiveConfig, CollectiveEase, HybridConfig, HybridModel, Loss,
-    SegmentPopularity,
+    hybrid, CollectiveConfig, CollectiveEase, HybridConfig, HybridModel, Loss, SegmentPopularity,
 };
-use cairn_models::Recommender;
+use cairn_models::blend::standardise;
+use cairn_models::{Blend, Recommender};
 
 struct Args {
     split: PathBuf,
@@ -294,8 +294,8 @@ fn run() -> Result<(), String> {
                             .with_saturation(args.saturation),
                     );
                     for &w in &args.blends {
-                        let blend =
-                            Blend::new(vec![(model.clone(), 1.0 - w), (content.clone(), w)]);
+                        let hybrid: Arc<dyn Recommender> = model.clone();
+                        let blend = Blend::new(vec![hybrid, content.clone()], vec![1.0 - w, w]);
                         let mut p = params.clone();
                         p["content_weight"] = serde_json::json!(w);
                         report("cairn-blend", &split_name, &blend, &task, fit_s, p);
@@ -481,8 +481,8 @@ fn new_users_curve(
                 (Some(s), Some(uf)) => {
                     s.score(uf, &mut seg);
                     let segment = ndcg_20(&seg, given, &targets);
-                    cairn_lab::blend::standardise(&mut scores);
-                    cairn_lab::blend::standardise(&mut seg);
+                    standardise(&mut scores);
+                    standardise(&mut seg);
                     let blend = SEGMENT_WEIGHTS
                         .iter()
                         .map(|&w| {

@@ -11,15 +11,13 @@
 //!   and users known by properties are scored through the shared weights.
 //! - [`SegmentPopularity`]: popularity within the segments a user's properties put them in, for
 //!   users known by properties alone.
-//! - [`Blend`]: standardised score blends, with weights learnable on validation users.
 //!
 //! The examples (`cold_items`, `warm_items`) are the benchmarks of docs/bench/content.md: they
 //! compare these models with the content model of `cairn-content` and the collaborative models of
-//! `cairn-models`, scored with `cairn-eval`'s metrics.
+//! `cairn-models`, alone and in `cairn_models::Blend`s, scored with `cairn-eval`'s metrics.
 //!
 //! Like `cairn-models`, everything works on dense `u32` indices and knows nothing of ids or storage.
 
-pub mod blend;
 pub mod collective;
 pub mod hybrid;
 pub mod segment;
@@ -27,7 +25,6 @@ pub mod segment;
 #[cfg(test)]
 mod testdata;
 
-pub use blend::{Blend, LearnOptions, ValidationUser};
 pub use collective::{CollectiveConfig, CollectiveEase};
 pub use hybrid::{HybridConfig, HybridModel, Loss};
 pub use segment::SegmentPopularity;
