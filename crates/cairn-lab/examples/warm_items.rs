@@ -6,7 +6,7 @@
 //! model, with cairn-eval's metrics (the definitions of the peers' `metrics.py`).
 //!
 //! ```text
-//! cargo run --release -p cairn-content --example warm_items -- SPLIT_DIR
+//! cargo run --release -p cairn-lab --example warm_items -- SPLIT_DIR
 //!     [--cf '[{"model":"ease","lambda":1000.0}, ...]'] [--factors 64] [--epochs 20] [--lr 0.05]
 //!     [--identity-share 0.6] [--context-identity-share 0.9] [--trials 10] [--loss warp|bpr]
 //!     [--tag-weight 1] [--text-weight 1] [--extras ../shared/data/ml-1m/movies_extrainfos.dat]
@@ -24,12 +24,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use cairn_content::{
-    hybrid, Blend, CollectiveConfig, CollectiveEase, ContentModel, FeatureConfig, FeatureSpace,
-    HybridConfig, LearnOptions, Loss,
-};
+use cairn_content::{ContentModel, FeatureConfig, FeatureSpace};
 use cairn_eval::{read_split_dir, EvalTask};
-use cairn_models::{FittedModel, ModelSpec, Recommender};
+use cairn_lab::{hybrid, CollectiveConfig, CollectiveEase, HybridConfig, Loss};
+use cairn_models::blend::{LearnOptions, ValidationUser};
+use cairn_models::{Blend, FittedModel, ModelSpec, Recommender};
 use common::{build_items, mean_metric, read_extras, report};
 
 /// The members of the best collaborative blend of docs/bench/models.md (weights learned again here).
@@ -158,7 +157,7 @@ fn run() -> Result<(), String> {
         test.users_with_targets(),
         rayon::current_num_threads()
     );
-    let valid_users: Vec<cairn_content::ValidationUser> = validation
+    let valid_users: Vec<ValidationUser> = validation
         .users
         .iter()
         .filter(|u| !u.targets.is_empty())
@@ -186,13 +185,7 @@ fn run() -> Result<(), String> {
         cf.push(model);
     }
     let start = Instant::now();
-    let cf_blend = cairn_models::Blend::learn(
-        cf.clone(),
-        &valid_users,
-        &options.grid,
-        options.rounds,
-        options.k,
-    );
+    let cf_blend = Blend::learn_with(cf.clone(), &valid_users, &options);
     let learn_s = start.elapsed().as_secs_f64();
     report(
         "cairn-cf-blend",
@@ -283,11 +276,11 @@ fn run() -> Result<(), String> {
             names.push(*member);
         }
         let start = Instant::now();
-        let blend = Blend::learn(members, &valid_users, &options);
+        let blend = Blend::learn_with(members, &valid_users, &options);
         let learn_s = start.elapsed().as_secs_f64();
         let mut params = feature_params.clone();
         params["members"] = serde_json::json!({"cf": args.cf, "features": names});
-        params["weights"] = serde_json::json!(blend.weights());
+        params["weights"] = serde_json::json!(blend.weights);
         report(
             &format!("cairn-cf+{}-blend", names.join("+")),
             &name,

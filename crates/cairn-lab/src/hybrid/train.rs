@@ -7,6 +7,8 @@
 //! when the user is done. The run is sequential and seeded, so a fit is reproducible bit for bit;
 //! only the per-epoch refresh of the item cache runs on rayon.
 
+use cairn_content::features::rows_to_csr;
+use cairn_content::ContentError;
 use cairn_core::CsrMatrix;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -14,8 +16,6 @@ use rand_chacha::ChaCha8Rng;
 
 use super::params::{axpy, dot, Table};
 use super::{item_row, HybridConfig, HybridModel, Loss};
-use crate::error::ContentError;
-use crate::features::rows_to_csr;
 
 /// LightFM caps a WARP step's rank weight; a log rank of 10 is already ~22,000 items.
 const MAX_WARP_WEIGHT: f32 = 10.0;

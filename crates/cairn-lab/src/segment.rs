@@ -5,10 +5,9 @@
 //! segment's users who have item i, shrunk towards `p(i)` by `smoothing` pseudo-users so that small
 //! segments do not overrule the global popularity.
 
+use cairn_content::ContentError;
 use cairn_core::CsrMatrix;
 use serde::{Deserialize, Serialize};
-
-use crate::error::ContentError;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SegmentPopularity {

@@ -14,12 +14,11 @@
 //! evidence, so warm items keep EASE's quality. Scores are `Σ_h B[h] + Σ_g y_g B[g]` over the
 //! history items h (binarized, like EASE) and the user's property features g.
 
+use cairn_content::ContentError;
 use cairn_core::CsrMatrix;
 use cairn_models::{weights_from_gram_matrix, Precision, Recommender};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-
-use crate::error::ContentError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -91,7 +90,7 @@ impl CollectiveEase {
     }
 
     /// Fits on `interactions` (users × items, any positive value counts once), `item_features`
-    /// (items × features, e.g. [`crate::FeatureSpace::item_matrix`]) and optionally `user_features`
+    /// (items × features, e.g. [`cairn_content::FeatureSpace::item_matrix`]) and optionally `user_features`
     /// (users × properties, the same rows as `interactions`).
     pub fn fit(
         interactions: &CsrMatrix,
@@ -317,7 +316,7 @@ fn gram_of(rows: &[Vec<(u32, f64)>], n: usize) -> Vec<f64> {
 mod tests {
     use super::*;
     use crate::testdata::{cold_recall, planted, Planted};
-    use crate::{ContentModel, FeatureConfig, FeatureSpace};
+    use cairn_content::{ContentModel, FeatureConfig, FeatureSpace};
     use cairn_models::{Ease, EaseConfig};
 
     fn matrix(n_rows: usize, n_cols: usize, entries: &[(u32, u32)]) -> CsrMatrix {

@@ -19,12 +19,12 @@ mod params;
 mod projection;
 mod train;
 
+use cairn_content::ContentError;
 use cairn_core::CsrMatrix;
 use cairn_models::Recommender;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::error::ContentError;
 use params::{axpy, dot, Table};
 
 pub use train::fit;
@@ -211,7 +211,7 @@ impl HybridModel {
     }
 
     /// Appends an item that the fit never saw, placed by its content features alone (columns of the
-    /// same feature space, e.g. [`crate::FeatureSpace::transform_item`]); returns its index.
+    /// same feature space, e.g. [`cairn_content::FeatureSpace::transform_item`]); returns its index.
     pub fn push_item(&mut self, features: &[(u32, f32)]) -> u32 {
         let cols: Vec<u32> = features.iter().map(|f| f.0).collect();
         let vals: Vec<f32> = features.iter().map(|f| f.1).collect();

@@ -4,7 +4,7 @@
 //! (the definitions of the peers' `metrics.py`). Prints one JSON line per model.
 //!
 //! ```text
-//! cargo run --release -p cairn-content --example cold_items -- SPLIT_DIR [--models content,hybrid,new-users]
+//! cargo run --release -p cairn-lab --example cold_items -- SPLIT_DIR [--models content,hybrid,new-users]
 //!     [--factors 64] [--epochs 30] [--identity-share 0.3] [--loss warp|bpr] [--lr 0.05]
 //!     [--extras ../shared/data/ml-1m/movies_extrainfos.dat] [--stage test|validation]
 //!     [--new-users] [--users-dat ../shared/data/ml-1m/users.dat] [--segment-smoothing 20]
@@ -28,13 +28,14 @@ mod common;
 
 use common::{build_items, mean, read_extras, read_users, report};
 
-use cairn_content::{
-    hybrid, Blend, CollectiveConfig, CollectiveEase, ContentModel, FeatureConfig, FeatureSpace,
-    HybridConfig, HybridModel, Loss, SegmentPopularity,
-};
+use cairn_content::{ContentModel, FeatureConfig, FeatureSpace};
 use cairn_core::{CsrMatrix, User};
 use cairn_eval::{read_split_dir, EvalTask};
-use cairn_models::Recommender;
+use cairn_lab::{
+    hybrid, CollectiveConfig, CollectiveEase, HybridConfig, HybridModel, Loss, SegmentPopularity,
+};
+use cairn_models::blend::standardise;
+use cairn_models::{Blend, Recommender};
 
 struct Args {
     split: PathBuf,
@@ -293,8 +294,8 @@ fn run() -> Result<(), String> {
                             .with_saturation(args.saturation),
                     );
                     for &w in &args.blends {
-                        let blend =
-                            Blend::new(vec![(model.clone(), 1.0 - w), (content.clone(), w)]);
+                        let hybrid: Arc<dyn Recommender> = model.clone();
+                        let blend = Blend::new(vec![hybrid, content.clone()], vec![1.0 - w, w]);
                         let mut p = params.clone();
                         p["content_weight"] = serde_json::json!(w);
                         report("cairn-blend", &split_name, &blend, &task, fit_s, p);
@@ -480,8 +481,8 @@ fn new_users_curve(
                 (Some(s), Some(uf)) => {
                     s.score(uf, &mut seg);
                     let segment = ndcg_20(&seg, given, &targets);
-                    cairn_content::blend::standardise(&mut scores);
-                    cairn_content::blend::standardise(&mut seg);
+                    standardise(&mut scores);
+                    standardise(&mut seg);
                     let blend = SEGMENT_WEIGHTS
                         .iter()
                         .map(|&w| {

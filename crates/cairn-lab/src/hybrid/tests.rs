@@ -1,6 +1,6 @@
 use super::*;
 use crate::testdata::{cold_recall, planted, Planted};
-use crate::{FeatureConfig, FeatureSpace};
+use cairn_content::{FeatureConfig, FeatureSpace};
 use cairn_models::top_k;
 use rand::{Rng, SeedableRng};
 
@@ -98,7 +98,7 @@ fn user_features_alone_give_a_profile() {
         .iter()
         .map(|t| vec![(t[0] as u32, 1.0)])
         .collect();
-    let user_features = crate::features::rows_to_csr(user_rows, n_topics);
+    let user_features = cairn_content::features::rows_to_csr(user_rows, n_topics);
     let model = fit(&p.train, &features, Some(&user_features), &small_config()).unwrap();
     let mut scores = vec![0f32; model.n_items()];
     for topic in 0..n_topics {
