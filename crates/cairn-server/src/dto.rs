@@ -206,7 +206,7 @@ impl From<cairn_engine::Recommendations> for RecommendationList {
                 .map(|i| RecommendedItem {
                     item_id: i.item_id,
                     score: i.score,
-                    source: i.source.to_string(),
+                    source: i.source.name().to_string(),
                     reason: i.reason,
                 })
                 .collect(),

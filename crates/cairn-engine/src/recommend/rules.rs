@@ -1,15 +1,10 @@
-//! Request-time business rules: the filter and boost expressions, pins, and the small helpers
-//! that turn a request into pipeline inputs.
+//! Request-time business rules: the filter and boost expressions, and pins.
 
-use std::collections::hash_map::DefaultHasher;
-use std::hash::{Hash, Hasher};
-
-use cairn_core::{Item, PropertyValue, Scalar, User};
+use cairn_core::Item;
 use cairn_expr::{parse_boost, parse_filter, Boost, Filter, UserContext};
 
+use super::request::{RecommendRequest, Recommendation, RecommendationSource};
 use crate::catalog::Catalog;
-use crate::pipeline::ItemTable;
-use crate::recommend::{RecommendRequest, Recommendation};
 use crate::EngineError;
 
 /// Most boosts and pins one request may carry.
@@ -103,45 +98,9 @@ pub fn apply_pins(
             Recommendation {
                 item_id: id.clone(),
                 score: 0.0,
-                source: "pinned",
+                source: RecommendationSource::Pinned,
                 reason: "featured".into(),
             },
         );
     }
-}
-
-/// Categories the user's properties name (a string or list of strings equal to a category),
-/// e.g. `{"interests": ["jazz", "blues"]}`: stated interests for users without history.
-pub fn stated_categories(table: &ItemTable, user: Option<&User>) -> Vec<u32> {
-    let Some(user) = user else { return Vec::new() };
-    let mut out = Vec::new();
-    let mut add = |s: &str| {
-        if let Some(c) = table.categories.get(s) {
-            if !out.contains(&c) {
-                out.push(c);
-            }
-        }
-    };
-    for value in user.properties.values() {
-        match value {
-            PropertyValue::String(s) => add(s),
-            PropertyValue::List(list) => {
-                for v in list {
-                    if let Scalar::String(s) = v {
-                        add(s);
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    out
-}
-
-/// The exploration seed of a list: fixed for a user until they act or the model changes, so a
-/// refresh does not reshuffle the list, while new events or a retraining draw new explorations.
-pub fn seed_of(user_id: &str, model_version: &str, history_len: usize, newest_event: i64) -> u64 {
-    let mut h = DefaultHasher::new();
-    (user_id, model_version, history_len, newest_event).hash(&mut h);
-    h.finish()
 }
