@@ -104,3 +104,53 @@ pub fn apply_pins(
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::recommend::fixture::{self, NOW};
+
+    fn rec(id: &str) -> Recommendation {
+        Recommendation {
+            item_id: id.into(),
+            score: 0.5,
+            source: RecommendationSource::Popular,
+            reason: "popular".into(),
+        }
+    }
+
+    #[test]
+    fn pins_take_their_positions_unless_the_item_may_not_be_listed() {
+        let m = Arc::new(fixture::models());
+        let catalog = fixture::catalog(&m);
+        let mut list: Vec<Recommendation> = ["j0", "j1", "j2"].iter().map(|id| rec(id)).collect();
+        let pins = [
+            ("r1".to_string(), 9),
+            ("j2".to_string(), 1),
+            ("h0".to_string(), 2),
+            ("unknown".to_string(), 2),
+        ];
+        apply_pins(&catalog, NOW, &pins, &mut list);
+        let got: Vec<(&str, RecommendationSource)> = list
+            .iter()
+            .map(|r| (r.item_id.as_str(), r.source))
+            .collect();
+        // j2 moves to the top; r1's position is past the end, so it goes last; the hidden and the
+        // unknown item are skipped.
+        assert_eq!(
+            got,
+            [
+                ("j2", RecommendationSource::Pinned),
+                ("j0", RecommendationSource::Popular),
+                ("j1", RecommendationSource::Popular),
+                ("r1", RecommendationSource::Pinned),
+            ]
+        );
+        assert!(list
+            .iter()
+            .filter(|r| r.source == RecommendationSource::Pinned)
+            .all(|r| r.score == 0.0 && r.reason == "featured"));
+    }
+}
