@@ -177,7 +177,7 @@ impl Engine {
                 ctx.window,
                 &table.ids,
                 rest,
-                &allow,
+                allow,
                 RecommendationSource::Popular,
                 &popular_reason("popular", req.category.as_deref()),
             );
