@@ -11,7 +11,6 @@ mod error;
 mod model_set;
 pub mod pipeline;
 mod recommend;
-mod rules;
 pub mod snapshot;
 
 use std::path::PathBuf;
@@ -27,7 +26,7 @@ pub use catalog::Catalog;
 pub use config::{Config, ConfigError};
 pub use error::EngineError;
 pub use model_set::ModelSet;
-pub use recommend::{RecommendRequest, Recommendation, Recommendations};
+pub use recommend::{RecommendRequest, Recommendation, RecommendationSource, Recommendations};
 
 /// Outcome of posting a batch of events.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -1,7 +1,7 @@
 //! The engine over a real embedded store in a temporary directory.
 
 use cairn_core::{Event, Item};
-use cairn_engine::{Config, Engine, EngineError, RecommendRequest};
+use cairn_engine::{Config, Engine, EngineError, RecommendRequest, RecommendationSource};
 
 /// The default configuration without the home placement's exploration and per-category limit,
 /// so that lists are the relevance order (those rules have tests of their own).
@@ -58,8 +58,8 @@ fn request(user: &str, k: usize) -> RecommendRequest {
 }
 
 /// Sources that use what the user did (as opposed to popularity, trending, new items).
-fn is_personal(source: &str) -> bool {
-    ["embedding", "item-knn", "content", "category-popular"].contains(&source)
+fn is_personal(source: RecommendationSource) -> bool {
+    ["embedding", "item-knn", "content", "category-popular"].contains(&source.name())
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! Request types deny unknown fields so a misspelt key is an error instead of a silent no-op.
 
 use cairn_core::{Event, Item, StoredEvent, Timestamp, User};
+use cairn_engine::RecommendationSource;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -187,12 +188,29 @@ pub struct RecommendationList {
 pub struct RecommendedItem {
     pub item_id: String,
     pub score: f32,
-    /// Which stage put the item here: a retriever (`embedding`, `item-knn`, `content`,
-    /// `category-popular`, `trending`, `new-items`, `popular`), `exploration`, `pinned`, or for
-    /// similar-item lists `item-knn` / `popularity`.
-    pub source: String,
+    /// Which stage put the item here (the schema lists the values: see [`source_schema`]).
+    #[schema(schema_with = source_schema)]
+    pub source: RecommendationSource,
     /// A short human-readable explanation.
     pub reason: String,
+}
+
+/// The schema of [`RecommendedItem::source`]: a string, one of the engine's source names (the
+/// values are read from [`RecommendationSource::ALL`], so the document cannot miss one).
+fn source_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(
+            RecommendationSource::ALL.map(RecommendationSource::name),
+        ))
+        .description(Some(
+            "Which stage put the item here: a retriever of the pipeline (`embedding`, `item-knn`, \
+             `content`, `category-popular`, `trending`, `new-items`, `popular`), `exploration` or \
+             `pinned`. Similar-item lists are `item-knn` topped up with `popular`; the popular and \
+             trending lists are `popular` and `trending`, and a personal list whose candidates \
+             ran dry is filled with `popular`.",
+        ))
+        .build()
 }
 
 impl From<cairn_engine::Recommendations> for RecommendationList {
@@ -206,7 +224,7 @@ impl From<cairn_engine::Recommendations> for RecommendationList {
                 .map(|i| RecommendedItem {
                     item_id: i.item_id,
                     score: i.score,
-                    source: i.source.to_string(),
+                    source: i.source,
                     reason: i.reason,
                 })
                 .collect(),

@@ -133,7 +133,14 @@ pub fn run(args: &ProfileArgs) -> Result<()> {
                 items: list
                     .items
                     .iter()
-                    .map(|r| (r.item_id.as_str(), r.score, r.source, r.reason.as_str()))
+                    .map(|r| {
+                        (
+                            r.item_id.as_str(),
+                            r.score,
+                            r.source.name(),
+                            r.reason.as_str(),
+                        )
+                    })
                     .collect(),
             };
             serde_json::to_writer(&mut out, &line)?;

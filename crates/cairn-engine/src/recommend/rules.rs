@@ -1,15 +1,10 @@
-//! Request-time business rules: the filter and boost expressions, pins, and the small helpers
-//! that turn a request into pipeline inputs.
+//! Request-time business rules: the filter and boost expressions, and pins.
 
-use std::collections::hash_map::DefaultHasher;
-use std::hash::{Hash, Hasher};
-
-use cairn_core::{Item, PropertyValue, Scalar, User};
+use cairn_core::Item;
 use cairn_expr::{parse_boost, parse_filter, Boost, Filter, UserContext};
 
+use super::request::{RecommendRequest, Recommendation, RecommendationSource};
 use crate::catalog::Catalog;
-use crate::pipeline::ItemTable;
-use crate::recommend::{RecommendRequest, Recommendation};
 use crate::EngineError;
 
 /// Most boosts and pins one request may carry.
@@ -103,45 +98,59 @@ pub fn apply_pins(
             Recommendation {
                 item_id: id.clone(),
                 score: 0.0,
-                source: "pinned",
+                source: RecommendationSource::Pinned,
                 reason: "featured".into(),
             },
         );
     }
 }
 
-/// Categories the user's properties name (a string or list of strings equal to a category),
-/// e.g. `{"interests": ["jazz", "blues"]}`: stated interests for users without history.
-pub fn stated_categories(table: &ItemTable, user: Option<&User>) -> Vec<u32> {
-    let Some(user) = user else { return Vec::new() };
-    let mut out = Vec::new();
-    let mut add = |s: &str| {
-        if let Some(c) = table.categories.get(s) {
-            if !out.contains(&c) {
-                out.push(c);
-            }
-        }
-    };
-    for value in user.properties.values() {
-        match value {
-            PropertyValue::String(s) => add(s),
-            PropertyValue::List(list) => {
-                for v in list {
-                    if let Scalar::String(s) = v {
-                        add(s);
-                    }
-                }
-            }
-            _ => {}
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::recommend::fixture::{self, NOW};
+
+    fn rec(id: &str) -> Recommendation {
+        Recommendation {
+            item_id: id.into(),
+            score: 0.5,
+            source: RecommendationSource::Popular,
+            reason: "popular".into(),
         }
     }
-    out
-}
 
-/// The exploration seed of a list: fixed for a user until they act or the model changes, so a
-/// refresh does not reshuffle the list, while new events or a retraining draw new explorations.
-pub fn seed_of(user_id: &str, model_version: &str, history_len: usize, newest_event: i64) -> u64 {
-    let mut h = DefaultHasher::new();
-    (user_id, model_version, history_len, newest_event).hash(&mut h);
-    h.finish()
+    #[test]
+    fn pins_take_their_positions_unless_the_item_may_not_be_listed() {
+        let m = Arc::new(fixture::models());
+        let catalog = fixture::catalog(&m);
+        let mut list: Vec<Recommendation> = ["j0", "j1", "j2"].iter().map(|id| rec(id)).collect();
+        let pins = [
+            ("r1".to_string(), 9),
+            ("j2".to_string(), 1),
+            ("h0".to_string(), 2),
+            ("unknown".to_string(), 2),
+        ];
+        apply_pins(&catalog, NOW, &pins, &mut list);
+        let got: Vec<(&str, RecommendationSource)> = list
+            .iter()
+            .map(|r| (r.item_id.as_str(), r.source))
+            .collect();
+        // j2 moves to the top; r1's position is past the end, so it goes last; the hidden and the
+        // unknown item are skipped.
+        assert_eq!(
+            got,
+            [
+                ("j2", RecommendationSource::Pinned),
+                ("j0", RecommendationSource::Popular),
+                ("j1", RecommendationSource::Popular),
+                ("r1", RecommendationSource::Pinned),
+            ]
+        );
+        assert!(list
+            .iter()
+            .filter(|r| r.source == RecommendationSource::Pinned)
+            .all(|r| r.score == 0.0 && r.reason == "featured"));
+    }
 }

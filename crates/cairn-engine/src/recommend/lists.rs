@@ -1,0 +1,261 @@
+//! The lists that are not personal: items similar to an item, and the popular and trending
+//! lists. Each is a precomputed order filled through the catalog's checks (see [`super::fill`]).
+
+use std::collections::HashSet;
+
+use cairn_core::{now_unix, Item};
+use cairn_models::SimilarItems;
+
+use super::explain::popular_reason;
+use super::fill::{fill_from_order, scored};
+use super::request::{RecommendationSource, Recommendations};
+use crate::catalog::Catalog;
+use crate::{Engine, EngineError};
+
+/// Which items a list may contain.
+struct Filter<'a> {
+    catalog: &'a Catalog,
+    now: i64,
+    category: Option<&'a str>,
+    exclude: HashSet<&'a str>,
+}
+
+impl<'a> Filter<'a> {
+    /// The item, when a list may contain it.
+    fn item(&self, id: &str) -> Option<&'a Item> {
+        if self.exclude.contains(id) {
+            return None;
+        }
+        let item = self.catalog.get(id)?;
+        may_list(item, self.now, self.category).then_some(item.as_ref())
+    }
+
+    fn allows(&self, id: &str) -> bool {
+        self.item(id).is_some()
+    }
+}
+
+/// Whether a list may show `item` now: available, and in `category` when one is asked for.
+pub(super) fn may_list(item: &Item, now: i64, category: Option<&str>) -> bool {
+    item.is_recommendable(now) && category.is_none_or(|c| item.in_category(c))
+}
+
+impl Engine {
+    /// Items most similar to `item_id`, topped up with popular items of its categories.
+    pub fn similar_items(
+        &self,
+        item_id: &str,
+        k: usize,
+        category: Option<&str>,
+    ) -> Result<Recommendations, EngineError> {
+        self.check_k(k)?;
+        let models = self.models();
+        let catalog = self.catalog();
+        let item: Item =
+            catalog
+                .get(item_id)
+                .map(|i| (**i).clone())
+                .ok_or_else(|| EngineError::NotFound {
+                    kind: "item",
+                    id: item_id.to_string(),
+                })?;
+        let filter = Filter {
+            catalog: &catalog,
+            now: now_unix(),
+            category,
+            exclude: HashSet::from([item_id]),
+        };
+        let mut out = Vec::with_capacity(k);
+        if let Some(m) = models.as_deref() {
+            if let Some(i) = m.items.get(item_id) {
+                let wanted = k + 50;
+                // Only a positive similarity is evidence (the test is the one it always was,
+                // so a NaN is not dropped).
+                #[allow(clippy::neg_cmp_op_on_partial_ord)]
+                let similar = m
+                    .knn
+                    .similar(i, wanted)
+                    .into_iter()
+                    .filter(|&(_, s)| !(s <= 0.0));
+                fill_from_order(
+                    &mut out,
+                    k,
+                    &m.items,
+                    similar,
+                    |j| filter.allows(m.items.id(j)),
+                    RecommendationSource::ItemKnn,
+                    &format!("often chosen together with \"{}\"", item.label()),
+                );
+            }
+            // Top up with what is popular in the item's own categories.
+            let shares_category = |id: &str| {
+                item.categories.is_empty()
+                    || catalog.get(id).is_some_and(|other| {
+                        other.categories.iter().any(|c| item.categories.contains(c))
+                    })
+            };
+            let label = item.categories.first().cloned();
+            fill_from_order(
+                &mut out,
+                k,
+                &m.items,
+                scored(&m.popular_order, &m.popularity.scores),
+                |j| {
+                    let id = m.items.id(j);
+                    filter.allows(id) && shares_category(id)
+                },
+                RecommendationSource::Popular,
+                &popular_reason("popular", label.as_deref()),
+            );
+        }
+        Ok(self.respond(models.as_deref(), out))
+    }
+
+    /// The most popular items (time-decayed), optionally in one category.
+    pub fn popular(
+        &self,
+        k: usize,
+        category: Option<&str>,
+    ) -> Result<Recommendations, EngineError> {
+        self.ranked_list(k, category, false)
+    }
+
+    /// Items whose activity is surging in the recent window, optionally in one category.
+    pub fn trending(
+        &self,
+        k: usize,
+        category: Option<&str>,
+    ) -> Result<Recommendations, EngineError> {
+        self.ranked_list(k, category, true)
+    }
+
+    fn ranked_list(
+        &self,
+        k: usize,
+        category: Option<&str>,
+        trending: bool,
+    ) -> Result<Recommendations, EngineError> {
+        self.check_k(k)?;
+        let models = self.models();
+        let catalog = self.catalog();
+        let filter = Filter {
+            catalog: &catalog,
+            now: now_unix(),
+            category,
+            exclude: HashSet::new(),
+        };
+        let mut out = Vec::with_capacity(k);
+        if let Some(m) = models.as_deref() {
+            let (order, scores, source, kind) = if trending {
+                (
+                    &m.trending_order,
+                    &m.trending.scores,
+                    RecommendationSource::Trending,
+                    "trending",
+                )
+            } else {
+                (
+                    &m.popular_order,
+                    &m.popularity.scores,
+                    RecommendationSource::Popular,
+                    "popular",
+                )
+            };
+            fill_from_order(
+                &mut out,
+                k,
+                &m.items,
+                scored(order, scores),
+                |j| filter.allows(m.items.id(j)),
+                source,
+                &popular_reason(kind, filter.category),
+            );
+        }
+        Ok(self.respond(models.as_deref(), out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::recommend::fixture;
+
+    fn ids(r: &Recommendations) -> Vec<&str> {
+        r.items.iter().map(|r| r.item_id.as_str()).collect()
+    }
+
+    #[test]
+    fn the_popular_list_is_the_popularity_order_through_the_catalog() {
+        let dir = tempfile::tempdir().unwrap();
+        let models = Arc::new(fixture::models());
+        let engine = fixture::engine(dir.path(), models.clone());
+        let m = &models;
+        let popular = engine.popular(20, None).unwrap();
+        // Every item with interactions but the hidden one, most popular first.
+        let want: Vec<&str> = m
+            .popular_order
+            .iter()
+            .map(|&j| m.items.id(j))
+            .filter(|&id| id != "h0")
+            .collect();
+        assert_eq!(ids(&popular), want);
+        assert_eq!(want.len(), 9);
+        for r in &popular.items {
+            assert_eq!(r.source, RecommendationSource::Popular);
+            assert_eq!(r.reason, "popular");
+            assert_eq!(
+                r.score,
+                m.popularity.scores[m.items.get(&r.item_id).unwrap() as usize]
+            );
+        }
+        assert_eq!(popular.model_version, Some(m.version.clone()));
+
+        let rock = engine.popular(3, Some("rock")).unwrap();
+        assert_eq!(rock.items.len(), 3);
+        assert!(rock
+            .items
+            .iter()
+            .all(|r| r.item_id.starts_with('r') && r.reason == "popular in rock"));
+
+        let trending = engine.trending(20, Some("jazz")).unwrap();
+        assert!(trending
+            .items
+            .iter()
+            .all(|r| r.source == RecommendationSource::Trending && r.reason == "trending in jazz"));
+    }
+
+    #[test]
+    fn similar_items_are_neighbours_topped_up_with_popular_items_of_the_category() {
+        let dir = tempfile::tempdir().unwrap();
+        let models = Arc::new(fixture::models());
+        let engine = fixture::engine(dir.path(), models);
+        let similar = engine.similar_items("j0", 5, None).unwrap();
+        let got = ids(&similar);
+        // The jazz items seen with j0, then j4, popular in jazz; n0 has no interactions, so is
+        // neither similar nor popular.
+        assert_eq!(got.len(), 4);
+        assert_eq!(got[3], "j4");
+        let mut sorted = got.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, ["j1", "j2", "j3", "j4"]);
+        let knn = similar
+            .items
+            .iter()
+            .take_while(|r| r.source == RecommendationSource::ItemKnn)
+            .count();
+        assert_eq!(knn, 3, "{similar:?}");
+        for r in &similar.items[..knn] {
+            assert_eq!(r.reason, "often chosen together with \"jazz record 0\"");
+        }
+        for r in &similar.items[knn..] {
+            assert_eq!(r.source, RecommendationSource::Popular);
+            assert_eq!(r.reason, "popular in jazz");
+        }
+        assert!(matches!(
+            engine.similar_items("nothing", 5, None),
+            Err(EngineError::NotFound { .. })
+        ));
+    }
+}
