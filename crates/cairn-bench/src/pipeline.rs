@@ -10,15 +10,13 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{bail, Context as _, Result};
-use cairn_core::{IdMap, Item};
-use cairn_engine::config::{ServeConfig, TrainConfig};
-use cairn_engine::pipeline::{
-    self, retrieve, score_candidates, Activity, Context, HistoryEvent, PlacementConfig, Quota,
-    Seeds, Source,
-};
-use cairn_engine::snapshot::Snapshot;
-use cairn_engine::ModelSet;
+use cairn_core::Item;
+use cairn_engine::config::ServeConfig;
 use cairn_eval::metrics::Relevance;
+use cairn_pipeline::{
+    self as pipeline, retrieve, score_candidates, Activity, Context, HistoryEvent, ModelSet,
+    PlacementConfig, Quota, Seeds, Snapshot, Source, TrainConfig,
+};
 use serde_json::json;
 
 struct Rating {
@@ -78,19 +76,11 @@ fn read_catalog(path: &Path) -> Result<Vec<Item>> {
 }
 
 fn snapshot(train: &[Rating]) -> Snapshot {
-    let mut users = IdMap::new();
-    let mut items = IdMap::new();
-    let events = train
-        .iter()
-        .map(|r| (users.intern(&r.user), items.intern(&r.item), 1.0, r.ts))
-        .collect();
-    Snapshot {
-        users,
-        items,
-        events,
-        last_seq: train.len() as u64,
-        reference_time: train.iter().map(|r| r.ts).max().unwrap_or(0),
+    let mut snapshot = Snapshot::builder();
+    for r in train {
+        snapshot.push(&r.user, &r.item, 1.0, r.ts);
     }
+    snapshot.finish(train.len() as u64)
 }
 
 /// Every source at the same quota, no re-ranking rules: the pipeline's relevance order alone.
@@ -159,18 +149,22 @@ pub fn run(
     let catalog = read_catalog(&split.join("item_features.csv"))?;
     let snap = snapshot(&train);
     let placement = eval_placement(quota);
-    let mut serve = ServeConfig::default();
-    serve
-        .placements
-        .insert(serve.default_placement.clone(), placement.clone());
+    let serve = ServeConfig::default();
     let mut train_config = TrainConfig::default();
     if let Some(json) = ranker {
         train_config.ranker =
             serde_json::from_str(json).context("--ranker must be a train.ranker JSON object")?;
     }
     let started = Instant::now();
-    let models = ModelSet::fit(&snap, &catalog, &train_config, &serve, snap.reference_time)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let models = ModelSet::fit(
+        &snap,
+        &catalog,
+        &train_config,
+        &serve.history(),
+        &placement,
+        snap.reference_time,
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
     let fit_s = started.elapsed().as_secs_f64();
     let ranker = models
         .ranker

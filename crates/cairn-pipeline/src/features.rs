@@ -2,10 +2,12 @@
 //! function computes them at training time (on a time split) and at request time, so the ranker
 //! is trained on exactly what it is later asked to score.
 
-use super::placement::Source;
-use super::retrieve::{embedding_score, Candidate, Retrieval};
-use super::{fusion_score, Activity, N_SOURCES};
 use crate::model_set::ModelSet;
+use crate::placement::Source;
+use crate::request::Activity;
+use crate::retrieve::{embedding_score, Candidate, Retrieval};
+use crate::score::fusion_score;
+use crate::N_SOURCES;
 
 /// Strength buckets of the user's past events: negative, light (a view), medium (click, like,
 /// cart, rating), strong (purchase).

@@ -5,10 +5,11 @@ use std::collections::HashMap;
 
 use cairn_models::{top_k, FittedModel, Recommender};
 
-use super::placement::{PlacementConfig, Source};
-use super::sparse::{best_positive_allowed, SparseScores};
-use super::{Context, N_SOURCES};
 use crate::model_set::ModelSet;
+use crate::placement::{PlacementConfig, Source};
+use crate::request::Context;
+use crate::sparse::{best_positive_allowed, SparseScores};
+use crate::N_SOURCES;
 
 #[derive(Debug, Clone)]
 pub struct Candidate {
