@@ -1,6 +1,9 @@
 //! Stage 2 inputs: the features the learned ranker sees for one (user, candidate) pair. The same
 //! function computes them at training time (on a time split) and at request time, so the ranker
-//! is trained on exactly what it is later asked to score.
+//! is trained on exactly what it is later asked to score. Each feature's name and code sit together
+//! in one table ([`features`]), whose order is the column order.
+
+use std::sync::LazyLock;
 
 use crate::model_set::ModelSet;
 use crate::placement::Source;
@@ -27,41 +30,177 @@ pub fn strength_bucket(strength: f32) -> usize {
 
 pub const N_FEATURES: usize = 2 * N_SOURCES + 17 + STRENGTH_BUCKETS;
 
+/// What the features see of one (user, candidate) pair, with the values several of them share
+/// computed once.
+pub struct Pair<'a> {
+    pub m: &'a ModelSet,
+    pub activity: &'a Activity,
+    pub retrieval: &'a Retrieval,
+    pub candidate: &'a Candidate,
+    /// The candidate's table index.
+    item: usize,
+    /// Whether the collaborative models know the candidate.
+    cf: bool,
+    categories: &'a [u32],
+    /// The main model's score of the candidate, where it has one.
+    model: Option<f32>,
+}
+
+impl<'a> Pair<'a> {
+    pub fn new(
+        m: &'a ModelSet,
+        activity: &'a Activity,
+        retrieval: &'a Retrieval,
+        candidate: &'a Candidate,
+    ) -> Pair<'a> {
+        let item = candidate.item as usize;
+        Pair {
+            m,
+            activity,
+            retrieval,
+            candidate,
+            item,
+            cf: item < m.table.n_cf,
+            categories: m.table.categories_of(candidate.item),
+            model: embedding_score(m, retrieval, candidate.item),
+        }
+    }
+}
+
+/// One column of the ranker's input: its name, and how its value is computed.
+pub struct Feature {
+    pub name: String,
+    value: Box<dyn Fn(&Pair) -> f32 + Send + Sync>,
+}
+
+impl Feature {
+    fn new(name: impl Into<String>, value: impl Fn(&Pair) -> f32 + Send + Sync + 'static) -> Self {
+        Feature {
+            name: name.into(),
+            value: Box::new(value),
+        }
+    }
+
+    pub fn value(&self, pair: &Pair) -> f32 {
+        (self.value)(pair)
+    }
+}
+
+/// Every feature in column order: the one list of names and of the code that computes them, so
+/// that a name can never describe another column's values.
+pub fn features() -> &'static [Feature] {
+    static FEATURES: LazyLock<Vec<Feature>> = LazyLock::new(|| {
+        let mut f = Vec::with_capacity(N_FEATURES);
+        for source in Source::ALL {
+            let s = source.index();
+            f.push(Feature::new(format!("{}.score", source.name()), move |p| {
+                p.candidate.score[s]
+            }));
+        }
+        for source in Source::ALL {
+            let s = source.index();
+            f.push(Feature::new(
+                format!("{}.reciprocal_rank", source.name()),
+                move |p| {
+                    let rank = p.candidate.rank[s];
+                    if rank == u32::MAX {
+                        0.0
+                    } else {
+                        1.0 / (1.0 + rank as f32)
+                    }
+                },
+            ));
+        }
+        f.push(Feature::new("sources", |p| {
+            p.candidate.rank.iter().filter(|&&r| r != u32::MAX).count() as f32
+        }));
+        f.push(Feature::new("item.log_interactions", |p| {
+            (p.m.table.interactions[p.item] as f32).ln_1p()
+        }));
+        f.push(Feature::new("item.popularity", |p| {
+            if p.cf {
+                p.m.popularity.scores[p.item].max(0.0).ln_1p()
+            } else {
+                0.0
+            }
+        }));
+        f.push(Feature::new("item.trending", |p| {
+            if p.cf {
+                p.m.trending.scores[p.item]
+            } else {
+                0.0
+            }
+        }));
+        f.push(Feature::new("item.log_age_days", |p| {
+            let first = p.m.table.first_seen[p.item];
+            if first == i64::MIN {
+                0.0
+            } else {
+                ((p.m.reference_time - first).max(0) as f32 / 86_400.0).ln_1p()
+            }
+        }));
+        f.push(Feature::new("item.never_interacted", |p| {
+            (p.m.table.first_seen[p.item] == i64::MIN) as u8 as f32
+        }));
+        f.push(Feature::new("user.log_events", |p| {
+            (p.activity.events as f32).ln_1p()
+        }));
+        f.push(Feature::new("user.log_items", |p| {
+            (p.activity.items as f32).ln_1p()
+        }));
+        f.push(Feature::new("user.category_affinity", |p| {
+            p.categories
+                .iter()
+                .map(|k| p.activity.category_affinity.get(k).copied().unwrap_or(0.0))
+                .fold(0.0, f32::max)
+        }));
+        f.push(Feature::new("user.strongest_in_category", |p| {
+            p.categories
+                .iter()
+                .map(|k| p.activity.category_strongest.get(k).copied().unwrap_or(0.0))
+                .fold(0.0, f32::max)
+        }));
+        f.push(Feature::new("pair.content_similarity", |p| {
+            p.retrieval
+                .content_scores
+                .as_ref()
+                .map_or(0.0, |s| s[p.item])
+        }));
+        f.push(Feature::new("pair.model_score", |p| p.model.unwrap_or(0.0)));
+        f.push(Feature::new("pair.knn_score", |p| {
+            p.retrieval
+                .knn_scores
+                .as_ref()
+                .filter(|_| p.cf)
+                .map_or(0.0, |s| s.get(p.candidate.item))
+        }));
+        f.push(Feature::new("pair.model_score_has", |p| {
+            p.model.is_some() as u8 as f32
+        }));
+        f.push(Feature::new("item.category_count", |p| {
+            p.categories.len() as f32
+        }));
+        f.push(Feature::new("user.has_history", |p| {
+            (p.activity.events > 0) as u8 as f32
+        }));
+        // The fusion score gives the ranker a strong baseline to correct rather than rediscover.
+        f.push(Feature::new("pair.rank_fusion", |p| {
+            fusion_score(p.candidate) * 100.0
+        }));
+        for (b, name) in ["negative", "light", "medium", "strong"].iter().enumerate() {
+            f.push(Feature::new(format!("user.log_{name}_events"), move |p| {
+                p.activity.strength_counts[b].ln_1p()
+            }));
+        }
+        assert_eq!(f.len(), N_FEATURES, "one table entry per feature column");
+        f
+    });
+    &FEATURES
+}
+
 /// Feature names in column order, for reports and importance listings.
 pub fn feature_names() -> Vec<String> {
-    let mut names = Vec::with_capacity(N_FEATURES);
-    for s in Source::ALL {
-        names.push(format!("{}.score", s.name()));
-    }
-    for s in Source::ALL {
-        names.push(format!("{}.reciprocal_rank", s.name()));
-    }
-    for n in [
-        "sources",
-        "item.log_interactions",
-        "item.popularity",
-        "item.trending",
-        "item.log_age_days",
-        "item.never_interacted",
-        "user.log_events",
-        "user.log_items",
-        "user.category_affinity",
-        "user.strongest_in_category",
-        "pair.content_similarity",
-        "pair.model_score",
-        "pair.knn_score",
-        "pair.model_score_has",
-        "item.category_count",
-        "user.has_history",
-        "pair.rank_fusion",
-    ] {
-        names.push(n.to_string());
-    }
-    for b in ["negative", "light", "medium", "strong"] {
-        names.push(format!("user.log_{b}_events"));
-    }
-    debug_assert_eq!(names.len(), N_FEATURES);
-    names
+    features().iter().map(|f| f.name.clone()).collect()
 }
 
 /// Appends one row of `N_FEATURES` values per candidate of `r` to `out`.
@@ -78,69 +217,9 @@ pub fn compute_with(
     out: &mut Vec<f32>,
 ) {
     out.reserve(candidates.len() * N_FEATURES);
+    let features = features();
     for c in candidates {
-        row(m, activity, r, c, out);
-    }
-}
-
-fn row(m: &ModelSet, a: &Activity, r: &Retrieval, c: &Candidate, out: &mut Vec<f32>) {
-    let i = c.item as usize;
-    let cf = i < m.table.n_cf;
-    for s in 0..N_SOURCES {
-        out.push(c.score[s]);
-    }
-    for s in 0..N_SOURCES {
-        out.push(if c.rank[s] == u32::MAX {
-            0.0
-        } else {
-            1.0 / (1.0 + c.rank[s] as f32)
-        });
-    }
-    out.push(c.rank.iter().filter(|&&r| r != u32::MAX).count() as f32);
-    out.push((m.table.interactions[i] as f32).ln_1p());
-    out.push(if cf {
-        m.popularity.scores[i].max(0.0).ln_1p()
-    } else {
-        0.0
-    });
-    out.push(if cf { m.trending.scores[i] } else { 0.0 });
-    let first = m.table.first_seen[i];
-    let never = first == i64::MIN;
-    let age_days = if never {
-        0.0
-    } else {
-        ((m.reference_time - first).max(0) as f32 / 86_400.0).ln_1p()
-    };
-    out.push(age_days);
-    out.push(never as u8 as f32);
-    out.push((a.events as f32).ln_1p());
-    out.push((a.items as f32).ln_1p());
-    let cats = m.table.categories_of(c.item);
-    let affinity: f32 = cats
-        .iter()
-        .map(|k| a.category_affinity.get(k).copied().unwrap_or(0.0))
-        .fold(0.0, f32::max);
-    let strongest: f32 = cats
-        .iter()
-        .map(|k| a.category_strongest.get(k).copied().unwrap_or(0.0))
-        .fold(0.0, f32::max);
-    out.push(affinity);
-    out.push(strongest);
-    out.push(r.content_scores.as_ref().map_or(0.0, |s| s[i]));
-    let model = embedding_score(m, r, c.item);
-    out.push(model.unwrap_or(0.0));
-    out.push(
-        r.knn_scores
-            .as_ref()
-            .filter(|_| cf)
-            .map_or(0.0, |s| s.get(c.item)),
-    );
-    out.push(model.is_some() as u8 as f32);
-    out.push(cats.len() as f32);
-    out.push((a.events > 0) as u8 as f32);
-    // The fusion score gives the ranker a strong baseline to correct rather than rediscover.
-    out.push(fusion_score(c) * 100.0);
-    for b in 0..STRENGTH_BUCKETS {
-        out.push(a.strength_counts[b].ln_1p());
+        let pair = Pair::new(m, activity, r, c);
+        out.extend(features.iter().map(|f| f.value(&pair)));
     }
 }
