@@ -219,10 +219,7 @@ impl ModelSet {
         let ann = match main.as_ref() {
             Some(model) => match item_vectors(model) {
                 Some((vectors, dim)) => {
-                    let bias = match model {
-                        FittedModel::Bpr(b) => Some(b.item_bias.as_slice()),
-                        _ => None,
-                    };
+                    let bias = model.factor_model().and_then(|f| f.item_bias());
                     ItemIndex::build(vectors, dim, bias, &config.ann)?
                 }
                 None => None,
