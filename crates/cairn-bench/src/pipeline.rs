@@ -13,9 +13,10 @@ use anyhow::{bail, Context as _, Result};
 use cairn_core::Item;
 use cairn_engine::config::ServeConfig;
 use cairn_eval::metrics::Relevance;
+use cairn_pipeline::offline::catalog_from_features;
 use cairn_pipeline::{
-    self as pipeline, retrieve, score_candidates, Activity, Context, HistoryEvent, ModelSet,
-    PlacementConfig, Quota, Seeds, Snapshot, Source, TrainConfig,
+    self as pipeline, retrieve, score_candidates, Context, HistoryEvent, ModelSet, PlacementConfig,
+    Quota, Seeds, Snapshot, Source, TrainConfig,
 };
 use serde_json::json;
 
@@ -54,25 +55,17 @@ fn read_ratings(path: &Path) -> Result<Vec<Rating>> {
 
 /// Items with `genre:` features as categories and the rest as tags.
 fn read_catalog(path: &Path) -> Result<Vec<Item>> {
-    let mut items: HashMap<String, Item> = HashMap::new();
     if !path.exists() {
         return Ok(Vec::new());
     }
     let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    for line in BufReader::new(file).lines().skip(1) {
-        let line = line?;
-        let Some((id, feature)) = line.split_once(',') else {
-            continue;
-        };
-        let item = items.entry(id.to_string()).or_insert_with(|| Item::new(id));
-        match feature.split_once(':') {
-            Some(("genre", g)) => item.categories.push(g.to_string()),
-            _ => item.tags.push(feature.replace(':', "-")),
-        }
-    }
-    let mut out: Vec<Item> = items.into_values().collect();
-    out.sort_by(|a, b| a.id.cmp(&b.id));
-    Ok(out)
+    let lines = BufReader::new(file)
+        .lines()
+        .skip(1)
+        .collect::<std::io::Result<Vec<String>>>()?;
+    Ok(catalog_from_features(
+        lines.iter().filter_map(|line| line.split_once(',')),
+    ))
 }
 
 fn snapshot(train: &[Rating]) -> Snapshot {
@@ -220,16 +213,7 @@ pub fn run(
         events.sort_by_key(|e| e.timestamp);
         let seen: HashSet<u32> = events.iter().filter_map(|e| e.item).collect();
         let allow = |i: u32| !seen.contains(&i);
-        let boost = |_: u32| 1.0;
-        let pairs: Vec<(Option<u32>, f32)> = events.iter().map(|e| (e.item, e.strength)).collect();
-        let ctx = Context {
-            seeds: pipeline::seeds(&events, serve.recent_items, serve.recency_half_life_days),
-            activity: Activity::from_events(&models.table, &pairs, &[]),
-            allow: &allow,
-            boost: &boost,
-            window: 10,
-            seed: 0,
-        };
+        let ctx = Context::for_history(&models.table, &events, &serve.history(), &allow, 10);
         // Relevance wants the targets sorted.
         let mut target: Vec<u32> = targets[user].iter().copied().collect();
         target.sort_unstable();

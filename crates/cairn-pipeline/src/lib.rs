@@ -15,6 +15,7 @@ mod error;
 pub mod features;
 pub mod items;
 pub mod model_set;
+pub mod offline;
 pub mod placement;
 pub mod request;
 pub mod rerank;

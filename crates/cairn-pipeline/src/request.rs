@@ -81,6 +81,33 @@ pub struct Context<'a> {
     pub seed: u64,
 }
 
+fn no_boost(_: u32) -> f32 {
+    1.0
+}
+
+impl<'a> Context<'a> {
+    /// A request without rules for a user with this history (oldest first, already cut to the
+    /// events to consider), as offline evaluation and ranker training make them: seeds from the
+    /// recent items, activity from the whole history, no stated categories, no boosts, seed 0.
+    pub fn for_history(
+        table: &ItemTable,
+        history: &[HistoryEvent],
+        config: &HistoryConfig,
+        allow: &'a (dyn Fn(u32) -> bool + Sync),
+        window: usize,
+    ) -> Context<'a> {
+        let pairs: Vec<(Option<u32>, f32)> = history.iter().map(|e| (e.item, e.strength)).collect();
+        Context {
+            seeds: seeds(history, config.recent_items, config.recency_half_life_days),
+            activity: Activity::from_events(table, &pairs, &[]),
+            allow,
+            boost: &no_boost,
+            window,
+            seed: 0,
+        }
+    }
+}
+
 /// One item of the pipeline's final list.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Ranked {

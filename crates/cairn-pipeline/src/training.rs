@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::features;
 use crate::model_set::{ModelSet, TrainConfig};
 use crate::placement::PlacementConfig;
-use crate::request::{seeds, Activity, Context, HistoryConfig, HistoryEvent};
+use crate::request::{Context, HistoryConfig, HistoryEvent};
 use crate::retrieve::{self, Candidate};
 use crate::score::{fusion_head, fusion_score};
 use crate::snapshot::Snapshot;
@@ -189,17 +189,7 @@ pub fn examples(
                 .unwrap_or_default();
             let seen: HashSet<u32> = history.iter().filter_map(|e| e.item).collect();
             let allow = |i: u32| !seen.contains(&i);
-            let boost = |_: u32| 1.0;
-            let pairs: Vec<(Option<u32>, f32)> =
-                history.iter().map(|e| (e.item, e.strength)).collect();
-            let ctx = Context {
-                seeds: seeds(&history, serve.recent_items, serve.recency_half_life_days),
-                activity: Activity::from_events(&models.table, &pairs, &[]),
-                allow: &allow,
-                boost: &boost,
-                window: 0,
-                seed: 0,
-            };
+            let ctx = Context::for_history(&models.table, &history, serve, &allow, 0);
             let r = retrieve::retrieve(models, &ctx, placement);
             // The ranker only ever sees the head of the fusion order, so it learns on that.
             let fusion: Vec<f32> = r.candidates.iter().map(fusion_score).collect();
