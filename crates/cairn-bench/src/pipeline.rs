@@ -10,15 +10,14 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{bail, Context as _, Result};
-use cairn_core::{IdMap, Item};
-use cairn_engine::config::{ServeConfig, TrainConfig};
-use cairn_engine::pipeline::{
-    self, retrieve, score_candidates, Activity, Context, HistoryEvent, PlacementConfig, Quota,
-    Seeds, Source,
-};
-use cairn_engine::snapshot::Snapshot;
-use cairn_engine::ModelSet;
+use cairn_core::Item;
+use cairn_engine::config::ServeConfig;
 use cairn_eval::metrics::Relevance;
+use cairn_pipeline::offline::catalog_from_features;
+use cairn_pipeline::{
+    self as pipeline, retrieve, score_candidates, Context, HistoryEvent, ModelSet, PlacementConfig,
+    Quota, Seeds, Snapshot, Source, TrainConfig,
+};
 use serde_json::json;
 
 struct Rating {
@@ -56,41 +55,25 @@ fn read_ratings(path: &Path) -> Result<Vec<Rating>> {
 
 /// Items with `genre:` features as categories and the rest as tags.
 fn read_catalog(path: &Path) -> Result<Vec<Item>> {
-    let mut items: HashMap<String, Item> = HashMap::new();
     if !path.exists() {
         return Ok(Vec::new());
     }
     let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    for line in BufReader::new(file).lines().skip(1) {
-        let line = line?;
-        let Some((id, feature)) = line.split_once(',') else {
-            continue;
-        };
-        let item = items.entry(id.to_string()).or_insert_with(|| Item::new(id));
-        match feature.split_once(':') {
-            Some(("genre", g)) => item.categories.push(g.to_string()),
-            _ => item.tags.push(feature.replace(':', "-")),
-        }
-    }
-    let mut out: Vec<Item> = items.into_values().collect();
-    out.sort_by(|a, b| a.id.cmp(&b.id));
-    Ok(out)
+    let lines = BufReader::new(file)
+        .lines()
+        .skip(1)
+        .collect::<std::io::Result<Vec<String>>>()?;
+    Ok(catalog_from_features(
+        lines.iter().filter_map(|line| line.split_once(',')),
+    ))
 }
 
 fn snapshot(train: &[Rating]) -> Snapshot {
-    let mut users = IdMap::new();
-    let mut items = IdMap::new();
-    let events = train
-        .iter()
-        .map(|r| (users.intern(&r.user), items.intern(&r.item), 1.0, r.ts))
-        .collect();
-    Snapshot {
-        users,
-        items,
-        events,
-        last_seq: train.len() as u64,
-        reference_time: train.iter().map(|r| r.ts).max().unwrap_or(0),
+    let mut snapshot = Snapshot::builder();
+    for r in train {
+        snapshot.push(&r.user, &r.item, 1.0, r.ts);
     }
+    snapshot.finish(train.len() as u64)
 }
 
 /// Every source at the same quota, no re-ranking rules: the pipeline's relevance order alone.
@@ -159,18 +142,22 @@ pub fn run(
     let catalog = read_catalog(&split.join("item_features.csv"))?;
     let snap = snapshot(&train);
     let placement = eval_placement(quota);
-    let mut serve = ServeConfig::default();
-    serve
-        .placements
-        .insert(serve.default_placement.clone(), placement.clone());
+    let serve = ServeConfig::default();
     let mut train_config = TrainConfig::default();
     if let Some(json) = ranker {
         train_config.ranker =
             serde_json::from_str(json).context("--ranker must be a train.ranker JSON object")?;
     }
     let started = Instant::now();
-    let models = ModelSet::fit(&snap, &catalog, &train_config, &serve, snap.reference_time)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let models = ModelSet::fit(
+        &snap,
+        &catalog,
+        &train_config,
+        &serve.history(),
+        &placement,
+        snap.reference_time,
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
     let fit_s = started.elapsed().as_secs_f64();
     let ranker = models
         .ranker
@@ -226,16 +213,7 @@ pub fn run(
         events.sort_by_key(|e| e.timestamp);
         let seen: HashSet<u32> = events.iter().filter_map(|e| e.item).collect();
         let allow = |i: u32| !seen.contains(&i);
-        let boost = |_: u32| 1.0;
-        let pairs: Vec<(Option<u32>, f32)> = events.iter().map(|e| (e.item, e.strength)).collect();
-        let ctx = Context {
-            seeds: pipeline::seeds(&events, serve.recent_items, serve.recency_half_life_days),
-            activity: Activity::from_events(&models.table, &pairs, &[]),
-            allow: &allow,
-            boost: &boost,
-            window: 10,
-            seed: 0,
-        };
+        let ctx = Context::for_history(&models.table, &events, &serve.history(), &allow, 10);
         // Relevance wants the targets sorted.
         let mut target: Vec<u32> = targets[user].iter().copied().collect();
         target.sort_unstable();

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use cairn_core::Item;
 
-use crate::model_set::ModelSet;
+use cairn_pipeline::ModelSet;
 
 /// Empty slots tolerated before a model swap compacts the catalog, whatever its size: compacting
 /// costs a pass over the live items, not worth it for a few deletions.

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::collections::BTreeMap;
 
 use cairn_core::EventTypes;
-use cairn_models::ModelSpec;
+use cairn_pipeline::{default_placements, HistoryConfig, PlacementConfig, TrainConfig};
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
@@ -40,82 +40,6 @@ pub struct ServerConfig {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct TrainConfig {
-    /// Background retraining period of `cairn serve`; 0 disables it.
-    pub interval_secs: u64,
-    /// Popularity half-life; 0 gives all-time counts.
-    pub popularity_half_life_days: f64,
-    /// Trending compares this recent window...
-    pub trending_window_hours: f64,
-    /// ...with this much history before it.
-    pub trending_baseline_days: f64,
-    pub knn_neighbours: usize,
-    pub knn_shrinkage: f32,
-    /// Model files kept in `data_dir/models` (older ones are deleted after a successful train).
-    pub keep_models: usize,
-    /// The model that ranks personalised recommendations, e.g. `{ model = "als", factors = 64 }`.
-    /// Item-kNN is always fitted too: it gives the reasons and the similar-items lists. `None`
-    /// leaves item-kNN as the only collaborative retriever.
-    pub model: Option<ModelSpec>,
-    /// The approximate nearest-neighbour index over the factor model's item vectors.
-    pub ann: AnnConfig,
-    /// The learned ranker of the serving pipeline.
-    pub ranker: RankerTrainConfig,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct AnnConfig {
-    /// Below this many items the embedding retriever scores every item exactly.
-    pub min_items: usize,
-    /// HNSW graph degree and build/search breadth.
-    pub m: usize,
-    pub ef_construction: usize,
-    pub ef_search: usize,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct RankerTrainConfig {
-    pub enabled: bool,
-    /// The newest share of events that the ranker learns to predict from the rest (of each user's
-    /// events, of the whole log, or both; see `label_split`).
-    pub label_fraction: f64,
-    /// Which events are the labels.
-    pub label_split: LabelSplit,
-    /// Users' candidate lists the ranker learns from, over all cuts (a fifth of the users
-    /// validate). A log with fewer active users is cut at several points of each user's history.
-    pub max_users: usize,
-    /// Most cuts of a small log; each one refits the retrievers on its own past.
-    pub max_cuts: usize,
-    /// Logs smaller than this train no ranker (candidates are then fused by rank).
-    pub min_events: usize,
-    /// Training users with at least one chosen candidate needed to keep a ranker.
-    pub min_groups: usize,
-    pub trees: usize,
-    pub learning_rate: f32,
-    pub max_leaves: usize,
-    pub min_data_in_leaf: usize,
-    /// Rounds without improvement on the validation users before training stops; 0 = never.
-    pub early_stopping_rounds: usize,
-    pub seed: u64,
-}
-
-/// How the ranker's training log is cut into what it sees and what it learns to predict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum LabelSplit {
-    /// Each user's own newest events: every active user contributes.
-    UserTails,
-    /// The newest events of the whole log, as the period after a training would be: trends and
-    /// popularity are those of that moment, but only users active at the end contribute.
-    Time,
-    /// Examples from both cuts, each with retrievers fitted on its own past.
-    Both,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
 pub struct ServeConfig {
     /// Most recent events read per user at request time, for seen-item exclusion.
     pub history_limit: usize,
@@ -134,7 +58,7 @@ pub struct ServeConfig {
     /// Placement used when a request names none.
     pub default_placement: String,
     /// Pipeline configurations by placement name (`home`, `item-page`, `cart` by default).
-    pub placements: BTreeMap<String, crate::pipeline::PlacementConfig>,
+    pub placements: BTreeMap<String, PlacementConfig>,
 }
 
 impl Default for Config {
@@ -161,23 +85,6 @@ impl Default for ServerConfig {
     }
 }
 
-impl Default for TrainConfig {
-    fn default() -> Self {
-        TrainConfig {
-            interval_secs: 3600,
-            popularity_half_life_days: 30.0,
-            trending_window_hours: 24.0,
-            trending_baseline_days: 14.0,
-            knn_neighbours: 100,
-            knn_shrinkage: 10.0,
-            keep_models: 3,
-            model: Some(ModelSpec::default_for("als").expect("als is a known model")),
-            ann: AnnConfig::default(),
-            ranker: RankerTrainConfig::default(),
-        }
-    }
-}
-
 impl Default for ServeConfig {
     fn default() -> Self {
         ServeConfig {
@@ -189,38 +96,7 @@ impl Default for ServeConfig {
             list_window: 50,
             cursor_cache: 10_000,
             default_placement: "home".into(),
-            placements: crate::pipeline::default_placements(),
-        }
-    }
-}
-
-impl Default for AnnConfig {
-    fn default() -> Self {
-        AnnConfig {
-            min_items: 20_000,
-            m: 16,
-            ef_construction: 100,
-            ef_search: 64,
-        }
-    }
-}
-
-impl Default for RankerTrainConfig {
-    fn default() -> Self {
-        RankerTrainConfig {
-            enabled: true,
-            label_fraction: 0.2,
-            label_split: LabelSplit::UserTails,
-            max_users: 4000,
-            max_cuts: 8,
-            min_events: 5000,
-            min_groups: 50,
-            trees: 200,
-            learning_rate: 0.05,
-            max_leaves: 15,
-            min_data_in_leaf: 100,
-            early_stopping_rounds: 0,
-            seed: 42,
+            placements: default_placements(),
         }
     }
 }
@@ -295,18 +171,19 @@ impl Config {
         for (name, p) in &s.placements {
             p.validate(name).map_err(ConfigError)?;
         }
-        let r = &self.train.ranker;
-        if !(r.label_fraction > 0.0 && r.label_fraction < 1.0) {
-            return Err(ConfigError(
-                "train.ranker.label_fraction must be between 0 and 1".into(),
-            ));
-        }
-        if self.train.knn_neighbours == 0 {
-            return Err(ConfigError(
-                "train.knn_neighbours must be at least 1".into(),
-            ));
-        }
+        self.train.validate().map_err(ConfigError)?;
         Ok(())
+    }
+}
+
+impl ServeConfig {
+    /// How a user's history becomes the pipeline's inputs, for serving and ranker training alike.
+    pub fn history(&self) -> HistoryConfig {
+        HistoryConfig {
+            history_limit: self.history_limit,
+            recent_items: self.recent_items,
+            recency_half_life_days: self.recency_half_life_days,
+        }
     }
 }
 
@@ -323,6 +200,7 @@ fn is_config_key(key: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cairn_models::ModelSpec;
 
     #[test]
     fn defaults_need_no_file_and_files_override_them() {

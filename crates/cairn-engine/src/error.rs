@@ -53,3 +53,10 @@ impl From<ValidationError> for EngineError {
         EngineError::Invalid(e)
     }
 }
+
+/// Fitting a model set or reading and writing its artifact file.
+impl From<cairn_pipeline::PipelineError> for EngineError {
+    fn from(e: cairn_pipeline::PipelineError) -> Self {
+        EngineError::Artifact(e.to_string())
+    }
+}

@@ -8,10 +8,8 @@
 mod catalog;
 pub mod config;
 mod error;
-mod model_set;
-pub mod pipeline;
 mod recommend;
-pub mod snapshot;
+mod store_scan;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,10 +20,10 @@ use arc_swap::ArcSwapOption;
 use cairn_core::{Event, Item, StoredEvent, Timestamp, User, Validate, ValidationError};
 use cairn_store::{DeletedUser, EmbeddedStore, Store, StoreStats};
 
+pub use cairn_pipeline::ModelSet;
 pub use catalog::Catalog;
 pub use config::{Config, ConfigError};
 pub use error::EngineError;
-pub use model_set::ModelSet;
 pub use recommend::{RecommendRequest, Recommendation, RecommendationSource, Recommendations};
 
 /// Outcome of posting a batch of events.
@@ -73,7 +71,7 @@ pub struct RankerInfo {
     pub train_users: usize,
     pub valid_users: usize,
     /// NDCG@10 of the validation lists ordered by the ranker (optimistic where the log was cut
-    /// several times: see [`pipeline::training::TrainedRanker`])...
+    /// several times: see [`cairn_pipeline::training::TrainedRanker`])...
     pub valid_ndcg: f64,
     /// ...and by reciprocal-rank fusion of the retrievers.
     pub fusion_ndcg: f64,
@@ -109,6 +107,7 @@ impl Engine {
         let models = match ModelSet::load_latest(&config.data_dir.join("models")) {
             Ok(m) => m,
             Err(e) => {
+                let e = EngineError::from(e);
                 tracing::warn!("ignoring the saved model: {e}");
                 None
             }
@@ -306,13 +305,21 @@ impl Engine {
 
     fn train_inner(&self) -> Result<TrainReport, EngineError> {
         let started = Instant::now();
-        let snapshot = snapshot::Snapshot::read(self.store.as_ref(), &self.config.event_types)?;
+        let snapshot = store_scan::read_snapshot(self.store.as_ref(), &self.config.event_types)?;
         let catalog: Vec<Item> = self.catalog().iter().map(|i| (**i).clone()).collect();
+        let serve = &self.config.serve;
+        let placement = serve
+            .placements
+            .get(&serve.default_placement)
+            .ok_or_else(|| {
+                EngineError::Artifact("serve.default_placement is not configured".into())
+            })?;
         let models = ModelSet::fit(
             &snapshot,
             &catalog,
             &self.config.train,
-            &self.config.serve,
+            &serve.history(),
+            placement,
             cairn_core::now_unix(),
         )?;
         let dir = self.config.data_dir.join("models");

@@ -9,6 +9,7 @@
 pub mod data;
 pub mod error;
 pub mod evaluate;
+pub mod external;
 pub mod metrics;
 pub mod rating_models;
 pub mod report;
@@ -22,6 +23,7 @@ pub mod tune;
 
 pub use error::{EvalError, Result};
 pub use evaluate::{evaluate_ranking, RankingOptions, RankingResult, TieBreak};
+pub use external::{External, ExternalModel};
 pub use runner::{run, ModelChoice, Report, RunConfig, StageSelection};
 pub use split::{Protocol, Role, SplitSet, Stage, StageData};
 pub use split_dir::read_split_dir;

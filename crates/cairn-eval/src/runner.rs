@@ -6,22 +6,25 @@ use std::collections::BTreeMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
-use cairn_models::{ModelSpec, Progress};
+use cairn_models::{ModelSpec, Progress, Recommender};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{EvalError, Result};
 use crate::evaluate::{evaluate_ranking, PerUser, PopularityBins, RankingOptions};
+use crate::external::External;
 use crate::rating_models::{evaluate_ratings, RatingModelSpec, RatingResult};
 use crate::split::{Role, SplitSet, Stage};
 use crate::stats::{paired_comparison, summarize, CiConfig, PairedComparison, Summary};
 use crate::task::EvalTask;
 
-/// A model to evaluate: a ranking model from the models registry, or a rating predictor.
+/// A model to evaluate: a ranking model from the models registry, a rating predictor, or a ranking
+/// model defined above this crate (see [`crate::external`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum ModelChoice {
     Ranking(ModelSpec),
     Rating(RatingModelSpec),
+    External(External),
 }
 
 impl ModelChoice {
@@ -45,6 +48,7 @@ impl ModelChoice {
         match self {
             ModelChoice::Ranking(s) => s.name(),
             ModelChoice::Rating(s) => s.name(),
+            ModelChoice::External(e) => e.0.name(),
         }
     }
 }
@@ -199,7 +203,7 @@ pub fn run(
     let mut reports = Vec::new();
     for stage in stages {
         let task = EvalTask::build(split, stage);
-        reports.push(run_stage(&task, stage.role, models, config, progress));
+        reports.push(run_stage(split, stage, &task, models, config, progress));
     }
     let fold_means = fold_means(&reports);
     Ok(Report {
@@ -211,10 +215,11 @@ pub fn run(
     })
 }
 
-/// Evaluates every model on one task.
+/// Evaluates every model on one task, built from `stage` of `split`.
 pub fn run_stage(
+    split: &SplitSet,
+    stage: &Stage,
     task: &EvalTask,
-    role: Role,
     models: &[ModelChoice],
     config: &RunConfig,
     progress: &dyn Progress,
@@ -222,8 +227,21 @@ pub fn run_stage(
     let mut reports: Vec<ModelReport> = Vec::new();
     for choice in models {
         let report = match choice {
-            ModelChoice::Ranking(spec) => ranking_report(task, spec, config, progress),
+            ModelChoice::Ranking(spec) => ranking_report(
+                task,
+                choice,
+                || spec.try_fit(&task.train).map_err(|e| e.to_string()),
+                config,
+                progress,
+            ),
             ModelChoice::Rating(spec) => rating_report(task, spec, config),
+            ModelChoice::External(e) => ranking_report(
+                task,
+                choice,
+                || e.0.fit(split, stage, task),
+                config,
+                progress,
+            ),
         };
         if let Some(mut r) = report {
             // The same model twice (e.g. default and tuned settings) gets distinct labels.
@@ -239,7 +257,7 @@ pub fn run_stage(
     let comparisons = compare(&reports, config);
     StageReport {
         name: task.name.clone(),
-        role,
+        role: stage.role,
         n_fit_users: task.train.n_users(),
         n_items: task.n_items(),
         n_catalog: task.catalog_size(),
@@ -250,21 +268,23 @@ pub fn run_stage(
     }
 }
 
+/// Fits a ranking model with `fit` and scores it; `None` when it could not be fitted.
 fn ranking_report(
     task: &EvalTask,
-    spec: &ModelSpec,
+    choice: &ModelChoice,
+    fit: impl FnOnce() -> std::result::Result<Box<dyn Recommender>, String>,
     config: &RunConfig,
     progress: &dyn Progress,
 ) -> Option<ModelReport> {
     let t0 = Instant::now();
-    let model = match spec.try_fit(&task.train) {
+    let model = match fit() {
         Ok(m) => m,
         Err(e) => {
             // Reported and left out: scoring a fallback model under this name would report numbers
             // the requested model never produced.
             eprintln!(
                 "warning: {} could not be fitted on {}: {e}; left out",
-                spec.name(),
+                choice.name(),
                 task.name
             );
             return None;
@@ -273,7 +293,7 @@ fn ranking_report(
     let fit_s = t0.elapsed().as_secs_f64();
     // One stage per model and task: `done` counts the users scored so far. Users are scored in
     // parallel; the lock keeps the counts that `progress` sees in increasing order.
-    let label = format!("{} {}", task.name, spec.name());
+    let label = format!("{} {}", task.name, choice.name());
     let total = task.users_with_targets();
     progress.update(&label, 0, total);
     let done = Mutex::new(0usize);
@@ -313,8 +333,8 @@ fn ranking_report(
         Vec::new()
     };
     Some(ModelReport {
-        model: spec.name().to_string(),
-        spec: ModelChoice::Ranking(spec.clone()),
+        model: choice.name().to_string(),
+        spec: choice.clone(),
         fit_s,
         score_s,
         metrics,

@@ -36,7 +36,7 @@ pub use item_knn::{ItemKnn, ItemKnnConfig, KnnWeighting};
 pub use popularity::Popularity;
 pub use progress::{Progress, Silent};
 pub use rating::{BiasedMf, FoldedUser, MfConfig, RatingPredictor, SvdPlusPlus};
-pub use registry::{FittedModel, ModelSpec};
+pub use registry::{FactorModel, FittedModel, ModelSpec};
 pub use topk::top_k;
 pub use trending::Trending;
 pub use user_knn::{UserKnn, UserKnnConfig};

@@ -97,6 +97,20 @@ impl FittedModel {
         }
     }
 
+    /// The user and item vectors of a factor model; `None` for the other models. Serving folds users
+    /// in and searches item vectors through this view, so a new factor model needs only an
+    /// implementation of [`FactorModel`] and an arm here.
+    pub fn factor_model(&self) -> Option<&dyn FactorModel> {
+        match self {
+            FittedModel::Als(m) => Some(m),
+            FittedModel::Bpr(m) => Some(m),
+            FittedModel::Popularity(_)
+            | FittedModel::ItemKnn(_)
+            | FittedModel::Ease(_)
+            | FittedModel::UserKnn(_) => None,
+        }
+    }
+
     /// Item-to-item similarities, for the models that have them.
     pub fn similar_items(&self) -> Option<&dyn SimilarItems> {
         match self {
@@ -106,6 +120,56 @@ impl FittedModel {
             FittedModel::Ease(m) => Some(m),
             FittedModel::Popularity(_) | FittedModel::UserKnn(_) => None,
         }
+    }
+}
+
+/// A model that scores an item by the inner product of the user's and the item's vectors, plus
+/// the item's bias where it has one: what lets serving fold a user in once per request and search
+/// the item vectors by nearest neighbour instead of scoring every item.
+pub trait FactorModel: Send + Sync {
+    /// Length of every vector.
+    fn factors(&self) -> usize;
+    /// The item vectors, `factors()` values per item, in item order.
+    fn item_factors(&self) -> &[f32];
+    /// Per-item bias added to the inner product, for the models that have one.
+    fn item_bias(&self) -> Option<&[f32]>;
+    /// The vector of a user with this history: (item index, strength), oldest first.
+    fn fold_in(&self, history: &[(u32, f32)]) -> Vec<f32>;
+}
+
+impl FactorModel for ImplicitAls {
+    fn factors(&self) -> usize {
+        ImplicitAls::factors(self)
+    }
+
+    fn item_factors(&self) -> &[f32] {
+        &self.item_factors
+    }
+
+    fn item_bias(&self) -> Option<&[f32]> {
+        None
+    }
+
+    fn fold_in(&self, history: &[(u32, f32)]) -> Vec<f32> {
+        ImplicitAls::fold_in(self, history)
+    }
+}
+
+impl FactorModel for Bpr {
+    fn factors(&self) -> usize {
+        Bpr::factors(self)
+    }
+
+    fn item_factors(&self) -> &[f32] {
+        &self.item_factors
+    }
+
+    fn item_bias(&self) -> Option<&[f32]> {
+        Some(&self.item_bias)
+    }
+
+    fn fold_in(&self, history: &[(u32, f32)]) -> Vec<f32> {
+        Bpr::fold_in(self, history)
     }
 }
 

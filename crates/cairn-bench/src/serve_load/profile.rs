@@ -10,8 +10,8 @@ use std::time::Instant;
 use anyhow::{bail, Context as _, Result};
 use std::collections::HashSet;
 
-use cairn_engine::pipeline::{self, retrieve, Activity, Context, HistoryEvent};
 use cairn_engine::{Config, Engine, ModelSet, RecommendRequest};
+use cairn_pipeline::{self as pipeline, retrieve, Activity, Context, HistoryEvent};
 use clap::Args;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;

@@ -4,15 +4,19 @@
 //! `meta.json`), or is made here from a dataset file with a Rust splitter (`--data`).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use cairn_eval::report::{table, write_lists, write_report};
 use cairn_eval::runner::StageSelection;
 use cairn_eval::stats::CiConfig;
 use cairn_eval::tune::TunedConfig;
-use cairn_eval::{read_split_dir, ModelChoice, Protocol, RankingOptions, RunConfig, TieBreak};
+use cairn_eval::{
+    read_split_dir, External, ModelChoice, Protocol, RankingOptions, RunConfig, TieBreak,
+};
 use clap::{Args, ValueEnum};
 
+use super::pipeline_model::{self, ServedPipeline};
 use super::Context;
 
 #[derive(Args)]
@@ -27,8 +31,8 @@ pub struct EvalArgs {
     /// cold-items, temporal). With --data: holdout, leave-last-out, temporal, strong-gen, cold-items, k-fold.
     #[arg(long)]
     pub protocol: Option<String>,
-    /// Comma-separated model names (ranking models of the registry, or the rating baselines
-    /// `baseline`, `global-mean`).
+    /// Comma-separated model names (ranking models of the registry, the rating baselines
+    /// `baseline`, `global-mean`, or `pipeline`: the served pipeline with this configuration).
     #[arg(long, default_value = "popularity,item-knn", value_delimiter = ',')]
     pub models: Vec<String>,
     /// Model configurations written by `cairn tune --out` (TOML or JSON), evaluated after --models.
@@ -83,13 +87,23 @@ pub enum Stages {
     All,
 }
 
-pub fn run(_ctx: &Context, args: EvalArgs) -> anyhow::Result<()> {
-    let mut models = args
+pub fn run(ctx: &Context, args: EvalArgs) -> anyhow::Result<()> {
+    let mut models = Vec::new();
+    for name in args
         .models
         .iter()
-        .filter(|name| !name.trim().is_empty())
-        .map(|name| ModelChoice::by_name(name.trim()))
-        .collect::<Result<Vec<_>, _>>()?;
+        .map(|n| n.trim())
+        .filter(|n| !n.is_empty())
+    {
+        models.push(if name == pipeline_model::NAME {
+            ModelChoice::External(External(Arc::new(ServedPipeline {
+                config: ctx.config()?,
+                window: args.k.iter().copied().max().unwrap_or(0),
+            })))
+        } else {
+            ModelChoice::by_name(name)?
+        });
+    }
     for path in &args.model_file {
         models.push(ModelChoice::Ranking(TunedConfig::read_model(path)?));
     }

@@ -5,6 +5,7 @@ pub mod demo;
 pub mod eval;
 pub mod import;
 pub mod openapi;
+pub mod pipeline_model;
 pub mod serve;
 pub mod train;
 pub mod tune;

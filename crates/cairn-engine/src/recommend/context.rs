@@ -14,7 +14,7 @@ use super::lists::may_list;
 use super::request::RecommendRequest;
 use super::rules::RequestRules;
 use crate::catalog::{Catalog, TableItems};
-use crate::pipeline::{Activity, HistoryEvent, ItemTable, Seeds};
+use cairn_pipeline::{Activity, HistoryEvent, ItemTable, Seeds};
 
 /// Strength of a context item: the newest, strongest kind of signal.
 const CONTEXT_STRENGTH: f32 = 8.0;

@@ -6,8 +6,8 @@ use cairn_core::StoredEvent;
 
 use super::request::{Recommendation, RecommendationSource};
 use crate::catalog::Catalog;
-use crate::model_set::ModelSet;
-use crate::pipeline::{self, Context, Source};
+use cairn_pipeline::ModelSet;
+use cairn_pipeline::{Context, Source};
 
 /// What the user did, as it reads in "because you … \"title\"".
 fn verb(event_type: &str) -> &'static str {
@@ -66,7 +66,7 @@ impl<'a> Explainer<'a> {
     }
 
     /// The reason for one item, from the source that placed it.
-    pub(super) fn explain(&self, r: &pipeline::Ranked) -> Recommendation {
+    pub(super) fn explain(&self, r: &cairn_pipeline::Ranked) -> Recommendation {
         let (m, catalog, ctx, history, category) =
             (self.m, self.catalog, self.ctx, self.history, self.category);
         let table = &m.table;
@@ -152,8 +152,8 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::pipeline::{Activity, Ranked};
     use crate::recommend::fixture;
+    use cairn_pipeline::{Activity, Ranked};
 
     #[test]
     fn a_non_personal_reason_names_its_category_when_it_has_one() {

@@ -7,10 +7,11 @@ use std::sync::Arc;
 use cairn_core::{Event, IdMap, Item, StoredEvent, Timestamp};
 
 use crate::catalog::Catalog;
-use crate::config::{Config, TrainConfig};
-use crate::model_set::ModelSet;
-use crate::snapshot::Snapshot;
+use crate::config::Config;
 use crate::Engine;
+use cairn_pipeline::snapshot::Snapshot;
+use cairn_pipeline::ModelSet;
+use cairn_pipeline::TrainConfig;
 
 /// "Now" of every test: a day after the last event.
 pub(super) const NOW: i64 = 1_700_000_000 + 86_400;

@@ -24,9 +24,9 @@ use cairn_expr::UserContext;
 use uuid::Uuid;
 
 use crate::catalog::Catalog;
-use crate::model_set::ModelSet;
-use crate::pipeline::{self, Context, PlacementConfig};
 use crate::{Engine, EngineError};
+use cairn_pipeline::ModelSet;
+use cairn_pipeline::{Context, PlacementConfig};
 use context::ItemRules;
 use explain::{popular_reason, Explainer};
 use fill::fill_from_order;
@@ -124,7 +124,8 @@ impl Engine {
             strength,
             now,
         );
-        let seeds = pipeline::seeds(&events, serve.recent_items, serve.recency_half_life_days);
+        let seeds =
+            cairn_pipeline::seeds(&events, serve.recent_items, serve.recency_half_life_days);
         let activity = context::activity(table, &events, user);
 
         let seen_ids: HashSet<&str> = history.iter().map(|e| e.item_id.as_str()).collect();
@@ -160,7 +161,7 @@ impl Engine {
                 history.last().map_or(0, |e| e.timestamp.0),
             ),
         };
-        let ranked = pipeline::run(m, &ctx, placement);
+        let ranked = cairn_pipeline::run(m, &ctx, placement);
         let explainer = Explainer::new(m, catalog, &ctx, history, req.category.as_deref());
         let mut out: Vec<Recommendation> = ranked.iter().map(|r| explainer.explain(r)).collect();
         if out.len() < ctx.window {

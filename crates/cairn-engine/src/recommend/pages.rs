@@ -9,8 +9,8 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use super::request::{Recommendation, Recommendations};
-use crate::model_set::ModelSet;
 use crate::{Engine, EngineError};
+use cairn_pipeline::ModelSet;
 
 /// A computed list kept for its later pages.
 pub(crate) struct CachedList {

@@ -4,9 +4,9 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::model_set::ModelSet;
-use crate::pipeline::Source;
 use crate::{Engine, EngineError};
+use cairn_pipeline::ModelSet;
+use cairn_pipeline::Source;
 
 #[derive(Debug, Clone, Default)]
 pub struct RecommendRequest {

@@ -13,14 +13,74 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::{
-    features, fusion_head, fusion_score, retrieve, seeds, Activity, Candidate, Context,
-    HistoryEvent, PlacementConfig,
-};
-use crate::config::{LabelSplit, RankerTrainConfig, ServeConfig, TrainConfig};
-use crate::model_set::ModelSet;
+use crate::features;
+use crate::model_set::{ModelSet, TrainConfig};
+use crate::placement::PlacementConfig;
+use crate::request::{Context, HistoryConfig, HistoryEvent};
+use crate::retrieve::{self, Candidate};
+use crate::score::{fusion_head, fusion_score};
 use crate::snapshot::Snapshot;
-use crate::EngineError;
+use crate::PipelineError;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RankerTrainConfig {
+    pub enabled: bool,
+    /// The newest share of events that the ranker learns to predict from the rest (of each user's
+    /// events, of the whole log, or both; see `label_split`).
+    pub label_fraction: f64,
+    /// Which events are the labels.
+    pub label_split: LabelSplit,
+    /// Users' candidate lists the ranker learns from, over all cuts (a fifth of the users
+    /// validate). A log with fewer active users is cut at several points of each user's history.
+    pub max_users: usize,
+    /// Most cuts of a small log; each one refits the retrievers on its own past.
+    pub max_cuts: usize,
+    /// Logs smaller than this train no ranker (candidates are then fused by rank).
+    pub min_events: usize,
+    /// Training users with at least one chosen candidate needed to keep a ranker.
+    pub min_groups: usize,
+    pub trees: usize,
+    pub learning_rate: f32,
+    pub max_leaves: usize,
+    pub min_data_in_leaf: usize,
+    /// Rounds without improvement on the validation users before training stops; 0 = never.
+    pub early_stopping_rounds: usize,
+    pub seed: u64,
+}
+
+impl Default for RankerTrainConfig {
+    fn default() -> Self {
+        RankerTrainConfig {
+            enabled: true,
+            label_fraction: 0.2,
+            label_split: LabelSplit::UserTails,
+            max_users: 4000,
+            max_cuts: 8,
+            min_events: 5000,
+            min_groups: 50,
+            trees: 200,
+            learning_rate: 0.05,
+            max_leaves: 15,
+            min_data_in_leaf: 100,
+            early_stopping_rounds: 0,
+            seed: 42,
+        }
+    }
+}
+
+/// How the ranker's training log is cut into what it sees and what it learns to predict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LabelSplit {
+    /// Each user's own newest events: every active user contributes.
+    UserTails,
+    /// The newest events of the whole log, as the period after a training would be: trends and
+    /// popularity are those of that moment, but only users active at the end contribute.
+    Time,
+    /// Examples from both cuts, each with retrievers fitted on its own past.
+    Both,
+}
 
 /// A held-out event the ranker learns to predict: (user id, item id, strength).
 type LabelEvent = (String, String, f32);
@@ -89,7 +149,7 @@ pub fn examples(
     models: &ModelSet,
     past: &Snapshot,
     future: &[LabelEvent],
-    serve: &ServeConfig,
+    serve: &HistoryConfig,
     placement: &PlacementConfig,
     user_groups: &[&[String]],
 ) -> Vec<RankingExamples> {
@@ -129,17 +189,7 @@ pub fn examples(
                 .unwrap_or_default();
             let seen: HashSet<u32> = history.iter().filter_map(|e| e.item).collect();
             let allow = |i: u32| !seen.contains(&i);
-            let boost = |_: u32| 1.0;
-            let pairs: Vec<(Option<u32>, f32)> =
-                history.iter().map(|e| (e.item, e.strength)).collect();
-            let ctx = Context {
-                seeds: seeds(&history, serve.recent_items, serve.recency_half_life_days),
-                activity: Activity::from_events(&models.table, &pairs, &[]),
-                allow: &allow,
-                boost: &boost,
-                window: 0,
-                seed: 0,
-            };
+            let ctx = Context::for_history(&models.table, &history, serve, &allow, 0);
             let r = retrieve::retrieve(models, &ctx, placement);
             // The ranker only ever sees the head of the fusion order, so it learns on that.
             let fusion: Vec<f32> = r.candidates.iter().map(fusion_score).collect();
@@ -230,9 +280,9 @@ pub fn fit_ranker(
     snapshot: &Snapshot,
     catalog: &[Item],
     train: &TrainConfig,
-    serve: &ServeConfig,
+    serve: &HistoryConfig,
     placement: &PlacementConfig,
-) -> Result<Option<TrainedRanker>, EngineError> {
+) -> Result<Option<TrainedRanker>, PipelineError> {
     let cfg: &RankerTrainConfig = &train.ranker;
     if !cfg.enabled || snapshot.events.len() < cfg.min_events {
         return Ok(None);
@@ -294,8 +344,8 @@ pub fn fit_ranker(
         early_stopping_rounds: (cfg.early_stopping_rounds > 0).then_some(cfg.early_stopping_rounds),
         ..RankerConfig::default()
     };
-    let ranker = Ranker::fit(&fit.data, Some(&valid.data), &config)
-        .map_err(|e| EngineError::Artifact(format!("ranker: {e}")))?;
+    let ranker =
+        Ranker::fit(&fit.data, Some(&valid.data), &config).map_err(PipelineError::Ranker)?;
     let mut scores = vec![0f32; valid.data.labels.len()];
     ranker.predict_many(&valid.data.features, &mut scores);
     Ok(Some(TrainedRanker {

@@ -7,10 +7,11 @@ use std::collections::HashMap;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::placement::{PlacementConfig, Source};
-use super::retrieve::{item_vectors, Retrieval};
-use super::{credited_source, Context, Ranked, Scores};
 use crate::model_set::ModelSet;
+use crate::placement::{PlacementConfig, Source};
+use crate::request::{Context, Ranked};
+use crate::retrieve::{item_vectors, Candidate, Retrieval};
+use crate::score::{credited_source, Scores};
 
 /// Squashes any score into (0, 1) so that multiplicative boosts and MMR mean the same whatever
 /// produced the score (ranker margins can be negative; fusion scores are tiny).
@@ -157,7 +158,7 @@ fn best_by_mmr(
     m: &ModelSet,
     placement: &PlacementConfig,
     vectors: Option<(&[f32], usize)>,
-    cands: &[super::Candidate],
+    cands: &[Candidate],
     rel: &[f32],
     order: &[usize],
     placed: &[bool],

@@ -1,8 +1,9 @@
-//! A training snapshot: the event log read once into compact indexed form.
+//! A training snapshot: the event log read once into compact indexed form. Where the events come
+//! from (the engine's store, a split's training file) is the caller's business: it feeds them to a
+//! [`SnapshotBuilder`] in log order.
 
-use cairn_core::{EventTypes, IdMap, InteractionMatrix, Triplet};
+use cairn_core::{IdMap, InteractionMatrix, Triplet};
 use cairn_models::TimedInteraction;
-use cairn_store::{Store, StoreError};
 
 pub struct Snapshot {
     pub users: IdMap,
@@ -16,34 +17,14 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    pub fn read(store: &dyn Store, event_types: &EventTypes) -> Result<Snapshot, StoreError> {
-        let mut users = IdMap::new();
-        let mut items = IdMap::new();
-        let mut events = Vec::new();
-        let mut last_seq = 0;
-        let mut reference_time = i64::MIN;
-        store.scan_events(0, &mut |e| {
-            last_seq = e.seq;
-            let strength = event_types.strength(&e.event_type, e.value);
-            if strength != 0.0 {
-                let u = users.intern(&e.user_id);
-                let i = items.intern(&e.item_id);
-                events.push((u, i, strength, e.timestamp.0));
-                reference_time = reference_time.max(e.timestamp.0);
-            }
-            true
-        })?;
-        Ok(Snapshot {
-            users,
-            items,
-            events,
-            last_seq,
-            reference_time: if reference_time == i64::MIN {
-                0
-            } else {
-                reference_time
-            },
-        })
+    /// Starts a snapshot to which events are added in log order.
+    pub fn builder() -> SnapshotBuilder {
+        SnapshotBuilder {
+            users: IdMap::new(),
+            items: IdMap::new(),
+            events: Vec::new(),
+            reference_time: i64::MIN,
+        }
     }
 
     pub fn matrix(&self) -> InteractionMatrix {
@@ -53,6 +34,40 @@ impl Snapshot {
 
     pub fn timed(&self) -> Vec<TimedInteraction> {
         self.events.iter().map(|&(_, i, s, t)| (i, s, t)).collect()
+    }
+}
+
+/// Collects events in log order into a [`Snapshot`], interning user and item ids as they come.
+pub struct SnapshotBuilder {
+    users: IdMap,
+    items: IdMap,
+    events: Vec<(u32, u32, f32, i64)>,
+    reference_time: i64,
+}
+
+impl SnapshotBuilder {
+    /// Adds one event of a known type; `strength` is its signed strength (non-zero).
+    pub fn push(&mut self, user_id: &str, item_id: &str, strength: f32, timestamp: i64) {
+        let u = self.users.intern(user_id);
+        let i = self.items.intern(item_id);
+        self.events.push((u, i, strength, timestamp));
+        self.reference_time = self.reference_time.max(timestamp);
+    }
+
+    /// The snapshot of the events added; `last_seq` is the log position of the last event read
+    /// (events of unknown types included).
+    pub fn finish(self, last_seq: u64) -> Snapshot {
+        Snapshot {
+            users: self.users,
+            items: self.items,
+            events: self.events,
+            last_seq,
+            reference_time: if self.reference_time == i64::MIN {
+                0
+            } else {
+                self.reference_time
+            },
+        }
     }
 }
 

@@ -1,29 +1,79 @@
 //! The trained models that serving uses, fitted together from one snapshot and saved as one versioned
 //! artifact file.
 
-use std::fs::{self, File};
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
-
 use std::collections::HashMap;
 
 use cairn_content::{ContentModel, FeatureConfig, FeatureSpace};
 use cairn_core::{IdMap, Item};
-use cairn_models::{FittedModel, ItemKnn, ItemKnnConfig, Popularity, Trending};
+use cairn_models::{FittedModel, ItemKnn, ItemKnnConfig, ModelSpec, Popularity, Trending};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{ServeConfig, TrainConfig};
-use crate::pipeline::ann::ItemIndex;
-use crate::pipeline::retrieve::item_vectors;
-use crate::pipeline::training::{fit_ranker, TrainedRanker};
-use crate::pipeline::ItemTable;
+use crate::ann::{AnnConfig, ItemIndex};
+use crate::items::ItemTable;
+use crate::placement::PlacementConfig;
+use crate::request::HistoryConfig;
+use crate::retrieve::item_vectors;
 use crate::snapshot::Snapshot;
-use crate::EngineError;
+use crate::training::{fit_ranker, RankerTrainConfig, TrainedRanker};
+use crate::PipelineError;
 
-const MAGIC: &[u8; 8] = b"CAIRNMS\0";
-/// Bumped whenever the serialized layout changes; older files are refused with a clear error.
-const FORMAT_VERSION: u32 = 4;
-const LATEST: &str = "LATEST";
+/// What fitting a model set uses: the `[train]` section of the engine's configuration (whose
+/// `interval_secs` the server's background retraining reads, and `keep_models` the artifact pruning).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Background retraining period of `cairn serve`; 0 disables it.
+    pub interval_secs: u64,
+    /// Popularity half-life; 0 gives all-time counts.
+    pub popularity_half_life_days: f64,
+    /// Trending compares this recent window...
+    pub trending_window_hours: f64,
+    /// ...with this much history before it.
+    pub trending_baseline_days: f64,
+    pub knn_neighbours: usize,
+    pub knn_shrinkage: f32,
+    /// Model files kept in `data_dir/models` (older ones are deleted after a successful train).
+    pub keep_models: usize,
+    /// The model that ranks personalised recommendations, e.g. `{ model = "als", factors = 64 }`.
+    /// Item-kNN is always fitted too: it gives the reasons and the similar-items lists. `None`
+    /// leaves item-kNN as the only collaborative retriever.
+    pub model: Option<ModelSpec>,
+    /// The approximate nearest-neighbour index over the factor model's item vectors.
+    pub ann: AnnConfig,
+    /// The learned ranker of the serving pipeline.
+    pub ranker: RankerTrainConfig,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            interval_secs: 3600,
+            popularity_half_life_days: 30.0,
+            trending_window_hours: 24.0,
+            trending_baseline_days: 14.0,
+            knn_neighbours: 100,
+            knn_shrinkage: 10.0,
+            keep_models: 3,
+            model: Some(ModelSpec::default_for("als").expect("als is a known model")),
+            ann: AnnConfig::default(),
+            ranker: RankerTrainConfig::default(),
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Checks what serde cannot; the message names the offending key.
+    pub fn validate(&self) -> Result<(), String> {
+        let r = &self.ranker;
+        if !(r.label_fraction > 0.0 && r.label_fraction < 1.0) {
+            return Err("train.ranker.label_fraction must be between 0 and 1".into());
+        }
+        if self.knn_neighbours == 0 {
+            return Err("train.knn_neighbours must be at least 1".into());
+        }
+        Ok(())
+    }
+}
 
 /// Item features and the content recommender, indexed like the [`ItemTable`] (so over items
 /// nobody has touched too), so that new items can be matched to users by what they are.
@@ -34,13 +84,11 @@ pub struct ContentIndex {
 }
 
 impl ContentIndex {
-    fn fit(table: &ItemTable, catalog: &[Item]) -> Result<Option<ContentIndex>, EngineError> {
+    fn fit(table: &ItemTable, catalog: &[Item]) -> Result<Option<ContentIndex>, PipelineError> {
         if catalog.is_empty() {
             return Ok(None);
         }
-        let err = |e: cairn_content::ContentError| {
-            EngineError::Artifact(format!("content features: {e}"))
-        };
+        let err = PipelineError::Content;
         let by_id: HashMap<&str, &Item> = catalog.iter().map(|i| (i.id.as_str(), i)).collect();
         // Items deleted since their events keep an empty feature row.
         let rows: Vec<Item> = (0..table.len() as u32)
@@ -107,16 +155,11 @@ impl ModelSet {
         snapshot: &Snapshot,
         catalog: &[Item],
         config: &TrainConfig,
-        serve: &ServeConfig,
+        history: &HistoryConfig,
+        placement: &PlacementConfig,
         trained_at: i64,
-    ) -> Result<ModelSet, EngineError> {
-        let placement = serve
-            .placements
-            .get(&serve.default_placement)
-            .ok_or_else(|| {
-                EngineError::Artifact("serve.default_placement is not configured".into())
-            })?;
-        let ranker = fit_ranker(snapshot, catalog, config, serve, placement)?;
+    ) -> Result<ModelSet, PipelineError> {
+        let ranker = fit_ranker(snapshot, catalog, config, history, placement)?;
         let mut models = Self::fit_models(snapshot, catalog, config, trained_at)?;
         models.ranker = ranker;
         Ok(models)
@@ -128,7 +171,7 @@ impl ModelSet {
         catalog: &[Item],
         config: &TrainConfig,
         trained_at: i64,
-    ) -> Result<ModelSet, EngineError> {
+    ) -> Result<ModelSet, PipelineError> {
         let matrix = snapshot.matrix();
         let timed = snapshot.timed();
         let n_items = snapshot.items.len();
@@ -155,10 +198,14 @@ impl ModelSet {
             },
         );
         let main = match &config.model {
-            None | Some(cairn_models::ModelSpec::ItemKnn(_)) => None,
-            Some(spec) => Some(spec.fit_model(&matrix).map_err(|e| {
-                EngineError::Artifact(format!("fitting train.model `{}`: {e}", spec.name()))
-            })?),
+            None | Some(ModelSpec::ItemKnn(_)) => None,
+            Some(spec) => Some(
+                spec.fit_model(&matrix)
+                    .map_err(|source| PipelineError::Model {
+                        model: spec.name(),
+                        source,
+                    })?,
+            ),
         };
         let (first_seen, interactions) = snapshot.item_stats();
         let table = ItemTable::build(
@@ -172,10 +219,7 @@ impl ModelSet {
         let ann = match main.as_ref() {
             Some(model) => match item_vectors(model) {
                 Some((vectors, dim)) => {
-                    let bias = match model {
-                        FittedModel::Bpr(b) => Some(b.item_bias.as_slice()),
-                        _ => None,
-                    };
+                    let bias = model.factor_model().and_then(|f| f.item_bias());
                     ItemIndex::build(vectors, dim, bias, &config.ann)?
                 }
                 None => None,
@@ -202,84 +246,4 @@ impl ModelSet {
             ann,
         })
     }
-
-    /// Writes `dir/model-<version>.cairn` atomically (temp file, fsync, rename) and points `LATEST` at it.
-    pub fn save(&self, dir: &Path) -> Result<PathBuf, EngineError> {
-        let io =
-            |e: std::io::Error| EngineError::Artifact(format!("writing to {}: {e}", dir.display()));
-        fs::create_dir_all(dir).map_err(io)?;
-        let name = format!("model-{}.cairn", self.version);
-        let path = dir.join(&name);
-        let body = postcard::to_allocvec(self).map_err(|e| EngineError::Artifact(e.to_string()))?;
-        write_atomically(&path, |f| {
-            f.write_all(MAGIC)?;
-            f.write_all(&FORMAT_VERSION.to_le_bytes())?;
-            f.write_all(&body)
-        })
-        .map_err(io)?;
-        write_atomically(&dir.join(LATEST), |f| f.write_all(name.as_bytes())).map_err(io)?;
-        Ok(path)
-    }
-
-    pub fn load(path: &Path) -> Result<ModelSet, EngineError> {
-        let err = |m: String| EngineError::Artifact(format!("{}: {m}", path.display()));
-        let mut bytes = Vec::new();
-        File::open(path)
-            .and_then(|mut f| f.read_to_end(&mut bytes))
-            .map_err(|e| err(e.to_string()))?;
-        if bytes.len() < 12 || &bytes[..8] != MAGIC {
-            return Err(err("not a Cairn model file".into()));
-        }
-        let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
-        if version != FORMAT_VERSION {
-            return Err(err(format!(
-                "model format {version} is not the supported {FORMAT_VERSION}; retrain with `cairn train`"
-            )));
-        }
-        postcard::from_bytes(&bytes[12..]).map_err(|e| err(format!("corrupt: {e}")))
-    }
-
-    /// The model `LATEST` points at in `dir`, if any.
-    pub fn load_latest(dir: &Path) -> Result<Option<ModelSet>, EngineError> {
-        let pointer = dir.join(LATEST);
-        let name = match fs::read_to_string(&pointer) {
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(EngineError::Artifact(format!("{}: {e}", pointer.display()))),
-        };
-        Self::load(&dir.join(name.trim())).map(Some)
-    }
-
-    /// Deletes all but the newest `keep` model files other than `current`.
-    pub fn prune(dir: &Path, keep: usize, current: &Path) {
-        let Ok(entries) = fs::read_dir(dir) else {
-            return;
-        };
-        let mut models: Vec<(std::time::SystemTime, PathBuf)> = entries
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|x| x == "cairn") && p != current)
-            .filter_map(|p| Some((p.metadata().ok()?.modified().ok()?, p)))
-            .collect();
-        models.sort();
-        let excess = models.len().saturating_sub(keep.saturating_sub(1));
-        for (_, p) in models.into_iter().take(excess) {
-            let _ = fs::remove_file(p);
-        }
-    }
-}
-
-fn write_atomically(
-    path: &Path,
-    write: impl FnOnce(&mut File) -> std::io::Result<()>,
-) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    let mut f = File::create(&tmp)?;
-    write(&mut f)?;
-    f.sync_all()?;
-    fs::rename(&tmp, path)?;
-    if let Some(parent) = path.parent() {
-        File::open(parent)?.sync_all()?;
-    }
-    Ok(())
 }

@@ -5,10 +5,11 @@ use std::collections::HashMap;
 
 use cairn_models::{top_k, FittedModel, Recommender};
 
-use super::placement::{PlacementConfig, Source};
-use super::sparse::{best_positive_allowed, SparseScores};
-use super::{Context, N_SOURCES};
 use crate::model_set::ModelSet;
+use crate::placement::{PlacementConfig, Source};
+use crate::request::Context;
+use crate::sparse::{best_positive_allowed, SparseScores};
+use crate::N_SOURCES;
 
 #[derive(Debug, Clone)]
 pub struct Candidate {
@@ -41,18 +42,13 @@ pub struct Retrieval {
 
 /// The factor model's item vectors, when `train.model` has them.
 pub fn item_vectors(main: &FittedModel) -> Option<(&[f32], usize)> {
-    match main {
-        FittedModel::Als(m) => Some((&m.item_factors, m.factors())),
-        FittedModel::Bpr(m) => Some((&m.item_factors, m.factors())),
-        _ => None,
-    }
+    main.factor_model().map(|f| (f.item_factors(), f.factors()))
 }
 
 fn item_bias(main: &FittedModel, item: u32) -> f32 {
-    match main {
-        FittedModel::Bpr(m) => m.item_bias[item as usize],
-        _ => 0.0,
-    }
+    main.factor_model()
+        .and_then(|f| f.item_bias())
+        .map_or(0.0, |bias| bias[item as usize])
 }
 
 /// The main model's score of one collaborative item for this user.
@@ -96,12 +92,11 @@ pub fn retrieve(m: &ModelSet, ctx: &Context, placement: &PlacementConfig) -> Ret
         }
     }
     if let (Some(main), false) = (&m.main, cf_seeds.is_empty()) {
-        match main {
-            FittedModel::Als(a) => r.user_vector = Some(a.fold_in(&cf_seeds)),
-            FittedModel::Bpr(b) => r.user_vector = Some(b.fold_in(&cf_seeds)),
-            other => {
+        match main.factor_model() {
+            Some(f) => r.user_vector = Some(f.fold_in(&cf_seeds)),
+            None => {
                 let mut s = vec![0f32; m.table.n_cf];
-                other.score(&cf_seeds, &mut s);
+                main.score(&cf_seeds, &mut s);
                 r.model_scores = Some(s);
             }
         }

@@ -1,26 +1,11 @@
-//! The multi-stage serving pipeline: candidate generation from several retrievers with quotas,
-//! scoring (learned ranker, or reciprocal-rank fusion), re-ranking (boosts, diversity,
-//! exploration). It works on a trained [`ModelSet`] and a request [`Context`] only, with no storage
-//! access, so that offline evaluation runs exactly the code that serves.
-
-pub mod ann;
-pub mod features;
-pub mod items;
-pub mod placement;
-pub mod rerank;
-pub mod retrieve;
-pub mod sparse;
-pub mod training;
+//! One request's inputs to the pipeline and its output: the user's history mapped onto the item
+//! table, summarised into seeds and activity, the request's filter and boosts, and the ranked items.
 
 use std::collections::HashMap;
 
-pub use items::ItemTable;
-pub use placement::{default_placements, PlacementConfig, Quota, Seeds, Source};
-pub use retrieve::{Candidate, Retrieval};
-
-use crate::model_set::ModelSet;
-
-pub const N_SOURCES: usize = Source::ALL.len();
+use crate::features;
+use crate::items::ItemTable;
+use crate::placement::Source;
 
 /// What the user has done, summarised for retrieval and features.
 #[derive(Debug, Clone, Default)]
@@ -96,6 +81,33 @@ pub struct Context<'a> {
     pub seed: u64,
 }
 
+fn no_boost(_: u32) -> f32 {
+    1.0
+}
+
+impl<'a> Context<'a> {
+    /// A request without rules for a user with this history (oldest first, already cut to the
+    /// events to consider), as offline evaluation and ranker training make them: seeds from the
+    /// recent items, activity from the whole history, no stated categories, no boosts, seed 0.
+    pub fn for_history(
+        table: &ItemTable,
+        history: &[HistoryEvent],
+        config: &HistoryConfig,
+        allow: &'a (dyn Fn(u32) -> bool + Sync),
+        window: usize,
+    ) -> Context<'a> {
+        let pairs: Vec<(Option<u32>, f32)> = history.iter().map(|e| (e.item, e.strength)).collect();
+        Context {
+            seeds: seeds(history, config.recent_items, config.recency_half_life_days),
+            activity: Activity::from_events(table, &pairs, &[]),
+            allow,
+            boost: &no_boost,
+            window,
+            seed: 0,
+        }
+    }
+}
+
 /// One item of the pipeline's final list.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Ranked {
@@ -108,93 +120,17 @@ pub struct Ranked {
     pub explored: bool,
 }
 
-/// Per-source weights of reciprocal-rank fusion when no ranker is used: collaborative evidence
-/// first, so that several weak sources agreeing (an item popular, trending and in a liked
-/// category) do not outweigh what users like this one chose.
-fn fusion_weight(s: Source) -> f32 {
-    match s {
-        Source::Embedding | Source::ItemKnn => 1.0,
-        Source::Content => 0.5,
-        Source::CategoryPopular => 0.3,
-        Source::Trending | Source::Popular | Source::NewItems => 0.1,
-    }
-}
-
-const RRF_K: f32 = 60.0;
-
-pub fn fusion_score(c: &Candidate) -> f32 {
-    Source::ALL
-        .iter()
-        .filter(|s| c.retrieved_by(**s))
-        .map(|&s| fusion_weight(s) / (RRF_K + c.rank[s.index()] as f32))
-        .sum()
-}
-
-fn credited_source(c: &Candidate) -> Source {
-    let best = |personal: bool| {
-        Source::ALL
-            .iter()
-            .copied()
-            .filter(|s| c.retrieved_by(*s) && (!personal || s.is_personal()))
-            .min_by_key(|s| (c.rank[s.index()], s.index()))
-    };
-    best(true)
-        .or_else(|| best(false))
-        .unwrap_or(Source::Popular)
-}
-
-/// Per candidate of a retrieval: its relevance (the ranker's score where one is trained and
-/// wanted, else its fusion score) and its reciprocal-rank fusion score.
-pub struct Scores {
-    pub relevance: Vec<f32>,
-    pub fusion: Vec<f32>,
-}
-
-/// Scores every candidate. With a ranker, only the best `ranker_candidates` by fusion are scored
-/// by it; the others rank below them, in fusion order.
-pub fn score_candidates(
-    m: &ModelSet,
-    ctx: &Context,
-    r: &Retrieval,
-    placement: &PlacementConfig,
-) -> Scores {
-    let fusion: Vec<f32> = r.candidates.iter().map(fusion_score).collect();
-    let Some(ranker) = m.ranker.as_ref().filter(|_| placement.use_ranker) else {
-        return Scores {
-            relevance: fusion.clone(),
-            fusion,
-        };
-    };
-    let order = fusion_head(&fusion, placement.ranker_candidates);
-    let head: Vec<Candidate> = order.iter().map(|&c| r.candidates[c].clone()).collect();
-    let mut rows = Vec::with_capacity(order.len() * features::N_FEATURES);
-    features::compute_with(m, &ctx.activity, r, &head, &mut rows);
-    let mut head_scores = vec![0f32; order.len()];
-    ranker.predict_many(&rows, &mut head_scores);
-    // Unscored candidates sit below the lowest ranked one, keeping their fusion order.
-    let floor = head_scores.iter().copied().fold(f32::INFINITY, f32::min);
-    let mut relevance: Vec<f32> = fusion.iter().map(|f| floor - 1.0 + f).collect();
-    for (&c, &s) in order.iter().zip(&head_scores) {
-        relevance[c] = s;
-    }
-    Scores { relevance, fusion }
-}
-
-/// Indices of the `n` candidates with the best fusion scores (all of them, in order, if fewer).
-pub fn fusion_head(fusion: &[f32], n: usize) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..fusion.len()).collect();
-    if order.len() > n {
-        order.sort_by(|&a, &b| fusion[b].total_cmp(&fusion[a]).then(a.cmp(&b)));
-        order.truncate(n);
-    }
-    order
-}
-
-/// Runs all stages and returns up to `ctx.window` items, best first.
-pub fn run(m: &ModelSet, ctx: &Context, placement: &PlacementConfig) -> Vec<Ranked> {
-    let retrieval = retrieve::retrieve(m, ctx, placement);
-    let scores = score_candidates(m, ctx, &retrieval, placement);
-    rerank::rerank(m, ctx, placement, &retrieval, &scores)
+/// How a user's history becomes the pipeline's inputs. Serving and ranker training read it alike, so
+/// that the ranker learns on the seeds it is later asked to score; the engine's configuration holds
+/// the values (`serve.history_limit`, `serve.recent_items`, `serve.recency_half_life_days`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HistoryConfig {
+    /// Most recent events read per user.
+    pub history_limit: usize,
+    /// Of those, how many of the most recent items drive the personalised scores.
+    pub recent_items: usize,
+    /// Half-life of an event's influence on the scores, in days.
+    pub recency_half_life_days: f64,
 }
 
 /// One event of a user's history, mapped onto the item table.

@@ -4,8 +4,29 @@
 use cairn_ann::{HnswConfig, HnswIndex, Metric};
 use serde::{Deserialize, Serialize};
 
-use crate::config::AnnConfig;
-use crate::EngineError;
+use crate::PipelineError;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AnnConfig {
+    /// Below this many items the embedding retriever scores every item exactly.
+    pub min_items: usize,
+    /// HNSW graph degree and build/search breadth.
+    pub m: usize,
+    pub ef_construction: usize,
+    pub ef_search: usize,
+}
+
+impl Default for AnnConfig {
+    fn default() -> Self {
+        AnnConfig {
+            min_items: 20_000,
+            m: 16,
+            ef_construction: 100,
+            ef_search: 64,
+        }
+    }
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ItemIndex {
@@ -23,7 +44,7 @@ impl ItemIndex {
         dim: usize,
         bias: Option<&[f32]>,
         config: &AnnConfig,
-    ) -> Result<Option<ItemIndex>, EngineError> {
+    ) -> Result<Option<ItemIndex>, PipelineError> {
         let n = vectors.len().checked_div(dim).unwrap_or(0);
         if n < config.min_items.max(1) {
             return Ok(None);
@@ -35,7 +56,7 @@ impl ItemIndex {
             metric: Metric::InnerProduct,
             ..HnswConfig::default()
         };
-        let err = |e: cairn_ann::AnnError| EngineError::Artifact(format!("item index: {e}"));
+        let err = PipelineError::Ann;
         let index = match bias {
             Some(b) => {
                 let mut augmented = Vec::with_capacity(n * (dim + 1));
