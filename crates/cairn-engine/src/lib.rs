@@ -71,7 +71,7 @@ pub struct RankerInfo {
     pub train_users: usize,
     pub valid_users: usize,
     /// NDCG@10 of the validation lists ordered by the ranker (optimistic where the log was cut
-    /// several times: see [`cairn_pipeline::training::TrainedRanker`])...
+    /// several times: see [`cairn_pipeline::model_set::TrainedRanker`])...
     pub valid_ndcg: f64,
     /// ...and by reciprocal-rank fusion of the retrievers.
     pub fusion_ndcg: f64,

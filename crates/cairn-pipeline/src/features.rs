@@ -5,29 +5,15 @@
 
 use std::sync::LazyLock;
 
+use crate::fusion::fusion_score;
 use crate::model_set::ModelSet;
 use crate::placement::Source;
-use crate::request::Activity;
+use crate::request::{Activity, STRENGTH_BUCKETS};
 use crate::retrieve::{embedding_score, Candidate, Retrieval};
-use crate::score::fusion_score;
 use crate::N_SOURCES;
 
 /// Strength buckets of the user's past events: negative, light (a view), medium (click, like,
 /// cart, rating), strong (purchase).
-pub const STRENGTH_BUCKETS: usize = 4;
-
-pub fn strength_bucket(strength: f32) -> usize {
-    if strength <= 0.0 {
-        0
-    } else if strength <= 1.0 {
-        1
-    } else if strength <= 4.0 {
-        2
-    } else {
-        3
-    }
-}
-
 pub const N_FEATURES: usize = 2 * N_SOURCES + 17 + STRENGTH_BUCKETS;
 
 /// What the features see of one (user, candidate) pair, with the values several of them share

@@ -13,6 +13,8 @@ pub mod ann;
 pub mod artifact;
 mod error;
 pub mod features;
+pub mod fit;
+pub mod fusion;
 pub mod items;
 pub mod model_set;
 pub mod offline;
@@ -27,12 +29,14 @@ pub mod training;
 
 pub use ann::AnnConfig;
 pub use error::PipelineError;
+pub use fit::TrainConfig;
+pub use fusion::{fusion_head, fusion_score};
 pub use items::ItemTable;
-pub use model_set::{ModelSet, TrainConfig};
+pub use model_set::ModelSet;
 pub use placement::{default_placements, PlacementConfig, Quota, Seeds, Source};
 pub use request::{seeds, Activity, Context, HistoryConfig, HistoryEvent, Ranked};
 pub use retrieve::{Candidate, Retrieval};
-pub use score::{fusion_head, fusion_score, score_candidates, Scores};
+pub use score::{score_candidates, Scores};
 pub use snapshot::Snapshot;
 pub use training::{LabelSplit, RankerTrainConfig};
 

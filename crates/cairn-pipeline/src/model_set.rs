@@ -1,79 +1,17 @@
-//! The trained models that serving uses, fitted together from one snapshot and saved as one versioned
-//! artifact file.
+//! The trained models that serving uses: one value that holds every fitted model, the item table,
+//! the content index and the learned ranker, and that every stage reads. Fitting it is [`crate::fit`]
+//! (the retrieval models, then the ranker through [`crate::training`]); saving and loading it is
+//! [`crate::artifact`]. This module holds only the types, so the stages that read a model set do
+//! not depend on how it is fitted.
 
-use std::collections::HashMap;
-
-use cairn_content::{ContentModel, FeatureConfig, FeatureSpace};
-use cairn_core::{IdMap, Item};
-use cairn_models::{FittedModel, ItemKnn, ItemKnnConfig, ModelSpec, Popularity, Trending};
+use cairn_content::{ContentModel, FeatureSpace};
+use cairn_core::IdMap;
+use cairn_models::{FittedModel, ItemKnn, Popularity, Trending};
+use cairn_rank::Ranker;
 use serde::{Deserialize, Serialize};
 
-use crate::ann::{AnnConfig, ItemIndex};
+use crate::ann::ItemIndex;
 use crate::items::ItemTable;
-use crate::placement::PlacementConfig;
-use crate::request::HistoryConfig;
-use crate::retrieve::item_vectors;
-use crate::snapshot::Snapshot;
-use crate::training::{fit_ranker, RankerTrainConfig, TrainedRanker};
-use crate::PipelineError;
-
-/// What fitting a model set uses: the `[train]` section of the engine's configuration (whose
-/// `interval_secs` the server's background retraining reads, and `keep_models` the artifact pruning).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct TrainConfig {
-    /// Background retraining period of `cairn serve`; 0 disables it.
-    pub interval_secs: u64,
-    /// Popularity half-life; 0 gives all-time counts.
-    pub popularity_half_life_days: f64,
-    /// Trending compares this recent window...
-    pub trending_window_hours: f64,
-    /// ...with this much history before it.
-    pub trending_baseline_days: f64,
-    pub knn_neighbours: usize,
-    pub knn_shrinkage: f32,
-    /// Model files kept in `data_dir/models` (older ones are deleted after a successful train).
-    pub keep_models: usize,
-    /// The model that ranks personalised recommendations, e.g. `{ model = "als", factors = 64 }`.
-    /// Item-kNN is always fitted too: it gives the reasons and the similar-items lists. `None`
-    /// leaves item-kNN as the only collaborative retriever.
-    pub model: Option<ModelSpec>,
-    /// The approximate nearest-neighbour index over the factor model's item vectors.
-    pub ann: AnnConfig,
-    /// The learned ranker of the serving pipeline.
-    pub ranker: RankerTrainConfig,
-}
-
-impl Default for TrainConfig {
-    fn default() -> Self {
-        TrainConfig {
-            interval_secs: 3600,
-            popularity_half_life_days: 30.0,
-            trending_window_hours: 24.0,
-            trending_baseline_days: 14.0,
-            knn_neighbours: 100,
-            knn_shrinkage: 10.0,
-            keep_models: 3,
-            model: Some(ModelSpec::default_for("als").expect("als is a known model")),
-            ann: AnnConfig::default(),
-            ranker: RankerTrainConfig::default(),
-        }
-    }
-}
-
-impl TrainConfig {
-    /// Checks what serde cannot; the message names the offending key.
-    pub fn validate(&self) -> Result<(), String> {
-        let r = &self.ranker;
-        if !(r.label_fraction > 0.0 && r.label_fraction < 1.0) {
-            return Err("train.ranker.label_fraction must be between 0 and 1".into());
-        }
-        if self.knn_neighbours == 0 {
-            return Err("train.knn_neighbours must be at least 1".into());
-        }
-        Ok(())
-    }
-}
 
 /// Item features and the content recommender, indexed like the [`ItemTable`] (so over items
 /// nobody has touched too), so that new items can be matched to users by what they are.
@@ -81,28 +19,6 @@ impl TrainConfig {
 pub struct ContentIndex {
     pub space: FeatureSpace,
     pub model: ContentModel,
-}
-
-impl ContentIndex {
-    fn fit(table: &ItemTable, catalog: &[Item]) -> Result<Option<ContentIndex>, PipelineError> {
-        if catalog.is_empty() {
-            return Ok(None);
-        }
-        let err = PipelineError::Content;
-        let by_id: HashMap<&str, &Item> = catalog.iter().map(|i| (i.id.as_str(), i)).collect();
-        // Items deleted since their events keep an empty feature row.
-        let rows: Vec<Item> = (0..table.len() as u32)
-            .map(|i| {
-                let id = table.ids.id(i);
-                by_id
-                    .get(id)
-                    .map_or_else(|| Item::new(id), |item| (*item).clone())
-            })
-            .collect();
-        let space = FeatureSpace::fit_items(catalog, &FeatureConfig::default()).map_err(err)?;
-        let model = ContentModel::new(space.item_matrix(&rows)).map_err(err)?;
-        Ok(Some(ContentIndex { space, model }))
-    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -136,114 +52,23 @@ pub struct ModelSet {
     pub trending_order: Vec<u32>,
 }
 
-fn order_by(scores: &[f32]) -> Vec<u32> {
-    let mut order: Vec<u32> = (0..scores.len() as u32)
-        .filter(|&i| scores[i as usize] > 0.0)
-        .collect();
-    order.sort_by(|&a, &b| {
-        scores[b as usize]
-            .total_cmp(&scores[a as usize])
-            .then(a.cmp(&b))
-    });
-    order
+/// A fitted ranker and how it did on held-out users at training time.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrainedRanker {
+    pub ranker: Ranker,
+    pub feature_names: Vec<String>,
+    /// Candidate lists (a user at one cut) it was trained and validated on.
+    pub train_groups: usize,
+    pub valid_groups: usize,
+    /// NDCG@10 over the validation lists: the ranker's, and reciprocal-rank fusion's. Where the
+    /// log was cut several times, a validation list's user may have trained on another cut, so
+    /// this is a little optimistic; offline evaluation on later events is the real test.
+    pub valid_ndcg: f64,
+    pub fusion_ndcg: f64,
 }
 
-impl ModelSet {
-    /// Fits every model and the pipeline's ranker; `catalog` is the whole catalog (for the content
-    /// model and the item table), in any order.
-    pub fn fit(
-        snapshot: &Snapshot,
-        catalog: &[Item],
-        config: &TrainConfig,
-        history: &HistoryConfig,
-        placement: &PlacementConfig,
-        trained_at: i64,
-    ) -> Result<ModelSet, PipelineError> {
-        let ranker = fit_ranker(snapshot, catalog, config, history, placement)?;
-        let mut models = Self::fit_models(snapshot, catalog, config, trained_at)?;
-        models.ranker = ranker;
-        Ok(models)
-    }
-
-    /// Fits the retrieval models (everything but the ranker).
-    pub fn fit_models(
-        snapshot: &Snapshot,
-        catalog: &[Item],
-        config: &TrainConfig,
-        trained_at: i64,
-    ) -> Result<ModelSet, PipelineError> {
-        let matrix = snapshot.matrix();
-        let timed = snapshot.timed();
-        let n_items = snapshot.items.len();
-        let day = 86_400.0;
-        let popularity = Popularity::fit(
-            n_items,
-            &timed,
-            snapshot.reference_time,
-            config.popularity_half_life_days * day,
-        );
-        let trending = Trending::fit(
-            n_items,
-            &timed,
-            snapshot.reference_time,
-            (config.trending_window_hours * 3600.0) as i64,
-            (config.trending_baseline_days * day) as i64,
-        );
-        let knn = ItemKnn::fit(
-            &matrix.user_items,
-            ItemKnnConfig {
-                neighbours: config.knn_neighbours,
-                shrinkage: config.knn_shrinkage,
-                ..ItemKnnConfig::default()
-            },
-        );
-        let main = match &config.model {
-            None | Some(ModelSpec::ItemKnn(_)) => None,
-            Some(spec) => Some(
-                spec.fit_model(&matrix)
-                    .map_err(|source| PipelineError::Model {
-                        model: spec.name(),
-                        source,
-                    })?,
-            ),
-        };
-        let (first_seen, interactions) = snapshot.item_stats();
-        let table = ItemTable::build(
-            &snapshot.items,
-            &first_seen,
-            &interactions,
-            &popularity.scores,
-            catalog,
-        );
-        let content = ContentIndex::fit(&table, catalog)?;
-        let ann = match main.as_ref() {
-            Some(model) => match item_vectors(model) {
-                Some((vectors, dim)) => {
-                    let bias = model.factor_model().and_then(|f| f.item_bias());
-                    ItemIndex::build(vectors, dim, bias, &config.ann)?
-                }
-                None => None,
-            },
-            None => None,
-        };
-        Ok(ModelSet {
-            version: format!("{trained_at}-{}", snapshot.last_seq),
-            trained_at,
-            last_seq: snapshot.last_seq,
-            reference_time: snapshot.reference_time,
-            n_users: matrix.n_users(),
-            n_interactions: matrix.user_items.nnz(),
-            popular_order: order_by(&popularity.scores),
-            trending_order: order_by(&trending.scores),
-            items: snapshot.items.clone(),
-            popularity,
-            trending,
-            knn,
-            main,
-            table,
-            content,
-            ranker: None,
-            ann,
-        })
+impl TrainedRanker {
+    pub fn predict_many(&self, rows: &[f32], out: &mut [f32]) {
+        self.ranker.predict_many(rows, out)
     }
 }

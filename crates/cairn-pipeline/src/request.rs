@@ -3,9 +3,23 @@
 
 use std::collections::HashMap;
 
-use crate::features;
 use crate::items::ItemTable;
 use crate::placement::Source;
+
+/// A history's events are counted in four buckets of strength: at most 0, 1, 4, and above.
+pub const STRENGTH_BUCKETS: usize = 4;
+
+pub fn strength_bucket(strength: f32) -> usize {
+    if strength <= 0.0 {
+        0
+    } else if strength <= 1.0 {
+        1
+    } else if strength <= 4.0 {
+        2
+    } else {
+        3
+    }
+}
 
 /// What the user has done, summarised for retrieval and features.
 #[derive(Debug, Clone, Default)]
@@ -14,8 +28,8 @@ pub struct Activity {
     pub events: usize,
     /// Distinct items among them.
     pub items: usize,
-    /// Events per strength bucket (see [`features::strength_bucket`]).
-    pub strength_counts: [f32; features::STRENGTH_BUCKETS],
+    /// Events per strength bucket (see [`strength_bucket`]).
+    pub strength_counts: [f32; STRENGTH_BUCKETS],
     /// Share of the user's positive weight per category (sums to 1 when non-empty); categories
     /// named by the user's properties count too.
     pub category_affinity: HashMap<u32, f32>,
@@ -37,7 +51,7 @@ impl Activity {
         };
         let mut items: Vec<u32> = Vec::new();
         for &(item, strength) in events {
-            a.strength_counts[features::strength_bucket(strength)] += 1.0;
+            a.strength_counts[strength_bucket(strength)] += 1.0;
             let Some(i) = item else { continue };
             items.push(i);
             for &c in table.categories_of(i) {

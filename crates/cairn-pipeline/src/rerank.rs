@@ -7,11 +7,12 @@ use std::collections::HashMap;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use crate::fusion::credited_source;
 use crate::model_set::ModelSet;
 use crate::placement::{PlacementConfig, Source};
 use crate::request::{Context, Ranked};
 use crate::retrieve::{item_vectors, Candidate, Retrieval};
-use crate::score::{credited_source, Scores};
+use crate::score::Scores;
 
 /// Squashes any score into (0, 1) so that multiplicative boosts and MMR mean the same whatever
 /// produced the score (ranker margins can be negative; fusion scores are tiny).

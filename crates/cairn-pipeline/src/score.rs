@@ -2,45 +2,11 @@
 //! and the best of them by fusion are scored by the learned ranker where one is trained and wanted.
 
 use crate::features;
+use crate::fusion::{fusion_head, fusion_score};
 use crate::model_set::ModelSet;
-use crate::placement::{PlacementConfig, Source};
+use crate::placement::PlacementConfig;
 use crate::request::Context;
 use crate::retrieve::{Candidate, Retrieval};
-
-/// Per-source weights of reciprocal-rank fusion when no ranker is used: collaborative evidence
-/// first, so that several weak sources agreeing (an item popular, trending and in a liked
-/// category) do not outweigh what users like this one chose.
-fn fusion_weight(s: Source) -> f32 {
-    match s {
-        Source::Embedding | Source::ItemKnn => 1.0,
-        Source::Content => 0.5,
-        Source::CategoryPopular => 0.3,
-        Source::Trending | Source::Popular | Source::NewItems => 0.1,
-    }
-}
-
-const RRF_K: f32 = 60.0;
-
-pub fn fusion_score(c: &Candidate) -> f32 {
-    Source::ALL
-        .iter()
-        .filter(|s| c.retrieved_by(**s))
-        .map(|&s| fusion_weight(s) / (RRF_K + c.rank[s.index()] as f32))
-        .sum()
-}
-
-pub(crate) fn credited_source(c: &Candidate) -> Source {
-    let best = |personal: bool| {
-        Source::ALL
-            .iter()
-            .copied()
-            .filter(|s| c.retrieved_by(*s) && (!personal || s.is_personal()))
-            .min_by_key(|s| (c.rank[s.index()], s.index()))
-    };
-    best(true)
-        .or_else(|| best(false))
-        .unwrap_or(Source::Popular)
-}
 
 /// Per candidate of a retrieval: its relevance (the ranker's score where one is trained and
 /// wanted, else its fusion score) and its reciprocal-rank fusion score.
@@ -77,14 +43,4 @@ pub fn score_candidates(
         relevance[c] = s;
     }
     Scores { relevance, fusion }
-}
-
-/// Indices of the `n` candidates with the best fusion scores (all of them, in order, if fewer).
-pub fn fusion_head(fusion: &[f32], n: usize) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..fusion.len()).collect();
-    if order.len() > n {
-        order.sort_by(|&a, &b| fusion[b].total_cmp(&fusion[a]).then(a.cmp(&b)));
-        order.truncate(n);
-    }
-    order
 }

@@ -6,7 +6,6 @@
 
 use std::collections::{HashMap, HashSet};
 
-use cairn_core::Item;
 use cairn_rank::{mean_ndcg, Ranker, RankerConfig, RankingData};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -14,11 +13,11 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::features;
-use crate::model_set::{ModelSet, TrainConfig};
+use crate::fusion::{fusion_head, fusion_score};
+use crate::model_set::{ModelSet, TrainedRanker};
 use crate::placement::PlacementConfig;
 use crate::request::{Context, HistoryConfig, HistoryEvent};
 use crate::retrieve::{self, Candidate};
-use crate::score::{fusion_head, fusion_score};
 use crate::snapshot::Snapshot;
 use crate::PipelineError;
 
@@ -84,27 +83,6 @@ pub enum LabelSplit {
 
 /// A held-out event the ranker learns to predict: (user id, item id, strength).
 type LabelEvent = (String, String, f32);
-
-/// A fitted ranker and how it did on held-out users at training time.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct TrainedRanker {
-    pub ranker: Ranker,
-    pub feature_names: Vec<String>,
-    /// Candidate lists (a user at one cut) it was trained and validated on.
-    pub train_groups: usize,
-    pub valid_groups: usize,
-    /// NDCG@10 over the validation lists: the ranker's, and reciprocal-rank fusion's. Where the
-    /// log was cut several times, a validation list's user may have trained on another cut, so
-    /// this is a little optimistic; offline evaluation on later events is the real test.
-    pub valid_ndcg: f64,
-    pub fusion_ndcg: f64,
-}
-
-impl TrainedRanker {
-    pub fn predict_many(&self, rows: &[f32], out: &mut [f32]) {
-        self.ranker.predict_many(rows, out)
-    }
-}
 
 /// Users' candidate lists with features and labels from one time split.
 pub struct RankingExamples {
@@ -275,15 +253,15 @@ fn label_cuts(snapshot: &Snapshot, cfg: &RankerTrainConfig) -> Vec<Cut> {
 
 /// Fits the ranker to predict the newest `label_fraction` of events (each user's, the log's, or
 /// both, by `label_split`) from everything before them, or returns `None` when the log is too
-/// small to learn from.
+/// small to learn from. `refit` fits the retrieval models on a cut's past (the caller's
+/// [`ModelSet::fit_models`] with its configuration), so this module needs neither.
 pub fn fit_ranker(
     snapshot: &Snapshot,
-    catalog: &[Item],
-    train: &TrainConfig,
+    cfg: &RankerTrainConfig,
     serve: &HistoryConfig,
     placement: &PlacementConfig,
+    refit: &dyn Fn(&Snapshot) -> Result<ModelSet, PipelineError>,
 ) -> Result<Option<TrainedRanker>, PipelineError> {
-    let cfg: &RankerTrainConfig = &train.ranker;
     if !cfg.enabled || snapshot.events.len() < cfg.min_events {
         return Ok(None);
     }
@@ -300,7 +278,7 @@ pub fn fit_ranker(
         if past.events.is_empty() || future.is_empty() {
             continue;
         }
-        let models = ModelSet::fit_models(&past, catalog, train, 0)?;
+        let models = refit(&past)?;
         let mut users: Vec<String> = future
             .iter()
             .map(|(u, _, _)| u.clone())
