@@ -133,10 +133,11 @@ def folder(module):
 
 
 def mermaid(edges, label=lambda n: n):
-    ids = {n: "n%d" % i for i, n in enumerate(sorted(edges))}
+    ids = {n: re.sub(r"\W", "_", n) or "lib" for n in sorted(edges)}
     lines = ["```mermaid", "graph TD"]
     for n in sorted(edges):
-        lines.append('  %s["%s"]' % (ids[n], label(n)))
+        if label(n) != ids[n]:
+            lines.append('  %s["%s"]' % (ids[n], label(n)))
     for a in sorted(edges):
         for b in sorted(edges[a]):
             if b in ids:
