@@ -7,10 +7,15 @@ use std::path::{Path, PathBuf};
 use std::collections::BTreeMap;
 
 use cairn_core::EventTypes;
-use cairn_pipeline::{default_placements, HistoryConfig, PlacementConfig, TrainConfig};
+use cairn_core::Item;
+use cairn_pipeline::{
+    default_placements, HistoryConfig, ModelSet, PlacementConfig, Snapshot, TrainConfig,
+};
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
+
+use crate::EngineError;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -106,6 +111,37 @@ impl Default for ServeConfig {
 pub struct ConfigError(pub String);
 
 impl Config {
+    /// Fits the model set this configuration serves: `train` for the models, the default
+    /// placement for the ranker's candidates and `serve`'s history rules for its examples. The one
+    /// definition that `cairn train`, the serve loop and `cairn eval --models pipeline` share, so
+    /// what is evaluated is what is served.
+    pub fn fit_model_set(
+        &self,
+        snapshot: &Snapshot,
+        catalog: &[Item],
+        trained_at: i64,
+    ) -> Result<ModelSet, EngineError> {
+        Ok(ModelSet::fit(
+            snapshot,
+            catalog,
+            &self.train,
+            &self.serve.history(),
+            self.default_placement()?,
+            trained_at,
+        )?)
+    }
+
+    /// The placement that serves requests naming none, and that the ranker is trained for.
+    pub fn default_placement(&self) -> Result<&PlacementConfig, EngineError> {
+        let serve = &self.serve;
+        serve
+            .placements
+            .get(&serve.default_placement)
+            .ok_or_else(|| {
+                EngineError::Artifact("serve.default_placement is not configured".into())
+            })
+    }
+
     /// Defaults, then the TOML file if given, then `CAIRN_*` environment variables.
     ///
     /// The default model is left out of the merged defaults and applied only when neither the file

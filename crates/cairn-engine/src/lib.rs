@@ -307,21 +307,9 @@ impl Engine {
         let started = Instant::now();
         let snapshot = store_scan::read_snapshot(self.store.as_ref(), &self.config.event_types)?;
         let catalog: Vec<Item> = self.catalog().iter().map(|i| (**i).clone()).collect();
-        let serve = &self.config.serve;
-        let placement = serve
-            .placements
-            .get(&serve.default_placement)
-            .ok_or_else(|| {
-                EngineError::Artifact("serve.default_placement is not configured".into())
-            })?;
-        let models = ModelSet::fit(
-            &snapshot,
-            &catalog,
-            &self.config.train,
-            &serve.history(),
-            placement,
-            cairn_core::now_unix(),
-        )?;
+        let models = self
+            .config
+            .fit_model_set(&snapshot, &catalog, cairn_core::now_unix())?;
         let dir = self.config.data_dir.join("models");
         let path = models.save(&dir)?;
         ModelSet::prune(&dir, self.config.train.keep_models, &path);

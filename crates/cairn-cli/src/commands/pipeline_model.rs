@@ -14,7 +14,7 @@ use cairn_eval::split::{SplitSet, Stage, StageData};
 use cairn_eval::{EvalTask, ExternalModel};
 use cairn_models::Recommender;
 use cairn_pipeline::offline::{catalog_from_features, PipelineRecommender};
-use cairn_pipeline::{ModelSet, Snapshot};
+use cairn_pipeline::Snapshot;
 
 /// The name `cairn eval --models` knows the pipeline by.
 pub const NAME: &str = "pipeline";
@@ -67,24 +67,15 @@ impl ExternalModel for ServedPipeline {
                 catalog.push(cairn_core::Item::new(id));
             }
         }
-        let serve = &self.config.serve;
-        let placement = serve
-            .placements
-            .get(&serve.default_placement)
-            .ok_or("serve.default_placement is not configured")?;
-        let models = ModelSet::fit(
-            &snapshot,
-            &catalog,
-            &self.config.train,
-            &serve.history(),
-            placement,
-            snapshot.reference_time,
-        )
-        .map_err(|e| e.to_string())?;
+        let models = self
+            .config
+            .fit_model_set(&snapshot, &catalog, snapshot.reference_time)
+            .map_err(|e| e.to_string())?;
+        let placement = self.config.default_placement().map_err(|e| e.to_string())?;
         Ok(Box::new(PipelineRecommender::new(
             models,
             placement.clone(),
-            serve.history(),
+            self.config.serve.history(),
             universe,
             task.candidates.as_deref(),
             self.window,
