@@ -3,7 +3,7 @@
 
 use axum::extract::State;
 use axum::Json;
-use cairn_engine::RecommendRequest;
+use cairn_engine::{Engine, EngineError, RecommendRequest, Recommendations};
 
 use crate::dto::{non_empty, ListParams, RecommendBody, RecommendParams, RecommendationList};
 use crate::error::{ApiError, ErrorBody};
@@ -108,12 +108,10 @@ pub async fn similar(
     ApiPath(item_id): ApiPath<String>,
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<Json<RecommendationList>, ApiError> {
-    let k = params.k.unwrap_or(state.engine.config().serve.default_k);
-    let category = non_empty(params.category);
-    let list = state
-        .score(move |e| e.similar_items(&item_id, k, category.as_deref()))
-        .await?;
-    Ok(Json(list.into()))
+    scored_list(&state, params, move |e, k, category| {
+        e.similar_items(&item_id, k, category)
+    })
+    .await
 }
 
 /// The most popular items (time-decayed), optionally in one category.
@@ -129,12 +127,7 @@ pub async fn popular(
     State(state): State<AppState>,
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<Json<RecommendationList>, ApiError> {
-    let k = params.k.unwrap_or(state.engine.config().serve.default_k);
-    let category = non_empty(params.category);
-    let list = state
-        .score(move |e| e.popular(k, category.as_deref()))
-        .await?;
-    Ok(Json(list.into()))
+    scored_list(&state, params, move |e, k, category| e.popular(k, category)).await
 }
 
 /// Items whose activity is surging in the recent window, optionally in one category.
@@ -150,10 +143,28 @@ pub async fn trending(
     State(state): State<AppState>,
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<Json<RecommendationList>, ApiError> {
+    scored_list(&state, params, move |e, k, category| {
+        e.trending(k, category)
+    })
+    .await
+}
+
+/// A non-personal list (similar, popular, trending): `k` or the configured default, the category
+/// if one is given, scored on the scoring pool.
+async fn scored_list<F>(
+    state: &AppState,
+    params: ListParams,
+    list: F,
+) -> Result<Json<RecommendationList>, ApiError>
+where
+    F: FnOnce(&Engine, usize, Option<&str>) -> Result<Recommendations, EngineError>
+        + Send
+        + 'static,
+{
     let k = params.k.unwrap_or(state.engine.config().serve.default_k);
     let category = non_empty(params.category);
     let list = state
-        .score(move |e| e.trending(k, category.as_deref()))
+        .score(move |e| list(e, k, category.as_deref()))
         .await?;
     Ok(Json(list.into()))
 }
