@@ -3,10 +3,9 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use cairn_core::{Event, Item, PropertyValue, Validate};
+use cairn_core::{Event, Item, PropertyValue};
 
-use super::{csv_rows, id, rating_event, MovieLensKind};
-use crate::cells::year_in_title;
+use super::{csv_rows, id, rating_row, set_title_and_year, with_side_errors, MovieLensKind};
 use crate::error::{ImportError, RowError};
 use crate::source::ByteCounter;
 use crate::{Row, Rows};
@@ -61,15 +60,7 @@ pub fn items(dir: &Path, counter: &ByteCounter) -> Result<Vec<Row<Item>>, Import
         }
     }
 
-    for (line, row) in &mut rows {
-        if let Ok(item) = row {
-            if let Err(e) = item.validate() {
-                *row = Err(RowError::new(&movies_path, *line, format!("item {e}")));
-            }
-        }
-    }
-    rows.extend(side_errors);
-    Ok(rows)
+    Ok(with_side_errors(rows, &movies_path, side_errors))
 }
 
 /// Applies `parse` to a row's fields, attaching the file and line to its error.
@@ -105,14 +96,7 @@ fn add_tag(item: &mut Item, tag: &str) -> Result<(), String> {
 
 fn movie(f: &[String]) -> Result<Item, String> {
     let mut item = Item::new(id("movieId", &f[0])?);
-    let title = f[1].trim();
-    if !title.is_empty() {
-        item.title = Some(title.to_string());
-    }
-    if let Some(year) = year_in_title(title) {
-        item.properties
-            .insert("year".into(), PropertyValue::Number(year));
-    }
+    set_title_and_year(&mut item, f[1].trim());
     item.categories = crate::cells::list(&f[2])
         .into_iter()
         .filter(|g| g != "(no genres listed)")
@@ -129,15 +113,7 @@ pub fn events(dir: &Path, counter: &ByteCounter) -> Result<Rows<Event>, ImportEr
     )?;
     Ok(Box::new(rows.map(move |(line, fields)| {
         let event = located(fields, &path, line, |f| {
-            let event = rating_event(
-                MovieLensKind::Latest,
-                id("userId", &f[0])?,
-                id("movieId", &f[1])?,
-                &f[2],
-                &f[3],
-            )?;
-            event.validate().map_err(|v| format!("event {v}"))?;
-            Ok(event)
+            rating_row(MovieLensKind::Latest, "userId", "movieId", &f)
         });
         (line, event)
     })))

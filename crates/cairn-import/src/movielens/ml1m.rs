@@ -4,11 +4,14 @@
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
-use cairn_core::{Event, Item, PropertyValue, Scalar, User, Validate};
+use cairn_core::{Event, Item, PropertyValue, Scalar, User};
 
 use super::ml100k::{parse_lines, parse_optional_file};
-use super::{csv_rows, id, rating_event, split_exact, MovieLensKind};
-use crate::cells::{list, year_in_title};
+use super::{
+    csv_rows, id, rating_row, set_title_and_year, split_exact, validated, with_side_errors,
+    MovieLensKind,
+};
+use crate::cells::list;
 use crate::error::{ImportError, RowError};
 use crate::source::{ByteCounter, Encoding};
 use crate::{Row, Rows};
@@ -89,28 +92,13 @@ pub fn items(dir: &Path, counter: &ByteCounter) -> Result<Vec<Row<Item>>, Import
             }
         }
     }
-    for (line, row) in &mut rows {
-        if let Ok(item) = row {
-            if let Err(e) = item.validate() {
-                *row = Err(RowError::new(&movies_path, *line, format!("item {e}")));
-            }
-        }
-    }
-    rows.extend(side_errors);
-    Ok(rows)
+    Ok(with_side_errors(rows, &movies_path, side_errors))
 }
 
 fn movie(line: &str) -> Result<Item, String> {
     let f = split_exact(line, "::", &["movie id", "title", "genres"])?;
     let mut item = Item::new(id("movie id", f[0])?);
-    let title = f[1].trim();
-    if !title.is_empty() {
-        item.title = Some(title.to_string());
-    }
-    if let Some(year) = year_in_title(title) {
-        item.properties
-            .insert("year".into(), PropertyValue::Number(year));
-    }
+    set_title_and_year(&mut item, f[1].trim());
     item.categories = list(f[2]);
     Ok(item)
 }
@@ -184,21 +172,12 @@ fn user(line: &str) -> Result<User, String> {
                 .insert(key.into(), PropertyValue::String(value.trim().into()));
         }
     }
-    user.validate().map_err(|e| format!("user {e}"))?;
-    Ok(user)
+    validated("user", user)
 }
 
 fn rating_line(line: &str) -> Result<Event, String> {
     let f = split_exact(line, "::", &["user id", "movie id", "rating", "timestamp"])?;
-    let event = rating_event(
-        MovieLensKind::Ml1m,
-        id("user id", f[0])?,
-        id("movie id", f[1])?,
-        f[2],
-        f[3],
-    )?;
-    event.validate().map_err(|e| format!("event {e}"))?;
-    Ok(event)
+    rating_row(MovieLensKind::Ml1m, "user id", "movie id", &f)
 }
 
 pub fn events(dir: &Path, counter: &ByteCounter) -> Result<Rows<Event>, ImportError> {
