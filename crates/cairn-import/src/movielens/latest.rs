@@ -1,11 +1,13 @@
 //! MovieLens "latest" (and 20M/25M, which share the layout): UTF-8 CSV files with headers.
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use cairn_core::{Event, Item, PropertyValue};
 
-use super::{csv_rows, id, rating_row, set_title_and_year, with_side_errors, MovieLensKind};
+use super::{
+    csv_rows, find_movie, id, movie_index, rating_row, set_title_and_year, with_side_errors,
+    MovieLensKind,
+};
 use crate::error::{ImportError, RowError};
 use crate::source::ByteCounter;
 use crate::{Row, Rows};
@@ -16,11 +18,7 @@ pub fn items(dir: &Path, counter: &ByteCounter) -> Result<Vec<Row<Item>>, Import
         csv_rows(&movies_path, &["movieId", "title", "genres"], counter)?
             .map(|(line, fields)| (line, located(fields, &movies_path, line, |f| movie(&f))))
             .collect();
-    let index: HashMap<String, usize> = rows
-        .iter()
-        .enumerate()
-        .filter_map(|(i, (_, r))| r.as_ref().ok().map(|item| (item.id.clone(), i)))
-        .collect();
+    let index = movie_index(&rows);
     let mut side_errors = Vec::new();
 
     let tags_path = dir.join("tags.csv");
@@ -31,7 +29,7 @@ pub fn items(dir: &Path, counter: &ByteCounter) -> Result<Vec<Row<Item>>, Import
             counter,
         )? {
             let result = located(fields, &tags_path, line, |f| {
-                let item = find(&mut rows, &index, f[1].trim())?;
+                let item = find_movie(&mut rows, &index, f[1].trim(), "movies.csv")?;
                 add_tag(item, f[2].trim())
             });
             if let Err(e) = result {
@@ -44,7 +42,7 @@ pub fn items(dir: &Path, counter: &ByteCounter) -> Result<Vec<Row<Item>>, Import
     if links_path.is_file() {
         for (line, fields) in csv_rows(&links_path, &["movieId", "imdbId", "tmdbId"], counter)? {
             let result = located(fields, &links_path, line, |f| {
-                let item = find(&mut rows, &index, f[0].trim())?;
+                let item = find_movie(&mut rows, &index, f[0].trim(), "movies.csv")?;
                 // Ids stay strings: IMDb ids have meaningful leading zeros.
                 for (key, value) in [("imdb_id", f[1].trim()), ("tmdb_id", f[2].trim())] {
                     if !value.is_empty() {
@@ -71,17 +69,6 @@ fn located<T>(
     parse: impl FnOnce(Vec<String>) -> Result<T, String>,
 ) -> Result<T, RowError> {
     parse(fields?).map_err(|m| RowError::new(path, line, m))
-}
-
-fn find<'a>(
-    rows: &'a mut [Row<Item>],
-    index: &HashMap<String, usize>,
-    id: &str,
-) -> Result<&'a mut Item, String> {
-    index
-        .get(id)
-        .and_then(|&i| rows[i].1.as_mut().ok())
-        .ok_or_else(|| format!("movie `{id}` is not in movies.csv"))
 }
 
 fn add_tag(item: &mut Item, tag: &str) -> Result<(), String> {

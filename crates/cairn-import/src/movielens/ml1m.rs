@@ -1,15 +1,15 @@
 //! MovieLens 1M: `::`-separated `.dat` files (ISO-8859-1), the OMDb extras (UTF-8), and the implicit
 //! `user_movie_pairs.csv` that stands in for the ratings of users the partial ratings file lacks.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::Path;
 
 use cairn_core::{Event, Item, PropertyValue, Scalar, User};
 
 use super::ml100k::{parse_lines, parse_optional_file};
 use super::{
-    csv_rows, id, rating_row, set_title_and_year, split_exact, validated, with_side_errors,
-    MovieLensKind,
+    csv_rows, find_movie, id, movie_index, rating_row, set_title_and_year, split_exact, validated,
+    with_side_errors, MovieLensKind,
 };
 use crate::cells::list;
 use crate::error::{ImportError, RowError};
@@ -58,11 +58,7 @@ pub fn items(dir: &Path, counter: &ByteCounter) -> Result<Vec<Row<Item>>, Import
     let movies_path = dir.join("movies.dat");
     let mut rows: Vec<Row<Item>> =
         parse_lines(&movies_path, Encoding::Latin1, counter, movie)?.collect();
-    let index: HashMap<String, usize> = rows
-        .iter()
-        .enumerate()
-        .filter_map(|(i, (_, r))| r.as_ref().ok().map(|item| (item.id.clone(), i)))
-        .collect();
+    let index = movie_index(&rows);
     let mut side_errors = Vec::new();
     let extras_path = dir.join(EXTRAS);
     if extras_path.is_file() {
@@ -74,16 +70,8 @@ pub fn items(dir: &Path, counter: &ByteCounter) -> Result<Vec<Row<Item>>, Import
         })?;
         for (line, fields) in extras {
             let result = fields.and_then(|f| {
-                let item = index
-                    .get(&f[0])
-                    .and_then(|&i| rows[i].1.as_mut().ok())
-                    .ok_or_else(|| {
-                        RowError::new(
-                            &extras_path,
-                            line,
-                            format!("movie `{}` is not in movies.dat", f[0]),
-                        )
-                    })?;
+                let item = find_movie(&mut rows, &index, &f[0], "movies.dat")
+                    .map_err(|m| RowError::new(&extras_path, line, m))?;
                 add_extras(item, &f);
                 Ok(())
             });

@@ -21,6 +21,7 @@ mod latest;
 mod ml100k;
 mod ml1m;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use cairn_core::{Event, Item, PropertyValue, User, Validate};
@@ -267,6 +268,27 @@ fn set_title_and_year(item: &mut Item, title: &str) {
         item.properties
             .insert("year".into(), PropertyValue::Number(year));
     }
+}
+
+/// Where each movie of `rows` that parsed sits, by id, for the side files to find it.
+fn movie_index(rows: &[Row<Item>]) -> HashMap<String, usize> {
+    rows.iter()
+        .enumerate()
+        .filter_map(|(i, (_, r))| r.as_ref().ok().map(|item| (item.id.clone(), i)))
+        .collect()
+}
+
+/// The movie `id` of `rows`, or a message saying that `movies_file` lacks it.
+fn find_movie<'a>(
+    rows: &'a mut [Row<Item>],
+    index: &HashMap<String, usize>,
+    id: &str,
+    movies_file: &str,
+) -> Result<&'a mut Item, String> {
+    index
+        .get(id)
+        .and_then(|&i| rows[i].1.as_mut().ok())
+        .ok_or_else(|| format!("movie `{id}` is not in {movies_file}"))
 }
 
 /// The movies read from `movies_path`, each validated (a failure becomes that row's error), followed by
