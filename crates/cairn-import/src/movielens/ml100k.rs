@@ -5,7 +5,7 @@ use std::sync::LazyLock;
 
 use cairn_core::{Event, Item, PropertyValue, User};
 
-use super::{id, rating_row, split_exact, validated, MovieLensKind};
+use super::{id, rating_row, set_text_properties, split_exact, validated, MovieLensKind};
 use crate::cells::year_in_title;
 use crate::error::{ImportError, RowError};
 use crate::source::{ByteCounter, Encoding, Lines};
@@ -140,12 +140,10 @@ fn user(line: &str) -> Result<User, String> {
     let age = crate::cells::number("age", f[1])?;
     user.properties
         .insert("age".into(), PropertyValue::Number(age));
-    for (key, value) in [("gender", f[2]), ("occupation", f[3]), ("zip", f[4])] {
-        if !value.trim().is_empty() {
-            user.properties
-                .insert(key.into(), PropertyValue::String(value.trim().into()));
-        }
-    }
+    set_text_properties(
+        &mut user.properties,
+        [("gender", f[2]), ("occupation", f[3]), ("zip", f[4])],
+    );
     validated("user", user)
 }
 

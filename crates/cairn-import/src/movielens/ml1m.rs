@@ -8,8 +8,8 @@ use cairn_core::{Event, Item, PropertyValue, Scalar, User};
 
 use super::ml100k::{parse_lines, parse_optional_file};
 use super::{
-    csv_rows, find_movie, id, movie_index, rating_row, set_title_and_year, split_exact, validated,
-    with_side_errors, MovieLensKind,
+    csv_rows, find_movie, id, movie_index, rating_row, set_text_properties, set_title_and_year,
+    split_exact, validated, with_side_errors, MovieLensKind,
 };
 use crate::cells::list;
 use crate::error::{ImportError, RowError};
@@ -154,12 +154,7 @@ fn user(line: &str) -> Result<User, String> {
         "occupation".into(),
         PropertyValue::String((*occupation).into()),
     );
-    for (key, value) in [("gender", f[1]), ("zip", f[4])] {
-        if !value.trim().is_empty() {
-            user.properties
-                .insert(key.into(), PropertyValue::String(value.trim().into()));
-        }
-    }
+    set_text_properties(&mut user.properties, [("gender", f[1]), ("zip", f[4])]);
     validated("user", user)
 }
 

@@ -21,7 +21,7 @@ mod latest;
 mod ml100k;
 mod ml1m;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use cairn_core::{Event, Item, PropertyValue, User, Validate};
@@ -267,6 +267,18 @@ fn set_title_and_year(item: &mut Item, title: &str) {
     if let Some(year) = year_in_title(title) {
         item.properties
             .insert("year".into(), PropertyValue::Number(year));
+    }
+}
+
+/// Sets each `(key, cell)` as a string property, trimmed, unless the cell is blank.
+fn set_text_properties<'a>(
+    properties: &mut BTreeMap<String, PropertyValue>,
+    cells: impl IntoIterator<Item = (&'a str, &'a str)>,
+) {
+    for (key, value) in cells {
+        if !value.trim().is_empty() {
+            properties.insert(key.into(), PropertyValue::String(value.trim().into()));
+        }
     }
 }
 
