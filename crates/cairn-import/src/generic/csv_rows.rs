@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use cairn_core::{Event, Item, PropertyValue, User, Validate};
+use cairn_core::{Event, Item, PropertyValue, Timestamp, User, Validate};
 
 use crate::cells;
 use crate::error::{ImportError, RowError};
@@ -63,6 +63,13 @@ impl Cells<'_> {
         self.get(column)
             .map(str::to_string)
             .ok_or_else(|| format!("column `{column}` is empty; every row needs one"))
+    }
+
+    /// The cell of `column` read as a timestamp, `None` when absent or empty.
+    fn timestamp(&self, column: &str) -> Result<Option<Timestamp>, String> {
+        self.get(column)
+            .map(|v| cells::timestamp(column, v))
+            .transpose()
     }
 
     /// Cells of the columns not in `known`, typed.
@@ -207,10 +214,7 @@ fn event(c: &Cells) -> Result<Event, String> {
         .get("value")
         .map(|v| cells::number("value", v))
         .transpose()?;
-    event.timestamp = c
-        .get("timestamp")
-        .map(|v| cells::timestamp("timestamp", v))
-        .transpose()?;
+    event.timestamp = c.timestamp("timestamp")?;
     event.event_id = c.get("event_id").map(str::to_string);
     event.recommendation_id = c.get("recommendation_id").map(str::to_string);
     event.context = c.extras(EVENT_COLUMNS);
@@ -228,14 +232,8 @@ fn item(c: &Cells) -> Result<Item, String> {
         .map(|v| cells::boolean("hidden", v))
         .transpose()?
         .unwrap_or(false);
-    item.available_from = c
-        .get("available_from")
-        .map(|v| cells::timestamp("available_from", v))
-        .transpose()?;
-    item.available_until = c
-        .get("available_until")
-        .map(|v| cells::timestamp("available_until", v))
-        .transpose()?;
+    item.available_from = c.timestamp("available_from")?;
+    item.available_until = c.timestamp("available_until")?;
     item.embedding = c
         .get("embedding")
         .map(|v| {

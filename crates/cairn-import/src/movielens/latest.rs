@@ -1,12 +1,13 @@
 //! MovieLens "latest" (and 20M/25M, which share the layout): UTF-8 CSV files with headers.
 
-use std::collections::HashMap;
 use std::path::Path;
 
-use cairn_core::{Event, Item, PropertyValue, Validate};
+use cairn_core::{Event, Item, PropertyValue};
 
-use super::{csv_rows, id, rating_event, MovieLensKind};
-use crate::cells::year_in_title;
+use super::{
+    csv_rows, find_movie, id, movie_index, rating_row, set_title_and_year, with_side_errors,
+    MovieLensKind,
+};
 use crate::error::{ImportError, RowError};
 use crate::source::ByteCounter;
 use crate::{Row, Rows};
@@ -17,11 +18,7 @@ pub fn items(dir: &Path, counter: &ByteCounter) -> Result<Vec<Row<Item>>, Import
         csv_rows(&movies_path, &["movieId", "title", "genres"], counter)?
             .map(|(line, fields)| (line, located(fields, &movies_path, line, |f| movie(&f))))
             .collect();
-    let index: HashMap<String, usize> = rows
-        .iter()
-        .enumerate()
-        .filter_map(|(i, (_, r))| r.as_ref().ok().map(|item| (item.id.clone(), i)))
-        .collect();
+    let index = movie_index(&rows);
     let mut side_errors = Vec::new();
 
     let tags_path = dir.join("tags.csv");
@@ -32,7 +29,7 @@ pub fn items(dir: &Path, counter: &ByteCounter) -> Result<Vec<Row<Item>>, Import
             counter,
         )? {
             let result = located(fields, &tags_path, line, |f| {
-                let item = find(&mut rows, &index, f[1].trim())?;
+                let item = find_movie(&mut rows, &index, f[1].trim(), "movies.csv")?;
                 add_tag(item, f[2].trim())
             });
             if let Err(e) = result {
@@ -45,7 +42,7 @@ pub fn items(dir: &Path, counter: &ByteCounter) -> Result<Vec<Row<Item>>, Import
     if links_path.is_file() {
         for (line, fields) in csv_rows(&links_path, &["movieId", "imdbId", "tmdbId"], counter)? {
             let result = located(fields, &links_path, line, |f| {
-                let item = find(&mut rows, &index, f[0].trim())?;
+                let item = find_movie(&mut rows, &index, f[0].trim(), "movies.csv")?;
                 // Ids stay strings: IMDb ids have meaningful leading zeros.
                 for (key, value) in [("imdb_id", f[1].trim()), ("tmdb_id", f[2].trim())] {
                     if !value.is_empty() {
@@ -61,15 +58,7 @@ pub fn items(dir: &Path, counter: &ByteCounter) -> Result<Vec<Row<Item>>, Import
         }
     }
 
-    for (line, row) in &mut rows {
-        if let Ok(item) = row {
-            if let Err(e) = item.validate() {
-                *row = Err(RowError::new(&movies_path, *line, format!("item {e}")));
-            }
-        }
-    }
-    rows.extend(side_errors);
-    Ok(rows)
+    Ok(with_side_errors(rows, &movies_path, side_errors))
 }
 
 /// Applies `parse` to a row's fields, attaching the file and line to its error.
@@ -80,17 +69,6 @@ fn located<T>(
     parse: impl FnOnce(Vec<String>) -> Result<T, String>,
 ) -> Result<T, RowError> {
     parse(fields?).map_err(|m| RowError::new(path, line, m))
-}
-
-fn find<'a>(
-    rows: &'a mut [Row<Item>],
-    index: &HashMap<String, usize>,
-    id: &str,
-) -> Result<&'a mut Item, String> {
-    index
-        .get(id)
-        .and_then(|&i| rows[i].1.as_mut().ok())
-        .ok_or_else(|| format!("movie `{id}` is not in movies.csv"))
 }
 
 fn add_tag(item: &mut Item, tag: &str) -> Result<(), String> {
@@ -105,14 +83,7 @@ fn add_tag(item: &mut Item, tag: &str) -> Result<(), String> {
 
 fn movie(f: &[String]) -> Result<Item, String> {
     let mut item = Item::new(id("movieId", &f[0])?);
-    let title = f[1].trim();
-    if !title.is_empty() {
-        item.title = Some(title.to_string());
-    }
-    if let Some(year) = year_in_title(title) {
-        item.properties
-            .insert("year".into(), PropertyValue::Number(year));
-    }
+    set_title_and_year(&mut item, f[1].trim());
     item.categories = crate::cells::list(&f[2])
         .into_iter()
         .filter(|g| g != "(no genres listed)")
@@ -129,15 +100,7 @@ pub fn events(dir: &Path, counter: &ByteCounter) -> Result<Rows<Event>, ImportEr
     )?;
     Ok(Box::new(rows.map(move |(line, fields)| {
         let event = located(fields, &path, line, |f| {
-            let event = rating_event(
-                MovieLensKind::Latest,
-                id("userId", &f[0])?,
-                id("movieId", &f[1])?,
-                &f[2],
-                &f[3],
-            )?;
-            event.validate().map_err(|v| format!("event {v}"))?;
-            Ok(event)
+            rating_row(MovieLensKind::Latest, "userId", "movieId", &f)
         });
         (line, event)
     })))

@@ -3,9 +3,9 @@
 use std::path::Path;
 use std::sync::LazyLock;
 
-use cairn_core::{Event, Item, PropertyValue, User, Validate};
+use cairn_core::{Event, Item, PropertyValue, User};
 
-use super::{id, rating_event, split_exact, MovieLensKind};
+use super::{id, rating_row, set_text_properties, split_exact, validated, MovieLensKind};
 use crate::cells::year_in_title;
 use crate::error::{ImportError, RowError};
 use crate::source::{ByteCounter, Encoding, Lines};
@@ -86,11 +86,6 @@ where
     Ok(Box::new(parse_lines(path, encoding, counter, parse)?))
 }
 
-fn validated<T: Validate>(kind: &str, value: T) -> Result<T, String> {
-    value.validate().map_err(|e| format!("{kind} {e}"))?;
-    Ok(value)
-}
-
 pub fn items(dir: &Path, counter: &ByteCounter) -> Result<Vec<Row<Item>>, ImportError> {
     Ok(parse_lines(&dir.join("u.item"), Encoding::Latin1, counter, item)?.collect())
 }
@@ -145,26 +140,17 @@ fn user(line: &str) -> Result<User, String> {
     let age = crate::cells::number("age", f[1])?;
     user.properties
         .insert("age".into(), PropertyValue::Number(age));
-    for (key, value) in [("gender", f[2]), ("occupation", f[3]), ("zip", f[4])] {
-        if !value.trim().is_empty() {
-            user.properties
-                .insert(key.into(), PropertyValue::String(value.trim().into()));
-        }
-    }
+    set_text_properties(
+        &mut user.properties,
+        [("gender", f[2]), ("occupation", f[3]), ("zip", f[4])],
+    );
     validated("user", user)
 }
 
 pub fn events(dir: &Path, counter: &ByteCounter) -> Result<Rows<Event>, ImportError> {
     let rows = parse_lines(&dir.join("u.data"), Encoding::Utf8, counter, |line| {
         let f = split_exact(line, "\t", &["user id", "item id", "rating", "timestamp"])?;
-        let event = rating_event(
-            MovieLensKind::Ml100k,
-            id("user id", f[0])?,
-            id("item id", f[1])?,
-            f[2],
-            f[3],
-        )?;
-        validated("event", event)
+        rating_row(MovieLensKind::Ml100k, "user id", "item id", &f)
     })?;
     Ok(Box::new(rows))
 }

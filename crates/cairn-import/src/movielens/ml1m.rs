@@ -1,14 +1,17 @@
 //! MovieLens 1M: `::`-separated `.dat` files (ISO-8859-1), the OMDb extras (UTF-8), and the implicit
 //! `user_movie_pairs.csv` that stands in for the ratings of users the partial ratings file lacks.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::Path;
 
-use cairn_core::{Event, Item, PropertyValue, Scalar, User, Validate};
+use cairn_core::{Event, Item, PropertyValue, Scalar, User};
 
 use super::ml100k::{parse_lines, parse_optional_file};
-use super::{csv_rows, id, rating_event, split_exact, MovieLensKind};
-use crate::cells::{list, year_in_title};
+use super::{
+    csv_rows, find_movie, id, movie_index, rating_row, set_text_properties, set_title_and_year,
+    split_exact, validated, with_side_errors, MovieLensKind,
+};
+use crate::cells::list;
 use crate::error::{ImportError, RowError};
 use crate::source::{ByteCounter, Encoding};
 use crate::{Row, Rows};
@@ -55,11 +58,7 @@ pub fn items(dir: &Path, counter: &ByteCounter) -> Result<Vec<Row<Item>>, Import
     let movies_path = dir.join("movies.dat");
     let mut rows: Vec<Row<Item>> =
         parse_lines(&movies_path, Encoding::Latin1, counter, movie)?.collect();
-    let index: HashMap<String, usize> = rows
-        .iter()
-        .enumerate()
-        .filter_map(|(i, (_, r))| r.as_ref().ok().map(|item| (item.id.clone(), i)))
-        .collect();
+    let index = movie_index(&rows);
     let mut side_errors = Vec::new();
     let extras_path = dir.join(EXTRAS);
     if extras_path.is_file() {
@@ -71,16 +70,8 @@ pub fn items(dir: &Path, counter: &ByteCounter) -> Result<Vec<Row<Item>>, Import
         })?;
         for (line, fields) in extras {
             let result = fields.and_then(|f| {
-                let item = index
-                    .get(&f[0])
-                    .and_then(|&i| rows[i].1.as_mut().ok())
-                    .ok_or_else(|| {
-                        RowError::new(
-                            &extras_path,
-                            line,
-                            format!("movie `{}` is not in movies.dat", f[0]),
-                        )
-                    })?;
+                let item = find_movie(&mut rows, &index, &f[0], "movies.dat")
+                    .map_err(|m| RowError::new(&extras_path, line, m))?;
                 add_extras(item, &f);
                 Ok(())
             });
@@ -89,28 +80,13 @@ pub fn items(dir: &Path, counter: &ByteCounter) -> Result<Vec<Row<Item>>, Import
             }
         }
     }
-    for (line, row) in &mut rows {
-        if let Ok(item) = row {
-            if let Err(e) = item.validate() {
-                *row = Err(RowError::new(&movies_path, *line, format!("item {e}")));
-            }
-        }
-    }
-    rows.extend(side_errors);
-    Ok(rows)
+    Ok(with_side_errors(rows, &movies_path, side_errors))
 }
 
 fn movie(line: &str) -> Result<Item, String> {
     let f = split_exact(line, "::", &["movie id", "title", "genres"])?;
     let mut item = Item::new(id("movie id", f[0])?);
-    let title = f[1].trim();
-    if !title.is_empty() {
-        item.title = Some(title.to_string());
-    }
-    if let Some(year) = year_in_title(title) {
-        item.properties
-            .insert("year".into(), PropertyValue::Number(year));
-    }
+    set_title_and_year(&mut item, f[1].trim());
     item.categories = list(f[2]);
     Ok(item)
 }
@@ -178,27 +154,13 @@ fn user(line: &str) -> Result<User, String> {
         "occupation".into(),
         PropertyValue::String((*occupation).into()),
     );
-    for (key, value) in [("gender", f[1]), ("zip", f[4])] {
-        if !value.trim().is_empty() {
-            user.properties
-                .insert(key.into(), PropertyValue::String(value.trim().into()));
-        }
-    }
-    user.validate().map_err(|e| format!("user {e}"))?;
-    Ok(user)
+    set_text_properties(&mut user.properties, [("gender", f[1]), ("zip", f[4])]);
+    validated("user", user)
 }
 
 fn rating_line(line: &str) -> Result<Event, String> {
     let f = split_exact(line, "::", &["user id", "movie id", "rating", "timestamp"])?;
-    let event = rating_event(
-        MovieLensKind::Ml1m,
-        id("user id", f[0])?,
-        id("movie id", f[1])?,
-        f[2],
-        f[3],
-    )?;
-    event.validate().map_err(|e| format!("event {e}"))?;
-    Ok(event)
+    rating_row(MovieLensKind::Ml1m, "user id", "movie id", &f)
 }
 
 pub fn events(dir: &Path, counter: &ByteCounter) -> Result<Rows<Event>, ImportError> {

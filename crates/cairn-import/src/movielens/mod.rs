@@ -21,10 +21,12 @@ mod latest;
 mod ml100k;
 mod ml1m;
 
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use cairn_core::{Event, Item, User};
+use cairn_core::{Event, Item, PropertyValue, User, Validate};
 
+use crate::cells::year_in_title;
 use crate::error::{ImportError, RowError};
 use crate::source::{decode, file_len, open, ByteCounter, Encoding};
 use crate::{Row, Rows};
@@ -231,6 +233,92 @@ fn rating_event(
         event.item_id
     ));
     Ok(event)
+}
+
+/// `value`, or the message of its failed validation prefixed with `kind` (`item`, `user`, `event`).
+fn validated<T: Validate>(kind: &str, value: T) -> Result<T, String> {
+    value.validate().map_err(|e| format!("{kind} {e}"))?;
+    Ok(value)
+}
+
+/// One rating row of any MovieLens dataset: the fields user, movie, rating and timestamp, the first
+/// two named `user_name` and `movie_name` in messages, as a validated `rating` event.
+fn rating_row<S: AsRef<str>>(
+    kind: MovieLensKind,
+    user_name: &str,
+    movie_name: &str,
+    f: &[S],
+) -> Result<Event, String> {
+    let event = rating_event(
+        kind,
+        id(user_name, f[0].as_ref())?,
+        id(movie_name, f[1].as_ref())?,
+        f[2].as_ref(),
+        f[3].as_ref(),
+    )?;
+    validated("event", event)
+}
+
+/// Sets an item's title (unless blank) and the year its title ends with, if any.
+fn set_title_and_year(item: &mut Item, title: &str) {
+    if !title.is_empty() {
+        item.title = Some(title.to_string());
+    }
+    if let Some(year) = year_in_title(title) {
+        item.properties
+            .insert("year".into(), PropertyValue::Number(year));
+    }
+}
+
+/// Sets each `(key, cell)` as a string property, trimmed, unless the cell is blank.
+fn set_text_properties<'a>(
+    properties: &mut BTreeMap<String, PropertyValue>,
+    cells: impl IntoIterator<Item = (&'a str, &'a str)>,
+) {
+    for (key, value) in cells {
+        if !value.trim().is_empty() {
+            properties.insert(key.into(), PropertyValue::String(value.trim().into()));
+        }
+    }
+}
+
+/// Where each movie of `rows` that parsed sits, by id, for the side files to find it.
+fn movie_index(rows: &[Row<Item>]) -> HashMap<String, usize> {
+    rows.iter()
+        .enumerate()
+        .filter_map(|(i, (_, r))| r.as_ref().ok().map(|item| (item.id.clone(), i)))
+        .collect()
+}
+
+/// The movie `id` of `rows`, or a message saying that `movies_file` lacks it.
+fn find_movie<'a>(
+    rows: &'a mut [Row<Item>],
+    index: &HashMap<String, usize>,
+    id: &str,
+    movies_file: &str,
+) -> Result<&'a mut Item, String> {
+    index
+        .get(id)
+        .and_then(|&i| rows[i].1.as_mut().ok())
+        .ok_or_else(|| format!("movie `{id}` is not in {movies_file}"))
+}
+
+/// The movies read from `movies_path`, each validated (a failure becomes that row's error), followed by
+/// the errors of the side files.
+fn with_side_errors(
+    mut rows: Vec<Row<Item>>,
+    movies_path: &Path,
+    side_errors: Vec<Row<Item>>,
+) -> Vec<Row<Item>> {
+    for (line, row) in &mut rows {
+        if let Ok(item) = row {
+            if let Err(e) = item.validate() {
+                *row = Err(RowError::new(movies_path, *line, format!("item {e}")));
+            }
+        }
+    }
+    rows.extend(side_errors);
+    rows
 }
 
 /// The rows of a MovieLens CSV file after its header, which must be `expected`.
