@@ -87,7 +87,26 @@ pub struct Factors {
     pub item_factors: Vec<f32>,
 }
 
+impl MfConfig {
+    /// The SGD step sizes: learning rate, factor penalty, bias penalty.
+    fn sgd_rates(&self) -> (f32, f32, f32) {
+        (
+            self.learning_rate,
+            self.regularization,
+            self.bias_regularization,
+        )
+    }
+}
+
 impl Factors {
+    /// The generator seeded from `config.seed` and the parameters initialised from it; fitting goes
+    /// on drawing from the same generator.
+    fn seeded(ratings: &CsrMatrix, config: MfConfig) -> (ChaCha8Rng, Self) {
+        let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+        let p = Factors::init(ratings, config, &mut rng);
+        (rng, p)
+    }
+
     fn init(ratings: &CsrMatrix, config: MfConfig, rng: &mut ChaCha8Rng) -> Self {
         let k = config.factors;
         let n = ratings.nnz().max(1) as f64;
@@ -195,15 +214,10 @@ impl BiasedMf {
         config: MfConfig,
         progress: &dyn Progress,
     ) -> Self {
-        let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
-        let mut p = Factors::init(ratings, config, &mut rng);
+        let (mut rng, mut p) = Factors::seeded(ratings, config);
         let mut order = triples(ratings);
         let k = config.factors;
-        let (lr, reg, reg_b) = (
-            config.learning_rate,
-            config.regularization,
-            config.bias_regularization,
-        );
+        let (lr, reg, reg_b) = config.sgd_rates();
         for epoch in 0..config.epochs {
             order.shuffle(&mut rng);
             dispatch_simd!(M => {
@@ -212,8 +226,7 @@ impl BiasedMf {
                     let pu = &mut p.user_factors[u * k..(u + 1) * k];
                     let qi = &mut p.item_factors[i * k..(i + 1) * k];
                     let err = r - (p.global_mean + p.user_bias[u] + p.item_bias[i] + dot::<M>(pu, qi));
-                    p.user_bias[u] += lr * (err - reg_b * p.user_bias[u]);
-                    p.item_bias[i] += lr * (err - reg_b * p.item_bias[i]);
+                    sgd_biases(&mut p.user_bias[u], &mut p.item_bias[i], err, lr, reg_b);
                     sgd_pair::<M>(pu, qi, err, lr, reg);
                 }
             });
@@ -281,6 +294,13 @@ impl BiasedMf {
     }
 }
 
+/// One SGD step on a user and an item bias with error `err`.
+#[inline(always)]
+fn sgd_biases(bu: &mut f32, bi: &mut f32, err: f32, lr: f32, reg_b: f32) {
+    *bu += lr * (err - reg_b * *bu);
+    *bi += lr * (err - reg_b * *bi);
+}
+
 /// One SGD step on a user and an item factor vector with error `err`.
 #[inline(always)]
 fn sgd_pair<M: MulAdd>(pu: &mut [f32], qi: &mut [f32], err: f32, lr: f32, reg: f32) {
@@ -317,17 +337,12 @@ impl SvdPlusPlus {
         config: MfConfig,
         progress: &dyn Progress,
     ) -> Self {
-        let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
-        let mut p = Factors::init(ratings, config, &mut rng);
+        let (mut rng, mut p) = Factors::seeded(ratings, config);
         let k = config.factors;
         let mut y: Vec<f32> = (0..ratings.n_cols * k)
             .map(|_| gaussian(&mut rng) * config.init_std)
             .collect();
-        let (lr, reg, reg_b) = (
-            config.learning_rate,
-            config.regularization,
-            config.bias_regularization,
-        );
+        let (lr, reg, reg_b) = config.sgd_rates();
         let mut users: Vec<usize> = (0..ratings.n_rows).collect();
         let mut implicit = vec![0f32; k];
         let mut grad = vec![0f32; k];
@@ -358,8 +373,7 @@ impl SvdPlusPlus {
                             *zf = a + b;
                         }
                         let err = r - (p.global_mean + p.user_bias[u] + p.item_bias[i] + dot::<M>(&z, qi));
-                        p.user_bias[u] += lr * (err - reg_b * p.user_bias[u]);
-                        p.item_bias[i] += lr * (err - reg_b * p.item_bias[i]);
+                        sgd_biases(&mut p.user_bias[u], &mut p.item_bias[i], err, lr, reg_b);
                         axpy::<M>(err * norm, qi, &mut grad);
                         for ((a, b), zf) in pu.iter_mut().zip(qi.iter_mut()).zip(&z) {
                             let (x, q) = (*a, *b);

@@ -3,10 +3,11 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use cairn_core::{Item, Validate};
+use cairn_core::Item;
+use cairn_engine::Engine;
 use serde_json::{Map, Value};
 
-use super::{validation, with_path_id};
+use super::{put_batch, put_one};
 use crate::dto::{non_empty, ItemBatch, ItemPage, PageParams, Upserted, DEFAULT_PAGE};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
@@ -32,11 +33,7 @@ pub async fn put_item(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<Map<String, Value>>,
 ) -> Result<Json<Item>, ApiError> {
-    let item: Item = with_path_id(body, &id)?;
-    item.validate().map_err(validation)?;
-    let stored = item.clone();
-    state.run(move |e| e.put_items(vec![item])).await?;
-    Ok(Json(stored))
+    put_one(&state, &id, body, Engine::put_items).await
 }
 
 /// Create or replace many items at once: all are validated first, then stored in one atomic write.
@@ -53,9 +50,7 @@ pub async fn put_items(
     State(state): State<AppState>,
     ApiJson(batch): ApiJson<ItemBatch>,
 ) -> Result<Json<Upserted>, ApiError> {
-    let upserted = batch.items.len();
-    state.run(move |e| e.put_items(batch.items)).await?;
-    Ok(Json(Upserted { upserted }))
+    put_batch(&state, batch.items, Engine::put_items).await
 }
 
 /// One item.

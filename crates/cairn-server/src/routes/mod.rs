@@ -7,10 +7,15 @@ pub mod ops;
 pub mod recommend;
 pub mod users;
 
+use axum::Json;
+use cairn_core::Validate;
+use cairn_engine::{Engine, EngineError};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
+use crate::dto::Upserted;
 use crate::error::ApiError;
+use crate::state::AppState;
 
 /// Builds a resource from a PUT body whose `id` may be omitted; when given it must equal the path's.
 pub(crate) fn with_path_id<T: DeserializeOwned>(
@@ -47,6 +52,38 @@ pub(crate) fn with_path_id<T: DeserializeOwned>(
 
 pub(crate) fn validation(e: cairn_core::ValidationError) -> ApiError {
     ApiError::invalid(e.field, e.message)
+}
+
+/// A PUT of one resource (item or user): the body with the path's `id`, validated, stored by
+/// `store` as a batch of one, and answered with what was stored.
+pub(crate) async fn put_one<T>(
+    state: &AppState,
+    id: &str,
+    body: Map<String, Value>,
+    store: fn(&Engine, Vec<T>) -> Result<(), EngineError>,
+) -> Result<Json<T>, ApiError>
+where
+    T: DeserializeOwned + Validate + Clone + Send + 'static,
+{
+    let one: T = with_path_id(body, id)?;
+    one.validate().map_err(validation)?;
+    let stored = one.clone();
+    state.run(move |e| store(e, vec![one])).await?;
+    Ok(Json(stored))
+}
+
+/// A batch write (items or users), stored by `store` in one atomic write; answers how many.
+pub(crate) async fn put_batch<T>(
+    state: &AppState,
+    batch: Vec<T>,
+    store: fn(&Engine, Vec<T>) -> Result<(), EngineError>,
+) -> Result<Json<Upserted>, ApiError>
+where
+    T: Send + 'static,
+{
+    let upserted = batch.len();
+    state.run(move |e| store(e, batch)).await?;
+    Ok(Json(Upserted { upserted }))
 }
 
 #[cfg(test)]

@@ -2,10 +2,11 @@
 
 use axum::extract::State;
 use axum::Json;
-use cairn_core::{User, Validate};
+use cairn_core::User;
+use cairn_engine::Engine;
 use serde_json::{Map, Value};
 
-use super::{validation, with_path_id};
+use super::{put_batch, put_one};
 use crate::dto::{
     non_empty, HistoryParams, PageParams, Upserted, UserBatch, UserErased, UserHistory, UserPage,
     DEFAULT_PAGE,
@@ -29,11 +30,7 @@ pub async fn put_user(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<Map<String, Value>>,
 ) -> Result<Json<User>, ApiError> {
-    let user: User = with_path_id(body, &id)?;
-    user.validate().map_err(validation)?;
-    let stored = user.clone();
-    state.run(move |e| e.put_users(vec![user])).await?;
-    Ok(Json(stored))
+    put_one(&state, &id, body, Engine::put_users).await
 }
 
 /// Create or replace many users in one atomic write.
@@ -49,9 +46,7 @@ pub async fn put_users(
     State(state): State<AppState>,
     ApiJson(batch): ApiJson<UserBatch>,
 ) -> Result<Json<Upserted>, ApiError> {
-    let upserted = batch.users.len();
-    state.run(move |e| e.put_users(batch.users)).await?;
-    Ok(Json(Upserted { upserted }))
+    put_batch(&state, batch.users, Engine::put_users).await
 }
 
 /// One user row.
