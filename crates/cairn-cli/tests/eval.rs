@@ -76,3 +76,55 @@ fn eval_scores_the_served_pipeline_beside_registry_models() {
     let recall = pipeline["metrics"]["Recall@10"]["mean"].as_f64().unwrap();
     assert!(recall.is_finite() && recall > 0.0, "Recall@10 {recall}");
 }
+
+/// What `cairn tune --out best.toml` writes is a configuration the server and training read as it
+/// is (`[train.model]`), and `cairn eval --model-file` reads it back.
+#[test]
+fn tune_output_is_a_configuration_serve_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("ml");
+    std::fs::create_dir_all(&data).unwrap();
+    tiny_movielens(&data);
+    let best = dir.path().join("best.toml");
+    let output = Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args(["tune", "--data"])
+        .arg(&data)
+        .args(["--model", "item-knn", "--trials", "3", "--out"])
+        .arg(&best)
+        .env("CAIRN_LOG", "warn")
+        .output()
+        .expect("cairn runs");
+    assert!(
+        output.status.success(),
+        "cairn tune failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let config = cairn_engine::Config::load(Some(&best)).expect("serve reads the tune output");
+    let tuned = cairn_eval::tune::TunedConfig::read_model(&best).unwrap();
+    assert_eq!(config.train.model, Some(tuned));
+
+    let out = dir.path().join("report");
+    let output = Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args(["eval", "--data"])
+        .arg(&data)
+        .args([
+            "--protocol",
+            "temporal",
+            "--models",
+            "popularity",
+            "--bootstrap",
+            "20",
+        ])
+        .arg("--model-file")
+        .arg(&best)
+        .arg("--out")
+        .arg(&out)
+        .env("CAIRN_LOG", "warn")
+        .output()
+        .expect("cairn runs");
+    assert!(
+        output.status.success(),
+        "cairn eval --model-file failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

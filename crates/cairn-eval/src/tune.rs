@@ -318,36 +318,78 @@ impl TunedConfig {
         }
     }
 
-    /// TOML when the path ends in `.toml`, JSON otherwise.
+    /// TOML when the path ends in `.toml`, JSON otherwise. Either way the chosen model sits where
+    /// the engine's configuration keeps it, `train.model`, so a TOML file from `cairn tune` is a
+    /// configuration `cairn serve --config` and `cairn train --config` read as it is. How it was
+    /// tuned goes in comments above it in TOML (the server's configuration refuses unknown keys),
+    /// and beside it as `tuned` in JSON.
     pub fn write(&self, path: &std::path::Path) -> Result<()> {
+        #[derive(Serialize)]
+        struct Train<'a> {
+            model: &'a ModelSpec,
+        }
+        #[derive(Serialize)]
+        struct File<'a> {
+            train: Train<'a>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            tuned: Option<&'a TunedOn>,
+        }
         let text = if path.extension().is_some_and(|e| e == "toml") {
-            toml::to_string(self)
-                .map_err(|e| EvalError::InvalidOption(format!("cannot write TOML: {e}")))?
+            let file = File {
+                train: Train { model: &self.model },
+                tuned: None,
+            };
+            let body = toml::to_string(&file)
+                .map_err(|e| EvalError::InvalidOption(format!("cannot write TOML: {e}")))?;
+            let t = &self.tuned;
+            format!(
+                "# Written by `cairn tune`: the best of {} trials on {} by {} on the validation \
+                 users ({:.4}; the default setting {:.4}), seed {}.\n\
+                 # Serve or train with it: `cairn serve --config FILE`, `cairn train --config FILE`;\n\
+                 # score it on a test split: `cairn eval --model-file FILE`.\n\n{body}",
+                t.trials, t.split, t.metric, t.value, t.default_value, t.seed
+            )
         } else {
-            serde_json::to_string_pretty(self)?
+            serde_json::to_string_pretty(&File {
+                train: Train { model: &self.model },
+                tuned: Some(&self.tuned),
+            })?
         };
         std::fs::write(path, text).map_err(|e| EvalError::io(path, e))
     }
 
-    /// Reads a file written by [`TunedConfig::write`] (or any TOML/JSON with a `model` table).
+    /// Reads the model of a file written by [`TunedConfig::write`], of any TOML or JSON with a
+    /// `train.model` table (a server configuration), or of the `model` table that `cairn tune`
+    /// wrote before it wrote `train.model`.
     pub fn read_model(path: &std::path::Path) -> Result<ModelSpec> {
         let text = std::fs::read_to_string(path).map_err(|e| EvalError::io(path, e))?;
         #[derive(Deserialize)]
-        struct ModelOnly {
-            model: ModelSpec,
+        struct Train {
+            model: Option<ModelSpec>,
         }
-        let parsed: std::result::Result<ModelOnly, String> =
+        #[derive(Deserialize)]
+        struct AnyLayout {
+            train: Option<Train>,
+            model: Option<ModelSpec>,
+        }
+        let parsed: std::result::Result<AnyLayout, String> =
             if path.extension().is_some_and(|e| e == "toml") {
                 toml::from_str(&text).map_err(|e| e.to_string())
             } else {
                 serde_json::from_str(&text).map_err(|e| e.to_string())
             };
-        parsed.map(|m| m.model).map_err(|e| {
+        let not_a_model = |e: String| {
             EvalError::InvalidOption(format!(
                 "{}: not a model configuration: {e}",
                 path.display()
             ))
-        })
+        };
+        let parsed = parsed.map_err(not_a_model)?;
+        parsed
+            .train
+            .and_then(|t| t.model)
+            .or(parsed.model)
+            .ok_or_else(|| not_a_model("no `train.model` table".into()))
     }
 }
 
@@ -453,6 +495,26 @@ mod tests {
         let bad = dir.path().join("bad.toml");
         std::fs::write(&bad, "model = 3").unwrap();
         assert!(TunedConfig::read_model(&bad).is_err());
+        let empty = dir.path().join("empty.toml");
+        std::fs::write(&empty, "[serve]\ndefault_k = 5\n").unwrap();
+        let err = TunedConfig::read_model(&empty).unwrap_err().to_string();
+        assert!(err.contains("no `train.model`"), "{err}");
+        // Files from earlier versions kept the model at the top level.
+        let old = dir.path().join("old.toml");
+        std::fs::write(&old, "[model]\nmodel = \"item-knn\"\nneighbours = 42\n").unwrap();
+        assert_eq!(TunedConfig::read_model(&old).unwrap(), spec);
+        // The TOML says how it was tuned, in comments, and keeps the model under `train`.
+        let text = std::fs::read_to_string(dir.path().join("best.toml")).unwrap();
+        assert!(
+            text.starts_with("# Written by `cairn tune`: the best of 5 trials on x"),
+            "{text}"
+        );
+        assert!(text.contains("[train.model]"), "{text}");
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.path().join("best.json")).unwrap())
+                .unwrap();
+        assert_eq!(json["tuned"]["trials"], 5);
+        assert_eq!(json["train"]["model"]["neighbours"], 42);
     }
 
     #[test]
