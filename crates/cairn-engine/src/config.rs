@@ -110,6 +110,30 @@ impl Default for ServeConfig {
 #[error("configuration: {0}")]
 pub struct ConfigError(pub String);
 
+/// A configuration error as the user wrote the configuration: the key's path (`serve.nope`, not
+/// figment's internal `default.serve.nope`), what is wrong, and the file or variable it came from.
+fn describe(errors: figment::Error) -> ConfigError {
+    let messages: Vec<String> = errors
+        .into_iter()
+        .map(|e| {
+            let mut m = String::new();
+            let mut path = e.path.clone();
+            if let figment::error::Kind::UnknownField(field, _) = &e.kind {
+                path.push(field.clone());
+            }
+            if !path.is_empty() {
+                m.push_str(&format!("`{}`: ", path.join(".")));
+            }
+            m.push_str(&e.kind.to_string());
+            if let Some(source) = e.metadata.as_ref().and_then(|md| md.source.as_ref()) {
+                m.push_str(&format!(" (in {source})"));
+            }
+            m
+        })
+        .collect();
+    ConfigError(messages.join("; "))
+}
+
 impl Config {
     /// Fits the model set this configuration serves: `train` for the models, the default
     /// placement for the ranker's candidates and `serve`'s history rules for its examples. The one
@@ -170,7 +194,7 @@ impl Config {
             figment.find_value("train.model"),
             Ok(v) if !matches!(v, figment::value::Value::Empty(..))
         );
-        let mut config: Config = figment.extract().map_err(|e| ConfigError(e.to_string()))?;
+        let mut config: Config = figment.extract().map_err(describe)?;
         if !names_a_model {
             config.train.model = default_model;
         }
@@ -292,7 +316,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("cairn.toml");
         std::fs::write(&path, "[server]\nprot = 9001\n").unwrap();
-        assert!(Config::load(Some(&path)).unwrap_err().0.contains("prot"));
+        let message = Config::load(Some(&path)).unwrap_err().0;
+        assert!(message.contains("`server.prot`"), "{message}");
+        assert!(message.contains("cairn.toml"), "{message}");
+        assert!(!message.contains("default."), "{message}");
         std::fs::write(&path, "[serve]\ndefault_k = 0\n").unwrap();
         assert!(Config::load(Some(&path)).is_err());
         assert!(Config::load(Some(&dir.path().join("missing.toml"))).is_err());
