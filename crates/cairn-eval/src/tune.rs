@@ -501,7 +501,11 @@ mod tests {
         assert!(err.contains("no `train.model`"), "{err}");
         // Files from earlier versions kept the model at the top level.
         let old = dir.path().join("old.toml");
-        std::fs::write(&old, "[model]\nmodel = \"item-knn\"\nneighbours = 42\n").unwrap();
+        #[derive(Serialize)]
+        struct Old<'a> {
+            model: &'a ModelSpec,
+        }
+        std::fs::write(&old, toml::to_string(&Old { model: &spec }).unwrap()).unwrap();
         assert_eq!(TunedConfig::read_model(&old).unwrap(), spec);
         // The TOML says how it was tuned, in comments, and keeps the model under `train`.
         let text = std::fs::read_to_string(dir.path().join("best.toml")).unwrap();

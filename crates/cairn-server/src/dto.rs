@@ -188,7 +188,7 @@ pub struct RecommendationList {
 pub struct RecommendedItem {
     pub item_id: String,
     pub score: f32,
-    /// Which stage put the item here (the schema lists the values: see [`source_schema`]).
+    /// Which stage put the item here (the schema lists the values: see `source_schema`).
     #[schema(schema_with = source_schema)]
     pub source: RecommendationSource,
     /// A short human-readable explanation.
