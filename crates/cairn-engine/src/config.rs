@@ -117,12 +117,8 @@ fn describe(errors: figment::Error) -> ConfigError {
         .into_iter()
         .map(|e| {
             let mut m = String::new();
-            let mut path = e.path.clone();
-            if let figment::error::Kind::UnknownField(field, _) = &e.kind {
-                path.push(field.clone());
-            }
-            if !path.is_empty() {
-                m.push_str(&format!("`{}`: ", path.join(".")));
+            if !e.path.is_empty() {
+                m.push_str(&format!("`{}`: ", e.path.join(".")));
             }
             m.push_str(&e.kind.to_string());
             if let Some(source) = e.metadata.as_ref().and_then(|md| md.source.as_ref()) {
