@@ -27,36 +27,60 @@ fn tiny_movielens(dir: &std::path::Path) {
     std::fs::write(dir.join("movies.csv"), movies).unwrap();
 }
 
-#[test]
-fn eval_scores_the_served_pipeline_beside_registry_models() {
+/// A temporary folder holding [`tiny_movielens`] in `ml/`.
+fn tiny_dataset() -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("ml");
     std::fs::create_dir_all(&data).unwrap();
     tiny_movielens(&data);
-    let out = dir.path().join("report");
+    (dir, data)
+}
+
+/// Runs `cairn` with `args` (quiet logs) and insists that it succeeded; returns stdout and stderr.
+fn cairn_ok(args: &[&std::ffi::OsStr]) -> (String, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .args(["eval", "--data"])
-        .arg(&data)
-        .args([
-            "--protocol",
-            "temporal",
-            "--models",
-            "pipeline,item-knn",
-            "--k",
-            "5,10",
-            "--bootstrap",
-            "20",
-            "--out",
-        ])
-        .arg(&out)
+        .args(args)
         .env("CAIRN_LOG", "warn")
         .output()
         .expect("cairn runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     assert!(
         output.status.success(),
-        "cairn eval failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+        "cairn {args:?} failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    (stdout, stderr)
+}
+
+/// `cairn eval --data DIR --protocol temporal --bootstrap 20` and `more` arguments.
+fn eval_ok(data: &std::path::Path, more: &[&std::ffi::OsStr]) -> (String, String) {
+    let mut args: Vec<&std::ffi::OsStr> = vec![
+        "eval".as_ref(),
+        "--data".as_ref(),
+        data.as_os_str(),
+        "--protocol".as_ref(),
+        "temporal".as_ref(),
+        "--bootstrap".as_ref(),
+        "20".as_ref(),
+    ];
+    args.extend_from_slice(more);
+    cairn_ok(&args)
+}
+
+#[test]
+fn eval_scores_the_served_pipeline_beside_registry_models() {
+    let (dir, data) = tiny_dataset();
+    let out = dir.path().join("report");
+    let (stdout, stderr) = eval_ok(
+        &data,
+        &[
+            "--models".as_ref(),
+            "pipeline,item-knn".as_ref(),
+            "--k".as_ref(),
+            "5,10".as_ref(),
+            "--out".as_ref(),
+            out.as_os_str(),
+        ],
     );
     assert!(!stderr.contains("could not be fitted"), "{stderr}");
     for model in ["pipeline", "item-knn"] {
@@ -81,50 +105,29 @@ fn eval_scores_the_served_pipeline_beside_registry_models() {
 /// is (`[train.model]`), and `cairn eval --model-file` reads it back.
 #[test]
 fn tune_output_is_a_configuration_serve_reads() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("ml");
-    std::fs::create_dir_all(&data).unwrap();
-    tiny_movielens(&data);
+    let (dir, data) = tiny_dataset();
     let best = dir.path().join("best.toml");
-    let output = Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .args(["tune", "--data"])
-        .arg(&data)
-        .args(["--model", "item-knn", "--trials", "3", "--out"])
-        .arg(&best)
-        .env("CAIRN_LOG", "warn")
-        .output()
-        .expect("cairn runs");
-    assert!(
-        output.status.success(),
-        "cairn tune failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    cairn_ok(&[
+        "tune".as_ref(),
+        "--data".as_ref(),
+        data.as_os_str(),
+        "--model".as_ref(),
+        "item-knn".as_ref(),
+        "--trials".as_ref(),
+        "3".as_ref(),
+        "--out".as_ref(),
+        best.as_os_str(),
+    ]);
     let config = cairn_engine::Config::load(Some(&best)).expect("serve reads the tune output");
     let tuned = cairn_eval::tune::TunedConfig::read_model(&best).unwrap();
     assert_eq!(config.train.model, Some(tuned));
-
-    let out = dir.path().join("report");
-    let output = Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .args(["eval", "--data"])
-        .arg(&data)
-        .args([
-            "--protocol",
-            "temporal",
-            "--models",
-            "popularity",
-            "--bootstrap",
-            "20",
-        ])
-        .arg("--model-file")
-        .arg(&best)
-        .arg("--out")
-        .arg(&out)
-        .env("CAIRN_LOG", "warn")
-        .output()
-        .expect("cairn runs");
-    assert!(
-        output.status.success(),
-        "cairn eval --model-file failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
+    eval_ok(
+        &data,
+        &[
+            "--models".as_ref(),
+            "popularity".as_ref(),
+            "--model-file".as_ref(),
+            best.as_os_str(),
+        ],
     );
 }

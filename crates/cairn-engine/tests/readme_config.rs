@@ -21,25 +21,9 @@ fn the_readme_configuration_loads() {
     std::fs::write(&path, readme_toml()).unwrap();
     let config = Config::load(Some(&path)).unwrap_or_else(|e| panic!("README's config: {e}"));
     // The rating thresholds it documents are the defaults.
-    let defaults = Config::default();
-    assert_eq!(
-        config
-            .event_types
-            .get("rating")
-            .map(|r| r.positive_threshold),
-        defaults
-            .event_types
-            .get("rating")
-            .map(|r| r.positive_threshold)
-    );
-    assert_eq!(
-        config
-            .event_types
-            .get("rating")
-            .map(|r| r.negative_threshold),
-        defaults
-            .event_types
-            .get("rating")
-            .map(|r| r.negative_threshold)
-    );
+    let rating = |c: &Config| {
+        let r = c.event_types.get("rating").expect("a rating event type");
+        (r.positive_threshold, r.negative_threshold)
+    };
+    assert_eq!(rating(&config), rating(&Config::default()));
 }
