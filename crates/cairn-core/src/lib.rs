@@ -11,7 +11,7 @@ pub mod time;
 pub mod user;
 pub mod validate;
 
-pub use event::{Event, StoredEvent};
+pub use event::{Event, StoredEvent, CONTENT_ID_PREFIX};
 pub use event_type::{EventKind, EventTypeConfig, EventTypes};
 pub use id_map::IdMap;
 pub use item::Item;
