@@ -53,7 +53,10 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Serve(a) => commands::serve::run(&ctx, a),
-        Command::Import(a) => commands::import::run(&ctx, a),
+        Command::Import(a) => match commands::import::run(&ctx, a) {
+            Ok(code) => return code,
+            Err(e) => Err(e),
+        },
         Command::Train(a) => commands::train::run(&ctx, a),
         Command::Demo(a) => commands::demo::run(&ctx, a),
         Command::Eval(a) => commands::eval::run(&ctx, a),

@@ -31,6 +31,25 @@ fn ok(data_dir: &Path, args: &[&str]) -> String {
     text(&out.stdout)
 }
 
+/// The number on the summary line `label:` of `stdout`, e.g. `count(out, "events stored")`.
+fn count(stdout: &str, label: &str) -> usize {
+    let prefix = format!("{label}:");
+    let line = stdout
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with(&prefix))
+        .unwrap_or_else(|| panic!("no `{label}` line in the summary:\n{stdout}"));
+    line[prefix.len()..]
+        .trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("`{line}`: {e}"))
+}
+
+/// The exit status of a finished cairn.
+fn status(out: &Output) -> i32 {
+    out.status.code().expect("cairn exited, not killed")
+}
+
 /// (items, users, events) in the store, read by opening it after cairn exited.
 fn stored(data_dir: &Path) -> (u64, u64, u64) {
     let engine = Engine::open(Config {
@@ -99,17 +118,23 @@ const GOOD_EVENTS: &[&str] = &[
 fn csv_and_jsonl_files_import_with_counts_and_reimport_is_idempotent() {
     let f = fixture();
     let out = ok(&f.data, &["import", "items", &path(&f, "items.csv")]);
-    assert!(out.contains("items:  3 stored"), "{out}");
+    assert_eq!(
+        (count(&out, "rows read"), count(&out, "items stored")),
+        (3, 3)
+    );
     let out = ok(&f.data, &["import", "users", &path(&f, "users.jsonl")]);
-    assert!(out.contains("users:  2 stored"), "{out}");
+    assert_eq!(count(&out, "users stored"), 2, "{out}");
     let events = write_events(&f, "events.csv", GOOD_EVENTS);
     let out = ok(&f.data, &["import", "events", &events, "--train"]);
-    assert!(out.contains("events: 4 stored, 0 duplicates"), "{out}");
+    assert_eq!(count(&out, "events stored"), 4, "{out}");
+    assert_eq!(count(&out, "duplicates skipped"), 0, "{out}");
+    assert_eq!(count(&out, "bad rows skipped"), 0, "{out}");
     assert!(out.contains("trained model"), "{out}");
     assert_eq!(stored(&f.data), (3, 2, 4));
 
     let out = ok(&f.data, &["import", "events", &events]);
-    assert!(out.contains("events: 0 stored, 4 duplicates"), "{out}");
+    assert_eq!(count(&out, "events stored"), 0, "{out}");
+    assert_eq!(count(&out, "duplicates skipped"), 4, "{out}");
     assert_eq!(stored(&f.data), (3, 2, 4));
 
     let engine = Engine::open(Config {
@@ -146,7 +171,8 @@ fn skip_reports_each_bad_row_with_file_and_line_and_imports_the_rest() {
         &f.data,
         &["import", "events", &events, "--on-error", "skip"],
     );
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    // Stored with bad rows skipped: its own exit status, neither success nor failure (1).
+    assert_eq!(status(&out), 3, "{}", text(&out.stderr));
     let stderr = text(&out.stderr);
     assert!(
         stderr.contains(&format!(
@@ -164,9 +190,18 @@ fn skip_reports_each_bad_row_with_file_and_line_and_imports_the_rest() {
         )),
         "{stderr}"
     );
+    assert!(stderr.contains("3 bad row(s) skipped"), "{stderr}");
     let stdout = text(&out.stdout);
-    assert!(stdout.contains("events: 3 stored"), "{stdout}");
-    assert!(stdout.contains("bad rows skipped: 3"), "{stdout}");
+    assert_eq!(count(&stdout, "rows read"), 6, "{stdout}");
+    assert_eq!(count(&stdout, "events stored"), 3, "{stdout}");
+    assert_eq!(count(&stdout, "bad rows skipped"), 3, "{stdout}");
+    // The summary repeats the bad rows, each with its file and line.
+    for line in [3, 5, 6] {
+        assert!(
+            stdout.contains(&format!("    {events}:{line}: event ")),
+            "{stdout}"
+        );
+    }
     assert_eq!(stored(&f.data).2, 3);
 }
 
@@ -181,7 +216,7 @@ fn reject_imports_nothing_when_any_row_is_bad() {
         &f.data,
         &["import", "events", &events, "--on-error", "reject"],
     );
-    assert!(!out.status.success());
+    assert_eq!(status(&out), 1);
     let stderr = text(&out.stderr);
     assert!(
         stderr.contains(&format!("{events}:6: column `timestamp`")),
@@ -213,6 +248,201 @@ fn reject_imports_nothing_when_any_row_is_bad() {
         &["import", "events", &events, "--on-error", "reject"],
     );
     assert_eq!(stored(&f.data), (3, 0, 4));
+}
+
+/// Issue 12: events without ids, imported twice.
+#[test]
+fn reimporting_events_without_ids_adds_nothing_unless_dedupe_is_none() {
+    let f = fixture();
+    ok(&f.data, &["import", "items", &path(&f, "items.csv")]);
+    let mut content = String::from("user_id,item_id,type,value,timestamp\n");
+    for row in [
+        "u1,a,view,,1700000000",
+        "u1,b,click,,1700000100",
+        "u2,a,rating,4.5,1700000200",
+        "u2,c,purchase,,",
+    ] {
+        content.push_str(row);
+        content.push('\n');
+    }
+    let events = f.files.join("no-ids.csv");
+    std::fs::write(&events, content).unwrap();
+    let events = events.to_str().unwrap();
+
+    let out = ok(&f.data, &["import", "events", events]);
+    assert_eq!(count(&out, "events stored"), 4, "{out}");
+    assert!(out.contains("dedupe: content"), "{out}");
+    assert_eq!(stored(&f.data).2, 4);
+    // The same file again, the row without a timestamp included: nothing new.
+    let out = ok(&f.data, &["import", "events", events]);
+    assert_eq!(count(&out, "events stored"), 0, "{out}");
+    assert_eq!(count(&out, "duplicates skipped"), 4, "{out}");
+    assert_eq!(stored(&f.data).2, 4);
+    // `--dedupe none` stores every row again.
+    let out = ok(&f.data, &["import", "events", events, "--dedupe", "none"]);
+    assert_eq!(count(&out, "events stored"), 4, "{out}");
+    assert_eq!(stored(&f.data).2, 8);
+
+    // Two identical events in the same second are one event under `content`, two under `none`.
+    let twice = write_events(
+        &f,
+        "twice.csv",
+        &["u1,b,view,,1700000500,", "u1,b,view,,1700000500,"],
+    );
+    let out = ok(&f.data, &["import", "events", &twice]);
+    assert_eq!(
+        (
+            count(&out, "events stored"),
+            count(&out, "duplicates skipped")
+        ),
+        (1, 1),
+        "{out}"
+    );
+    let out = ok(&f.data, &["import", "events", &twice, "--dedupe", "none"]);
+    assert_eq!(count(&out, "events stored"), 2, "{out}");
+    assert_eq!(stored(&f.data).2, 11);
+
+    // The derived id is what the event log holds.
+    let engine = Engine::open(Config {
+        data_dir: f.data.clone(),
+        ..Config::default()
+    })
+    .unwrap();
+    let history = engine.user_events("u2", 10).unwrap();
+    let rating = history.iter().find(|e| e.event_type == "rating").unwrap();
+    let expected = cairn_core::Event::new("u2", "a", "rating")
+        .with_value(4.5)
+        .at(1_700_000_200)
+        .content_id();
+    assert_eq!(rating.event_id.as_deref(), Some(expected.as_str()));
+}
+
+/// Issue 14: an items file whose title opens a quote that never closes.
+#[test]
+fn an_unterminated_quote_in_a_title_costs_its_row_only() {
+    let f = fixture();
+    let items = f.files.join("quote.csv");
+    std::fs::write(
+        &items,
+        "id,title,description,price\n\
+         a,\"Unterminated title,,19\n\
+         b,Lamp,\"Bright.\n\nWarm light.\",5\n\
+         c,Chair,,7\n\
+         d,\"Desk, large\",,9\n\
+         e,Shelf,,11\n",
+    )
+    .unwrap();
+    let items = items.to_str().unwrap();
+
+    let out = cairn(&f.data, &["import", "items", items, "--on-error", "reject"]);
+    assert_eq!(status(&out), 1, "{}", text(&out.stdout));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(&format!("{items}:2: the quoted cell of column `title`")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("nothing was imported"), "{stderr}");
+    assert_eq!(count(&text(&out.stdout), "bad rows"), 1);
+    assert_eq!(stored(&f.data), (0, 0, 0));
+
+    let out = cairn(&f.data, &["import", "items", items]);
+    assert_eq!(status(&out), 3, "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert_eq!(count(&stdout, "rows read"), 5, "{stdout}");
+    assert_eq!(count(&stdout, "items stored"), 4, "{stdout}");
+    assert_eq!(count(&stdout, "bad rows skipped"), 1, "{stdout}");
+    assert!(stdout.contains(&format!("{items}:2: ")), "{stdout}");
+    assert_eq!(stored(&f.data), (4, 0, 0));
+    let engine = Engine::open(Config {
+        data_dir: f.data.clone(),
+        ..Config::default()
+    })
+    .unwrap();
+    assert!(engine.get_item("a").is_err());
+    // A quoted description that closes keeps its line breaks; the desk keeps its comma.
+    let lamp = engine.get_item("b").unwrap();
+    assert_eq!(lamp.description.as_deref(), Some("Bright.\n\nWarm light."));
+    assert_eq!(
+        engine.get_item("d").unwrap().title.as_deref(),
+        Some("Desk, large")
+    );
+    drop(engine);
+
+    // With `--max-record-lines 1` no cell may span lines: the lamp's first line is a bad row, and the
+    // lines after it are read as rows of their own.
+    let out = cairn(
+        &f.data,
+        &["import", "items", items, "--max-record-lines", "1"],
+    );
+    assert_eq!(status(&out), 3);
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains(&format!(
+            "{items}:3: the quoted cell of column `description`"
+        )),
+        "{stdout}"
+    );
+    assert!(stdout.contains("still open after 1 lines"), "{stdout}");
+}
+
+/// Issue 14: an events file with a quote left open, imported with `skip`: every row after it is read,
+/// and the one bad row is the one reported.
+#[test]
+fn an_unterminated_quote_in_events_drops_no_row_unreported() {
+    let f = fixture();
+    ok(&f.data, &["import", "items", &path(&f, "items.csv")]);
+    let mut rows = vec!["u1,\"a,view,,1700000000,e0"];
+    let good: Vec<String> = (1..=7)
+        .map(|i| format!("u{i},b,view,,{},e{i}", 1_700_000_000 + i))
+        .collect();
+    rows.extend(good.iter().map(String::as_str));
+    let events = write_events(&f, "events.csv", &rows);
+
+    let out = cairn(
+        &f.data,
+        &["import", "events", &events, "--on-error", "skip"],
+    );
+    assert_eq!(status(&out), 3, "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "{events}:2: the quoted cell of column `item_id` that opens on this line is not closed on it"
+        )),
+        "{stderr}"
+    );
+    let stdout = text(&out.stdout);
+    assert_eq!(count(&stdout, "rows read"), 8, "{stdout}");
+    assert_eq!(count(&stdout, "events stored"), 7, "{stdout}");
+    assert_eq!(count(&stdout, "bad rows skipped"), 1, "{stdout}");
+    assert_eq!(stored(&f.data).2, 7);
+
+    let out = cairn(
+        &f.data,
+        &["import", "events", &events, "--on-error", "reject"],
+    );
+    assert_eq!(status(&out), 1);
+    assert_eq!(stored(&f.data).2, 7);
+}
+
+#[test]
+fn a_wrong_flag_value_is_a_usage_error() {
+    let f = fixture();
+    let out = cairn(
+        &f.data,
+        &[
+            "import",
+            "items",
+            &path(&f, "items.csv"),
+            "--dedupe",
+            "maybe",
+        ],
+    );
+    assert_eq!(status(&out), 2);
+    assert!(
+        text(&out.stderr).contains("content"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
@@ -302,8 +532,9 @@ fn movielens_latest_small_imports_every_rating_and_movie() {
             "reject",
         ],
     );
-    assert!(out.contains("items:  9742 stored"), "{out}");
-    assert!(out.contains("events: 100836 stored, 0 duplicates"), "{out}");
+    assert_eq!(count(&out, "items stored"), 9742, "{out}");
+    assert_eq!(count(&out, "events stored"), 100_836, "{out}");
+    assert_eq!(count(&out, "duplicates skipped"), 0, "{out}");
     assert_eq!(stored(data.path()), (9742, 0, 100_836));
 }
 
@@ -314,7 +545,7 @@ fn movielens_100k_imports_ratings_items_and_users() {
     };
     let data = tempfile::tempdir().unwrap();
     let out = ok(data.path(), &["import", "movielens", dir.to_str().unwrap()]);
-    assert!(out.contains("bad rows skipped: 0"), "{out}");
+    assert_eq!(count(&out, "bad rows skipped"), 0, "{out}");
     assert_eq!(stored(data.path()), (1682, 943, 100_000));
     let engine = Engine::open(Config {
         data_dir: data.path().to_path_buf(),

@@ -4,12 +4,14 @@
 //! skipped or rejects the whole import.
 
 mod cells;
+pub mod csv_records;
 pub mod demo;
 pub mod error;
 pub mod generic;
 pub mod movielens;
 pub mod source;
 
+pub use csv_records::{CsvOptions, DEFAULT_MAX_RECORD_LINES};
 pub use error::{ImportError, RowError};
 pub use generic::{read_events, read_items, read_users, Format};
 pub use movielens::{MovieLens, MovieLensKind};

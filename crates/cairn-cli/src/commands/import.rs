@@ -1,16 +1,23 @@
 //! `cairn import`: bulk-loads items, users and events from CSV or JSONL files, or a whole MovieLens
 //! directory, into the data directory. Records go to the engine in batches, each batch one atomic
 //! write. A bad row is either skipped and reported (`--on-error skip`) or, with `--on-error reject`,
-//! the whole input is checked first and nothing is imported if any row is bad.
+//! the whole input is checked first and nothing is imported if any row is bad. Events without an
+//! `event_id` get one derived from their content (`--dedupe content`), so importing a file twice
+//! stores its events once.
+//!
+//! Every run ends with a summary (rows read, stored, duplicates skipped, bad rows skipped and the first
+//! of them) and an exit status: [`EXIT_BAD_ROWS_SKIPPED`] when rows were skipped for being bad, 1 when
+//! the import failed, 0 when every row was stored or was a duplicate.
 
 use std::collections::HashSet;
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{bail, Context as _};
 use cairn_core::{Event, Item, User, ValidationError};
 use cairn_engine::Engine;
-use cairn_import::{ByteCounter, Format, MovieLens, RowError, Rows};
+use cairn_import::{ByteCounter, CsvOptions, Format, MovieLens, RowError, Rows};
 use clap::{Args, Subcommand, ValueEnum};
 use indicatif::ProgressBar;
 
@@ -25,6 +32,15 @@ pub struct ImportArgs {
     /// first and imports nothing if any row is bad.
     #[arg(long, value_enum, default_value_t = OnError::Skip, global = true)]
     on_error: OnError,
+    /// Events without an `event_id`: `content` gives each the id of its user, item, type, value and
+    /// timestamp, so that importing the same file again adds nothing (two identical events in the same
+    /// second collapse into one); `none` stores every such row, again on every import.
+    #[arg(long, value_enum, default_value_t = Dedupe::Content, global = true)]
+    dedupe: Dedupe,
+    /// The most lines one CSV row may span: a quoted cell of a free-text column (title, description,
+    /// an extra column) may hold line breaks; a quote still open after this many lines is a bad row.
+    #[arg(long, default_value_t = cairn_import::DEFAULT_MAX_RECORD_LINES as u32, global = true, value_parser = clap::value_parser!(u32).range(1..))]
+    max_record_lines: u32,
     /// Records per atomic write.
     #[arg(long, default_value_t = 10_000, global = true, value_parser = clap::value_parser!(u32).range(1..))]
     batch_size: u32,
@@ -84,6 +100,37 @@ enum OnError {
     Reject,
 }
 
+impl OnError {
+    fn name(self) -> &'static str {
+        match self {
+            OnError::Skip => "skip",
+            OnError::Reject => "reject",
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum, Debug)]
+enum Dedupe {
+    /// An event without an id gets [`Event::content_id`].
+    Content,
+    /// An event without an id is stored as it is.
+    None,
+}
+
+impl Dedupe {
+    fn name(self) -> &'static str {
+        match self {
+            Dedupe::Content => "content",
+            Dedupe::None => "none",
+        }
+    }
+}
+
+/// The exit status of an import that stored the good rows and skipped bad ones (`--on-error skip`).
+/// Distinct from 1 (the import failed, or `--on-error reject` found bad rows and stored nothing) and
+/// 2 (the command line is wrong).
+pub const EXIT_BAD_ROWS_SKIPPED: u8 = 3;
+
 /// What is imported, with the readers for each kind of record.
 enum Input {
     Items(PathBuf, Format),
@@ -128,25 +175,29 @@ impl Input {
         })
     }
 
-    fn items(&self, counter: &ByteCounter) -> anyhow::Result<Option<Rows<Item>>> {
+    fn items(&self, counter: &ByteCounter, csv: CsvOptions) -> anyhow::Result<Option<Rows<Item>>> {
         Ok(match self {
-            Input::Items(p, f) => Some(cairn_import::read_items(p, *f, counter)?),
+            Input::Items(p, f) => Some(cairn_import::read_items(p, *f, counter, csv)?),
             Input::MovieLens(ml) => Some(Box::new(ml.items(counter)?.into_iter())),
             _ => None,
         })
     }
 
-    fn users(&self, counter: &ByteCounter) -> anyhow::Result<Option<Rows<User>>> {
+    fn users(&self, counter: &ByteCounter, csv: CsvOptions) -> anyhow::Result<Option<Rows<User>>> {
         Ok(match self {
-            Input::Users(p, f) => Some(cairn_import::read_users(p, *f, counter)?),
+            Input::Users(p, f) => Some(cairn_import::read_users(p, *f, counter, csv)?),
             Input::MovieLens(ml) => Some(ml.users(counter)?),
             _ => None,
         })
     }
 
-    fn events(&self, counter: &ByteCounter) -> anyhow::Result<Option<Rows<Event>>> {
+    fn events(
+        &self,
+        counter: &ByteCounter,
+        csv: CsvOptions,
+    ) -> anyhow::Result<Option<Rows<Event>>> {
         Ok(match self {
-            Input::Events(p, f) => Some(cairn_import::read_events(p, *f, counter)?),
+            Input::Events(p, f) => Some(cairn_import::read_events(p, *f, counter, csv)?),
             Input::MovieLens(ml) => Some(ml.events(counter)?),
             _ => None,
         })
@@ -161,23 +212,83 @@ impl Input {
 }
 
 /// Counts of one import.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ImportSummary {
+    /// Rows read from the input, good or bad.
+    pub rows: usize,
     pub items: usize,
     pub users: usize,
     pub events: usize,
+    /// Events not stored because an event with the same id (given, or derived from the content) was
+    /// stored before or earlier in the input.
     pub duplicates: usize,
     pub bad_rows: usize,
+    /// The first [`SUMMARY_BAD_ROWS`] bad rows, for the summary.
+    pub first_bad_rows: Vec<RowError>,
 }
 
-pub fn run(ctx: &Context, args: ImportArgs) -> anyhow::Result<()> {
+impl ImportSummary {
+    /// Prints the summary of an import on stdout: the counts, then the first bad rows.
+    fn print(&self, heading: &str) {
+        println!("{heading}");
+        println!("  rows read:          {}", self.rows);
+        println!("  items stored:       {}", self.items);
+        println!("  users stored:       {}", self.users);
+        println!("  events stored:      {}", self.events);
+        println!("  duplicates skipped: {}", self.duplicates);
+        println!("  bad rows skipped:   {}", self.bad_rows);
+        self.print_first_bad_rows();
+    }
+
+    /// Prints what a check (`--on-error reject`) found on stdout.
+    fn print_check(&self, heading: &str) {
+        println!("{heading}");
+        println!("  rows read:          {}", self.rows);
+        println!("  bad rows:           {}", self.bad_rows);
+        self.print_first_bad_rows();
+    }
+
+    fn print_first_bad_rows(&self) {
+        if !self.first_bad_rows.is_empty() {
+            let shown = self.first_bad_rows.len();
+            if shown < self.bad_rows {
+                println!("  the first {shown} of them:");
+            }
+            for error in &self.first_bad_rows {
+                println!("    {error}");
+            }
+        }
+    }
+}
+
+/// Bad rows the summary repeats; every bad row (up to [`MAX_PRINTED_BAD_ROWS`]) is printed on stderr
+/// as it is read.
+const SUMMARY_BAD_ROWS: usize = 5;
+
+pub fn run(ctx: &Context, args: ImportArgs) -> anyhow::Result<ExitCode> {
     let input = Input::from_source(args.source)?;
     let engine = ctx.open_engine()?;
     let started = Instant::now();
-    let batch_size = args.batch_size as usize;
+    let settings = Settings {
+        batch_size: args.batch_size as usize,
+        on_error: args.on_error,
+        dedupe: args.dedupe,
+        csv: CsvOptions {
+            max_record_lines: args.max_record_lines as usize,
+        },
+    };
+    let options = format!(
+        "on error: {}, dedupe: {}",
+        args.on_error.name(),
+        args.dedupe.name()
+    );
     if args.on_error == OnError::Reject {
-        let checked = Pass::new(&engine, &input, Mode::Check, batch_size)?.run()?;
+        let checked = Pass::new(&engine, &input, Mode::Check, settings)?.run()?;
         if checked.bad_rows > 0 {
+            checked.print_check(&format!(
+                "checked {} ({options}); nothing was stored",
+                input.describe()
+            ));
             bail!(
                 "{} bad row(s) in {}; nothing was imported (fix them, or pass --on-error skip to import the good rows)",
                 checked.bad_rows,
@@ -185,24 +296,12 @@ pub fn run(ctx: &Context, args: ImportArgs) -> anyhow::Result<()> {
             );
         }
     }
-    let summary = Pass::new(&engine, &input, Mode::Write, batch_size)?.run()?;
-    println!(
-        "imported {} in {:.1}s (on error: {})",
+    let summary = Pass::new(&engine, &input, Mode::Write, settings)?.run()?;
+    summary.print(&format!(
+        "imported {} in {:.1}s ({options})",
         input.describe(),
         started.elapsed().as_secs_f64(),
-        if args.on_error == OnError::Skip {
-            "skip"
-        } else {
-            "reject"
-        }
-    );
-    println!("  items:  {} stored", summary.items);
-    println!("  users:  {} stored", summary.users);
-    println!(
-        "  events: {} stored, {} duplicates",
-        summary.events, summary.duplicates
-    );
-    println!("  bad rows skipped: {}", summary.bad_rows);
+    ));
     if args.train {
         let report = engine.train().context("training after the import")?;
         println!(
@@ -210,7 +309,23 @@ pub fn run(ctx: &Context, args: ImportArgs) -> anyhow::Result<()> {
             report.version, report.users, report.items, report.interactions, report.seconds
         );
     }
-    Ok(())
+    if summary.bad_rows > 0 {
+        eprintln!(
+            "{} bad row(s) skipped (see above); the other rows were imported. Exit status {EXIT_BAD_ROWS_SKIPPED}.",
+            summary.bad_rows
+        );
+        return Ok(ExitCode::from(EXIT_BAD_ROWS_SKIPPED));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// How rows become records in the store.
+#[derive(Clone, Copy)]
+struct Settings {
+    batch_size: usize,
+    on_error: OnError,
+    dedupe: Dedupe,
+    csv: CsvOptions,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -230,6 +345,7 @@ struct Pass<'a> {
     engine: &'a Engine,
     input: &'a Input,
     mode: Mode,
+    settings: Settings,
     batch_size: usize,
     counter: ByteCounter,
     bar: ProgressBar,
@@ -243,7 +359,7 @@ impl<'a> Pass<'a> {
         engine: &'a Engine,
         input: &'a Input,
         mode: Mode,
-        batch_size: usize,
+        settings: Settings,
     ) -> anyhow::Result<Self> {
         let label = match mode {
             Mode::Check => "checking",
@@ -253,7 +369,8 @@ impl<'a> Pass<'a> {
             engine,
             input,
             mode,
-            batch_size,
+            settings,
+            batch_size: settings.batch_size,
             counter: ByteCounter::new(),
             bar: progress::bytes(input.total_bytes()?, label),
             pending_items: HashSet::new(),
@@ -262,13 +379,14 @@ impl<'a> Pass<'a> {
     }
 
     fn run(mut self) -> anyhow::Result<ImportSummary> {
-        if let Some(rows) = self.input.items(&self.counter)? {
+        let csv = self.settings.csv;
+        if let Some(rows) = self.input.items(&self.counter, csv)? {
             self.items(rows)?;
         }
-        if let Some(rows) = self.input.users(&self.counter)? {
+        if let Some(rows) = self.input.users(&self.counter, csv)? {
             self.users(rows)?;
         }
-        if let Some(rows) = self.input.events(&self.counter)? {
+        if let Some(rows) = self.input.events(&self.counter, csv)? {
             self.events(rows)?;
         }
         self.bar.finish_and_clear();
@@ -281,14 +399,31 @@ impl<'a> Pass<'a> {
         Ok(self.summary)
     }
 
-    fn bad(&mut self, error: &RowError) {
+    /// Counts and prints a bad row. Writing with `--on-error reject`, a bad row (one the check pass
+    /// did not see: the input changed since) stops the import before the batch holding it is stored.
+    fn bad(&mut self, error: RowError) -> anyhow::Result<()> {
+        if self.mode == Mode::Write && self.settings.on_error == OnError::Reject {
+            self.bar.finish_and_clear();
+            bail!(
+                "{error}\nthe import stopped at this row, which the check before it found good (did the input change?); {} items, {} users and {} events were stored before it, nothing of the batch holding it",
+                self.summary.items,
+                self.summary.users,
+                self.summary.events
+            );
+        }
         self.summary.bad_rows += 1;
         if self.summary.bad_rows <= MAX_PRINTED_BAD_ROWS {
             self.bar.suspend(|| eprintln!("{error}"));
         }
+        if self.summary.first_bad_rows.len() < SUMMARY_BAD_ROWS {
+            self.summary.first_bad_rows.push(error);
+        }
+        Ok(())
     }
 
-    fn tick(&self, rows: usize) {
+    /// Counts row `rows` (0-based) as read and moves the progress bar now and then.
+    fn tick(&mut self, rows: usize) {
+        self.summary.rows += 1;
         // Reading the counter is cheap, but redrawing is not worth doing for every row.
         if rows.is_multiple_of(1024) {
             self.bar.set_position(self.counter.get());
@@ -300,7 +435,7 @@ impl<'a> Pass<'a> {
         for (n, (_, row)) in rows.enumerate() {
             self.tick(n);
             match row {
-                Err(e) => self.bad(&e),
+                Err(e) => self.bad(e)?,
                 Ok(item) if self.mode == Mode::Check => {
                     self.pending_items.insert(item.id);
                 }
@@ -333,7 +468,7 @@ impl<'a> Pass<'a> {
         for (n, (_, row)) in rows.enumerate() {
             self.tick(n);
             match row {
-                Err(e) => self.bad(&e),
+                Err(e) => self.bad(e)?,
                 Ok(_) if self.mode == Mode::Check => {}
                 Ok(user) => {
                     batch.push(user);
@@ -363,13 +498,16 @@ impl<'a> Pass<'a> {
         let mut batch = Vec::with_capacity(self.batch_size);
         for (n, (line, row)) in rows.enumerate() {
             self.tick(n);
-            let checked = row.and_then(|event| {
+            let checked = row.and_then(|mut event| {
+                if self.settings.dedupe == Dedupe::Content && event.event_id.is_none() {
+                    event.event_id = Some(event.content_id());
+                }
                 self.check_event(&event)
                     .map(|()| event)
                     .map_err(|(file, e)| RowError::new(&file, line, format!("event {e}")))
             });
             match checked {
-                Err(e) => self.bad(&e),
+                Err(e) => self.bad(e)?,
                 Ok(_) if self.mode == Mode::Check => {}
                 Ok(event) => {
                     batch.push(event);

@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 use cairn_core::{Event, Item, PropertyValue, Timestamp, User, Validate};
 
 use crate::cells;
+use crate::csv_records::{self, CsvOptions, Records};
 use crate::error::{ImportError, RowError};
-use crate::source::{decode, open, ByteCounter, Encoding};
+use crate::source::ByteCounter;
 use crate::Rows;
 
 pub const EVENT_COLUMNS: &[&str] = &[
@@ -88,7 +89,7 @@ impl Cells<'_> {
 type Convert<T> = fn(&Cells) -> Result<T, String>;
 
 struct CsvRows<T> {
-    records: csv::ByteRecordsIntoIter<Box<dyn std::io::BufRead + Send>>,
+    records: Records,
     header: Header,
     path: PathBuf,
     kind: &'static str,
@@ -99,39 +100,27 @@ impl<T: Validate> Iterator for CsvRows<T> {
     type Item = (u64, Result<T, RowError>);
 
     fn next(&mut self) -> Option<Self::Item> {
-        let record = match self.records.next()? {
-            Ok(r) => r,
-            Err(e) => {
-                let line = e.position().map(|p| p.line()).unwrap_or(0);
-                let message = format!("unreadable CSV row: {e}");
-                return Some((line, Err(RowError::new(&self.path, line, message))));
-            }
-        };
-        let line = record.position().map(|p| p.line()).unwrap_or(0);
-        Some((
-            line,
-            self.row(&record)
-                .map_err(|m| RowError::new(&self.path, line, m)),
-        ))
+        let (line, record) = self.records.next()?;
+        let row = record.and_then(|values| {
+            self.row(&values)
+                .map_err(|m| RowError::new(&self.path, line, m))
+        });
+        Some((line, row))
     }
 }
 
 impl<T: Validate> CsvRows<T> {
-    fn row(&self, record: &csv::ByteRecord) -> Result<T, String> {
-        if record.len() > self.header.names.len() {
+    fn row(&self, values: &[String]) -> Result<T, String> {
+        if values.len() > self.header.names.len() {
             return Err(format!(
                 "has {} cells but the header names {} columns; quote cells that contain commas",
-                record.len(),
+                values.len(),
                 self.header.names.len()
             ));
         }
-        let values = record
-            .iter()
-            .map(|cell| decode(cell, Encoding::Utf8))
-            .collect::<Result<Vec<String>, String>>()?;
         let cells = Cells {
             header: &self.header,
-            values: &values,
+            values,
         };
         let value = (self.convert)(&cells)?;
         value.validate().map_err(|e| format!("{} {e}", self.kind))?;
@@ -139,33 +128,21 @@ impl<T: Validate> CsvRows<T> {
     }
 }
 
+/// The rows of a CSV file of `kind`, whose header must name the `required` columns. Quoted cells may
+/// hold line breaks in the columns not in `known`, and in `title` and `description`: free text.
 fn rows<T: Validate + Send + 'static>(
     path: &Path,
     counter: &ByteCounter,
+    options: CsvOptions,
     kind: &'static str,
-    required: &[&str],
+    (required, known): (&[&str], &'static [&'static str]),
     convert: Convert<T>,
 ) -> Result<Rows<T>, ImportError> {
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(open(path, counter)?);
-    let mut first = csv::ByteRecord::new();
-    let has_header = reader
-        .read_byte_record(&mut first)
-        .map_err(|e| ImportError::layout(path, format!("unreadable header row: {e}")))?;
-    if !has_header {
-        return Err(ImportError::layout(path, "is empty; expected a header row"));
-    }
-    let names = first
-        .iter()
-        .map(|cell| {
-            decode(cell, Encoding::Utf8)
-                .map(|s| s.trim().trim_start_matches('\u{feff}').to_string())
-                .map_err(|m| ImportError::layout(path, format!("header {m}")))
-        })
-        .collect::<Result<Vec<String>, ImportError>>()?;
-    let header = Header { names };
+    let records = csv_records::open(path, counter, options)?
+        .allow_line_breaks(|name| is_text_column(known, name));
+    let header = Header {
+        names: records.header().to_vec(),
+    };
     for column in required {
         if header.position(column).is_none() {
             return Err(ImportError::layout(
@@ -178,7 +155,7 @@ fn rows<T: Validate + Send + 'static>(
         }
     }
     Ok(Box::new(CsvRows {
-        records: reader.into_byte_records(),
+        records,
         header,
         path: path.to_path_buf(),
         kind,
@@ -186,22 +163,52 @@ fn rows<T: Validate + Send + 'static>(
     }))
 }
 
-pub fn events(path: &Path, counter: &ByteCounter) -> Result<Rows<Event>, ImportError> {
+/// Whether a column of a file whose own columns are `known` holds free text, which may span lines.
+fn is_text_column(known: &[&str], name: &str) -> bool {
+    TEXT_COLUMNS.contains(&name) || !known.contains(&name)
+}
+
+/// The known columns that hold free text; every other known column holds an id, a number, a time or
+/// a list, none of which spans lines.
+pub const TEXT_COLUMNS: &[&str] = &["title", "description"];
+
+pub fn events(
+    path: &Path,
+    counter: &ByteCounter,
+    options: CsvOptions,
+) -> Result<Rows<Event>, ImportError> {
+    let columns = (&["user_id", "item_id", "type"][..], EVENT_COLUMNS);
+    rows(path, counter, options, "event", columns, event)
+}
+
+pub fn items(
+    path: &Path,
+    counter: &ByteCounter,
+    options: CsvOptions,
+) -> Result<Rows<Item>, ImportError> {
     rows(
         path,
         counter,
-        "event",
-        &["user_id", "item_id", "type"],
-        event,
+        options,
+        "item",
+        (&["id"], ITEM_COLUMNS),
+        item,
     )
 }
 
-pub fn items(path: &Path, counter: &ByteCounter) -> Result<Rows<Item>, ImportError> {
-    rows(path, counter, "item", &["id"], item)
-}
-
-pub fn users(path: &Path, counter: &ByteCounter) -> Result<Rows<User>, ImportError> {
-    rows(path, counter, "user", &["id"], user)
+pub fn users(
+    path: &Path,
+    counter: &ByteCounter,
+    options: CsvOptions,
+) -> Result<Rows<User>, ImportError> {
+    rows(
+        path,
+        counter,
+        options,
+        "user",
+        (&["id"], USER_COLUMNS),
+        user,
+    )
 }
 
 fn event(c: &Cells) -> Result<Event, String> {
@@ -271,7 +278,9 @@ mod tests {
               u1,i1,view,,1700000000,e1,mobile\n\
               u1,i2,rating,4.5,2023-11-14T22:13:20Z,,\n",
         );
-        let rows: Vec<_> = events(&path, &ByteCounter::new()).unwrap().collect();
+        let rows: Vec<_> = events(&path, &ByteCounter::new(), CsvOptions::default())
+            .unwrap()
+            .collect();
         assert_eq!(rows.len(), 2);
         let (line, first) = &rows[0];
         let first = first.as_ref().unwrap();
@@ -296,7 +305,9 @@ mod tests {
               u1,i1,view,,1,extra\n\
               u1,i1,view,,1700000000000\n",
         );
-        let rows: Vec<_> = events(&path, &ByteCounter::new()).unwrap().collect();
+        let rows: Vec<_> = events(&path, &ByteCounter::new(), CsvOptions::default())
+            .unwrap()
+            .collect();
         let errors: Vec<(u64, String)> = rows
             .iter()
             .filter_map(|(_, r)| r.as_ref().err())
@@ -321,10 +332,12 @@ mod tests {
     #[test]
     fn missing_required_column_is_a_layout_error() {
         let (_d, path) = write(b"user,item_id,type\nu1,i1,view\n");
-        let err = events(&path, &ByteCounter::new()).err().unwrap();
+        let err = events(&path, &ByteCounter::new(), CsvOptions::default())
+            .err()
+            .unwrap();
         assert!(err.to_string().contains("no `user_id` column"), "{err}");
         let (_d, empty) = write(b"");
-        assert!(items(&empty, &ByteCounter::new()).is_err());
+        assert!(items(&empty, &ByteCounter::new(), CsvOptions::default()).is_err());
     }
 
     #[test]
@@ -335,7 +348,9 @@ mod tests {
              sku-2,,,,,,,maybe,\n"
                 .as_bytes(),
         );
-        let rows: Vec<_> = items(&path, &ByteCounter::new()).unwrap().collect();
+        let rows: Vec<_> = items(&path, &ByteCounter::new(), CsvOptions::default())
+            .unwrap()
+            .collect();
         let item = rows[0].1.as_ref().unwrap();
         assert_eq!(item.title.as_deref(), Some("Café table, oak"));
         assert_eq!(item.categories, ["furniture", "kitchen"]);
@@ -361,7 +376,9 @@ mod tests {
               b,1700000000,1600000000,\n\
               c,,,1|x\n",
         );
-        let rows: Vec<_> = items(&path, &ByteCounter::new()).unwrap().collect();
+        let rows: Vec<_> = items(&path, &ByteCounter::new(), CsvOptions::default())
+            .unwrap()
+            .collect();
         let a = rows[0].1.as_ref().unwrap();
         assert_eq!(a.available_from.unwrap().0, 1_700_000_000);
         assert_eq!(a.available_until.unwrap().0, 1_704_067_200);
@@ -379,15 +396,51 @@ mod tests {
     #[test]
     fn non_utf8_cells_are_row_errors() {
         let (_d, path) = write(b"id,title\na,Caf\xe9\nb,ok\n");
-        let rows: Vec<_> = items(&path, &ByteCounter::new()).unwrap().collect();
+        let rows: Vec<_> = items(&path, &ByteCounter::new(), CsvOptions::default())
+            .unwrap()
+            .collect();
         assert!(rows[0].1.as_ref().unwrap_err().message.contains("UTF-8"));
         assert!(rows[1].1.is_ok());
     }
 
     #[test]
+    fn text_cells_may_span_lines_and_a_runaway_quote_costs_one_row() {
+        let (_d, path) = write(
+            b"id,title,description,categories,price\n\
+              a,\"Unterminated title,,furniture,19\n\
+              b,Lamp,\"Bright.\n\nWarm.\",lighting,5\n\
+              c,Chair,,\"furniture\n\",7\n\
+              d,Desk,,office,9\n",
+        );
+        let rows: Vec<_> = items(&path, &ByteCounter::new(), CsvOptions::default())
+            .unwrap()
+            .collect();
+        let lines: Vec<(u64, bool)> = rows.iter().map(|(l, r)| (*l, r.is_ok())).collect();
+        // Line 2's quote never closes; the lamp spans lines 3 to 5; line 6's quote opens in
+        // `categories`, which is not free text, and line 7 (`",7`) is then read alone: its quote too
+        // is never closed.
+        assert_eq!(
+            lines,
+            [(2, false), (3, true), (6, false), (7, false), (8, true)]
+        );
+        let title = rows[0].1.as_ref().unwrap_err();
+        assert!(title.message.contains("column `title`"), "{title}");
+        let lamp = rows[1].1.as_ref().unwrap();
+        assert_eq!(lamp.description.as_deref(), Some("Bright.\n\nWarm."));
+        let categories = rows[2].1.as_ref().unwrap_err();
+        assert!(
+            categories.message.contains("column `categories`"),
+            "{categories}"
+        );
+        assert_eq!(rows[4].1.as_ref().unwrap().id, "d");
+    }
+
+    #[test]
     fn users_get_typed_properties() {
         let (_d, path) = write(b"id,age,country\nu1,34,FR\n,5,DE\n");
-        let rows: Vec<_> = users(&path, &ByteCounter::new()).unwrap().collect();
+        let rows: Vec<_> = users(&path, &ByteCounter::new(), CsvOptions::default())
+            .unwrap()
+            .collect();
         let u = rows[0].1.as_ref().unwrap();
         assert_eq!(u.properties["age"], PropertyValue::Number(34.0));
         assert_eq!(u.properties["country"].as_str(), Some("FR"));
@@ -441,7 +494,7 @@ mod tests {
                 }
                 w.flush().unwrap();
                 drop(w);
-                let read: Vec<Event> = super::events(&path, &ByteCounter::new())
+                let read: Vec<Event> = super::events(&path, &ByteCounter::new(), CsvOptions::default())
                     .unwrap()
                     .map(|(_, r)| r.unwrap())
                     .collect();

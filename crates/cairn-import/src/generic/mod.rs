@@ -11,6 +11,11 @@
 //! - users: `id` required; any other column becomes a property.
 //!
 //! Extra columns are typed cell by cell: numbers (without a leading zero), `true`/`false`, else text.
+//!
+//! Quoting is the usual one (see [`crate::csv_records`]). A quoted cell may hold line breaks only in a
+//! free-text column (`title`, `description`, and the extra columns) and only while its row spans at
+//! most [`CsvOptions::max_record_lines`] lines; otherwise the line its quote opens on is one bad row
+//! and the lines after it are read as rows of their own.
 
 mod csv_rows;
 mod jsonl;
@@ -19,11 +24,12 @@ use std::path::Path;
 
 use cairn_core::{Event, Item, User};
 
+use crate::csv_records::CsvOptions;
 use crate::error::ImportError;
 use crate::source::ByteCounter;
 use crate::Rows;
 
-pub use csv_rows::{EVENT_COLUMNS, ITEM_COLUMNS, USER_COLUMNS};
+pub use csv_rows::{EVENT_COLUMNS, ITEM_COLUMNS, TEXT_COLUMNS, USER_COLUMNS};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -52,9 +58,10 @@ pub fn read_items(
     path: &Path,
     format: Format,
     counter: &ByteCounter,
+    options: CsvOptions,
 ) -> Result<Rows<Item>, ImportError> {
     match format {
-        Format::Csv => csv_rows::items(path, counter),
+        Format::Csv => csv_rows::items(path, counter, options),
         Format::Jsonl => jsonl::rows::<Item>(path, "item", counter),
     }
 }
@@ -63,9 +70,10 @@ pub fn read_users(
     path: &Path,
     format: Format,
     counter: &ByteCounter,
+    options: CsvOptions,
 ) -> Result<Rows<User>, ImportError> {
     match format {
-        Format::Csv => csv_rows::users(path, counter),
+        Format::Csv => csv_rows::users(path, counter, options),
         Format::Jsonl => jsonl::rows::<User>(path, "user", counter),
     }
 }
@@ -74,9 +82,10 @@ pub fn read_events(
     path: &Path,
     format: Format,
     counter: &ByteCounter,
+    options: CsvOptions,
 ) -> Result<Rows<Event>, ImportError> {
     match format {
-        Format::Csv => csv_rows::events(path, counter),
+        Format::Csv => csv_rows::events(path, counter, options),
         Format::Jsonl => jsonl::rows::<Event>(path, "event", counter),
     }
 }

@@ -27,8 +27,9 @@ use std::path::{Path, PathBuf};
 use cairn_core::{Event, Item, PropertyValue, User, Validate};
 
 use crate::cells::year_in_title;
+use crate::csv_records::{self, CsvOptions};
 use crate::error::{ImportError, RowError};
-use crate::source::{decode, file_len, open, ByteCounter, Encoding};
+use crate::source::{file_len, ByteCounter};
 use crate::{Row, Rows};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -321,25 +322,19 @@ fn with_side_errors(
     rows
 }
 
-/// The rows of a MovieLens CSV file after its header, which must be `expected`.
+/// The rows of a MovieLens CSV file after its header, which must be `expected`. No cell of these
+/// files spans lines.
 fn csv_rows(
     path: &Path,
     expected: &[&str],
     counter: &ByteCounter,
 ) -> Result<impl Iterator<Item = Row<Vec<String>>> + Send + use<>, ImportError> {
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(open(path, counter)?);
-    let mut header = csv::ByteRecord::new();
-    let read = reader
-        .read_byte_record(&mut header)
-        .map_err(|e| ImportError::layout(path, format!("unreadable header: {e}")))?;
-    let names: Vec<String> = header
-        .iter()
-        .map(|c| String::from_utf8_lossy(c).trim().to_string())
-        .collect();
-    if !read || names.len() < expected.len() || names[..expected.len()] != *expected {
+    let options = CsvOptions {
+        max_record_lines: 1,
+    };
+    let records = csv_records::open(path, counter, options)?;
+    let names = records.header();
+    if names.len() < expected.len() || names[..expected.len()] != *expected {
         return Err(ImportError::layout(
             path,
             format!(
@@ -351,23 +346,16 @@ fn csv_rows(
     }
     let width = expected.len();
     let owned = path.to_path_buf();
-    Ok(reader.into_byte_records().map(move |record| {
-        let (line, result) = match record {
-            Ok(r) => {
-                let line = r.position().map(|p| p.line()).unwrap_or(0);
-                let fields = if r.len() != width {
-                    Err(format!("expected {width} fields, found {}", r.len()))
-                } else {
-                    r.iter().map(|c| decode(c, Encoding::Utf8)).collect()
-                };
-                (line, fields)
+    Ok(records.map(move |(line, record)| {
+        let fields = record.and_then(|fields| {
+            if fields.len() == width {
+                Ok(fields)
+            } else {
+                let message = format!("expected {width} fields, found {}", fields.len());
+                Err(RowError::new(&owned, line, message))
             }
-            Err(e) => (
-                e.position().map(|p| p.line()).unwrap_or(0),
-                Err(format!("unreadable CSV row: {e}")),
-            ),
-        };
-        (line, result.map_err(|m| RowError::new(&owned, line, m)))
+        });
+        (line, fields)
     }))
 }
 
