@@ -346,7 +346,6 @@ struct Pass<'a> {
     input: &'a Input,
     mode: Mode,
     settings: Settings,
-    batch_size: usize,
     counter: ByteCounter,
     bar: ProgressBar,
     /// Items of this input seen in a check pass, which the catalog does not hold yet.
@@ -370,7 +369,6 @@ impl<'a> Pass<'a> {
             input,
             mode,
             settings,
-            batch_size: settings.batch_size,
             counter: ByteCounter::new(),
             bar: progress::bytes(input.total_bytes()?, label),
             pending_items: HashSet::new(),
@@ -431,7 +429,7 @@ impl<'a> Pass<'a> {
     }
 
     fn items(&mut self, rows: Rows<Item>) -> anyhow::Result<()> {
-        let mut batch = Vec::with_capacity(self.batch_size);
+        let mut batch = Vec::with_capacity(self.settings.batch_size);
         for (n, (_, row)) in rows.enumerate() {
             self.tick(n);
             match row {
@@ -441,7 +439,7 @@ impl<'a> Pass<'a> {
                 }
                 Ok(item) => {
                     batch.push(item);
-                    if batch.len() >= self.batch_size {
+                    if batch.len() >= self.settings.batch_size {
                         self.store_items(&mut batch)?;
                     }
                 }
@@ -464,7 +462,7 @@ impl<'a> Pass<'a> {
     }
 
     fn users(&mut self, rows: Rows<User>) -> anyhow::Result<()> {
-        let mut batch = Vec::with_capacity(self.batch_size);
+        let mut batch = Vec::with_capacity(self.settings.batch_size);
         for (n, (_, row)) in rows.enumerate() {
             self.tick(n);
             match row {
@@ -472,7 +470,7 @@ impl<'a> Pass<'a> {
                 Ok(_) if self.mode == Mode::Check => {}
                 Ok(user) => {
                     batch.push(user);
-                    if batch.len() >= self.batch_size {
+                    if batch.len() >= self.settings.batch_size {
                         self.store_users(&mut batch)?;
                     }
                 }
@@ -495,7 +493,7 @@ impl<'a> Pass<'a> {
     }
 
     fn events(&mut self, rows: Rows<Event>) -> anyhow::Result<()> {
-        let mut batch = Vec::with_capacity(self.batch_size);
+        let mut batch = Vec::with_capacity(self.settings.batch_size);
         for (n, (line, row)) in rows.enumerate() {
             self.tick(n);
             let checked = row.and_then(|mut event| {
@@ -511,7 +509,7 @@ impl<'a> Pass<'a> {
                 Ok(_) if self.mode == Mode::Check => {}
                 Ok(event) => {
                     batch.push(event);
-                    if batch.len() >= self.batch_size {
+                    if batch.len() >= self.settings.batch_size {
                         self.store_events(&mut batch)?;
                     }
                 }
