@@ -28,8 +28,9 @@ use crate::progress;
 pub struct ImportArgs {
     #[command(subcommand)]
     source: Source,
-    /// What a bad row does: `skip` reports it on stderr and goes on; `reject` checks the whole input
-    /// first and imports nothing if any row is bad.
+    /// What a bad row does: `skip` reports it on stderr and goes on, and the import then exits with
+    /// status 3; `reject` checks the whole input first, and imports nothing and exits with status 1 if
+    /// any row is bad.
     #[arg(long, value_enum, default_value_t = OnError::Skip, global = true)]
     on_error: OnError,
     /// Events without an `event_id`: `content` gives each the id of its user, item, type, value and
@@ -111,7 +112,7 @@ impl OnError {
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum, Debug)]
 enum Dedupe {
-    /// An event without an id gets [`Event::content_id`].
+    /// An event without an id gets one made of its user, item, type, value and timestamp.
     Content,
     /// An event without an id is stored as it is.
     None,
