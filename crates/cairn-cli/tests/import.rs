@@ -302,6 +302,21 @@ fn reimporting_events_without_ids_adds_nothing_unless_dedupe_is_none() {
     assert_eq!(count(&out, "events stored"), 2, "{out}");
     assert_eq!(stored(&f.data).2, 11);
 
+    // JSONL events without ids are deduplicated the same way.
+    let jsonl = f.files.join("no-ids.jsonl");
+    std::fs::write(
+        &jsonl,
+        "{\"user_id\":\"u1\",\"item_id\":\"c\",\"type\":\"view\",\"timestamp\":1700000900}\n\
+         {\"user_id\":\"u2\",\"item_id\":\"b\",\"type\":\"view\"}\n",
+    )
+    .unwrap();
+    let jsonl = jsonl.to_str().unwrap();
+    let out = ok(&f.data, &["import", "events", jsonl]);
+    assert_eq!(count(&out, "events stored"), 2, "{out}");
+    let out = ok(&f.data, &["import", "events", jsonl]);
+    assert_eq!(count(&out, "duplicates skipped"), 2, "{out}");
+    assert_eq!(stored(&f.data).2, 13);
+
     // The derived id is what the event log holds.
     let engine = Engine::open(Config {
         data_dir: f.data.clone(),
