@@ -1,23 +1,13 @@
-//! Progress bars that stay quiet when stderr is not a terminal (CI logs, pipes): [`Bars`], the CLI's
-//! one implementation of [`cairn_models::Progress`], and the byte-count bar of an import.
+//! Progress for the terminal: [`Bars`], the CLI's one implementation of [`cairn_models::Progress`]
+//! (a bar per stage on a terminal, plain lines without ANSI codes when stderr is a log or a pipe),
+//! and the byte-count bar of an import (quiet when stderr is not a terminal).
 
+use std::io::IsTerminal as _;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use cairn_models::Progress;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-
-fn bar(len: u64, what: &str) -> ProgressBar {
-    let pb = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
-    pb.set_style(
-        ProgressStyle::with_template(
-            "{msg:>12} [{bar:40}] {percent:>3}% {pos}/{len} ({per_sec}, eta {eta})",
-        )
-        .expect("valid template")
-        .progress_chars("=> "),
-    );
-    pb.set_message(what.to_string());
-    pb
-}
 
 pub fn bytes(len: u64, what: &str) -> ProgressBar {
     let pb = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
@@ -32,11 +22,43 @@ pub fn bytes(len: u64, what: &str) -> ProgressBar {
     pb
 }
 
-/// One bar per stage (e.g. a model scored on one split stage): a new stage name starts a new bar, and
-/// the bar is cleared when its stage is done.
-#[derive(Default)]
+/// One bar per stage (e.g. a model fitted, then scored, on one split stage): a new stage name starts a
+/// new bar, and the bar is cleared when its stage is done. The bar shows the time elapsed and ticks on
+/// its own, so a stage without intermediate counts (fitting a model) still shows that it is running.
+/// When stderr is not a terminal, each stage is one plain line when it starts and one with its
+/// duration when it is done.
 pub struct Bars {
-    current: Mutex<Option<(String, ProgressBar)>>,
+    current: Mutex<Option<Current>>,
+    plain: bool,
+}
+
+struct Current {
+    stage: String,
+    started: Instant,
+    bar: Option<ProgressBar>,
+}
+
+impl Default for Bars {
+    fn default() -> Self {
+        Bars {
+            current: Mutex::new(None),
+            plain: !std::io::stderr().is_terminal(),
+        }
+    }
+}
+
+fn stage_bar(len: u64, what: &str) -> ProgressBar {
+    let pb = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+    pb.set_style(
+        ProgressStyle::with_template(
+            "{elapsed:>4} [{bar:30}] {percent:>3}% {pos}/{len} (eta {eta}) {msg}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    pb.set_message(what.to_string());
+    pb.enable_steady_tick(Duration::from_millis(250));
+    pb
 }
 
 impl Progress for Bars {
@@ -44,15 +66,35 @@ impl Progress for Bars {
         let Ok(mut slot) = self.current.lock() else {
             return;
         };
-        if slot.as_ref().is_none_or(|(name, _)| name != stage) {
-            *slot = Some((stage.to_string(), bar(total as u64, stage)));
+        if slot.as_ref().is_none_or(|c| c.stage != stage) {
+            if let Some(Current { bar: Some(old), .. }) = slot.take() {
+                old.finish_and_clear();
+            }
+            let bar = if self.plain {
+                eprintln!("{stage} ...");
+                None
+            } else {
+                Some(stage_bar(total as u64, stage))
+            };
+            *slot = Some(Current {
+                stage: stage.to_string(),
+                started: Instant::now(),
+                bar,
+            });
         }
-        if let Some((_, current)) = slot.as_ref() {
-            current.set_position(done as u64);
+        if let Some(Current { bar: Some(bar), .. }) = slot.as_ref() {
+            bar.set_position(done as u64);
         }
         if done >= total {
-            if let Some((_, finished)) = slot.take() {
-                finished.finish_and_clear();
+            if let Some(finished) = slot.take() {
+                if let Some(bar) = finished.bar {
+                    bar.finish_and_clear();
+                } else {
+                    eprintln!(
+                        "{stage}: done in {:.1} s",
+                        finished.started.elapsed().as_secs_f64()
+                    );
+                }
             }
         }
     }

@@ -121,13 +121,86 @@ fn tune_output_is_a_configuration_serve_reads() {
     let config = cairn_engine::Config::load(Some(&best)).expect("serve reads the tune output");
     let tuned = cairn_eval::tune::TunedConfig::read_model(&best).unwrap();
     assert_eq!(config.train.model, Some(tuned));
-    eval_ok(
+    // The tuned model beside the default one: two readable labels, no `item-knn#2`.
+    let out = dir.path().join("report");
+    let (stdout, _) = eval_ok(
         &data,
         &[
             "--models".as_ref(),
-            "popularity".as_ref(),
+            "popularity,item-knn".as_ref(),
             "--model-file".as_ref(),
             best.as_os_str(),
+            "--out".as_ref(),
+            out.as_os_str(),
         ],
     );
+    assert!(!stdout.contains('#'), "{stdout}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let labels: Vec<&str> = report["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels.len(), 3);
+    assert_eq!(&labels[..2], ["popularity", "item-knn"]);
+    // `item-knn (neighbours=…)` for a setting other than the default, `item-knn [2]` for the default.
+    assert!(labels[2].starts_with("item-knn "), "{labels:?}");
+}
+
+/// The HTML of a real run carries its header (version, UTC date, command line, every model's
+/// hyperparameters), HitRate and ILD columns, and the warning that RMSE on positives only is biased;
+/// stderr shows each model fitting and scoring as plain lines (no ANSI codes: stderr is a pipe here).
+#[test]
+fn eval_report_has_the_run_header_extra_columns_and_the_positives_only_warning() {
+    let (dir, data) = tiny_dataset();
+    let out = dir.path().join("report");
+    let (_, stderr) = eval_ok(
+        &data,
+        &[
+            "--models".as_ref(),
+            "popularity,item-knn,baseline".as_ref(),
+            "--k".as_ref(),
+            "5,10".as_ref(),
+            "--min-rating".as_ref(),
+            "4".as_ref(),
+            "--out".as_ref(),
+            out.as_os_str(),
+        ],
+    );
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let version = env!("CARGO_PKG_VERSION");
+    assert_eq!(json["run"]["cairn_version"], version);
+    assert!(
+        html.contains(&format!("<td>{version}")),
+        "no version in the page"
+    );
+    let date = json["run"]["date"].as_str().unwrap();
+    assert!(date.ends_with('Z') && date.len() == 20, "{date}");
+    assert!(html.contains(date));
+    assert!(
+        html.contains("--min-rating 4 --out"),
+        "no command line in the page"
+    );
+    assert!(html.contains("<td>temporal</td>"));
+    assert!(
+        html.contains("neighbours=") && html.contains("shrinkage="),
+        "item-knn's hyperparameters"
+    );
+    assert!(html.contains("<th>HitRate@10</th>") && html.contains("<th>ILD@10</th>"));
+    assert!(html.contains("class=\"warn\"") && html.contains("only on ratings &gt;= 4"));
+    assert!(json["warnings"][0]
+        .as_str()
+        .unwrap()
+        .contains("--min-rating"));
+    assert!(stderr.contains("warning: RMSE and MAE were computed only on ratings >= 4"));
+    assert!(
+        stderr.contains("test (1/1) model 2/3: fitting item-knn ...")
+            && stderr.contains("test (1/1) model 2/3: scoring item-knn: done in"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains('\u{1b}'), "ANSI codes in a piped stderr");
 }

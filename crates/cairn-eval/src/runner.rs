@@ -51,6 +51,79 @@ impl ModelChoice {
             ModelChoice::External(e) => e.0.name(),
         }
     }
+
+    /// Every hyperparameter, as the model's specification serializes it (without the `model` tag);
+    /// empty for a model without any (popularity, an external model).
+    pub fn hyperparameters(&self) -> serde_json::Map<String, serde_json::Value> {
+        // Through the text form, so that an f32 reads back as written (0.1, not 0.10000000149).
+        let value = serde_json::to_string(self)
+            .ok()
+            .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok());
+        match value {
+            Some(serde_json::Value::Object(mut map)) => {
+                map.remove("model");
+                map
+            }
+            _ => serde_json::Map::new(),
+        }
+    }
+}
+
+/// Readable, distinct labels for the models of one run, in their order: the model's name, followed
+/// by the hyperparameters that differ from that model's defaults, e.g. `item-knn` and
+/// `item-knn (neighbours=120, shrinkage=3.5)`. The same specification given twice gets ` [2]`,
+/// ` [3]`... Reports, comparisons, fold means and `--baseline` use these labels.
+pub fn model_labels(models: &[ModelChoice]) -> Vec<String> {
+    let mut labels: Vec<String> = Vec::with_capacity(models.len());
+    for choice in models {
+        let defaults = ModelChoice::by_name(choice.name())
+            .map(|d| d.hyperparameters())
+            .unwrap_or_default();
+        let changed: Vec<String> = choice
+            .hyperparameters()
+            .iter()
+            .filter(|(key, value)| defaults.get(*key) != Some(*value))
+            .map(|(key, value)| format!("{key}={}", short_value(value)))
+            .collect();
+        let base = if changed.is_empty() {
+            choice.name().to_string()
+        } else {
+            format!("{} ({})", choice.name(), changed.join(", "))
+        };
+        let mut label = base.clone();
+        let mut n = 1;
+        while labels.contains(&label) {
+            n += 1;
+            label = format!("{base} [{n}]");
+        }
+        labels.push(label);
+    }
+    labels
+}
+
+/// A hyperparameter value for a label: strings without quotes, fractions to four decimals.
+fn short_value(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Number(n) if n.is_f64() => {
+            let x = n.as_f64().unwrap_or(f64::NAN);
+            let text = format!("{x:.4}");
+            text.trim_end_matches('0').trim_end_matches('.').to_string()
+        }
+        other => other.to_string(),
+    }
+}
+
+/// Every hyperparameter of a model as `key=value` pairs, by name.
+pub fn describe_hyperparameters(params: &serde_json::Map<String, serde_json::Value>) -> String {
+    params
+        .iter()
+        .map(|(key, value)| match value {
+            serde_json::Value::String(s) => format!("{key}={s}"),
+            other => format!("{key}={other}"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Which stages to score.
@@ -164,13 +237,95 @@ pub struct FoldMean {
     pub metrics: BTreeMap<String, f64>,
 }
 
+/// What was run, by which Cairn, when: the header of every report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunHeader {
+    /// Cairn's version (the crate version).
+    pub cairn_version: String,
+    /// The git commit Cairn was built from, where the build set `CAIRN_GIT_COMMIT`.
+    pub git_commit: Option<String>,
+    /// When the run started: UTC, RFC 3339 (e.g. `2026-12-07T03:45:51Z`).
+    pub date: String,
+    /// The command line as given, one argument per entry; empty when the run was not started from
+    /// the command line (the CLI fills it in).
+    pub command_line: Vec<String>,
+}
+
+impl RunHeader {
+    /// This build's version and the current time, without a command line.
+    pub fn now() -> RunHeader {
+        RunHeader {
+            cairn_version: env!("CARGO_PKG_VERSION").to_string(),
+            git_commit: option_env!("CAIRN_GIT_COMMIT")
+                .filter(|c| !c.is_empty())
+                .map(str::to_string),
+            date: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+            command_line: Vec::new(),
+        }
+    }
+
+    /// The version with the commit where known, e.g. `0.1.0 (a1b2c3d)`.
+    pub fn version(&self) -> String {
+        match &self.git_commit {
+            Some(commit) => format!("{} ({commit})", self.cairn_version),
+            None => self.cairn_version.clone(),
+        }
+    }
+
+    /// The command line as one line a shell reads back: arguments with spaces or shell
+    /// metacharacters are single-quoted.
+    pub fn command(&self) -> String {
+        self.command_line
+            .iter()
+            .map(|arg| {
+                let plain = !arg.is_empty()
+                    && arg
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-_./=,:@%+".contains(c));
+                if plain {
+                    arg.clone()
+                } else {
+                    format!("'{}'", arg.replace('\'', "'\\''"))
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// One evaluated model: its label in the report and its full specification.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelEntry {
+    /// The label used throughout the report (see [`model_labels`]).
+    pub label: String,
+    /// The model's name (`item-knn`, `baseline`, `pipeline`...).
+    pub name: String,
+    /// Every hyperparameter, defaults included.
+    pub hyperparameters: serde_json::Map<String, serde_json::Value>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
+    pub run: RunHeader,
     pub protocol: String,
     pub source: String,
     pub config: RunConfig,
+    /// The evaluated models with their labels and hyperparameters, in the order given.
+    pub models: Vec<ModelEntry>,
+    /// Caveats about the numbers, e.g. RMSE measured on positive ratings only.
+    pub warnings: Vec<String>,
     pub stages: Vec<StageReport>,
     pub fold_means: Vec<FoldMean>,
+}
+
+/// The warning for RMSE and MAE measured after `--min-rating` dropped the low ratings.
+pub fn positives_only_warning(min_rating: f32) -> String {
+    format!(
+        "RMSE and MAE were computed only on ratings >= {min_rating} (--min-rating): the lower ratings \
+were dropped before splitting, so the errors are measured on a truncated range, models that predict high \
+ratings look better than they are, and the numbers are not comparable with published RMSE/MAE on all \
+ratings. Run without --min-rating for rating accuracy."
+    )
 }
 
 /// Evaluates every model on the selected stages of a split.
@@ -200,16 +355,40 @@ pub fn run(
             config.stages
         )));
     }
+    let run = RunHeader::now();
+    let labels = model_labels(models);
     let mut reports = Vec::new();
-    for stage in stages {
+    let n_stages = stages.len();
+    for (i, stage) in stages.into_iter().enumerate() {
         let task = EvalTask::build(split, stage);
-        reports.push(run_stage(split, stage, &task, models, config, progress));
+        let place = format!("{} ({}/{n_stages})", task.name, i + 1);
+        reports.push(stage_report(
+            split, stage, &task, models, &labels, &place, config, progress,
+        ));
     }
     let fold_means = fold_means(&reports);
+    let mut warnings = Vec::new();
+    let rated = reports
+        .iter()
+        .any(|s| s.models.iter().any(|m| m.rating.is_some()));
+    if let (Some(min_rating), true) = (split.min_rating, rated) {
+        warnings.push(positives_only_warning(min_rating));
+    }
     Ok(Report {
+        run,
         protocol: split.protocol.clone(),
         source: source.to_string(),
         config: config.clone(),
+        models: models
+            .iter()
+            .zip(&labels)
+            .map(|(m, label)| ModelEntry {
+                label: label.clone(),
+                name: m.name().to_string(),
+                hyperparameters: m.hyperparameters(),
+            })
+            .collect(),
+        warnings,
         stages: reports,
         fold_means,
     })
@@ -224,35 +403,50 @@ pub fn run_stage(
     config: &RunConfig,
     progress: &dyn Progress,
 ) -> StageReport {
+    let labels = model_labels(models);
+    stage_report(
+        split, stage, task, models, &labels, &task.name, config, progress,
+    )
+}
+
+/// [`run_stage`] with the models' labels and the stage's place in the run (for progress).
+#[allow(clippy::too_many_arguments)]
+fn stage_report(
+    split: &SplitSet,
+    stage: &Stage,
+    task: &EvalTask,
+    models: &[ModelChoice],
+    labels: &[String],
+    place: &str,
+    config: &RunConfig,
+    progress: &dyn Progress,
+) -> StageReport {
     let mut reports: Vec<ModelReport> = Vec::new();
-    for choice in models {
+    let n_models = models.len();
+    for (i, (choice, label)) in models.iter().zip(labels).enumerate() {
+        let model = Labelled {
+            label,
+            place: format!("{place} model {}/{n_models}", i + 1),
+            choice,
+        };
         let report = match choice {
             ModelChoice::Ranking(spec) => ranking_report(
                 task,
-                choice,
+                &model,
                 || spec.try_fit(&task.train).map_err(|e| e.to_string()),
                 config,
                 progress,
             ),
-            ModelChoice::Rating(spec) => rating_report(task, spec, config),
+            ModelChoice::Rating(spec) => rating_report(task, &model, spec, config, progress),
             ModelChoice::External(e) => ranking_report(
                 task,
-                choice,
+                &model,
                 || e.0.fit(split, stage, task),
                 config,
                 progress,
             ),
         };
-        if let Some(mut r) = report {
-            // The same model twice (e.g. default and tuned settings) gets distinct labels.
-            let base = r.model.clone();
-            let mut n = 1;
-            while reports.iter().any(|o| o.model == r.model) {
-                n += 1;
-                r.model = format!("{base}#{n}");
-            }
-            reports.push(r);
-        }
+        reports.extend(report);
     }
     let comparisons = compare(&reports, config);
     StageReport {
@@ -268,37 +462,57 @@ pub fn run_stage(
     }
 }
 
+/// A model of the run with its label and its place in the run, e.g. `fold2 (2/5) model 1/3`.
+struct Labelled<'a> {
+    label: &'a str,
+    place: String,
+    choice: &'a ModelChoice,
+}
+
+impl Labelled<'_> {
+    /// Runs `fit` as one progress stage (0 of 1, then 1 of 1), so that the user sees which model is
+    /// fitting where, and for how long.
+    fn fitting<T>(&self, progress: &dyn Progress, fit: impl FnOnce() -> T) -> (T, f64) {
+        let stage = format!("{}: fitting {}", self.place, self.label);
+        progress.update(&stage, 0, 1);
+        let t0 = Instant::now();
+        let fitted = fit();
+        let secs = t0.elapsed().as_secs_f64();
+        progress.update(&stage, 1, 1);
+        (fitted, secs)
+    }
+}
+
 /// Fits a ranking model with `fit` and scores it; `None` when it could not be fitted.
 fn ranking_report(
     task: &EvalTask,
-    choice: &ModelChoice,
+    model: &Labelled<'_>,
     fit: impl FnOnce() -> std::result::Result<Box<dyn Recommender>, String>,
     config: &RunConfig,
     progress: &dyn Progress,
 ) -> Option<ModelReport> {
-    let t0 = Instant::now();
-    let model = match fit() {
+    let (fitted, fit_s) = model.fitting(progress, fit);
+    let choice = model.choice;
+    let fitted = match fitted {
         Ok(m) => m,
         Err(e) => {
             // Reported and left out: scoring a fallback model under this name would report numbers
             // the requested model never produced.
             eprintln!(
                 "warning: {} could not be fitted on {}: {e}; left out",
-                choice.name(),
-                task.name
+                model.label, task.name
             );
             return None;
         }
     };
-    let fit_s = t0.elapsed().as_secs_f64();
     // One stage per model and task: `done` counts the users scored so far. Users are scored in
     // parallel; the lock keeps the counts that `progress` sees in increasing order.
-    let label = format!("{} {}", task.name, choice.name());
+    let label = format!("{}: scoring {}", model.place, model.label);
     let total = task.users_with_targets();
     progress.update(&label, 0, total);
     let done = Mutex::new(0usize);
     let t1 = Instant::now();
-    let result = evaluate_ranking(model.as_ref(), task, &config.ranking, &|n| {
+    let result = evaluate_ranking(fitted.as_ref(), task, &config.ranking, &|n| {
         if let Ok(mut done) = done.lock() {
             *done += n as usize;
             progress.update(&label, *done, total);
@@ -333,7 +547,7 @@ fn ranking_report(
         Vec::new()
     };
     Some(ModelReport {
-        model: choice.name().to_string(),
+        model: model.label.to_string(),
         spec: choice.clone(),
         fit_s,
         score_s,
@@ -349,17 +563,19 @@ fn ranking_report(
 /// `None` when the stage has no explicit ratings.
 fn rating_report(
     task: &EvalTask,
+    model: &Labelled<'_>,
     spec: &RatingModelSpec,
     config: &RunConfig,
+    progress: &dyn Progress,
 ) -> Option<ModelReport> {
     let data = task.ratings.as_ref()?;
-    let t0 = Instant::now();
-    let model = spec.fit(data, task.train.n_users(), task.n_items());
-    let fit_s = t0.elapsed().as_secs_f64();
+    let (fitted, fit_s) = model.fitting(progress, || {
+        spec.fit(data, task.train.n_users(), task.n_items())
+    });
     let t1 = Instant::now();
-    let rating = evaluate_ratings(model.as_ref(), &data.test, &config.ci);
+    let rating = evaluate_ratings(fitted.as_ref(), &data.test, &config.ci);
     Some(ModelReport {
-        model: spec.name().to_string(),
+        model: model.label.to_string(),
         spec: ModelChoice::Rating(spec.clone()),
         fit_s,
         score_s: t1.elapsed().as_secs_f64(),
@@ -379,7 +595,12 @@ fn compare(reports: &[ModelReport], config: &RunConfig) -> Vec<Comparison> {
         .filter(|r| !r.per_user.columns.is_empty())
         .collect();
     let baseline = match &config.baseline {
-        Some(name) => ranked.iter().find(|r| &r.model == name).copied(),
+        // The label, or else the first model of that name (`item-knn` for a tuned item-knn).
+        Some(name) => ranked
+            .iter()
+            .find(|r| &r.model == name)
+            .or_else(|| ranked.iter().find(|r| r.spec.name() == name))
+            .copied(),
         None => ranked.first().copied(),
     };
     let Some(baseline) = baseline else {
@@ -451,4 +672,109 @@ fn fold_means(stages: &[StageReport]) -> Vec<FoldMean> {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use cairn_models::{ItemKnnConfig, MfConfig};
+
+    use super::*;
+    use crate::splitters;
+
+    #[test]
+    fn labels_name_what_differs_from_the_defaults_and_stay_distinct() {
+        let tuned = ModelChoice::Ranking(ModelSpec::ItemKnn(ItemKnnConfig {
+            shrinkage: 0.1,
+            ..ItemKnnConfig::default()
+        }));
+        let models = vec![
+            ModelChoice::by_name("item-knn").unwrap(),
+            tuned.clone(),
+            tuned,
+            ModelChoice::by_name("svdpp").unwrap(),
+            ModelChoice::Rating(RatingModelSpec::Svdpp(MfConfig::default())),
+            ModelChoice::by_name("popularity").unwrap(),
+        ];
+        let labels = model_labels(&models);
+        assert_eq!(labels[0], "item-knn");
+        assert_eq!(labels[1], "item-knn (shrinkage=0.1)");
+        assert_eq!(labels[2], "item-knn (shrinkage=0.1) [2]");
+        // svdpp's defaults are Surprise's, not MfConfig's.
+        assert_eq!(labels[3], "svdpp");
+        assert!(
+            labels[4].starts_with("svdpp (") && labels[4].contains("factors="),
+            "{}",
+            labels[4]
+        );
+        assert_eq!(labels[5], "popularity");
+        assert!(models[5].hyperparameters().is_empty());
+        assert_eq!(
+            models[1].hyperparameters()["shrinkage"],
+            serde_json::json!(0.1)
+        );
+    }
+
+    #[test]
+    fn the_command_line_is_quoted_for_a_shell() {
+        let header = RunHeader {
+            command_line: vec![
+                "cairn".into(),
+                "eval".into(),
+                "--data".into(),
+                "my data/it's".into(),
+                "--k".into(),
+                "5,10".into(),
+            ],
+            ..RunHeader::now()
+        };
+        assert_eq!(
+            header.command(),
+            r"cairn eval --data 'my data/it'\''s' --k 5,10"
+        );
+    }
+
+    #[test]
+    fn progress_names_the_stage_and_model_while_fitting_and_scoring() {
+        let mut ratings = String::from("user,item\n");
+        for u in 0..30u32 {
+            for i in 0..8u32 {
+                ratings.push_str(&format!("{u},{}\n", (u + 3 * i) % 20));
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rows.csv");
+        std::fs::write(&path, ratings).unwrap();
+        let split = splitters::split_dataset(&path, "holdout", None, 1).unwrap();
+        let seen = Mutex::new(Vec::<(String, usize, usize)>::new());
+        let record = |stage: &str, done: usize, total: usize| {
+            seen.lock().unwrap().push((stage.to_string(), done, total));
+        };
+        let models = vec![
+            ModelChoice::by_name("popularity").unwrap(),
+            ModelChoice::by_name("item-knn").unwrap(),
+        ];
+        let config = RunConfig {
+            stages: StageSelection::All,
+            ..RunConfig::default()
+        };
+        run(&split, "rows", &models, &config, &record).unwrap();
+        let seen = seen.into_inner().unwrap();
+        let fitting = "test (2/2) model 2/2: fitting item-knn";
+        assert_eq!(
+            seen.iter()
+                .filter(|(s, _, _)| s == fitting)
+                .map(|(_, d, t)| (*d, *t))
+                .collect::<Vec<_>>(),
+            [(0, 1), (1, 1)],
+            "{seen:?}"
+        );
+        assert!(seen
+            .iter()
+            .any(|(s, d, t)| s == "validation (1/2) model 1/2: scoring popularity" && d == t));
+        // Fitting starts before scoring, for every model of every stage.
+        let first = |needle: &str| seen.iter().position(|(s, _, _)| s == needle).unwrap();
+        assert!(first(fitting) < first("test (2/2) model 2/2: scoring item-knn"));
+    }
 }

@@ -91,6 +91,9 @@ pub struct SplitSet {
     pub stages: Vec<Stage>,
     /// (item, feature) pairs for intra-list diversity, if the split has side information.
     pub item_features: Option<Vec<(u32, String)>>,
+    /// Rows rated below this were dropped before splitting (`--min-rating`): the explicit ratings
+    /// left are positives only, which biases RMSE and MAE (see [`crate::runner::Report::warnings`]).
+    pub min_rating: Option<f32>,
 }
 
 impl SplitSet {

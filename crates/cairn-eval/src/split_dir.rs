@@ -55,6 +55,7 @@ pub fn read_split_dir(dir: &Path, protocol: Option<Protocol>) -> Result<SplitSet
         columns: reader.columns,
         stages,
         item_features,
+        min_rating: None,
     })
 }
 

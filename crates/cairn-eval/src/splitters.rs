@@ -366,6 +366,7 @@ pub fn split(
         columns: data.columns,
         stages,
         item_features: data.item_features.clone(),
+        min_rating,
     })
 }
 

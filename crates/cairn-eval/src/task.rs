@@ -309,6 +309,7 @@ mod tests {
             columns: Columns::default(),
             stages: vec![],
             item_features: None,
+            min_rating: None,
         };
         let stage = Stage {
             name: "test".into(),
@@ -348,6 +349,7 @@ mod tests {
                 (1, "g:a".into()),
                 (3, "g:b".into()),
             ]),
+            min_rating: None,
         };
         let r = |u, i, rating| Row {
             user: u,

@@ -131,13 +131,19 @@ pub fn run(ctx: &Context, args: EvalArgs) -> anyhow::Result<()> {
     };
     let (split, source) = load_split(&args)?;
     let progress = crate::progress::Bars::default();
-    let report = cairn_eval::run(&split, &source, &models, &config, &progress)?;
+    let mut report = cairn_eval::run(&split, &source, &models, &config, &progress)?;
+    report.run.command_line = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     let columns = if args.columns.is_empty() {
         table::default_columns(&report)
     } else {
         args.columns.clone()
     };
     print!("{}", table::render(&report, &columns));
+    for warning in &report.warnings {
+        eprintln!("warning: {warning}");
+    }
     if let Some(dir) = &args.out {
         let (json, html) = write_report(&report, dir)?;
         eprintln!("wrote {} and {}", json.display(), html.display());

@@ -1,16 +1,18 @@
 //! The self-contained HTML report: tables with intervals, metric@k curves, popularity bias, coverage
 //! and a comparison of the models against the baseline. No scripts, no external resources.
 
-use super::svg::{bar_chart, esc, line_chart};
+use super::svg::{bar_chart, esc, line_chart, log_share_chart, percent};
 use super::table::default_columns;
-use crate::runner::{Report, StageReport};
+use crate::runner::{describe_hyperparameters, Report, StageReport};
 
 const STYLE: &str = "body{font-family:sans-serif;max-width:1280px;margin:20px auto;padding:0 16px;color:#222}\
 table{border-collapse:collapse;margin:8px 0 16px;font-size:13px}th,td{border:1px solid #ccc;padding:4px 8px;text-align:right}\
 th:first-child,td:first-child{text-align:left}th{background:#f3f3f3}.ci{color:#777;font-size:11px}\
 .charts{display:flex;flex-wrap:wrap;gap:12px}.charts svg{border:1px solid #eee;background:#fff}\
 .note{color:#555;font-size:13px}h2{border-bottom:2px solid #ddd;padding-bottom:4px;margin-top:32px}\
-.better{color:#1a7f37}.worse{color:#c62828}";
+.better{color:#1a7f37}.worse{color:#c62828}\
+.warn{background:#fff4e5;border:1px solid #f0a020;padding:8px 12px;margin:12px 0;font-size:14px}\
+table.run th{text-align:left}table.run td{text-align:left}code{font-size:12px}";
 
 pub fn render(report: &Report) -> String {
     let mut h = String::new();
@@ -19,6 +21,8 @@ pub fn render(report: &Report) -> String {
         esc(&report.protocol)
     ));
     h.push_str("<h1>Cairn offline evaluation</h1>");
+    run_header(&mut h, report);
+    warnings(&mut h, report);
     let c = &report.config;
     h.push_str(&format!(
         "<p>Protocol <b>{}</b> on <code>{}</code>. Cut-offs k = {}. Intervals: {:.0}% percentile bootstrap over users ({} resamples, seed {}); ± is one standard error.</p>",
@@ -32,7 +36,7 @@ pub fn render(report: &Report) -> String {
     h.push_str("<p class=\"note\">Seen and fold-in items are excluded from every ranking; users without targets are skipped. \
 RecallLiang@k = hits / min(k, |T|); NDCG uses binary gain (NDCGgraded: the target's rating as gain); ARP = mean training popularity \
 of the recommended items; Gini = inequality of exposure over the catalog (0 = even). Definitions: docs/EVALUATION.md.</p>");
-    let columns = default_columns(report);
+    let columns = html_columns(report);
     if !report.fold_means.is_empty() {
         h.push_str("<h2>Mean over folds</h2><table><tr><th>model</th><th>folds</th>");
         for col in &columns {
@@ -57,6 +61,86 @@ of the recommended items; Gini = inequality of exposure over the catalog (0 = ev
     }
     h.push_str("</body></html>\n");
     h
+}
+
+/// Who ran what, when: version, date, command line, protocol and split, then every model with all
+/// its hyperparameters.
+fn run_header(h: &mut String, report: &Report) {
+    let run = &report.run;
+    h.push_str("<table class=\"run\">");
+    let mut row = |name: &str, value: String| {
+        h.push_str(&format!("<tr><th>{name}</th><td>{value}</td></tr>"));
+    };
+    row("Cairn version", esc(&run.version()));
+    row("date (UTC)", esc(&run.date));
+    if !run.command_line.is_empty() {
+        row(
+            "command line",
+            format!("<code>{}</code>", esc(&run.command())),
+        );
+    }
+    row("protocol", esc(&report.protocol));
+    row("split", format!("<code>{}</code>", esc(&report.source)));
+    h.push_str("</table>");
+    if report.models.is_empty() {
+        return;
+    }
+    h.push_str("<h2>Models</h2><table class=\"run\"><tr><th>label</th><th>model</th><th>hyperparameters</th></tr>");
+    for m in &report.models {
+        let params = if m.hyperparameters.is_empty() {
+            "none".to_string()
+        } else {
+            esc(&describe_hyperparameters(&m.hyperparameters))
+        };
+        h.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td><code>{params}</code></td></tr>",
+            esc(&m.label),
+            esc(&m.name)
+        ));
+    }
+    h.push_str("</table>");
+}
+
+/// The report's caveats, in a box that cannot be missed.
+fn warnings(h: &mut String, report: &Report) {
+    for w in &report.warnings {
+        h.push_str(&format!("<p class=\"warn\"><b>Warning:</b> {}</p>", esc(w)));
+    }
+}
+
+/// The table columns of the HTML report: the terminal's headline set, plus HitRate and ILD at the
+/// largest k where the models have them (ILD needs item features).
+fn html_columns(report: &Report) -> Vec<String> {
+    let kmax = report.config.ranking.list_len();
+    let mut cols = default_columns(report);
+    for extra in [format!("HitRate@{kmax}"), format!("ILD@{kmax}")] {
+        let present = report
+            .stages
+            .iter()
+            .any(|s| s.models.iter().any(|m| m.metrics.contains_key(&extra)));
+        if present && !cols.contains(&extra) {
+            let at = cols.iter().position(|c| c == "RMSE").unwrap_or(cols.len());
+            cols.insert(at, extra);
+        }
+    }
+    cols
+}
+
+/// Every metric name of a stage's models, per-user and catalog-level, by family then k.
+fn all_metric_names(stage: &StageReport) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for m in &stage.models {
+        for name in m.metrics.keys().chain(m.aggregates.keys()) {
+            if !names.contains(name) {
+                names.push(name.clone());
+            }
+        }
+    }
+    names.sort_by_key(|n| match n.split_once('@') {
+        Some((family, k)) => (family.to_string(), k.parse::<usize>().unwrap_or(usize::MAX)),
+        None => (n.clone(), 0),
+    });
+    names
 }
 
 fn fmt(v: Option<f64>) -> String {
@@ -115,6 +199,25 @@ fn stage_section(h: &mut String, report: &Report, stage: &StageReport, columns: 
         ));
     }
     h.push_str("</table>");
+    if stage.models.iter().any(|m| m.rating.is_some()) {
+        warnings(h, report);
+    }
+    let names = all_metric_names(stage);
+    if !names.is_empty() {
+        h.push_str("<details><summary>All metrics of this stage (every k)</summary><table><tr><th>metric</th>");
+        for m in &stage.models {
+            h.push_str(&format!("<th>{}</th>", esc(&m.model)));
+        }
+        h.push_str("</tr>");
+        for name in &names {
+            h.push_str(&format!("<tr><td>{}</td>", esc(name)));
+            for m in &stage.models {
+                h.push_str(&format!("<td>{}</td>", fmt(m.value(name))));
+            }
+            h.push_str("</tr>");
+        }
+        h.push_str("</table></details>");
+    }
 
     let ranked: Vec<_> = stage
         .models
@@ -140,7 +243,7 @@ fn stage_section(h: &mut String, report: &Report, stage: &StageReport, columns: 
             .collect()
     };
     h.push_str("<h3>Accuracy at k</h3><div class=\"charts\">");
-    for family in ["RecallLiang", "NDCG", "Precision", "MAP"] {
+    for family in ["RecallLiang", "NDCG", "Precision", "MAP", "HitRate"] {
         h.push_str(&line_chart(&format!("{family}@k"), &xs, &curve(family)));
     }
     h.push_str(
@@ -161,6 +264,16 @@ fn stage_section(h: &mut String, report: &Report, stage: &StageReport, columns: 
         &xs,
         &curve("ARP"),
     ));
+    if ranked
+        .iter()
+        .any(|m| m.metrics.keys().any(|k| k.starts_with("ILD@")))
+    {
+        h.push_str(&line_chart(
+            "ILD@k (intra-list diversity, 1 = no shared features)",
+            &xs,
+            &curve("ILD"),
+        ));
+    }
     if let Some(k) = ranked
         .iter()
         .find_map(|m| m.popularity_bins.as_ref().map(|b| b.k))
@@ -180,17 +293,36 @@ fn stage_section(h: &mut String, report: &Report, stage: &StageReport, columns: 
                 b.training_share.clone(),
             ));
         }
-        h.push_str(&bar_chart(
-            &format!("Share of top-{k} slots per popularity decile"),
+        h.push_str(&log_share_chart(
+            &format!("Share of top-{k} slots per popularity decile (log scale)"),
             &deciles,
             &series,
-            None,
             0,
         ));
+        h.push_str("</div>");
+        h.push_str(&format!(
+            "<table><tr><th>share of top-{k} slots</th>{}</tr>",
+            deciles
+                .iter()
+                .map(|d| format!("<th>decile {d}</th>"))
+                .collect::<String>()
+        ));
+        for (name, shares) in &series {
+            h.push_str(&format!("<tr><td>{}</td>", esc(name)));
+            for share in shares {
+                h.push_str(&format!("<td>{}</td>", percent(*share)));
+            }
+            h.push_str("</tr>");
+        }
+        h.push_str("</table>");
+    } else {
+        h.push_str("</div>");
     }
-    h.push_str("</div><p class=\"note\">Popularity deciles: the catalog sorted by number of training users and cut into ten \
-equal parts (1 = the most popular tenth). A model free of popularity bias would spread its slots at least as evenly as the \
-training interactions.</p>");
+    h.push_str("<p class=\"note\">Popularity deciles: the catalog sorted by number of training users and cut into ten \
+equal parts (1 = the most popular tenth). The y axis is logarithmic (one grid line per factor of ten), so that the \
+deciles that receive a small share stay apart when the most popular decile takes nearly every slot; 0 marks a decile \
+that received no slot. A model free of popularity bias would spread its slots at least as evenly as the training \
+interactions.</p>");
 
     // Model comparison: headline metrics with intervals, then paired tests against the baseline.
     let kmax = report.config.ranking.list_len();
@@ -267,5 +399,154 @@ training interactions.</p>");
             ));
         }
         h.push_str("</table>");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fmt::Write as _;
+
+    use cairn_models::{ItemKnnConfig, ModelSpec, Silent};
+
+    use super::*;
+    use crate::runner::{positives_only_warning, ModelChoice, RunConfig};
+    use crate::{splitters, RankingOptions};
+
+    /// A MovieLens folder: 40 users rating 12 of 30 films in two genres, ratings 1 to 5.
+    fn tiny_movielens(dir: &std::path::Path) {
+        let mut ratings = String::from("userId,movieId,rating,timestamp\n");
+        for u in 0..40u32 {
+            for n in 0..12u32 {
+                let film = if u % 2 == 0 {
+                    (u + 7 * n) % 15
+                } else {
+                    15 + (u + 4 * n) % 15
+                };
+                let t = 1_600_000_000 + i64::from(n) * 86_400 + i64::from(u);
+                writeln!(ratings, "{u},{film},{}.0,{t}", 1 + (u + n) % 5).unwrap();
+            }
+        }
+        let mut movies = String::from("movieId,title,genres\n");
+        for film in 0..30u32 {
+            let genre = if film < 15 { "Comedy" } else { "Drama" };
+            writeln!(movies, "{film},Film {film},{genre}|Feature").unwrap();
+        }
+        std::fs::write(dir.join("ratings.csv"), ratings).unwrap();
+        std::fs::write(dir.join("movies.csv"), movies).unwrap();
+    }
+
+    /// Popularity, default and tuned item-kNN and the rating baseline on a holdout of
+    /// [`tiny_movielens`], positives only when `min_rating` is set.
+    fn report(min_rating: Option<f32>) -> Report {
+        let dir = tempfile::tempdir().unwrap();
+        tiny_movielens(dir.path());
+        let split = splitters::split_dataset(dir.path(), "holdout", min_rating, 7).unwrap();
+        let tuned = ModelChoice::Ranking(ModelSpec::ItemKnn(ItemKnnConfig {
+            neighbours: 7,
+            shrinkage: 2.5,
+            ..ItemKnnConfig::default()
+        }));
+        let models = vec![
+            ModelChoice::by_name("popularity").unwrap(),
+            ModelChoice::by_name("item-knn").unwrap(),
+            tuned,
+            ModelChoice::by_name("baseline").unwrap(),
+        ];
+        let config = RunConfig {
+            ranking: RankingOptions {
+                ks: vec![5, 10],
+                ..RankingOptions::default()
+            },
+            ..RunConfig::default()
+        };
+        let mut report = crate::run(&split, "tiny", &models, &config, &Silent).unwrap();
+        report.run.command_line = vec![
+            "cairn".into(),
+            "eval".into(),
+            "--out".into(),
+            "my dir".into(),
+        ];
+        report
+    }
+
+    #[test]
+    fn the_page_names_version_date_command_line_and_every_hyperparameter() {
+        let report = report(None);
+        let page = render(&report);
+        assert!(page.contains(&format!("<td>{}</td>", env!("CARGO_PKG_VERSION"))));
+        // The date as RFC 3339 UTC, e.g. 2026-12-07T03:45:51Z.
+        let date = &report.run.date;
+        assert!(
+            date.len() == 20 && date.ends_with('Z') && date.as_bytes()[10] == b'T',
+            "{date}"
+        );
+        assert!(page.contains(&format!("<td>{date}</td>")));
+        assert!(page.contains("<code>cairn eval --out 'my dir'</code>"));
+        assert!(page.contains("<td>holdout</td>"));
+        // Labels: the defaults by name, the tuned one with what differs; full hyperparameters beside.
+        let labels: Vec<&str> = report.models.iter().map(|m| m.label.as_str()).collect();
+        assert_eq!(
+            labels,
+            [
+                "popularity",
+                "item-knn",
+                "item-knn (neighbours=7, shrinkage=2.5)",
+                "baseline"
+            ]
+        );
+        assert!(page.contains("<td>item-knn (neighbours=7, shrinkage=2.5)</td><td>item-knn</td>"));
+        assert!(
+            page.contains("max_user_items="),
+            "the defaults are listed too"
+        );
+        assert!(page.contains("neighbours=7, shrinkage=2.5, weighting=cosine"));
+        assert!(!page.contains("item-knn#"));
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["run"]["cairn_version"], env!("CARGO_PKG_VERSION"));
+        assert_eq!(json["models"][2]["hyperparameters"]["neighbours"], 7);
+        assert_eq!(
+            json["stages"][0]["models"][2]["model"],
+            "item-knn (neighbours=7, shrinkage=2.5)"
+        );
+    }
+
+    #[test]
+    fn hit_rate_and_ild_are_table_columns() {
+        let report = report(None);
+        let page = render(&report);
+        let stage = report.stages.last().unwrap();
+        let knn = &stage.models[1];
+        assert!(knn.metrics.contains_key("ILD@10") && knn.metrics.contains_key("HitRate@10"));
+        assert!(page.contains("<th>HitRate@10</th>") && page.contains("<th>ILD@10</th>"));
+        // Every k in the all-metrics table, with the value the JSON has.
+        assert!(page.contains("<td>HitRate@5</td>") && page.contains("<td>ILD@5</td>"));
+        let ild5 = knn.metrics["ILD@5"].mean;
+        assert!(page.contains(&format!("<td>{ild5:.4}</td>")));
+    }
+
+    #[test]
+    fn rmse_on_positives_only_carries_a_warning() {
+        let biased = report(Some(3.0));
+        assert!(biased.stages[0].models.iter().any(|m| m.rating.is_some()));
+        assert_eq!(biased.warnings, vec![positives_only_warning(3.0)]);
+        let page = render(&biased);
+        assert!(page.contains("class=\"warn\"") && page.contains("only on ratings &gt;= 3"));
+        let json = serde_json::to_value(&biased).unwrap();
+        assert!(json["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("--min-rating"));
+
+        let all = report(None);
+        assert!(all.warnings.is_empty());
+        assert!(!render(&all).contains("class=\"warn\""));
+    }
+
+    #[test]
+    fn the_popularity_chart_is_logarithmic_with_a_table_of_shares() {
+        let page = render(&report(None));
+        assert!(page.contains("per popularity decile (log scale)"));
+        assert!(page.contains("<th>decile 10</th>"));
+        assert!(page.contains("<td>training interactions</td>"));
     }
 }

@@ -22,14 +22,20 @@ pub fn write_report(report: &Report, dir: &Path) -> Result<(PathBuf, PathBuf)> {
 }
 
 /// Writes every kept ranked list as `DIR/lists/<stage>__<model>.csv` (`user,item,rank`, rank from 1),
-/// the shape the peers harness scores with `metrics.topk_metrics`.
+/// the shape the peers harness scores with `metrics.topk_metrics`. In the file name, the characters of
+/// a model's label other than letters, digits, `-`, `.` and `=` become `_`
+/// (`item-knn (neighbours=120)` → `item-knn__neighbours=120_`).
 pub fn write_lists(report: &Report, dir: &Path) -> Result<Vec<PathBuf>> {
     let lists_dir = dir.join("lists");
     std::fs::create_dir_all(&lists_dir).map_err(|e| EvalError::io(&lists_dir, e))?;
     let mut written = Vec::new();
     for stage in &report.stages {
         for model in stage.models.iter().filter(|m| !m.lists.is_empty()) {
-            let path = lists_dir.join(format!("{}__{}.csv", stage.name, model.model));
+            let path = lists_dir.join(format!(
+                "{}__{}.csv",
+                file_safe(&stage.name),
+                file_safe(&model.model)
+            ));
             let mut w = csv::Writer::from_path(&path).map_err(|source| EvalError::Csv {
                 path: path.clone(),
                 source,
@@ -50,4 +56,18 @@ pub fn write_lists(report: &Report, dir: &Path) -> Result<Vec<PathBuf>> {
         }
     }
     Ok(written)
+}
+
+/// A label as part of a file name: letters, digits, `-`, `.` and `=` kept, anything else `_`.
+fn file_safe(label: &str) -> String {
+    label
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-.=".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }

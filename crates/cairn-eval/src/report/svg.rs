@@ -37,6 +37,21 @@ fn nice_max(v: f64) -> f64 {
 }
 
 fn frame(title: &str, y_max: f64, body: &str, x_axis: &str, legend: &[(String, usize)]) -> String {
+    // Five intervals: every "nice" maximum (1, 2, 2.5, 5 × 10^n) then gives round tick labels.
+    let ticks: Vec<(f64, String)> = (0..=5)
+        .map(|t| (t as f64 / 5.0, tick(y_max * t as f64 / 5.0)))
+        .collect();
+    frame_with_ticks(title, &ticks, body, x_axis, legend)
+}
+
+/// The chart's frame with grid lines at `ticks`: (height as a fraction of the plot, label).
+fn frame_with_ticks(
+    title: &str,
+    ticks: &[(f64, String)],
+    body: &str,
+    x_axis: &str,
+    legend: &[(String, usize)],
+) -> String {
     let mut s = format!(
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{h}" viewBox="0 0 {W} {h}" font-family="sans-serif" font-size="11">"#,
         h = H + 18.0 * legend.len().div_ceil(3) as f64
@@ -47,13 +62,11 @@ fn frame(title: &str, y_max: f64, body: &str, x_axis: &str, legend: &[(String, u
         esc(title)
     ));
     let plot_h = H - TOP - BOTTOM;
-    // Five intervals: every "nice" maximum (1, 2, 2.5, 5 × 10^n) then gives round tick labels.
-    for t in 0..=5 {
-        let v = y_max * t as f64 / 5.0;
-        let y = TOP + plot_h - plot_h * t as f64 / 5.0;
+    for (fraction, label) in ticks {
+        let y = TOP + plot_h - plot_h * fraction;
         s.push_str(&format!(
             r##"<line x1="{LEFT}" x2="{x2}" y1="{y:.1}" y2="{y:.1}" stroke="#ddd"/><text x="{tx}" y="{ty:.1}" text-anchor="end">{}</text>"##,
-            tick(v),
+            esc(label),
             x2 = W - RIGHT,
             tx = LEFT - 4.0,
             ty = y + 4.0
@@ -215,6 +228,96 @@ pub fn bar_chart(
     frame(title, y_max, &body, &axis, &legend)
 }
 
+/// Grouped bars of shares (0..1) on a logarithmic y axis, one decade per grid line, so that a
+/// distribution with 99% in one category still shows the other categories apart (0.5% and 0.05%
+/// differ by a decade, not by a pixel). The axis starts one decade below the smallest positive
+/// share; a zero share has no bar and is marked `0` at the axis.
+pub fn log_share_chart(
+    title: &str,
+    categories: &[String],
+    series: &[(String, Vec<f64>)],
+    color_offset: usize,
+) -> String {
+    let smallest = series
+        .iter()
+        .flat_map(|(_, v)| v.iter())
+        .copied()
+        .filter(|v| *v > 0.0 && v.is_finite())
+        .fold(1.0, f64::min);
+    // Decades from 10^low (the axis) to 10^0 (100%), at least two.
+    let low = (smallest.log10().floor() - 1.0).clamp(-9.0, -2.0);
+    let decades = -low;
+    let plot_w = W - LEFT - RIGHT;
+    let plot_h = H - TOP - BOTTOM;
+    let fraction = |v: f64| ((v.log10() - low) / decades).clamp(0.0, 1.0);
+    let group_w = plot_w / categories.len().max(1) as f64;
+    let bar_w = (group_w * 0.8) / series.len().max(1) as f64;
+    let mut body = String::new();
+    for (s, (_, values)) in series.iter().enumerate() {
+        for (c, &v) in values.iter().enumerate() {
+            let x = LEFT + group_w * c as f64 + group_w * 0.1 + bar_w * s as f64;
+            if v > 0.0 && v.is_finite() {
+                let height = plot_h * fraction(v);
+                body.push_str(&format!(
+                    r#"<rect x="{x:.1}" y="{:.1}" width="{:.1}" height="{height:.1}" fill="{}"><title>{}</title></rect>"#,
+                    TOP + plot_h - height,
+                    (bar_w - 1.0).max(1.0),
+                    color(s + color_offset),
+                    percent(v)
+                ));
+            } else {
+                body.push_str(&format!(
+                    r#"<text x="{:.1}" y="{:.1}" text-anchor="middle" font-size="9" fill="{}">0</text>"#,
+                    x + bar_w / 2.0,
+                    TOP + plot_h - 3.0,
+                    color(s + color_offset)
+                ));
+            }
+        }
+    }
+    let mut axis = String::new();
+    for (c, name) in categories.iter().enumerate() {
+        axis.push_str(&format!(
+            r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
+            LEFT + group_w * (c as f64 + 0.5),
+            TOP + plot_h + 14.0,
+            esc(name)
+        ));
+    }
+    let ticks: Vec<(f64, String)> = (0..=decades as i32)
+        .map(|d| {
+            let v = 10f64.powi(low as i32 + d);
+            let label = percent(v);
+            let label = if label.contains('.') {
+                let digits = label.trim_end_matches('%').trim_end_matches('0');
+                format!("{}%", digits.trim_end_matches('.'))
+            } else {
+                label
+            };
+            (fraction(v), label)
+        })
+        .collect();
+    let legend: Vec<(String, usize)> = series
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.0.clone(), i + color_offset))
+        .collect();
+    frame_with_ticks(title, &ticks, &body, &axis, &legend)
+}
+
+/// A share (0..1) as a percentage with two significant digits below 10%: `99%`, `4.5%`, `0.012%`.
+pub fn percent(v: f64) -> String {
+    let p = v * 100.0;
+    if p == 0.0 || !p.is_finite() {
+        "0%".into()
+    } else if p.abs() >= 10.0 {
+        format!("{p:.0}%")
+    } else {
+        let decimals = (1.0 - p.abs().log10().floor()).max(0.0) as usize;
+        format!("{p:.decimals$}%")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,5 +341,56 @@ mod tests {
         assert!(b.contains("<rect") && b.contains("<title>0.5000</title>"));
         assert_eq!(nice_max(0.37), 0.5);
         assert_eq!(nice_max(7.0), 10.0);
+    }
+
+    /// The heights of the bars of series `color_index` in a chart, in category order.
+    fn bar_heights(svg: &str, color_index: usize) -> Vec<f64> {
+        svg.split("<rect ")
+            .skip(1)
+            .filter(|r| {
+                r.contains(&format!("fill=\"{}\"", color(color_index))) && r.contains("<title>")
+            })
+            .map(|r| {
+                let h = r.split("height=\"").nth(1).unwrap_or("");
+                h[..h.find('"').unwrap_or(0)].parse().unwrap_or(f64::NAN)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn log_share_chart_separates_a_tail_that_a_linear_chart_flattens() {
+        // 99% of the slots in decile 1, the rest thinning out by halves, the last decile empty.
+        let shares = vec![
+            0.99, 0.005, 0.0025, 0.0012, 0.0006, 0.0003, 0.00015, 0.00008, 0.00004, 0.0,
+        ];
+        let deciles: Vec<String> = (1..=10).map(|d| d.to_string()).collect();
+        let series = [("model".to_string(), shares.clone())];
+        let log = log_share_chart("slots", &deciles, &series, 0);
+        let heights = bar_heights(&log, 0);
+        // Nine bars (the empty decile has none, only a `0` mark), strictly decreasing, and every
+        // step at least 5 pixels tall.
+        assert_eq!(heights.len(), 9, "{log}");
+        for pair in heights.windows(2) {
+            assert!(pair[0] - pair[1] >= 5.0, "{heights:?}");
+        }
+        assert!(heights[8] >= 5.0, "{heights:?}");
+        assert!(log.contains(">0</text>"));
+        assert!(
+            log.contains(">100%</text>") && log.contains(">0.0001%</text>"),
+            "{log}"
+        );
+        assert!(log.contains("<title>99%</title>") && log.contains("<title>0.50%</title>"));
+        // The same shares on the linear chart: deciles 2..9 are all under 2 pixels.
+        let linear = bar_chart("slots", &deciles, &series, None, 0);
+        let flat = bar_heights(&linear, 0);
+        assert!(flat[1..9].iter().all(|h| *h < 2.0), "{flat:?}");
+    }
+
+    #[test]
+    fn percentages_keep_two_significant_digits_below_ten() {
+        assert_eq!(percent(0.99), "99%");
+        assert_eq!(percent(0.045), "4.5%");
+        assert_eq!(percent(0.00012), "0.012%");
+        assert_eq!(percent(0.0), "0%");
     }
 }
