@@ -104,11 +104,21 @@ impl Engine {
     pub fn with_store(config: Config, store: Arc<dyn Store>) -> Result<Engine, EngineError> {
         let mut catalog = Catalog::default();
         store.scan_items(&mut |item| catalog.upsert(item))?;
-        let models = match ModelSet::load_latest(&config.data_dir.join("models")) {
-            Ok(m) => m,
+        let models = match ModelSet::load_served(&config.data_dir.join("models")) {
+            Ok(Some((m, skipped))) => {
+                if let Some(e) = skipped {
+                    tracing::warn!(
+                        "the newest saved model cannot be served ({e}); serving the previous kept \
+                         model {} until the next training",
+                        m.version
+                    );
+                }
+                Some(m)
+            }
+            Ok(None) => None,
             Err(e) => {
                 let e = EngineError::from(e);
-                tracing::warn!("ignoring the saved model: {e}");
+                tracing::warn!("no saved model can be served: {e}");
                 None
             }
         };
