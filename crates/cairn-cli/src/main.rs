@@ -42,6 +42,9 @@ enum Command {
     Tune(commands::tune::TuneArgs),
     /// Print the HTTP API's OpenAPI document (JSON).
     Openapi(commands::openapi::OpenapiArgs),
+    /// Read the data directory back (store file, saved models) and report damage; `--repair`
+    /// salvages a damaged store file. Run with the server stopped.
+    Check(commands::check::CheckArgs),
 }
 
 fn main() -> ExitCode {
@@ -59,6 +62,7 @@ fn main() -> ExitCode {
         Command::Eval(a) => commands::eval::run(&ctx, a),
         Command::Openapi(a) => commands::openapi::run(&ctx, a),
         Command::Tune(a) => commands::tune::run(&ctx, a),
+        Command::Check(a) => commands::check::run(&ctx, a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -6,9 +6,11 @@ use std::ops::Bound;
 use std::path::{Path, PathBuf};
 
 use cairn_core::{Event, Item, StoredEvent, Timestamp, User};
-use redb::{
-    Database, DatabaseError, ReadableTable, ReadableTableMetadata, TableDefinition, TableHandle,
-};
+use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition, TableHandle};
+
+mod check;
+
+pub use check::{Repair, StoreCheck};
 
 use crate::record::{decode_json, encode_json, EventRecord};
 use crate::{AppendOutcome, DeletedUser, Store, StoreError, StoreStats};
@@ -37,13 +39,7 @@ impl EmbeddedStore {
             message: e.to_string(),
         })?;
         let path = data_dir.join("cairn.redb");
-        let db = Database::create(&path).map_err(|e| match e {
-            DatabaseError::DatabaseAlreadyOpen => StoreError::InUse(data_dir.to_path_buf()),
-            other => StoreError::Open {
-                path: path.clone(),
-                message: other.to_string(),
-            },
-        })?;
+        let db = check::open_database(&path)?;
         let txn = db.begin_write()?;
         {
             txn.open_table(ITEMS)?;

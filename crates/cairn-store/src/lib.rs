@@ -11,7 +11,7 @@ mod record;
 
 use cairn_core::{Event, Item, StoredEvent, Timestamp, User};
 
-pub use embedded::EmbeddedStore;
+pub use embedded::{EmbeddedStore, Repair, StoreCheck};
 pub use error::StoreError;
 
 /// What happened to a batch of events.

@@ -1,6 +1,7 @@
 //! One module per subcommand. Shared here: the context every command gets (config and data directory)
 //! and logging setup.
 
+pub mod check;
 pub mod demo;
 pub mod eval;
 pub mod import;
