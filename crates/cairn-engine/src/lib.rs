@@ -5,6 +5,7 @@
 //! Serving reads the user's recent history from the store on every request, so an acknowledged event
 //! changes the next recommendation at once; the trained models are swapped atomically by training.
 
+pub mod backup;
 mod catalog;
 pub mod config;
 mod error;

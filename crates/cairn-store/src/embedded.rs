@@ -8,12 +8,13 @@ use std::path::{Path, PathBuf};
 use cairn_core::{Event, Item, StoredEvent, Timestamp, User};
 use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition, TableHandle};
 
+mod backup;
 mod check;
 
 pub use check::{Repair, StoreCheck};
 
 use crate::record::{decode_json, encode_json, EventRecord};
-use crate::{AppendOutcome, DeletedUser, Store, StoreError, StoreStats};
+use crate::{AppendOutcome, BackupReport, DeletedUser, Store, StoreError, StoreStats};
 
 const ITEMS: TableDefinition<&str, &[u8]> = TableDefinition::new("items");
 const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
@@ -252,6 +253,10 @@ impl Store for EmbeddedStore {
             }
         }
         Ok(())
+    }
+
+    fn backup(&self, dest_dir: &Path) -> Result<BackupReport, StoreError> {
+        self.backup_into(dest_dir)
     }
 
     fn stats(&self) -> Result<StoreStats, StoreError> {
