@@ -42,6 +42,16 @@ enum Command {
     Tune(commands::tune::TuneArgs),
     /// Print the HTTP API's OpenAPI document (JSON).
     Openapi(commands::openapi::OpenapiArgs),
+    /// Read the data directory back (store file, saved models) and report damage; `--repair`
+    /// salvages a damaged store file. Run with the server stopped.
+    Check(commands::check::CheckArgs),
+    /// Write a consistent copy of the data directory (store and served model) into an empty
+    /// folder; with --url, from a running server.
+    Backup(commands::backup::BackupArgs),
+    /// Put a backup into the data directory (server stopped).
+    Restore(commands::backup::RestoreArgs),
+    /// Write every item, user or event as JSON lines that `cairn import` reads back.
+    Export(commands::export::ExportArgs),
 }
 
 fn main() -> ExitCode {
@@ -62,6 +72,10 @@ fn main() -> ExitCode {
         Command::Eval(a) => commands::eval::run(&ctx, a),
         Command::Openapi(a) => commands::openapi::run(&ctx, a),
         Command::Tune(a) => commands::tune::run(&ctx, a),
+        Command::Check(a) => commands::check::run(&ctx, a),
+        Command::Backup(a) => commands::backup::backup(&ctx, a),
+        Command::Restore(a) => commands::backup::restore(&ctx, a),
+        Command::Export(a) => commands::export::run(&ctx, a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -187,6 +187,20 @@ impl StoredEvent {
             context: event.context,
         }
     }
+
+    /// The event as a client would post it again (with its stored time), for export.
+    pub fn into_event(self) -> Event {
+        Event {
+            user_id: self.user_id,
+            item_id: self.item_id,
+            event_type: self.event_type,
+            value: self.value,
+            timestamp: Some(self.timestamp),
+            event_id: self.event_id,
+            recommendation_id: self.recommendation_id,
+            context: self.context,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -31,13 +31,17 @@ impl Timestamp {
         if let Ok(secs) = text.parse::<i64>() {
             return Self::from_secs(secs);
         }
-        let t = humantime::parse_rfc3339_weak(text).map_err(|e| {
-            format!("`{text}` is not a timestamp ({e}); send unix seconds or RFC 3339 like 2024-05-01T12:00:00Z")
+        let (local, offset) = split_utc_offset(text);
+        let t = humantime::parse_rfc3339_weak(local).map_err(|e| {
+            format!("`{text}` is not a timestamp ({e}); send unix seconds or RFC 3339 like 2024-05-01T12:00:00Z or 2024-05-01T13:00:00+01:00")
         })?;
         let secs = match t.duration_since(UNIX_EPOCH) {
-            Ok(d) => d.as_secs() as i64,
+            Ok(d) => d.as_secs() as i64 - offset,
             Err(_) => return Err(format!("`{text}` is before 1970")),
         };
+        if secs < MIN_TIMESTAMP {
+            return Err(format!("`{text}` is before 1970"));
+        }
         Self::from_secs(secs)
     }
 
@@ -54,6 +58,44 @@ impl Timestamp {
         let t = UNIX_EPOCH + Duration::from_secs(self.0.max(0) as u64);
         humantime::format_rfc3339_seconds(t).to_string()
     }
+}
+
+/// Splits an RFC 3339 offset (`+01:00`, `-05:30`, also `+0100`) off the end of a date-time: the
+/// local date-time, and the offset in seconds east of UTC (0 when there is none, or for `Z`, which
+/// the date-time parser reads itself). An offset can only follow the time, so the date's hyphens
+/// (within the first ten bytes) are never taken for one.
+fn split_utc_offset(text: &str) -> (&str, i64) {
+    let bytes = text.as_bytes();
+    for (len, colon) in [(6, true), (5, false)] {
+        if bytes.len() < 11 + len {
+            continue;
+        }
+        let at = bytes.len() - len;
+        let sign = match bytes[at] {
+            b'+' => 1,
+            b'-' => -1,
+            _ => continue,
+        };
+        let rest = &text[at + 1..];
+        let (hh, mm) = if colon {
+            if rest.as_bytes()[2] != b':' {
+                continue;
+            }
+            (&rest[..2], &rest[3..])
+        } else {
+            (&rest[..2], &rest[2..])
+        };
+        let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+        if !(digits(hh) && digits(mm)) {
+            continue;
+        }
+        let (h, m): (i64, i64) = (hh.parse().unwrap_or(0), mm.parse().unwrap_or(0));
+        if h > 23 || m > 59 {
+            continue;
+        }
+        return (&text[..at], sign * (h * 3600 + m * 60));
+    }
+    (text, 0)
 }
 
 impl Serialize for Timestamp {
@@ -124,6 +166,27 @@ mod tests {
         let b = Timestamp::parse("2023-11-14T22:13:20Z").unwrap();
         assert_eq!(a, b);
         assert_eq!(a.to_rfc3339(), "2023-11-14T22:13:20Z");
+    }
+
+    #[test]
+    fn an_offset_names_the_same_instant_as_utc() {
+        let utc = Timestamp::parse("2023-11-14T22:13:20Z").unwrap();
+        for text in [
+            "2023-11-14T23:13:20+01:00",
+            "2023-11-14T23:13:20+0100",
+            "2023-11-14T16:43:20-05:30",
+            "2023-11-14T22:13:20+00:00",
+            "2023-11-14T23:13:20.250+01:00",
+        ] {
+            assert_eq!(Timestamp::parse(text).unwrap(), utc, "{text}");
+        }
+        let json: Timestamp = serde_json::from_str("\"2023-11-15T00:13:20+02:00\"").unwrap();
+        assert_eq!(json, utc);
+        // A bad hour is no offset; an offset that puts the instant before 1970 is refused; a
+        // date's own hyphens are never read as an offset.
+        assert!(Timestamp::parse("2023-11-14T23:13:20+25:00").is_err());
+        assert!(Timestamp::parse("1970-01-01T00:30:00+01:00").is_err());
+        assert!(Timestamp::parse("2023-11-14").is_err());
     }
 
     #[test]

@@ -25,6 +25,7 @@ pub struct Config {
     pub server: ServerConfig,
     pub train: TrainConfig,
     pub serve: ServeConfig,
+    pub ingest: IngestConfig,
     /// Event types by name; entries in the file are added to the defaults or override them.
     pub event_types: EventTypes,
 }
@@ -41,6 +42,24 @@ pub struct ServerConfig {
     /// Threads that compute recommendations, similar items and lists, first come first served; 0
     /// means one per core.
     pub scoring_threads: usize,
+}
+
+/// What writes may carry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestConfig {
+    /// How far ahead of this server's clock an event's timestamp may be, in seconds (clients'
+    /// clocks drift). Anything later is refused: one event stamped years ahead would otherwise
+    /// stay in the log as the newest.
+    pub max_future_secs: u64,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            max_future_secs: 300,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -73,6 +92,7 @@ impl Default for Config {
             server: ServerConfig::default(),
             train: TrainConfig::default(),
             serve: ServeConfig::default(),
+            ingest: IngestConfig::default(),
             event_types: EventTypes::default(),
         }
     }

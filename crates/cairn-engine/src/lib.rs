@@ -5,6 +5,7 @@
 //! Serving reads the user's recent history from the store on every request, so an acknowledged event
 //! changes the next recommendation at once; the trained models are swapped atomically by training.
 
+pub mod backup;
 mod catalog;
 pub mod config;
 mod error;
@@ -104,11 +105,21 @@ impl Engine {
     pub fn with_store(config: Config, store: Arc<dyn Store>) -> Result<Engine, EngineError> {
         let mut catalog = Catalog::default();
         store.scan_items(&mut |item| catalog.upsert(item))?;
-        let models = match ModelSet::load_latest(&config.data_dir.join("models")) {
-            Ok(m) => m,
+        let models = match ModelSet::load_served(&config.data_dir.join("models")) {
+            Ok(Some((m, skipped))) => {
+                if let Some(e) = skipped {
+                    tracing::warn!(
+                        "the newest saved model cannot be served ({e}); serving the previous kept \
+                         model {} until the next training",
+                        m.version
+                    );
+                }
+                Some(m)
+            }
+            Ok(None) => None,
             Err(e) => {
                 let e = EngineError::from(e);
-                tracing::warn!("ignoring the saved model: {e}");
+                tracing::warn!("no saved model can be served: {e}");
                 None
             }
         };
@@ -230,6 +241,21 @@ impl Engine {
         self.config
             .event_types
             .check(&event.event_type, event.value)?;
+        if let Some(t) = event.timestamp {
+            let skew = self.config.ingest.max_future_secs;
+            let latest = cairn_core::now_unix().saturating_add_unsigned(skew);
+            if t.0 > latest {
+                return Err(ValidationError::new(
+                    "timestamp",
+                    format!(
+                        "{} is ahead of this server's clock by more than {skew} s \
+                         (ingest.max_future_secs); send the time the event happened, or leave \
+                         the timestamp out to use the server's",
+                        t.to_rfc3339()
+                    ),
+                ));
+            }
+        }
         if !self.catalog().contains(&event.item_id) {
             return Err(ValidationError::new(
                 "item_id",
@@ -305,11 +331,12 @@ impl Engine {
 
     fn train_inner(&self) -> Result<TrainReport, EngineError> {
         let started = Instant::now();
-        let snapshot = store_scan::read_snapshot(self.store.as_ref(), &self.config.event_types)?;
+        let mut snapshot =
+            store_scan::read_snapshot(self.store.as_ref(), &self.config.event_types)?;
+        let now = cairn_core::now_unix();
+        snapshot.cap_reference_time(now);
         let catalog: Vec<Item> = self.catalog().iter().map(|i| (**i).clone()).collect();
-        let models = self
-            .config
-            .fit_model_set(&snapshot, &catalog, cairn_core::now_unix())?;
+        let models = self.config.fit_model_set(&snapshot, &catalog, now)?;
         let dir = self.config.data_dir.join("models");
         let path = models.save(&dir)?;
         ModelSet::prune(&dir, self.config.train.keep_models, &path);

@@ -1,19 +1,29 @@
 //! The model set's artifact file: one versioned file per training in a models folder, written
-//! atomically, with a `LATEST` pointer to the one to serve. The layout is a magic number, the format
-//! version, then the postcard encoding of [`ModelSet`] (its fields in declaration order), so a change
-//! to any serialized type must bump [`FORMAT_VERSION`].
+//! atomically, with a `LATEST` pointer to the one to serve.
+//!
+//! Layout (format 5): the magic number, the format version, the body's length (u64), the body (the
+//! postcard encoding of [`ModelSet`], its fields in declaration order), then the SHA-256 of the
+//! body. A change to any serialized type must bump [`FORMAT_VERSION`]. The length and the digest
+//! catch what postcard alone would load and serve: flipped bytes inside a float, a truncated copy,
+//! garbage appended to the file. Format 4 files (the same body with neither) still load.
 
 use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
 
 use crate::model_set::ModelSet;
 use crate::PipelineError;
 
 const MAGIC: &[u8; 8] = b"CAIRNMS\0";
 /// Bumped whenever the serialized layout changes; older files are refused with a clear error.
-pub const FORMAT_VERSION: u32 = 4;
+pub const FORMAT_VERSION: u32 = 5;
+/// The last format without a length and digest; its body is format 5's.
+const UNCHECKED_FORMAT: u32 = 4;
 const LATEST: &str = "LATEST";
+const HEADER: usize = 8 + 4;
+const DIGEST: usize = 32;
 
 impl ModelSet {
     /// Writes `dir/model-<version>.cairn` atomically (temp file, fsync, rename) and points `LATEST` at it.
@@ -29,37 +39,42 @@ impl ModelSet {
         write_atomically(&path, |f| {
             f.write_all(MAGIC)?;
             f.write_all(&FORMAT_VERSION.to_le_bytes())?;
-            f.write_all(&body)
+            f.write_all(&(body.len() as u64).to_le_bytes())?;
+            f.write_all(&body)?;
+            f.write_all(&Sha256::digest(&body))
         })
         .map_err(io)?;
         write_atomically(&dir.join(LATEST), |f| f.write_all(name.as_bytes())).map_err(io)?;
         Ok(path)
     }
 
+    /// Reads one model file, refusing one whose length or digest does not match its body.
     pub fn load(path: &Path) -> Result<ModelSet, PipelineError> {
         let err = |m: String| PipelineError::Artifact(format!("{}: {m}", path.display()));
         let mut bytes = Vec::new();
         File::open(path)
             .and_then(|mut f| f.read_to_end(&mut bytes))
             .map_err(|e| err(e.to_string()))?;
-        if bytes.len() < 12 || &bytes[..8] != MAGIC {
-            return Err(err("not a Cairn model file".into()));
-        }
-        let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
-        if version != FORMAT_VERSION {
-            return Err(err(format!(
-                "model format {version} is not the supported {FORMAT_VERSION}; retrain with `cairn train`"
-            )));
-        }
-        postcard::from_bytes(&bytes[12..]).map_err(|e| err(format!("corrupt: {e}")))
+        let body = checked_body(&bytes).map_err(err)?;
+        postcard::from_bytes(body).map_err(|e| err(format!("damaged: {e}")))
     }
 
-    /// The model `LATEST` points at in `dir`, if any.
+    /// The model to serve from `dir`: the one `LATEST` points at or, when that one cannot be read
+    /// (damaged, truncated, a format this build does not read), the newest other kept model file
+    /// that can, so that a bad file costs the newest training rather than every list. `None` when
+    /// the folder holds no model; an error when it holds models and none of them loads.
     pub fn load_latest(dir: &Path) -> Result<Option<ModelSet>, PipelineError> {
+        Ok(Self::load_served(dir)?.map(|(m, _)| m))
+    }
+
+    /// [`ModelSet::load_latest`], also returning why the `LATEST` model was passed over, if it was.
+    pub fn load_served(
+        dir: &Path,
+    ) -> Result<Option<(ModelSet, Option<PipelineError>)>, PipelineError> {
         let pointer = dir.join(LATEST);
-        let name = match fs::read_to_string(&pointer) {
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        let latest = match fs::read_to_string(&pointer) {
+            Ok(n) => Some(dir.join(n.trim())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => {
                 return Err(PipelineError::Artifact(format!(
                     "{}: {e}",
@@ -67,19 +82,35 @@ impl ModelSet {
                 )))
             }
         };
-        Self::load(&dir.join(name.trim())).map(Some)
+        let mut skipped = None;
+        if let Some(path) = &latest {
+            match Self::load(path) {
+                Ok(m) => return Ok(Some((m, None))),
+                Err(e) => skipped = Some(e),
+            }
+        }
+        // Newest first by modification time (the order `prune` keeps them in).
+        let mut kept = model_files(dir);
+        kept.sort();
+        for (_, path) in kept.into_iter().rev() {
+            if Some(&path) == latest.as_ref() {
+                continue;
+            }
+            if let Ok(m) = Self::load(&path) {
+                return Ok(Some((m, skipped)));
+            }
+        }
+        match skipped {
+            Some(e) => Err(e),
+            None => Ok(None),
+        }
     }
 
     /// Deletes all but the newest `keep` model files other than `current`.
     pub fn prune(dir: &Path, keep: usize, current: &Path) {
-        let Ok(entries) = fs::read_dir(dir) else {
-            return;
-        };
-        let mut models: Vec<(std::time::SystemTime, PathBuf)> = entries
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|x| x == "cairn") && p != current)
-            .filter_map(|p| Some((p.metadata().ok()?.modified().ok()?, p)))
+        let mut models: Vec<_> = model_files(dir)
+            .into_iter()
+            .filter(|(_, p)| p != current)
             .collect();
         models.sort();
         let excess = models.len().saturating_sub(keep.saturating_sub(1));
@@ -87,6 +118,55 @@ impl ModelSet {
             let _ = fs::remove_file(p);
         }
     }
+}
+
+/// The model files in `dir` with their modification times, in no order.
+fn model_files(dir: &Path) -> Vec<(std::time::SystemTime, PathBuf)> {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "cairn"))
+        .filter_map(|p| Some((p.metadata().ok()?.modified().ok()?, p)))
+        .collect()
+}
+
+/// The postcard body of a model file's bytes, once the magic number, format, length and digest
+/// check out.
+fn checked_body(bytes: &[u8]) -> Result<&[u8], String> {
+    if bytes.len() < HEADER || &bytes[..8] != MAGIC {
+        return Err("not a Cairn model file".into());
+    }
+    let version = u32::from_le_bytes(bytes[8..HEADER].try_into().expect("4 bytes"));
+    if version == UNCHECKED_FORMAT {
+        return Ok(&bytes[HEADER..]);
+    }
+    if version != FORMAT_VERSION {
+        return Err(format!(
+            "model format {version} is not the supported {FORMAT_VERSION}; retrain with `cairn train`"
+        ));
+    }
+    let rest = &bytes[HEADER..];
+    let Some((len, rest)) = rest.split_first_chunk::<8>() else {
+        return Err("truncated: the file ends inside its header".into());
+    };
+    let len = u64::from_le_bytes(*len);
+    let expected = len.checked_add(DIGEST as u64);
+    if expected != Some(rest.len() as u64) {
+        return Err(format!(
+            "damaged: {} bytes follow the header where a {len}-byte body and its digest take {} \
+             (truncated, or something was appended)",
+            rest.len(),
+            len.saturating_add(DIGEST as u64)
+        ));
+    }
+    let (body, digest) = rest.split_at(len as usize);
+    if Sha256::digest(body).as_slice() != digest {
+        return Err("damaged: the body's SHA-256 does not match the one saved with it".into());
+    }
+    Ok(body)
 }
 
 fn write_atomically(
@@ -102,4 +182,118 @@ fn write_atomically(
         File::open(parent)?.sync_all()?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Snapshot, TrainConfig};
+    use cairn_core::Item;
+
+    /// A small model set; `seq` makes its version (and so its file name) differ.
+    fn model(seq: u64) -> ModelSet {
+        let mut b = Snapshot::builder();
+        for u in 0..6 {
+            for i in 0..4 {
+                if (u + i) % 2 == 0 {
+                    b.push(
+                        &format!("u{u}"),
+                        &format!("i{i}"),
+                        1.0,
+                        1_700_000_000 + u * 10 + i,
+                    );
+                }
+            }
+        }
+        let snapshot = b.finish(seq);
+        let catalog: Vec<Item> = (0..4).map(|i| Item::new(format!("i{i}"))).collect();
+        let config = TrainConfig {
+            model: None,
+            ..TrainConfig::default()
+        };
+        ModelSet::fit_models(&snapshot, &catalog, &config, 1_700_000_100).unwrap()
+    }
+
+    fn latest_path(dir: &Path) -> PathBuf {
+        dir.join(fs::read_to_string(dir.join(LATEST)).unwrap().trim())
+    }
+
+    #[test]
+    fn a_saved_model_loads_back_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = model(1);
+        let path = m.save(dir.path()).unwrap();
+        let back = ModelSet::load(&path).unwrap();
+        assert_eq!(
+            postcard::to_allocvec(&back).unwrap(),
+            postcard::to_allocvec(&m).unwrap()
+        );
+    }
+
+    #[test]
+    fn flipped_truncated_or_extended_files_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = model(1).save(dir.path()).unwrap();
+        let good = fs::read(&path).unwrap();
+        let refused = |bytes: Vec<u8>, what: &str| {
+            fs::write(&path, bytes).unwrap();
+            let e = ModelSet::load(&path)
+                .err()
+                .unwrap_or_else(|| panic!("{what} loaded"));
+            assert!(e.to_string().contains("damaged"), "{what}: {e}");
+        };
+        // Every single flipped byte of the body or digest is caught, not only those that break
+        // postcard's decoding.
+        for at in (HEADER + 8..good.len()).step_by(7) {
+            let mut bytes = good.clone();
+            bytes[at] ^= 0x10;
+            refused(bytes, &format!("a flip at byte {at}"));
+        }
+        let mut appended = good.clone();
+        appended.extend_from_slice(b"garbage");
+        refused(appended, "appended garbage");
+        refused(good[..good.len() - 100].to_vec(), "a truncated file");
+    }
+
+    #[test]
+    fn a_damaged_latest_model_gives_way_to_the_previous_kept_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = model(1);
+        old.save(dir.path()).unwrap();
+        // A later modification time for the newer file, whatever the file system's resolution.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let new = model(2);
+        new.save(dir.path()).unwrap();
+        let path = latest_path(dir.path());
+        assert_eq!(
+            ModelSet::load_latest(dir.path()).unwrap().unwrap().version,
+            new.version
+        );
+
+        let mut bytes = fs::read(&path).unwrap();
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 0xff;
+        fs::write(&path, bytes).unwrap();
+        let (served, skipped) = ModelSet::load_served(dir.path()).unwrap().unwrap();
+        assert_eq!(served.version, old.version);
+        assert!(skipped.unwrap().to_string().contains("damaged"));
+
+        // With no good file left, the error says what is wrong instead of serving nothing.
+        for (_, p) in model_files(dir.path()) {
+            fs::write(&p, b"CAIRNMS\0junk").unwrap();
+        }
+        assert!(ModelSet::load_latest(dir.path()).is_err());
+    }
+
+    #[test]
+    fn a_format_4_file_without_length_or_digest_still_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = model(1);
+        let path = dir.path().join("model-old.cairn");
+        let mut bytes = MAGIC.to_vec();
+        bytes.extend_from_slice(&UNCHECKED_FORMAT.to_le_bytes());
+        bytes.extend_from_slice(&postcard::to_allocvec(&m).unwrap());
+        fs::write(&path, bytes).unwrap();
+        assert_eq!(ModelSet::load(&path).unwrap().version, m.version);
+    }
 }

@@ -13,6 +13,7 @@ pub struct Snapshot {
     /// Log position of the last event read.
     pub last_seq: u64,
     /// The newest event's time: "now" for decay and trending, so that historical imports behave.
+    /// A served model caps it at the clock ([`Snapshot::cap_reference_time`]).
     pub reference_time: i64,
 }
 
@@ -30,6 +31,14 @@ impl Snapshot {
     pub fn matrix(&self) -> InteractionMatrix {
         let triplets: Vec<Triplet> = self.events.iter().map(|&(u, i, s, _)| (u, i, s)).collect();
         InteractionMatrix::from_triplets(self.users.clone(), self.items.clone(), triplets)
+    }
+
+    /// Never lets "now" run ahead of `now`, the clock of the machine that trains: one event stamped
+    /// in the future (stored before ingestion refused them, or by a client with a wrong clock)
+    /// would otherwise make every other event look old, so that popular and trending showed that
+    /// one item. Events after the cap count as now for popularity and not at all for trending.
+    pub fn cap_reference_time(&mut self, now: i64) {
+        self.reference_time = self.reference_time.min(now);
     }
 
     pub fn timed(&self) -> Vec<TimedInteraction> {
@@ -203,5 +212,37 @@ mod tests {
         let (past, future) = log().split_user_tails(0.2, 6);
         assert!(future.is_empty());
         assert_eq!(past.events.len(), 10);
+    }
+
+    #[test]
+    fn a_future_event_does_not_make_the_rest_of_the_log_old() {
+        use cairn_models::{Popularity, Trending};
+        let now = 1_750_000_000;
+        let mut b = Snapshot::builder();
+        // Item `a`: ten views in the last hour; item `z`: one view stamped in 2199.
+        for u in 0..10 {
+            b.push(&format!("u{u}"), "a", 1.0, now - 60 * u);
+        }
+        b.push("mallory", "z", 1.0, 7_258_000_000);
+        let mut snapshot = b.finish(11);
+        let top = |s: &Snapshot| {
+            let timed = s.timed();
+            let n = s.items.len();
+            let day = 86_400;
+            let pop = Popularity::fit(n, &timed, s.reference_time, 30.0 * day as f64);
+            let trend = Trending::fit(n, &timed, s.reference_time, day, 7 * day);
+            let best = |scores: &[f32]| {
+                let i = (0..n)
+                    .max_by(|&x, &y| scores[x].total_cmp(&scores[y]))
+                    .unwrap();
+                s.items.id(i as u32).to_string()
+            };
+            (best(&pop.scores), best(&trend.scores))
+        };
+        // Uncapped, "now" is 2199 and the one future view wins both lists.
+        assert_eq!(top(&snapshot), ("z".to_string(), "z".to_string()));
+        snapshot.cap_reference_time(now);
+        assert_eq!(snapshot.reference_time, now);
+        assert_eq!(top(&snapshot), ("a".to_string(), "a".to_string()));
     }
 }

@@ -33,7 +33,7 @@ pub use error::{ApiError, ErrorBody};
 
 use crate::error::ApiError as Error;
 use crate::metrics::HttpMetrics;
-use crate::routes::{events, items, ops, recommend, users};
+use crate::routes::{data, events, items, ops, recommend, users};
 use crate::scoring::ScoringPool;
 use crate::state::AppState;
 
@@ -73,6 +73,7 @@ pub fn router(engine: Arc<Engine>) -> io::Result<Router> {
                 .delete(users::delete_user),
         )
         .route("/v1/users/{id}/events", get(users::user_events))
+        .route("/v1/users/{id}/export", get(data::export_user))
         .route(
             "/v1/users/{id}/recommendations",
             get(recommend::for_user).post(recommend::for_user_with_rules),
@@ -97,6 +98,7 @@ pub fn router(engine: Arc<Engine>) -> io::Result<Router> {
     };
     let api = api
         .route("/v1/train", post(ops::train))
+        .route("/v1/backup", post(data::backup))
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed);
 

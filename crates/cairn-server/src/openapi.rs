@@ -3,7 +3,7 @@
 
 use utoipa::OpenApi;
 
-use crate::routes::{events, items, ops, recommend, users};
+use crate::routes::{data, events, items, ops, recommend, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -24,6 +24,7 @@ use crate::routes::{events, items, ops, recommend, users};
         users::delete_user,
         users::list_users,
         users::user_events,
+        data::export_user,
         events::post_events,
         recommend::for_user,
         recommend::for_user_with_rules,
@@ -31,6 +32,7 @@ use crate::routes::{events, items, ops, recommend, users};
         recommend::popular,
         recommend::trending,
         ops::train,
+        data::backup,
         ops::model,
         ops::healthz,
         ops::readyz,

@@ -1066,8 +1066,10 @@ fn openapi_documents_every_route_and_every_documented_route_exists() {
         "/v1/users",
         "/v1/users/{id}",
         "/v1/users/{id}/events",
+        "/v1/users/{id}/export",
         "/v1/users/{id}/recommendations",
         "/v1/events",
+        "/v1/backup",
         "/v1/popular",
         "/v1/trending",
         "/v1/train",
@@ -1125,4 +1127,43 @@ fn collect_refs(value: &Value, out: &mut Vec<String>) {
         Value::Array(values) => values.iter().for_each(|v| collect_refs(v, out)),
         _ => {}
     }
+}
+
+#[test]
+fn a_user_export_holds_everything_stored_and_timestamps_follow_the_server_clock() {
+    let s = TestServer::start();
+    s.post("/v1/items", json!({"items": [{"id": "a"}, {"id": "b"}]}))
+        .expect_ok();
+    s.put("/v1/users/ann", json!({"properties": {"plan": "pro"}}))
+        .expect_ok();
+    // An offset is an instant like any other: 13:00+01:00 is 12:00Z.
+    s.post(
+        "/v1/events",
+        json!({"events": [
+            {"user_id": "ann", "item_id": "a", "type": "view", "timestamp": "2024-05-01T13:00:00+01:00"},
+            {"user_id": "ann", "item_id": "b", "type": "purchase"},
+        ]}),
+    )
+    .expect_ok();
+    // A year ahead of the clock: refused, naming the setting.
+    let e = s
+        .post(
+            "/v1/events",
+            json!({"events": [{"user_id": "ann", "item_id": "a", "type": "view", "timestamp": "2199-12-31T00:00:00Z"}]}),
+        )
+        .expect_error(400, "invalid_argument");
+    assert!(
+        e["message"].as_str().unwrap().contains("max_future_secs"),
+        "{e}"
+    );
+
+    let export = s.get("/v1/users/ann/export").expect_ok();
+    assert_eq!(export["user"]["properties"]["plan"], "pro", "{export}");
+    let events = export["events"].as_array().unwrap();
+    assert_eq!(events.len(), 2, "{export}");
+    assert_eq!(events[0]["timestamp"], "2024-05-01T12:00:00Z");
+    // After erasure there is nothing left to export.
+    s.delete("/v1/users/ann").expect_ok();
+    let export = s.get("/v1/users/ann/export").expect_ok();
+    assert!(export["user"].is_null() && export["events"].as_array().unwrap().is_empty());
 }

@@ -6,12 +6,15 @@ use std::ops::Bound;
 use std::path::{Path, PathBuf};
 
 use cairn_core::{Event, Item, StoredEvent, Timestamp, User};
-use redb::{
-    Database, DatabaseError, ReadableTable, ReadableTableMetadata, TableDefinition, TableHandle,
-};
+use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition, TableHandle};
+
+mod backup;
+mod check;
+
+pub use check::{Repair, StoreCheck};
 
 use crate::record::{decode_json, encode_json, EventRecord};
-use crate::{AppendOutcome, DeletedUser, Store, StoreError, StoreStats};
+use crate::{AppendOutcome, BackupReport, DeletedUser, Store, StoreError, StoreStats};
 
 const ITEMS: TableDefinition<&str, &[u8]> = TableDefinition::new("items");
 const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
@@ -37,13 +40,7 @@ impl EmbeddedStore {
             message: e.to_string(),
         })?;
         let path = data_dir.join("cairn.redb");
-        let db = Database::create(&path).map_err(|e| match e {
-            DatabaseError::DatabaseAlreadyOpen => StoreError::InUse(data_dir.to_path_buf()),
-            other => StoreError::Open {
-                path: path.clone(),
-                message: other.to_string(),
-            },
-        })?;
+        let db = check::open_database(&path)?;
         let txn = db.begin_write()?;
         {
             txn.open_table(ITEMS)?;
@@ -256,6 +253,10 @@ impl Store for EmbeddedStore {
             }
         }
         Ok(())
+    }
+
+    fn backup(&self, dest_dir: &Path) -> Result<BackupReport, StoreError> {
+        self.backup_into(dest_dir)
     }
 
     fn stats(&self) -> Result<StoreStats, StoreError> {

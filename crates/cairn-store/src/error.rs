@@ -8,6 +8,9 @@ pub enum StoreError {
     InUse(PathBuf),
     #[error("cannot open the data directory {path}: {message}")]
     Open { path: PathBuf, message: String },
+    /// The store file is damaged (truncated, flipped bytes): redb refused it or failed inside.
+    #[error("the store file {path} is damaged ({message}); run `cairn check` to see what can still be read, and restore the data directory from a backup")]
+    Damaged { path: PathBuf, message: String },
     #[error("stored record is corrupt: {0}")]
     Corrupt(String),
     #[error("storage backend failed: {0}")]

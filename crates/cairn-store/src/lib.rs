@@ -11,7 +11,7 @@ mod record;
 
 use cairn_core::{Event, Item, StoredEvent, Timestamp, User};
 
-pub use embedded::EmbeddedStore;
+pub use embedded::{EmbeddedStore, Repair, StoreCheck};
 pub use error::StoreError;
 
 /// What happened to a batch of events.
@@ -36,6 +36,16 @@ pub struct StoreStats {
     pub users: u64,
     pub events: u64,
     /// The highest event log position ever handed out (0 when none).
+    pub last_seq: u64,
+}
+
+/// What a backup copied: one consistent moment of the store.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BackupReport {
+    pub items: u64,
+    pub users: u64,
+    pub events: u64,
+    /// The log position the copy ends at: every event up to it is in the backup, none after.
     pub last_seq: u64,
 }
 
@@ -69,4 +79,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
 
     fn stats(&self) -> Result<StoreStats, StoreError>;
+
+    /// Writes a consistent copy of everything stored into the empty folder `dest_dir`, as a store
+    /// this backend opens there, while reads and writes go on.
+    fn backup(&self, dest_dir: &std::path::Path) -> Result<BackupReport, StoreError>;
 }

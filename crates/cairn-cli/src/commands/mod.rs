@@ -1,8 +1,11 @@
 //! One module per subcommand. Shared here: the context every command gets (config and data directory)
 //! and logging setup.
 
+pub mod backup;
+pub mod check;
 pub mod demo;
 pub mod eval;
+pub mod export;
 pub mod import;
 pub mod openapi;
 pub mod pipeline_model;

@@ -1,0 +1,184 @@
+//! Backups, restores and exports of a data directory. A backup folder is itself a data
+//! directory (the store file and the served model), so a restore is a checked copy and a backup
+//! can be served as it is (`cairn serve --data-dir BACKUP`).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use cairn_store::{BackupReport, EmbeddedStore};
+use serde::Serialize;
+
+use crate::{Engine, EngineError};
+
+/// What a backup wrote.
+#[derive(Debug, Clone, Serialize)]
+pub struct Backup {
+    pub path: PathBuf,
+    pub items: u64,
+    pub users: u64,
+    pub events: u64,
+    /// Every event up to this log position is in the backup, none after.
+    pub last_seq: u64,
+    /// The model the server was serving, saved beside the store; `None` before the first training.
+    pub model_version: Option<String>,
+}
+
+/// Everything stored about one user: the user row and every event, oldest first.
+#[derive(Debug, Clone, Serialize)]
+pub struct UserExport {
+    pub user_id: String,
+    /// The user row, when there is one (events may name users that have none).
+    pub user: Option<cairn_core::User>,
+    pub events: Vec<cairn_core::StoredEvent>,
+}
+
+/// What [`export`](Engine::export) writes: one JSON object per line, as `cairn import` reads them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportKind {
+    Items,
+    Users,
+    Events,
+}
+
+impl Engine {
+    /// A consistent copy of the store, and the model being served, in the empty folder `dest`,
+    /// while requests and writes go on.
+    pub fn backup(&self, dest: &Path) -> Result<Backup, EngineError> {
+        if dest.exists()
+            && std::fs::read_dir(dest)
+                .map(|mut d| d.next().is_some())
+                .unwrap_or(true)
+        {
+            return Err(EngineError::Unprocessable(format!(
+                "{} is not an empty folder; back up into a new one",
+                dest.display()
+            )));
+        }
+        let BackupReport {
+            items,
+            users,
+            events,
+            last_seq,
+        } = self.store.backup(dest)?;
+        let model_version = match self.models() {
+            Some(m) => {
+                m.save(&dest.join("models"))?;
+                Some(m.version.clone())
+            }
+            None => None,
+        };
+        Ok(Backup {
+            path: dest.to_path_buf(),
+            items,
+            users,
+            events,
+            last_seq,
+            model_version,
+        })
+    }
+
+    /// Everything stored about `user_id` (the right of access); a user never seen exports empty.
+    pub fn export_user(&self, user_id: &str) -> Result<UserExport, EngineError> {
+        cairn_core::validate::check_id("user_id", user_id)?;
+        Ok(UserExport {
+            user_id: user_id.to_string(),
+            user: self.store.get_user(user_id)?,
+            events: self.store.user_events(user_id, usize::MAX)?,
+        })
+    }
+
+    /// Writes every item, user or event as JSON lines; returns how many.
+    pub fn export(&self, kind: ExportKind, out: &mut dyn Write) -> Result<u64, EngineError> {
+        let mut n = 0u64;
+        let mut failed: Option<std::io::Error> = None;
+        let mut line = |value: serde_json::Value| {
+            if failed.is_none() {
+                let written = serde_json::to_writer(&mut *out, &value)
+                    .map_err(std::io::Error::from)
+                    .and_then(|()| out.write_all(b"\n"));
+                match written {
+                    Ok(()) => n += 1,
+                    Err(e) => failed = Some(e),
+                }
+            }
+            failed.is_none()
+        };
+        match kind {
+            ExportKind::Items => self.store.scan_items(&mut |item| {
+                line(json(&item));
+            })?,
+            ExportKind::Users => {
+                let mut after: Option<String> = None;
+                loop {
+                    let page = self.store.list_users(after.as_deref(), 1000)?;
+                    let Some(last) = page.last() else { break };
+                    after = Some(last.id.clone());
+                    if !page.into_iter().all(|u| line(json(&u))) {
+                        break;
+                    }
+                }
+            }
+            ExportKind::Events => self
+                .store
+                .scan_events(0, &mut |e| line(json(&e.into_event())))?,
+        }
+        match failed {
+            Some(e) => Err(EngineError::Unprocessable(format!(
+                "writing the export: {e}"
+            ))),
+            None => Ok(n),
+        }
+    }
+}
+
+/// Puts the backup in `backup` into `data_dir` (the server stopped): the backup is checked first
+/// (every store row reads, its model loads); a store already in `data_dir` is refused unless
+/// `replace`, and then kept beside as `cairn.redb.before-restore-<now>`.
+pub fn restore(
+    backup: &Path,
+    data_dir: &Path,
+    replace: bool,
+    now: i64,
+) -> Result<PathBuf, EngineError> {
+    let check = EmbeddedStore::check(backup)?;
+    if !check.is_healthy() {
+        return Err(EngineError::Unprocessable(format!(
+            "the backup in {} is damaged: {}",
+            backup.display(),
+            check.problems.join("; ")
+        )));
+    }
+    let models = backup.join("models");
+    if models.exists() {
+        cairn_pipeline::ModelSet::load_latest(&models)?;
+    }
+    let io = |path: &Path, e: std::io::Error| {
+        EngineError::Unprocessable(format!("{}: {e}", path.display()))
+    };
+    std::fs::create_dir_all(data_dir).map_err(|e| io(data_dir, e))?;
+    let target = data_dir.join("cairn.redb");
+    if target.exists() {
+        if !replace {
+            return Err(EngineError::Unprocessable(format!(
+                "{} already holds a store; pass --replace to keep it aside and restore over it",
+                data_dir.display()
+            )));
+        }
+        let aside = data_dir.join(format!("cairn.redb.before-restore-{now}"));
+        std::fs::rename(&target, &aside).map_err(|e| io(&target, e))?;
+    }
+    let partial = data_dir.join("cairn.redb.restoring");
+    std::fs::copy(backup.join("cairn.redb"), &partial).map_err(|e| io(&partial, e))?;
+    std::fs::File::open(&partial)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| io(&partial, e))?;
+    std::fs::rename(&partial, &target).map_err(|e| io(&target, e))?;
+    if let Ok(Some(model)) = cairn_pipeline::ModelSet::load_latest(&models) {
+        model.save(&data_dir.join("models"))?;
+    }
+    Ok(target)
+}
+
+fn json<T: Serialize>(value: &T) -> serde_json::Value {
+    serde_json::to_value(value).expect("stored values serialize")
+}
