@@ -60,7 +60,7 @@ impl KnownNames {
     }
 
     /// The known names nearest to `name` by edit distance (ignoring case, then with case as the
-    /// tie-break, then alphabetical), at most [`MAX_SUGGESTIONS`] and only those within a third
+    /// tie-break, then alphabetical), at most three and only those within a third
     /// of the name's length (at least 2 edits): suggestions for a misspelt name. Reads every
     /// known name, so only error paths call it.
     pub fn closest(&self, name: &str) -> Vec<&str> {
