@@ -7,6 +7,10 @@
 //! filter looks items up by table index instead of hashing and comparing id strings. A swap also
 //! drops the empty slots once they outnumber the live items, so a catalog whose ids churn does not
 //! grow for the life of the process.
+//!
+//! The catalog also counts the categories and property names its items carry ([`KnownNames`]),
+//! so that a request naming a category or property no item has is told so at once, at the cost of
+//! a hash look-up per name.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -27,6 +31,77 @@ pub struct Catalog {
     items: Vec<Option<Arc<Item>>>,
     live: usize,
     bound: Option<Binding>,
+    categories: KnownNames,
+    properties: KnownNames,
+}
+
+/// Names (categories, property names) with the number of catalog items that carry each, kept by
+/// every write, so that whether any item has a name is one look-up.
+#[derive(Default)]
+pub struct KnownNames {
+    counts: HashMap<Box<str>, u32>,
+}
+
+/// Most names [`KnownNames::closest`] suggests.
+const MAX_SUGGESTIONS: usize = 3;
+
+impl KnownNames {
+    /// Whether at least one catalog item (hidden and unavailable ones included) has `name`.
+    pub fn contains(&self, name: &str) -> bool {
+        self.counts.contains_key(name)
+    }
+
+    pub fn len(&self) -> usize {
+        self.counts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.counts.is_empty()
+    }
+
+    /// The known names nearest to `name` by edit distance (ignoring case, then with case as the
+    /// tie-break, then alphabetical), at most three and only those within a third
+    /// of the name's length (at least 2 edits): suggestions for a misspelt name. Reads every
+    /// known name, so only error paths call it.
+    pub fn closest(&self, name: &str) -> Vec<&str> {
+        let lower = name.to_lowercase();
+        let limit = (name.chars().count() / 3).max(2);
+        let mut near: Vec<(usize, usize, &str)> = self
+            .counts
+            .keys()
+            .filter_map(|known| {
+                let d = strsim::levenshtein(&lower, &known.to_lowercase());
+                (d <= limit).then(|| (d, strsim::levenshtein(name, known), &**known))
+            })
+            .collect();
+        near.sort_unstable();
+        near.into_iter()
+            .take(MAX_SUGGESTIONS)
+            .map(|(_, _, n)| n)
+            .collect()
+    }
+
+    fn add<'a>(&mut self, names: impl Iterator<Item = &'a str>) {
+        for name in names {
+            match self.counts.get_mut(name) {
+                Some(n) => *n += 1,
+                None => {
+                    self.counts.insert(name.into(), 1);
+                }
+            }
+        }
+    }
+
+    fn remove<'a>(&mut self, names: impl Iterator<Item = &'a str>) {
+        for name in names {
+            if let Some(n) = self.counts.get_mut(name) {
+                *n -= 1;
+                if *n == 0 {
+                    self.counts.remove(name);
+                }
+            }
+        }
+    }
 }
 
 /// Whether an item can be recommended, known without reading the item in the common cases.
@@ -78,19 +153,43 @@ impl Catalog {
     pub fn upsert(&mut self, item: Item) {
         let slot = self.slot_of(&item.id);
         self.note_availability(slot, Availability::of(Some(&item)));
-        let entry = &mut self.items[slot as usize];
-        if entry.is_none() {
-            self.live += 1;
+        self.count_names(&item, true);
+        match self.items[slot as usize].replace(Arc::new(item)) {
+            Some(old) => self.count_names(&old, false),
+            None => self.live += 1,
         }
-        *entry = Some(Arc::new(item));
     }
 
     pub fn remove(&mut self, id: &str) {
         if let Some(&slot) = self.slots.get(id) {
-            if self.items[slot as usize].take().is_some() {
+            if let Some(old) = self.items[slot as usize].take() {
                 self.live -= 1;
+                self.count_names(&old, false);
             }
             self.note_availability(slot, Availability::Never);
+        }
+    }
+
+    /// The categories of the catalog's items.
+    pub fn categories(&self) -> &KnownNames {
+        &self.categories
+    }
+
+    /// The property names of the catalog's items.
+    pub fn properties(&self) -> &KnownNames {
+        &self.properties
+    }
+
+    /// Counts `item`'s categories and property names in (`add`) or out.
+    fn count_names(&mut self, item: &Item, add: bool) {
+        let categories = item.categories.iter().map(String::as_str);
+        let properties = item.properties.keys().map(String::as_str);
+        if add {
+            self.categories.add(categories);
+            self.properties.add(properties);
+        } else {
+            self.categories.remove(categories);
+            self.properties.remove(properties);
         }
     }
 
@@ -274,6 +373,62 @@ mod tests {
         c.upsert(titled("later", "x"));
         assert_eq!(c.slots["later"], slot);
         assert_eq!(c.len(), 1);
+    }
+
+    fn with_names(id: &str, categories: &[&str], properties: &[&str]) -> Item {
+        let mut item = Item::new(id);
+        item.categories = categories.iter().map(|c| c.to_string()).collect();
+        for p in properties {
+            item.properties
+                .insert(p.to_string(), cairn_core::PropertyValue::Bool(true));
+        }
+        item
+    }
+
+    #[test]
+    fn known_names_are_those_of_the_items_in_the_catalog_now() {
+        let mut c = Catalog::default();
+        c.upsert(with_names("a", &["jazz", "blues"], &["price", "format"]));
+        c.upsert(with_names("b", &["jazz"], &["price"]));
+        let mut hidden = with_names("h", &["rock"], &["stock"]);
+        hidden.hidden = true;
+        c.upsert(hidden);
+        for name in ["jazz", "blues", "rock"] {
+            assert!(c.categories().contains(name), "{name}");
+        }
+        assert!(c.properties().contains("stock"), "hidden items count");
+        assert_eq!((c.categories().len(), c.properties().len()), (3, 3));
+
+        // Replacing an item forgets the names only it had; deleting one forgets the rest.
+        c.upsert(with_names("a", &["jazz"], &["price"]));
+        assert!(!c.categories().contains("blues") && !c.properties().contains("format"));
+        assert!(c.categories().contains("jazz"));
+        c.remove("a");
+        assert!(c.categories().contains("jazz") && c.properties().contains("price"));
+        c.remove("b");
+        c.remove("b");
+        assert!(!c.categories().contains("jazz") && !c.properties().contains("price"));
+        c.remove("h");
+        assert!(c.categories().is_empty() && c.properties().is_empty());
+    }
+
+    #[test]
+    fn the_closest_known_names_are_suggested() {
+        let mut c = Catalog::default();
+        c.upsert(with_names(
+            "a",
+            &["jazz", "Jazz", "jazz-rock", "blues", "rock"],
+            &["price", "prices", "format", "release_year"],
+        ));
+        let p = c.properties();
+        assert_eq!(p.closest("prce"), ["price", "prices"]);
+        assert_eq!(p.closest("Price"), ["price", "prices"]);
+        assert_eq!(p.closest("releaseyear"), ["release_year"]);
+        assert!(p.closest("colour").is_empty());
+        // Case counts only as the tie-break: `jaz` is as near to `Jazz` as to `jazz`.
+        assert_eq!(c.categories().closest("Jaz"), ["Jazz", "jazz"]);
+        assert_eq!(c.categories().closest("jaz"), ["jazz", "Jazz"]);
+        assert!(c.categories().closest("classical").is_empty());
     }
 
     /// A catalog of items `i0` … `i{n-1}`.

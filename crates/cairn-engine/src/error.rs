@@ -23,6 +23,21 @@ pub enum EngineError {
     /// A page cursor whose list is no longer kept.
     #[error("{0}")]
     CursorExpired(String),
+    /// A name the request uses that no catalog item has: a category, or an item property an
+    /// expression reads. The message suggests the nearest known names.
+    #[error("{field}: {message}")]
+    UnknownName {
+        kind: NameKind,
+        field: String,
+        message: String,
+    },
+}
+
+/// What kind of name an [`EngineError::UnknownName`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameKind {
+    Category,
+    Property,
 }
 
 impl EngineError {
@@ -40,6 +55,14 @@ impl EngineError {
             EngineError::TrainingBusy => "training_busy",
             EngineError::InvalidExpression { .. } => "invalid_expression",
             EngineError::CursorExpired(_) => "cursor_expired",
+            EngineError::UnknownName {
+                kind: NameKind::Category,
+                ..
+            } => "unknown_category",
+            EngineError::UnknownName {
+                kind: NameKind::Property,
+                ..
+            } => "unknown_property",
         }
     }
 

@@ -22,10 +22,12 @@ use cairn_core::{Event, Item, StoredEvent, Timestamp, User, Validate, Validation
 use cairn_store::{DeletedUser, EmbeddedStore, Store, StoreStats};
 
 pub use cairn_pipeline::ModelSet;
-pub use catalog::Catalog;
+pub use catalog::{Catalog, KnownNames};
 pub use config::{Config, ConfigError};
-pub use error::EngineError;
-pub use recommend::{RecommendRequest, Recommendation, RecommendationSource, Recommendations};
+pub use error::{EngineError, NameKind};
+pub use recommend::{
+    RecommendRequest, Recommendation, RecommendationSource, Recommendations, Warning, WarningCode,
+};
 
 /// Outcome of posting a batch of events.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -183,6 +183,39 @@ impl Operand {
     }
 }
 
+/// The names of the item properties `node` reads, each once, in the order they first appear.
+pub(crate) fn item_properties(node: &Node) -> Vec<&str> {
+    fn field<'a>(f: &'a Field, out: &mut Vec<&'a str>) {
+        if let Field::Property(name) = f {
+            if !out.contains(&&**name) {
+                out.push(name);
+            }
+        }
+    }
+    fn operand<'a>(o: &'a Operand, out: &mut Vec<&'a str>) {
+        if let Operand::Field(f) = o {
+            field(f, out);
+        }
+    }
+    fn walk<'a>(node: &'a Node, out: &mut Vec<&'a str>) {
+        match node {
+            Node::And(nodes) | Node::Or(nodes) => nodes.iter().for_each(|n| walk(n, out)),
+            Node::Not(inner) => walk(inner, out),
+            Node::Truthy(o) => operand(o, out),
+            Node::Exists(f) => field(f, out),
+            Node::Compare { left, right, .. }
+            | Node::In { left, right, .. }
+            | Node::Contains { left, right } => {
+                operand(left, out);
+                operand(right, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(node, &mut out);
+    out
+}
+
 /// Which parts of the user context a filter reads, so the engine can skip computing the rest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Uses {

@@ -144,6 +144,14 @@ impl Filter {
     pub fn uses(&self) -> Uses {
         self.0.uses
     }
+
+    /// The item properties the filter reads (`price`, `item["odd name"]`,
+    /// `item.properties.title`; not built-in fields such as `title`), each once, in the order
+    /// they first appear: what a caller checks against the properties items have, to catch a
+    /// misspelt name that would otherwise silently match nothing.
+    pub fn item_properties(&self) -> Vec<&str> {
+        ast::item_properties(&self.0.root)
+    }
 }
 
 impl std::fmt::Display for Filter {

@@ -52,7 +52,7 @@ pub(crate) fn parse(src: &str) -> Result<Node, ExprError> {
         return Err(ExprError::new(
             ErrorKind::Empty,
             0,
-            "empty expression: write a condition such as price < 20",
+            "empty expression: write a condition such as price < 20, or leave the expression out",
         ));
     }
     let mut parser = Parser {

@@ -346,6 +346,32 @@ fn uses_reports_what_the_filter_reads() {
 }
 
 #[test]
+fn item_properties_are_the_property_names_the_filter_reads() {
+    let props = |src: &str| -> Vec<String> {
+        parse_filter(src)
+            .unwrap()
+            .item_properties()
+            .into_iter()
+            .map(String::from)
+            .collect()
+    };
+    assert_eq!(
+        props(r#"price < 3 and (format in ["LP"] or exists(price)) and item["release date"] > 1"#),
+        ["price", "format", "release date"]
+    );
+    // Built-in fields, user fields, `seen` and literals are not item properties; `item.seen`
+    // and `item.properties.title` are.
+    assert!(
+        props(r#"title contains "x" and category == 'jazz' and user.vip and not seen"#).is_empty()
+    );
+    assert_eq!(
+        props("item.seen or item.properties.title == 'x' or tags contains owner"),
+        ["seen", "title", "owner"]
+    );
+    assert_eq!(props("\"a\" in user.likes or new_release"), ["new_release"]);
+}
+
+#[test]
 fn boost_factors() {
     let user = UserContext::anonymous();
     for bad in [0.0, -1.0, f32::NAN, f32::INFINITY] {

@@ -2,7 +2,7 @@
 //! Request types deny unknown fields so a misspelt key is an error instead of a silent no-op.
 
 use cairn_core::{Event, Item, StoredEvent, Timestamp, User};
-use cairn_engine::RecommendationSource;
+use cairn_engine::{RecommendationSource, WarningCode};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -58,13 +58,16 @@ pub struct RecommendParams {
     pub k: Option<usize>,
     /// Leave out items the user already interacted with (default true).
     pub exclude_seen: Option<bool>,
-    /// Only items in this category; absent or empty for all.
+    /// Only items in this category; absent or empty for all. A category no item has is an error
+    /// (`unknown_category`).
     pub category: Option<String>,
     /// Pipeline configuration (`serve.placements`), e.g. `home`, `item-page`, `cart`.
     pub placement: Option<String>,
-    /// Comma-separated ids of items on the page (the viewed item, the cart's contents).
+    /// Comma-separated ids of items on the page (the viewed item, the cart's contents); an id the
+    /// catalog does not have is answered with an `unknown_context_item` warning.
     pub context: Option<String>,
-    /// Filter expression every item must satisfy, e.g. `category in ["jazz","blues"] and price < 20`.
+    /// Filter expression every item must satisfy, e.g. `category in ["jazz","blues"] and price < 20`;
+    /// leave it out for no filter (an empty expression is an error).
     pub filter: Option<String>,
     /// `next_cursor` of an earlier response: the next page of that list (other parameters but `k`
     /// are ignored).
@@ -79,15 +82,20 @@ pub struct RecommendBody {
     pub k: Option<usize>,
     /// Leave out items the user already interacted with (default true).
     pub exclude_seen: Option<bool>,
+    /// Only items in this category; absent or empty for all. A category no item has is an error
+    /// (`unknown_category`).
     pub category: Option<String>,
     pub placement: Option<String>,
-    /// Ids of items on the page (the viewed item, the cart's contents).
+    /// Ids of items on the page (the viewed item, the cart's contents); an id the catalog does
+    /// not have is answered with an `unknown_context_item` warning.
     pub context: Vec<String>,
-    /// Filter expression every item must satisfy.
+    /// Filter expression every item must satisfy; leave it out for no filter (an empty
+    /// expression is an error).
     pub filter: Option<String>,
     /// Items matching `when` get their relevance multiplied by `factor`.
     pub boosts: Vec<BoostRule>,
-    /// Items shown at fixed positions of the first page.
+    /// Items shown at fixed positions of the first page. A pinned item that is unknown, hidden or
+    /// unavailable is not placed, and a warning names it.
     pub pins: Vec<PinRule>,
     pub cursor: Option<String>,
 }
@@ -115,7 +123,8 @@ pub struct PinRule {
 pub struct ListParams {
     /// Number of items, 1 to `serve.max_k` (default `serve.default_k`).
     pub k: Option<usize>,
-    /// Only items in this category; absent or empty for all.
+    /// Only items in this category; absent or empty for all. A category no item has is an error
+    /// (`unknown_category`).
     pub category: Option<String>,
 }
 
@@ -182,6 +191,37 @@ pub struct RecommendationList {
     /// last page.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
+    /// What looked wrong in the request without making it wrong, e.g. an unknown context item or
+    /// a pin that was not placed; absent when nothing did. Only the first page of a list carries
+    /// warnings: a `cursor` request gets none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<Warning>,
+}
+
+/// Something suspicious about a request that was answered anyway.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Warning {
+    /// Stable machine-readable code (the schema lists the values: see `warning_code_schema`).
+    #[schema(schema_with = warning_code_schema)]
+    pub code: WarningCode,
+    /// What was noticed and what the server did about it, naming the offending value.
+    pub message: String,
+}
+
+/// The schema of [`Warning::code`]: a string, one of the engine's warning codes (read from
+/// [`WarningCode::ALL`], so the document cannot miss one).
+fn warning_code_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(WarningCode::ALL.map(WarningCode::name)))
+        .description(Some(
+            "`unknown_context_item`: a context item the catalog does not have (ignored); \
+             `unknown_pinned_item`: a pinned item the catalog does not have, and \
+             `unavailable_pinned_item`: one that is hidden or outside its availability window \
+             (neither is placed); `category_unavailable`: the category exists, but none of its \
+             items can be listed now.",
+        ))
+        .build()
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -229,6 +269,14 @@ impl From<cairn_engine::Recommendations> for RecommendationList {
                 })
                 .collect(),
             next_cursor: r.next_cursor,
+            warnings: r
+                .warnings
+                .into_iter()
+                .map(|w| Warning {
+                    code: w.code,
+                    message: w.message,
+                })
+                .collect(),
         }
     }
 }

@@ -112,9 +112,12 @@ impl From<EngineError> for ApiError {
         if let EngineError::Invalid(v) = &e {
             return ApiError::invalid(v.field.clone(), v.message.clone());
         }
-        if let EngineError::InvalidExpression { field, message } = &e {
+        if let EngineError::InvalidExpression { field, message }
+        | EngineError::UnknownName { field, message, .. } = &e
+        {
+            // `invalid_expression`, `unknown_category`, `unknown_property`.
             let mut err = ApiError::invalid(field.clone(), message.clone());
-            err.code = "invalid_expression";
+            err.code = e.code();
             return err;
         }
         // By code rather than variant: the store error type is not part of the engine's public API.
@@ -236,6 +239,19 @@ mod tests {
         assert!(e.message.contains("`x`"));
         let e = ApiError::from(EngineError::TrainingBusy);
         assert_eq!((e.status, e.code), (StatusCode::CONFLICT, "training_busy"));
+        for (kind, code) in [
+            (cairn_engine::NameKind::Category, "unknown_category"),
+            (cairn_engine::NameKind::Property, "unknown_property"),
+        ] {
+            let e = ApiError::from(EngineError::UnknownName {
+                kind,
+                field: "filter".into(),
+                message: "no catalog item has it".into(),
+            });
+            assert_eq!((e.status, e.code), (StatusCode::BAD_REQUEST, code));
+            assert_eq!(e.field.as_deref(), Some("filter"));
+            assert_eq!(e.message, "filter: no catalog item has it");
+        }
     }
 
     #[test]

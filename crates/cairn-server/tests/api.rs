@@ -719,12 +719,171 @@ fn category_filter_is_obeyed_on_every_list() {
     }
     let beta = s.list_ids("/v1/popular?k=50&category=beta");
     assert_eq!(beta.len(), PER_CLUSTER);
-    assert!(s.list_ids("/v1/popular?k=50&category=gamma").is_empty());
+    // A category no item has is an error (see wrong_names_are_errors_and_suspicious_ones_warnings).
+    s.get("/v1/popular?k=50&category=gamma")
+        .expect_error(400, "unknown_category");
     // An empty category means no filter.
     assert_eq!(
         s.list_ids("/v1/popular?k=50&category=").len(),
         2 * PER_CLUSTER
     );
+}
+
+/// The `code`s of a list response's warnings; asserts that a response without warnings has no
+/// `warnings` key at all.
+fn warning_codes(body: &Value) -> Vec<String> {
+    match body.get("warnings") {
+        None => Vec::new(),
+        Some(w) => {
+            let w = w.as_array().expect("warnings array");
+            assert!(!w.is_empty(), "an empty warnings list is left out: {body}");
+            w.iter()
+                .map(|w| {
+                    assert!(w["message"].as_str().is_some_and(|m| !m.is_empty()), "{w}");
+                    w["code"].as_str().expect("code").to_string()
+                })
+                .collect()
+        }
+    }
+}
+
+#[test]
+fn wrong_names_are_errors_and_suspicious_ones_warnings() {
+    let s = TestServer::start();
+    seed(&s);
+    s.put(
+        "/v1/items/a0",
+        json!({"categories": ["alpha"], "properties": {"price": 3, "format": "LP"}}),
+    )
+    .expect_ok();
+    s.train();
+    let recs = "/v1/users/ua0/recommendations";
+    let plain = s.get(&format!("{recs}?k=3")).expect_ok();
+    assert!(plain.get("warnings").is_none(), "{plain}");
+
+    // An empty or blank filter or boost is an error, as docs/FILTERS.md says: leave it out.
+    let err = s
+        .get(&format!("{recs}?filter="))
+        .expect_error(400, "invalid_expression");
+    assert_eq!(err["field"], "filter");
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap()
+            .contains("empty expression"),
+        "{err}"
+    );
+    s.post(recs, json!({"filter": "  "}))
+        .expect_error(400, "invalid_expression");
+    let err = s
+        .post(recs, json!({"boosts": [{"when": "", "factor": 2.0}]}))
+        .expect_error(400, "invalid_expression");
+    assert_eq!(err["field"], "boost[0]");
+
+    // A property no item has: the name and the nearest known names.
+    let err = s
+        .get(&format!("{recs}?filter={}", encode("prce < 4")))
+        .expect_error(400, "unknown_property");
+    assert_eq!(err["field"], "filter");
+    let message = err["message"].as_str().unwrap();
+    assert!(
+        message.contains("`prce`") && message.contains("did you mean `price`?"),
+        "{err}"
+    );
+    let err = s
+        .post(
+            recs,
+            json!({"filter": "price < 4", "boosts": [{"when": "colour == 'red'", "factor": 2.0}]}),
+        )
+        .expect_error(400, "unknown_property");
+    assert_eq!(err["field"], "boost[0]");
+    let ok = s
+        .post(
+            recs,
+            json!({"k": 3, "filter": "exists(price)", "boosts": [{"when": "format == 'LP'", "factor": 2.0}]}),
+        )
+        .expect_ok();
+    assert!(warning_codes(&ok).is_empty());
+
+    // A category no item has, on every list that takes one.
+    for path in [
+        format!("{recs}?category=Alpha"),
+        "/v1/popular?category=Alpha".to_string(),
+        "/v1/trending?category=Alpha".to_string(),
+        "/v1/items/b0/similar?category=Alpha".to_string(),
+    ] {
+        let err = s.get(&path).expect_error(400, "unknown_category");
+        assert_eq!(err["field"], "category", "{path}");
+        assert!(
+            err["message"]
+                .as_str()
+                .unwrap()
+                .contains("did you mean `alpha`?"),
+            "{path}: {err}"
+        );
+    }
+    // A category whose only item is hidden is known, but empty for now: a warning.
+    s.put(
+        "/v1/items/g0",
+        json!({"categories": ["gamma"], "hidden": true}),
+    )
+    .expect_ok();
+    for path in [
+        format!("{recs}?category=gamma"),
+        "/v1/popular?category=gamma".to_string(),
+        "/v1/trending?category=gamma".to_string(),
+        "/v1/items/b0/similar?category=gamma".to_string(),
+    ] {
+        let body = s.get(&path).expect_ok();
+        assert_eq!(body["items"], json!([]), "{path}");
+        assert_eq!(warning_codes(&body), ["category_unavailable"], "{path}");
+    }
+
+    // An unknown context item is answered, with a warning naming it.
+    let body = s
+        .get(&format!(
+            "{recs}?k=3&placement=item-page&context=a1,not-synced"
+        ))
+        .expect_ok();
+    assert_eq!(body["items"].as_array().unwrap().len(), 3, "{body}");
+    assert_eq!(warning_codes(&body), ["unknown_context_item"]);
+    assert!(
+        body["warnings"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("context[1]: item `not-synced`"),
+        "{body}"
+    );
+
+    // Pins that cannot be placed are named, the others placed; the next page has no warnings.
+    let body = s
+        .post(
+            recs,
+            json!({"k": 3, "pins": [
+                {"item": "hidden", "position": 1},
+                {"item": "ghost", "position": 2},
+                {"item": "b5", "position": 3},
+            ]}),
+        )
+        .expect_ok();
+    assert_eq!(
+        warning_codes(&body),
+        ["unavailable_pinned_item", "unknown_pinned_item"]
+    );
+    assert!(body["warnings"][0]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("pin[0]: item `hidden`"));
+    assert!(body["warnings"][1]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("pin[1]: item `ghost`"));
+    assert_eq!(body["items"][2]["item_id"], "b5", "{body}");
+    assert_eq!(body["items"][2]["source"], "pinned");
+    let cursor = body["next_cursor"].as_str().expect("a next page");
+    let next = s.get(&format!("{recs}?k=3&cursor={cursor}")).expect_ok();
+    assert!(!next["items"].as_array().unwrap().is_empty());
+    assert!(warning_codes(&next).is_empty());
 }
 
 #[test]

@@ -9,6 +9,7 @@ use cairn_models::SimilarItems;
 use super::explain::popular_reason;
 use super::fill::{fill_from_order, scored};
 use super::request::{RecommendationSource, Recommendations};
+use super::rules::{category_warning, check_category};
 use crate::catalog::Catalog;
 use crate::{Engine, EngineError};
 
@@ -51,6 +52,7 @@ impl Engine {
         self.check_k(k)?;
         let models = self.models();
         let catalog = self.catalog();
+        check_category(&catalog, category)?;
         let item: Item =
             catalog
                 .get(item_id)
@@ -108,7 +110,8 @@ impl Engine {
                 &popular_reason("popular", label.as_deref()),
             );
         }
-        Ok(self.respond(models.as_deref(), out))
+        let warnings = category_warning(&catalog, filter.now, category, !out.is_empty());
+        Ok(self.respond(models.as_deref(), out, warnings.into_iter().collect()))
     }
 
     /// The most popular items (time-decayed), optionally in one category.
@@ -138,6 +141,7 @@ impl Engine {
         self.check_k(k)?;
         let models = self.models();
         let catalog = self.catalog();
+        check_category(&catalog, category)?;
         let filter = Filter {
             catalog: &catalog,
             now: now_unix(),
@@ -171,7 +175,8 @@ impl Engine {
                 &popular_reason(kind, filter.category),
             );
         }
-        Ok(self.respond(models.as_deref(), out))
+        let warnings = category_warning(&catalog, filter.now, category, !out.is_empty());
+        Ok(self.respond(models.as_deref(), out, warnings.into_iter().collect()))
     }
 }
 

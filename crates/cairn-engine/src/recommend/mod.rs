@@ -31,8 +31,10 @@ use context::ItemRules;
 use explain::{popular_reason, Explainer};
 use fill::fill_from_order;
 pub(crate) use pages::ListCache;
-pub use request::{RecommendRequest, Recommendation, RecommendationSource, Recommendations};
-use rules::{apply_pins, RequestRules};
+pub use request::{
+    RecommendRequest, Recommendation, RecommendationSource, Recommendations, Warning, WarningCode,
+};
+use rules::{apply_pins, category_warning, check_category, context_warnings, RequestRules};
 
 impl Engine {
     /// Personalised recommendations: the placement's pipeline over the user's recent events (and
@@ -78,6 +80,9 @@ impl Engine {
         let user = self.store.get_user(&req.user_id)?;
         let models = self.models();
         let catalog = self.catalog();
+        check_category(&catalog, req.category.as_deref())?;
+        rules.check_properties(catalog.properties())?;
+        let mut warnings = context_warnings(&catalog, &req.context_items);
         let now = now_unix();
         let recommendation_id = Uuid::new_v4().to_string();
         let mut items = match models.as_deref() {
@@ -93,8 +98,17 @@ impl Engine {
             ),
             None => Vec::new(),
         };
-        apply_pins(&catalog, now, &req.pins, &mut items);
-        Ok(self.first_page(recommendation_id, models.as_deref(), items, req.k))
+        // Every item of the list is in the category, when one is asked for.
+        warnings.extend(category_warning(
+            &catalog,
+            now,
+            req.category.as_deref(),
+            !items.is_empty(),
+        ));
+        warnings.extend(apply_pins(&catalog, now, &req.pins, &mut items));
+        let mut list = self.first_page(recommendation_id, models.as_deref(), items, req.k);
+        list.warnings = warnings;
+        Ok(list)
     }
 
     #[allow(clippy::too_many_arguments)]

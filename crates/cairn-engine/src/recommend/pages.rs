@@ -79,6 +79,7 @@ impl CachedList {
             model_version: Some(self.model_version.clone()),
             items,
             next_cursor,
+            warnings: Vec::new(),
         })
     }
 }
@@ -115,6 +116,7 @@ impl Engine {
             model_version: models.map(|m| m.version.clone()),
             items,
             next_cursor,
+            warnings: Vec::new(),
         }
     }
 

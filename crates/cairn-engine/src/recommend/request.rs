@@ -122,6 +122,63 @@ pub struct Recommendations {
     pub items: Vec<Recommendation>,
     /// Pass as `cursor` for the next page; absent on the last page.
     pub next_cursor: Option<String>,
+    /// What looked wrong in the request without making it wrong (an unknown context item, a pin
+    /// that was not placed); empty when nothing did. Only the first page of a list carries them.
+    pub warnings: Vec<Warning>,
+}
+
+/// Something suspicious about a request that was answered anyway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    pub code: WarningCode,
+    /// What was noticed and what the engine did about it, naming the offending value.
+    pub message: String,
+}
+
+impl Warning {
+    pub fn new(code: WarningCode, message: impl Into<String>) -> Warning {
+        Warning {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// The kinds of [`Warning`]. Clients branch on these names (the serialized form), so a variant's
+/// name is part of the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WarningCode {
+    /// A context item the catalog does not have: it neither personalises nor is left out of the
+    /// list (a page may show an item before it is synced).
+    UnknownContextItem,
+    /// A pinned item the catalog does not have: not placed.
+    UnknownPinnedItem,
+    /// A pinned item that is hidden or outside its availability window: not placed.
+    UnavailablePinnedItem,
+    /// The requested category is known, but none of its items may be listed now (all hidden or
+    /// outside their availability window), so the list has none of them.
+    CategoryUnavailable,
+}
+
+impl WarningCode {
+    /// Every code, for whoever lists the possible values (the API's schema).
+    pub const ALL: [WarningCode; 4] = [
+        WarningCode::UnknownContextItem,
+        WarningCode::UnknownPinnedItem,
+        WarningCode::UnavailablePinnedItem,
+        WarningCode::CategoryUnavailable,
+    ];
+
+    /// The name clients see (the serialized form).
+    pub fn name(self) -> &'static str {
+        match self {
+            WarningCode::UnknownContextItem => "unknown_context_item",
+            WarningCode::UnknownPinnedItem => "unknown_pinned_item",
+            WarningCode::UnavailablePinnedItem => "unavailable_pinned_item",
+            WarningCode::CategoryUnavailable => "category_unavailable",
+        }
+    }
 }
 
 impl Engine {
@@ -140,12 +197,14 @@ impl Engine {
         &self,
         models: Option<&ModelSet>,
         items: Vec<Recommendation>,
+        warnings: Vec<Warning>,
     ) -> Recommendations {
         Recommendations {
             recommendation_id: Uuid::new_v4().to_string(),
             model_version: models.map(|m| m.version.clone()),
             items,
             next_cursor: None,
+            warnings,
         }
     }
 }
@@ -178,6 +237,16 @@ mod tests {
                 "pinned"
             ]
         );
+    }
+
+    #[test]
+    fn every_warning_code_serializes_as_its_api_name() {
+        for c in WarningCode::ALL {
+            let json = serde_json::to_string(&c).unwrap();
+            assert_eq!(json, format!("\"{}\"", c.name()));
+            let back: WarningCode = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, c);
+        }
     }
 
     #[test]

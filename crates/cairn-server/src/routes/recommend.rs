@@ -19,7 +19,7 @@ use crate::state::AppState;
     params(("id" = String, Path, description = "User id"), RecommendParams),
     responses(
         (status = 200, description = "Best first", body = RecommendationList),
-        (status = 400, description = "A bad parameter (`invalid_argument`) or filter (`invalid_expression`)", body = ErrorBody),
+        (status = 400, description = "A bad parameter (`invalid_argument`), a filter that does not parse or is empty (`invalid_expression`), a category no item has (`unknown_category`) or a filter reading a property no item has (`unknown_property`); the message suggests the nearest known names", body = ErrorBody),
         (status = 410, description = "The cursor's list is no longer kept (`cursor_expired`)", body = ErrorBody),
     )
 )]
@@ -50,7 +50,7 @@ pub async fn for_user(
     request_body = RecommendBody,
     responses(
         (status = 200, description = "Best first", body = RecommendationList),
-        (status = 400, description = "A bad parameter (`invalid_argument`) or expression (`invalid_expression`)", body = ErrorBody),
+        (status = 400, description = "A bad parameter (`invalid_argument`), an expression that does not parse or is empty (`invalid_expression`), a category no item has (`unknown_category`) or an expression reading a property no item has (`unknown_property`); the message suggests the nearest known names", body = ErrorBody),
         (status = 410, description = "The cursor's list is no longer kept (`cursor_expired`)", body = ErrorBody),
     )
 )]
@@ -75,7 +75,8 @@ async fn recommend(
         category: non_empty(body.category),
         placement: non_empty(body.placement),
         context_items: body.context,
-        filter: non_empty(body.filter),
+        // An empty filter is an error, not "no filter" (docs/FILTERS.md).
+        filter: body.filter,
         boosts: body
             .boosts
             .into_iter()
@@ -99,7 +100,7 @@ async fn recommend(
     params(("id" = String, Path, description = "Item id"), ListParams),
     responses(
         (status = 200, description = "Best first", body = RecommendationList),
-        (status = 400, description = "`k` out of range or a bad parameter", body = ErrorBody),
+        (status = 400, description = "`k` out of range or a bad parameter (`invalid_argument`), or a category no item has (`unknown_category`)", body = ErrorBody),
         (status = 404, description = "No such item (`item_not_found`)", body = ErrorBody),
     )
 )]
@@ -120,7 +121,7 @@ pub async fn similar(
     params(ListParams),
     responses(
         (status = 200, description = "Best first", body = RecommendationList),
-        (status = 400, description = "`k` out of range or a bad parameter", body = ErrorBody),
+        (status = 400, description = "`k` out of range or a bad parameter (`invalid_argument`), or a category no item has (`unknown_category`)", body = ErrorBody),
     )
 )]
 pub async fn popular(
@@ -136,7 +137,7 @@ pub async fn popular(
     params(ListParams),
     responses(
         (status = 200, description = "Best first", body = RecommendationList),
-        (status = 400, description = "`k` out of range or a bad parameter", body = ErrorBody),
+        (status = 400, description = "`k` out of range or a bad parameter (`invalid_argument`), or a category no item has (`unknown_category`)", body = ErrorBody),
     )
 )]
 pub async fn trending(
