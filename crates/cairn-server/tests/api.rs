@@ -648,7 +648,7 @@ fn an_item_created_with_only_text_and_categories_reaches_matching_users_before_a
     assert_eq!(fresh["source"], "content");
     assert_eq!(
         fresh["reason"],
-        "new, and it matches your interest in alpha"
+        "not yet discovered, and it matches your interest in the category alpha"
     );
     // A user who only ever touched beta items has five beta items left to see, and is not
     // offered the alpha newcomer. (The seeded users all viewed two alpha items, so a new one.)
