@@ -6,6 +6,7 @@ use cairn_core::{Item, PropertyValue, StoredEvent, Timestamp};
 
 use super::request::{Recommendation, RecommendationSource};
 use crate::catalog::Catalog;
+use cairn_pipeline::model_set::ContentIndex;
 use cairn_pipeline::ModelSet;
 use cairn_pipeline::{Context, PlacementConfig, Source};
 
@@ -83,6 +84,24 @@ impl Freshness {
     }
 }
 
+/// The (at most two) features that contribute most to `item`'s match with `profile`, as one
+/// phrase: "the category kitchen and the word \"kettle\"". Embedding dimensions, which mean
+/// nothing to a reader, are passed over; `None` when nothing readable is shared.
+pub(super) fn shared_features(
+    content: &ContentIndex,
+    profile: &[(u32, f32)],
+    item: u32,
+) -> Option<String> {
+    let phrases: Vec<String> = content
+        .model
+        .explain_profile(profile, item, 8)
+        .into_iter()
+        .filter_map(|(column, _)| content.space.describe(column))
+        .take(2)
+        .collect();
+    (!phrases.is_empty()).then(|| phrases.join(" and "))
+}
+
 /// What the reasons of one list are written from.
 pub(super) struct Explainer<'a> {
     m: &'a ModelSet,
@@ -147,14 +166,9 @@ impl<'a> Explainer<'a> {
         }
     }
 
-    /// The content feature that contributes most to `item`'s match with the seeds, as a phrase
-    /// ("the tag whale"); embedding dimensions, which mean nothing to a reader, are passed over.
+    /// What `item` shares with the seeds, as a phrase (see [`shared_features`]).
     fn interest(&self, item: u32) -> Option<String> {
-        let c = self.m.content.as_ref()?;
-        c.model
-            .explain_profile(&self.content_profile, item, 8)
-            .into_iter()
-            .find_map(|(column, _)| c.space.describe(column))
+        shared_features(self.m.content.as_ref()?, &self.content_profile, item)
     }
 
     /// The reason for one item, from the source that placed it.
@@ -393,7 +407,10 @@ mod tests {
             recs[0].reason,
             "not yet discovered, and it matches your interest in the category jazz"
         );
-        assert_eq!(recs[1].reason, "matches your interest in the category jazz");
+        assert_eq!(
+            recs[1].reason,
+            "matches your interest in the category jazz and the word \"jazz\""
+        );
         assert!(recs
             .iter()
             .all(|r| r.source == RecommendationSource::Content));

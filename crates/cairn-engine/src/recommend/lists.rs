@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use cairn_core::{now_unix, Item};
 use cairn_models::SimilarItems;
 
-use super::explain::popular_reason;
+use super::explain::{popular_reason, shared_features};
 use super::fill::{fill_from_order, scored};
 use super::request::{Recommendation, RecommendationSource, Recommendations};
 use crate::catalog::Catalog;
@@ -42,7 +42,7 @@ pub(super) fn may_list(item: &Item, now: i64, category: Option<&str>) -> bool {
 }
 
 /// Appends to `out`, up to `k`, the table items closest to `item` by content (categories, tags,
-/// properties, text), each with the feature they share most as its reason. The item's features
+/// properties, text), each with the features they share most as its reason. The item's features
 /// are computed from its catalog fields now, so an item created after training has them too.
 fn content_neighbours(
     m: &ModelSet,
@@ -66,12 +66,7 @@ fn content_neighbours(
         if !filter.allows(m.table.ids.id(j)) {
             continue;
         }
-        let shared = c
-            .model
-            .explain_profile(&row, j, 8)
-            .into_iter()
-            .find_map(|(column, _)| c.space.describe(column));
-        let reason = match shared {
+        let reason = match shared_features(c, &row, j) {
             Some(phrase) => format!("shares {phrase} with \"{}\"", item.label()),
             None => format!("similar to \"{}\"", item.label()),
         };
@@ -305,9 +300,19 @@ mod tests {
         }
         for r in &similar.items[knn..] {
             assert_eq!(r.source, RecommendationSource::Content);
-            assert_eq!(r.reason, "shares the category jazz with \"jazz record 0\"");
             assert!(r.score > 0.0, "{r:?}");
         }
+        let reasons: Vec<&str> = similar.items[knn..]
+            .iter()
+            .map(|r| r.reason.as_str())
+            .collect();
+        assert_eq!(
+            reasons,
+            [
+                "shares the category jazz and the word \"jazz\" with \"jazz record 0\"",
+                "shares the category jazz with \"jazz record 0\""
+            ]
+        );
         assert!(matches!(
             engine.similar_items("nothing", 5, None),
             Err(EngineError::NotFound { .. })
@@ -330,10 +335,9 @@ mod tests {
             assert!(r.item_id.starts_with('r'), "{r:?}");
             assert_eq!(r.source, RecommendationSource::Content);
             assert!(r.score > 0.0 && r.score <= 1.0 + 1e-6, "{r:?}");
-            assert!(
-                r.reason == "shares the category rock with \"rock anthology\""
-                    || r.reason == "shares the word \"rock\" with \"rock anthology\"",
-                "{r:?}"
+            assert_eq!(
+                r.reason,
+                "shares the category rock and the word \"rock\" with \"rock anthology\""
             );
         }
         // An item with no content the model knows has no content neighbours, only popular items.
