@@ -60,7 +60,18 @@ impl ContentModel {
     /// The user profile: Σ strength × item row, as a sorted sparse vector. Items outside the model are
     /// ignored.
     pub fn profile(&self, history: &[(u32, f32)]) -> Vec<(u32, f32)> {
-        let mut entries: Vec<(u32, f32)> = Vec::new();
+        self.profile_with(history, &[])
+    }
+
+    /// The profile of `history` plus `extra`: feature entries (column, weight) of items outside
+    /// the model, e.g. items added to the catalog after training, transformed with
+    /// [`crate::FeatureSpace::transform_item`] and multiplied by their strength.
+    pub fn profile_with(&self, history: &[(u32, f32)], extra: &[(u32, f32)]) -> Vec<(u32, f32)> {
+        let mut entries: Vec<(u32, f32)> = extra
+            .iter()
+            .copied()
+            .filter(|&(c, _)| (c as usize) < self.item_features.n_cols)
+            .collect();
         for &(item, strength) in history {
             if (item as usize) < self.item_features.n_rows {
                 let (cols, vals) = self.item_features.row(item as usize);
@@ -103,10 +114,16 @@ impl ContentModel {
     /// (feature column, contribution). The engine turns columns into names with
     /// [`crate::FeatureSpace::feature`].
     pub fn explain(&self, history: &[(u32, f32)], item: u32, n: usize) -> Vec<(u32, f32)> {
+        self.explain_profile(&self.profile(history), item, n)
+    }
+
+    /// The features that contributed most to `item`'s score under `profile` (a sorted sparse
+    /// vector: a [`ContentModel::profile_with`], or an item's own feature row for similar items),
+    /// largest first: (feature column, contribution).
+    pub fn explain_profile(&self, profile: &[(u32, f32)], item: u32, n: usize) -> Vec<(u32, f32)> {
         if item as usize >= self.item_features.n_rows {
             return Vec::new();
         }
-        let profile = self.profile(history);
         let (cols, vals) = self.item_features.row(item as usize);
         let mut parts: Vec<(u32, f32)> = cols
             .iter()
@@ -162,9 +179,25 @@ impl SimilarItems for ContentModel {
         }
         let (cols, vals) = self.item_features.row(item as usize);
         let row: Vec<(u32, f32)> = cols.iter().copied().zip(vals.iter().copied()).collect();
+        self.similar_to_row(&row, k, Some(item))
+    }
+}
+
+impl ContentModel {
+    /// The `k` items closest by cosine to a feature row (an item the model has not seen,
+    /// transformed by [`crate::FeatureSpace::transform_item`]), `exclude` left out; only items
+    /// sharing a feature with it (a positive score) are returned.
+    pub fn similar_to_row(
+        &self,
+        row: &[(u32, f32)],
+        k: usize,
+        exclude: Option<u32>,
+    ) -> Vec<(u32, f32)> {
         let mut scores = vec![0f32; self.item_features.n_rows];
-        self.score_profile(&row, &mut scores);
-        top_k(&scores, k, |i| i == item || scores[i as usize] <= 0.0)
+        self.score_profile(row, &mut scores);
+        top_k(&scores, k, |i| {
+            Some(i) == exclude || scores[i as usize] <= 0.0
+        })
     }
 }
 
@@ -229,6 +262,25 @@ mod tests {
         m.score(&[(0, 1.0), (3, 2.0)], &mut a);
         back.score(&[(0, 1.0), (3, 2.0)], &mut b);
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn an_unseen_item_s_row_adds_to_the_profile_and_finds_its_neighbours() {
+        let m = model();
+        // Item 0's history plus a row on feature 1: both features, as item 4's own row.
+        let s = std::f32::consts::FRAC_1_SQRT_2;
+        let profile = m.profile_with(&[(0, 1.0)], &[(1, 1.0), (9, 5.0)]);
+        assert_eq!(
+            profile,
+            vec![(0, 1.0), (1, 1.0)],
+            "unknown columns are ignored"
+        );
+        let parts = m.explain_profile(&profile, 4, 2);
+        assert_eq!(parts, vec![(0, s), (1, s)]);
+        // A row on feature 1 alone: items 2 and 3 fully, item 4 half-way, items 0 and 1 not.
+        let near = m.similar_to_row(&[(1, 1.0)], 5, None);
+        assert_eq!(near, vec![(2, 1.0), (3, 1.0), (4, s)]);
+        assert_eq!(m.similar_to_row(&[(1, 1.0)], 5, Some(2))[0], (3, 1.0));
     }
 
     #[test]

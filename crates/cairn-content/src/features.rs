@@ -298,6 +298,42 @@ impl FeatureSpace {
         self.features.get(column as usize)
     }
 
+    /// A feature as a reader would name it, for reasons ("because you like …"): `the category
+    /// kitchen`, `the tag whale`, `brand acme`, `in_stock: yes`, `price 20 to 35` (the bucket's
+    /// range), `the word "kettle"`, `the year 1995` (a year in a title). `None` for an embedding
+    /// dimension, which means nothing to a reader, and for an unknown column.
+    pub fn describe(&self, column: u32) -> Option<String> {
+        let f = self.feature(column)?;
+        let (_, token) = f.name.split_once(':').unwrap_or(("", f.name.as_str()));
+        Some(match f.group {
+            Group::Category => format!("the category {token}"),
+            Group::Tag => format!("the tag {token}"),
+            Group::Text if is_year(token) => format!("the year {token}"),
+            Group::Text => format!("the word \"{token}\""),
+            Group::Embedding => return None,
+            Group::Property => match f.name.rsplit_once('#') {
+                Some((key, bucket)) if self.numbers.contains_key(key) => {
+                    let edges = &self.numbers[key].edges;
+                    let b: usize = bucket.parse().ok()?;
+                    match (b.checked_sub(1).map(|p| edges[p]), edges.get(b)) {
+                        (None, None) => key.to_string(),
+                        (None, Some(&high)) => format!("{key} up to {}", number(high)),
+                        (Some(low), None) => format!("{key} over {}", number(low)),
+                        (Some(low), Some(&high)) => {
+                            format!("{key} {} to {}", number(low), number(high))
+                        }
+                    }
+                }
+                _ => match token.split_once('=') {
+                    Some((key, "true")) => format!("{key}: yes"),
+                    Some((key, "false")) => format!("{key}: no"),
+                    Some((key, value)) => format!("{key} {value}"),
+                    None => token.to_string(),
+                },
+            },
+        })
+    }
+
     pub fn transform_item(&self, item: &Item) -> Vec<(u32, f32)> {
         self.transform(&Document::from_item(item))
     }
@@ -402,6 +438,23 @@ impl FeatureSpace {
     }
 }
 
+/// A text token that reads as a year (as in "Toy Story (1995)").
+fn is_year(token: &str) -> bool {
+    token.len() == 4
+        && token.bytes().all(|b| b.is_ascii_digit())
+        && (1800..=2199).contains(&token.parse::<u32>().unwrap_or(0))
+}
+
+/// A bucket edge as a person writes it: whole numbers without decimals, others with at most two.
+fn number(x: f64) -> String {
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        format!("{x:.0}")
+    } else {
+        let s = format!("{x:.2}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+}
+
 fn group_of_key(name: &str) -> Group {
     match name.split_once(':').map(|p| p.0) {
         Some("category") => Group::Category,
@@ -498,6 +551,55 @@ mod tests {
         };
         assert_eq!(bucket_of(5.0), "price#0");
         assert_eq!(bucket_of(100.0), "price#1");
+    }
+
+    #[test]
+    fn every_feature_but_an_embedding_reads_as_a_phrase_not_a_token() {
+        let mut items = catalog();
+        items[0].tags = vec!["Whale".into()];
+        items[1].tags = vec!["whale".into()];
+        items[0].title = Some("Moby Dick (1956)".into());
+        items[1].title = Some("Moby Dick (1956) remastered".into());
+        items[2]
+            .properties
+            .insert("brand".into(), PropertyValue::String("Acme".into()));
+        items[3]
+            .properties
+            .insert("sale".into(), PropertyValue::Bool(true));
+        items[0].embedding = Some(vec![1.0, 0.5]);
+        let cfg = FeatureConfig {
+            number_buckets: 2,
+            ..FeatureConfig::default()
+        };
+        let space = FeatureSpace::fit_items(&items, &cfg).unwrap();
+        let described = |name: &str| {
+            let c = space.features.iter().position(|f| f.name == name);
+            space.describe(c.unwrap_or_else(|| panic!("no {name}")) as u32)
+        };
+        let said = |name: &str| described(name).unwrap();
+        assert_eq!(said("category:hats"), "the category hats");
+        assert_eq!(said("tag:whale"), "the tag whale");
+        assert_eq!(said("text:1956"), "the year 1956");
+        assert_eq!(said("text:moby"), "the word \"moby\"");
+        assert_eq!(said("property:brand=acme"), "brand acme");
+        assert_eq!(said("property:sale=true"), "sale: yes");
+        // Prices 10, 20, 30, 40 in two buckets split at the median, 30.
+        assert_eq!(said("price#0"), "price up to 30");
+        assert_eq!(said("price#1"), "price over 30");
+        assert_eq!(described("embedding[0]"), None);
+        assert_eq!(space.describe(space.n_features() as u32), None);
+        assert_eq!(number(24.5), "24.5");
+        assert_eq!(number(1.0 / 3.0), "0.33");
+        // No phrase is a bare token.
+        for c in 0..space.n_features() as u32 {
+            if let Some(phrase) = space.describe(c) {
+                assert!(phrase.contains(' '), "{phrase}");
+                assert!(
+                    !phrase.contains(':') || phrase.ends_with(": yes"),
+                    "{phrase}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -275,7 +275,10 @@ fn a_new_item_is_offered_by_its_features_before_anyone_touches_it() {
     let offered = jazz_fan.items.iter().find(|r| r.item_id == "jazz-new");
     let offered = offered.unwrap_or_else(|| panic!("{:?}", jazz_fan.items));
     assert_eq!(offered.source, "content");
-    assert_eq!(offered.reason, "new, and it matches your interest in jazz");
+    assert_eq!(
+        offered.reason,
+        "not yet discovered, and it matches your interest in the category jazz"
+    );
     // The collaborative part is still there, and the rock fan is not offered a jazz item.
     assert!(jazz_fan.items.iter().any(|r| is_personal(r.source)));
     // u30 has four rock items left to see: all four come before any jazz item.
@@ -284,6 +287,58 @@ fn a_new_item_is_offered_by_its_features_before_anyone_touches_it() {
         rock_fan.items.iter().all(|r| r.item_id != "jazz-new"),
         "{:?}",
         rock_fan.items
+    );
+}
+
+#[test]
+fn an_item_created_after_training_is_matched_by_its_content_at_once() {
+    let (_d, e) = engine();
+    seed(&e);
+    e.train().unwrap();
+    // Created after training, with no events: the models have never seen it.
+    let mut late = Item::new("jazz-late");
+    late.categories = vec!["jazz".into()];
+    late.title = Some("late night jazz session".into());
+    e.put_items(vec![late]).unwrap();
+
+    let similar = e.similar_items("jazz-late", 5, None).unwrap();
+    assert_eq!(similar.items.len(), 5, "{:?}", similar.items);
+    for r in &similar.items {
+        assert!(r.item_id.starts_with('j'), "{:?}", similar.items);
+        assert_eq!(r.source, "content");
+        assert!(r.score > 0.0, "{r:?}");
+        assert_eq!(
+            r.reason,
+            "shares the category jazz and the word \"jazz\" with \"late night jazz session\""
+        );
+    }
+
+    // On its page, a visitor with no history is shown jazz items, matched by its content.
+    let page = RecommendRequest {
+        placement: Some("item-page".into()),
+        context_items: vec!["jazz-late".into()],
+        ..request("visitor", 3)
+    };
+    let recs = e.recommend(&page).unwrap();
+    assert_eq!(recs.items.len(), 3);
+    assert!(
+        recs.items.iter().all(|r| r.item_id.starts_with('j')),
+        "{:?}",
+        recs.items
+    );
+    assert!(
+        recs.items.iter().any(|r| r.source == "content"),
+        "{:?}",
+        recs.items
+    );
+    // A user whose only event is about it is personalised the same way.
+    e.add_events(vec![Event::new("fan", "jazz-late", "purchase")])
+        .unwrap();
+    let recs = e.recommend(&request("fan", 3)).unwrap();
+    assert!(
+        recs.items.iter().all(|r| r.item_id.starts_with('j')),
+        "{:?}",
+        recs.items
     );
 }
 

@@ -35,6 +35,11 @@ pub struct Activity {
     pub category_affinity: HashMap<u32, f32>,
     /// Strongest single event per category.
     pub category_strongest: HashMap<u32, f32>,
+    /// Content features (column, weight) of the seed items the item table lacks (added to the
+    /// catalog after training): each item's feature row times its seed weight. The content
+    /// retriever adds them to the seeds' profile, so that such an item personalises the list by
+    /// what it is.
+    pub unseen_features: Vec<(u32, f32)>,
 }
 
 impl Activity {
@@ -43,6 +48,18 @@ impl Activity {
     pub fn from_events(
         table: &ItemTable,
         events: &[(Option<u32>, f32)],
+        stated: &[u32],
+    ) -> Activity {
+        Self::from_events_and_unseen(table, events, &[], stated)
+    }
+
+    /// Like [`Activity::from_events`], where `unseen` gives, for events about items outside the
+    /// table (`None` in `events`), the categories (table category indices) of the item and the
+    /// event's strength, so that they count in the category shares too.
+    pub fn from_events_and_unseen(
+        table: &ItemTable,
+        events: &[(Option<u32>, f32)],
+        unseen: &[(Vec<u32>, f32)],
         stated: &[u32],
     ) -> Activity {
         let mut a = Activity {
@@ -60,6 +77,15 @@ impl Activity {
                 }
                 let s = a.category_strongest.entry(c).or_insert(0.0);
                 *s = s.max(strength);
+            }
+        }
+        for (categories, strength) in unseen {
+            for &c in categories {
+                if *strength > 0.0 {
+                    *a.category_affinity.entry(c).or_insert(0.0) += strength;
+                }
+                let s = a.category_strongest.entry(c).or_insert(0.0);
+                *s = s.max(*strength);
             }
         }
         items.sort_unstable();

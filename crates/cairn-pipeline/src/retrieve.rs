@@ -84,10 +84,13 @@ pub fn retrieve(m: &ModelSet, ctx: &Context, placement: &PlacementConfig) -> Ret
     if !cf_seeds.is_empty() && (wants(Source::ItemKnn) || wants(Source::Embedding)) {
         r.knn_scores = Some(SparseScores::item_knn(&m.knn.neighbours, &cf_seeds));
     }
-    if !ctx.seeds.is_empty() {
+    if !ctx.seeds.is_empty() || !ctx.activity.unseen_features.is_empty() {
         if let Some(content) = &m.content {
             let mut s = vec![0f32; m.table.len()];
-            content.model.score(&ctx.seeds, &mut s);
+            let profile = content
+                .model
+                .profile_with(&ctx.seeds, &ctx.activity.unseen_features);
+            content.model.score_profile(&profile, &mut s);
             r.content_scores = Some(s);
         }
     }

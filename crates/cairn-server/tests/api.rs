@@ -648,7 +648,7 @@ fn an_item_created_with_only_text_and_categories_reaches_matching_users_before_a
     assert_eq!(fresh["source"], "content");
     assert_eq!(
         fresh["reason"],
-        "new, and it matches your interest in alpha"
+        "not yet discovered, and it matches your interest in the category alpha"
     );
     // A user who only ever touched beta items has five beta items left to see, and is not
     // offered the alpha newcomer. (The seeded users all viewed two alpha items, so a new one.)
@@ -658,6 +658,31 @@ fn an_item_created_with_only_text_and_categories_reaches_matching_users_before_a
     s.post("/v1/events", json!({ "events": views })).expect_ok();
     let beta = s.list_ids("/v1/users/beta-fan/recommendations?k=5");
     assert!(beta.iter().all(|id| is_beta(id)), "{beta:?}");
+}
+
+#[test]
+fn an_item_created_after_training_has_similar_items_by_its_content_at_once() {
+    let s = TestServer::start();
+    seed(&s);
+    s.train();
+    // Created after training, so the models have never seen it, and nobody has touched it.
+    s.put(
+        "/v1/items/late",
+        json!({"categories": ["beta"], "title": "Late beta pressing"}),
+    )
+    .expect_ok();
+    let body = s.get("/v1/items/late/similar?k=5").expect_ok();
+    let items = body["items"].as_array().expect("items");
+    assert_eq!(items.len(), 5, "{body}");
+    for r in items {
+        assert!(is_beta(r["item_id"].as_str().unwrap()), "{body}");
+        assert_eq!(r["source"], "content", "{body}");
+        assert!(r["score"].as_f64().is_some_and(|s| s > 0.0), "{body}");
+        assert_eq!(
+            r["reason"],
+            "shares the category beta with \"Late beta pressing\""
+        );
+    }
 }
 
 #[test]

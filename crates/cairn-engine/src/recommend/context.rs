@@ -7,14 +7,14 @@ use std::collections::hash_map::DefaultHasher;
 use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
 
-use cairn_core::{PropertyValue, Scalar, StoredEvent, User};
+use cairn_core::{Item, PropertyValue, Scalar, StoredEvent, User};
 use cairn_expr::UserContext;
 
 use super::lists::may_list;
 use super::request::RecommendRequest;
 use super::rules::RequestRules;
 use crate::catalog::{Catalog, TableItems};
-use cairn_pipeline::{Activity, HistoryEvent, ItemTable, Seeds};
+use cairn_pipeline::{Activity, HistoryConfig, HistoryEvent, ItemTable, ModelSet, Seeds};
 
 /// Strength of a context item: the newest, strongest kind of signal.
 const CONTEXT_STRENGTH: f32 = 8.0;
@@ -61,15 +61,92 @@ pub(super) fn history_events(
     events
 }
 
-/// The user's activity over `events`, with the categories their properties name.
+/// The item id of each of [`history_events`]' events, in the same order.
+pub(super) fn event_ids<'a>(
+    history: &'a [StoredEvent],
+    context_items: &'a [String],
+    seeds: Seeds,
+) -> Vec<&'a str> {
+    let mut ids: Vec<&str> = Vec::new();
+    if seeds != Seeds::Context {
+        ids.extend(history.iter().map(|e| e.item_id.as_str()));
+    }
+    if seeds != Seeds::User {
+        ids.extend(context_items.iter().map(String::as_str));
+    }
+    ids
+}
+
+/// The request's signals about items the model's table lacks (created after the last training):
+/// what the pipeline can still learn from them.
+#[derive(Debug, Default, PartialEq)]
+pub(super) struct Unseen {
+    /// Their content features, each item's row times its seed weight (decayed like the seeds).
+    pub features: Vec<(u32, f32)>,
+    /// Per event about one: the table categories of its item, and the event's strength.
+    pub categories: Vec<(Vec<u32>, f32)>,
+}
+
+/// The [`Unseen`] signals of `events`, whose items are `ids` (see [`event_ids`]); items absent
+/// from the catalog too are ignored.
+pub(super) fn unseen(
+    m: &ModelSet,
+    catalog: &Catalog,
+    events: &[HistoryEvent],
+    ids: &[&str],
+    history: &HistoryConfig,
+) -> Unseen {
+    let mut out = Unseen::default();
+    // The unseen items as local indices, so that their weights come from the seeds' own rule.
+    let mut items: Vec<&Item> = Vec::new();
+    let mut local: Vec<HistoryEvent> = Vec::with_capacity(events.len());
+    for (e, id) in events.iter().zip(ids) {
+        let mut item = None;
+        if e.item.is_none() {
+            if let Some(it) = catalog.get(id) {
+                let at = match items.iter().position(|other| other.id == *id) {
+                    Some(at) => at,
+                    None => {
+                        items.push(it);
+                        items.len() - 1
+                    }
+                };
+                let categories: Vec<u32> = it
+                    .categories
+                    .iter()
+                    .filter_map(|c| m.table.categories.get(c))
+                    .collect();
+                out.categories.push((categories, e.strength));
+                item = Some(at as u32);
+            }
+        }
+        local.push(HistoryEvent { item, ..*e });
+    }
+    if let Some(content) = &m.content {
+        let weights =
+            cairn_pipeline::seeds(&local, history.recent_items, history.recency_half_life_days);
+        for (at, w) in weights {
+            let row = content.space.transform_item(items[at as usize]);
+            out.features
+                .extend(row.into_iter().map(|(c, v)| (c, v * w)));
+        }
+    }
+    out
+}
+
+/// The user's activity over `events` (with the categories of the `unseen` items' events), with
+/// the categories their properties name.
 pub(super) fn activity(
     table: &ItemTable,
     events: &[HistoryEvent],
+    unseen: Unseen,
     user: Option<&User>,
 ) -> Activity {
     let stated = stated_categories(table, user);
     let pairs: Vec<(Option<u32>, f32)> = events.iter().map(|e| (e.item, e.strength)).collect();
-    Activity::from_events(table, &pairs, &stated)
+    let mut activity = Activity::from_events_and_unseen(table, &pairs, &unseen.categories, &stated);
+    activity.unseen_features = unseen.features;
+    activity
 }
 
 /// Categories the user's properties name (a string or list of strings equal to a category),
@@ -351,7 +428,7 @@ mod tests {
         assert!(stated_categories(t, None).is_empty());
 
         // Without events, the stated interests are the whole activity.
-        let activity = activity(t, &[], Some(&user));
+        let activity = activity(t, &[], Unseen::default(), Some(&user));
         assert_eq!(activity.events, 0);
         assert_eq!(activity.category_affinity.len(), 2);
         assert!((activity.category_affinity[&category("jazz")] - 0.5).abs() < 1e-6);

@@ -2,12 +2,13 @@
 //! source that placed it (the history item it resembles most, the interest it matches, the
 //! category it is popular in).
 
-use cairn_core::StoredEvent;
+use cairn_core::{Item, PropertyValue, StoredEvent, Timestamp};
 
 use super::request::{Recommendation, RecommendationSource};
 use crate::catalog::Catalog;
+use cairn_pipeline::model_set::ContentIndex;
 use cairn_pipeline::ModelSet;
-use cairn_pipeline::{Context, Source};
+use cairn_pipeline::{Context, PlacementConfig, Source};
 
 /// What the user did, as it reads in "because you … \"title\"".
 fn verb(event_type: &str) -> &'static str {
@@ -31,6 +32,76 @@ pub(super) fn popular_reason(kind: &str, category: Option<&str>) -> String {
     }
 }
 
+/// Item properties that date an item's arrival (its release or its creation), most specific
+/// first: an RFC 3339 time, a `YYYY-MM-DD` date or unix seconds.
+const DATE_PROPERTIES: &[&str] = &[
+    "release_date",
+    "released_at",
+    "released",
+    "published_at",
+    "published",
+    "created_at",
+    "created",
+    "added_at",
+];
+
+/// When the catalog says the item arrived, from the first date property that parses.
+fn arrival(item: &Item) -> Option<i64> {
+    DATE_PROPERTIES.iter().find_map(|key| {
+        match item.properties.get(*key)? {
+            PropertyValue::Number(n) if n.is_finite() => Timestamp::from_secs(*n as i64).ok(),
+            PropertyValue::String(s) => Timestamp::parse(s)
+                .or_else(|_| Timestamp::parse(&format!("{}T00:00:00Z", s.trim())))
+                .ok(),
+            _ => None,
+        }
+        .map(|t| t.0)
+    })
+}
+
+/// How new an item is, as far as the data can tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Freshness {
+    /// The catalog dates its release or creation within the placement's `new_item_days`.
+    New,
+    /// Nobody had chosen it when the model was trained (it may be old: the catalog does not say).
+    Undiscovered,
+    /// First chosen within `new_item_days`, and still rarely.
+    RecentlyDiscovered,
+    /// None of the above.
+    Known,
+}
+
+impl Freshness {
+    /// As the start of a reason, or `None` for a known item.
+    fn words(self) -> Option<&'static str> {
+        match self {
+            Freshness::New => Some("new"),
+            Freshness::Undiscovered => Some("not yet discovered"),
+            Freshness::RecentlyDiscovered => Some("recently discovered"),
+            Freshness::Known => None,
+        }
+    }
+}
+
+/// The (at most two) features that contribute most to `item`'s match with `profile`, as one
+/// phrase: "the category kitchen and the word \"kettle\"". Embedding dimensions, which mean
+/// nothing to a reader, are passed over; `None` when nothing readable is shared.
+pub(super) fn shared_features(
+    content: &ContentIndex,
+    profile: &[(u32, f32)],
+    item: u32,
+) -> Option<String> {
+    let phrases: Vec<String> = content
+        .model
+        .explain_profile(profile, item, 8)
+        .into_iter()
+        .filter_map(|(column, _)| content.space.describe(column))
+        .take(2)
+        .collect();
+    (!phrases.is_empty()).then(|| phrases.join(" and "))
+}
+
 /// What the reasons of one list are written from.
 pub(super) struct Explainer<'a> {
     m: &'a ModelSet,
@@ -38,8 +109,13 @@ pub(super) struct Explainer<'a> {
     ctx: &'a Context<'a>,
     history: &'a [StoredEvent],
     category: Option<&'a str>,
+    /// The placement's `new_item_days`, for what counts as new.
+    new_item_days: f64,
     /// The seeds the collaborative models know, for "because you …" reasons.
     cf_seeds: Vec<(u32, f32)>,
+    /// The content profile of the seeds (those outside the item table included), for "matches
+    /// your interest in …" reasons.
+    content_profile: Vec<(u32, f32)>,
 }
 
 impl<'a> Explainer<'a> {
@@ -49,6 +125,7 @@ impl<'a> Explainer<'a> {
         ctx: &'a Context<'a>,
         history: &'a [StoredEvent],
         category: Option<&'a str>,
+        placement: &PlacementConfig,
     ) -> Explainer<'a> {
         Explainer {
             m,
@@ -56,6 +133,11 @@ impl<'a> Explainer<'a> {
             ctx,
             history,
             category,
+            new_item_days: placement.new_item_days,
+            content_profile: m.content.as_ref().map_or_else(Vec::new, |c| {
+                c.model
+                    .profile_with(&ctx.seeds, &ctx.activity.unseen_features)
+            }),
             cf_seeds: ctx
                 .seeds
                 .iter()
@@ -63,6 +145,30 @@ impl<'a> Explainer<'a> {
                 .filter(|&(i, _)| (i as usize) < m.table.n_cf)
                 .collect(),
         }
+    }
+
+    /// How new table item `item` is: by the catalog's date when it has one, else by when it was
+    /// first chosen.
+    fn freshness(&self, item: u32) -> Freshness {
+        let (m, days) = (self.m, self.new_item_days);
+        let id = m.table.ids.id(item);
+        if let Some(arrived) = self.catalog.get(id).and_then(|it| arrival(it)) {
+            if ((m.reference_time - arrived) as f64) < days * 86_400.0 {
+                return Freshness::New;
+            }
+        }
+        if m.table.first_seen[item as usize] == i64::MIN {
+            Freshness::Undiscovered
+        } else if m.table.is_new(item, m.reference_time, days) {
+            Freshness::RecentlyDiscovered
+        } else {
+            Freshness::Known
+        }
+    }
+
+    /// What `item` shares with the seeds, as a phrase (see [`shared_features`]).
+    fn interest(&self, item: u32) -> Option<String> {
+        shared_features(self.m.content.as_ref()?, &self.content_profile, item)
     }
 
     /// The reason for one item, from the source that placed it.
@@ -93,25 +199,17 @@ impl<'a> Explainer<'a> {
                 }
             }
             Source::Content => {
-                let interest = m
-                    .content
-                    .as_ref()
-                    .and_then(|c| {
-                        let (column, _) = *c.model.explain(&ctx.seeds, r.item, 1).first()?;
-                        c.space.feature(column)
-                    })
-                    .map(|f| {
-                        f.name
-                            .split_once(':')
-                            .map_or(f.name.as_str(), |(_, v)| v)
-                            .to_string()
-                    });
-                let new = table.first_seen[r.item as usize] == i64::MIN;
-                match (interest, new) {
-                    (Some(w), true) => format!("new, and it matches your interest in {w}"),
-                    (Some(w), false) => format!("matches your interest in {w}"),
-                    (None, true) => "new, and it matches your recent items".to_string(),
-                    (None, false) => "matches your recent items".to_string(),
+                let matches = match self.interest(r.item) {
+                    Some(phrase) => format!("matches your interest in {phrase}"),
+                    None => "matches your recent items".to_string(),
+                };
+                // Being chosen lately by a few is no news beside a match; only an item nobody
+                // has chosen yet, or a new one, says so.
+                match self.freshness(r.item) {
+                    f @ (Freshness::New | Freshness::Undiscovered) => {
+                        format!("{}, and it {matches}", f.words().unwrap_or_default())
+                    }
+                    Freshness::RecentlyDiscovered | Freshness::Known => matches,
                 }
             }
             Source::CategoryPopular => {
@@ -131,7 +229,12 @@ impl<'a> Explainer<'a> {
                 popular_reason("popular", best.as_deref())
             }
             Source::Trending => popular_reason("trending", category.or(primary.as_deref())),
-            Source::NewItems => popular_reason("new", primary.as_deref()),
+            Source::NewItems => popular_reason(
+                self.freshness(r.item)
+                    .words()
+                    .unwrap_or("recently discovered"),
+                primary.as_deref(),
+            ),
             Source::Popular => popular_reason("popular", category),
         };
         Recommendation {
@@ -175,8 +278,22 @@ mod tests {
         category: Option<&str>,
         ranked: &[(&str, Source, bool)],
     ) -> Vec<Recommendation> {
+        explain_in(Vec::new(), seeds, history, category, ranked)
+    }
+
+    /// [`explain`], with `updated` items replacing the world's in the catalog.
+    fn explain_in(
+        updated: Vec<Item>,
+        seeds: &[&str],
+        history: &[StoredEvent],
+        category: Option<&str>,
+        ranked: &[(&str, Source, bool)],
+    ) -> Vec<Recommendation> {
         let m = Arc::new(fixture::models());
-        let catalog = fixture::catalog(&m);
+        let mut catalog = fixture::catalog(&m);
+        for item in updated {
+            catalog.upsert(item);
+        }
         let t = &m.table;
         let allow = |_: u32| true;
         let boost = |_: u32| 1.0;
@@ -193,7 +310,8 @@ mod tests {
             window: 10,
             seed: 0,
         };
-        let explainer = Explainer::new(&m, &catalog, &ctx, history, category);
+        let placement = PlacementConfig::default();
+        let explainer = Explainer::new(&m, &catalog, &ctx, history, category, &placement);
         ranked
             .iter()
             .map(|&(id, source, explored)| {
@@ -250,7 +368,7 @@ mod tests {
             [
                 "popular in rock",
                 "trending in rock",
-                "new in jazz",
+                "not yet discovered in jazz",
                 "popular"
             ]
         );
@@ -275,7 +393,7 @@ mod tests {
     }
 
     #[test]
-    fn a_content_match_says_whether_the_item_is_new() {
+    fn a_content_match_names_the_feature_as_a_phrase_and_says_whether_nobody_chose_the_item_yet() {
         let recs = explain(
             &["j0", "j1"],
             &[],
@@ -285,14 +403,64 @@ mod tests {
                 ("j2", Source::Content, false),
             ],
         );
-        assert!(
-            recs[0].reason.starts_with("new, and it matches your"),
-            "{recs:?}"
+        assert_eq!(
+            recs[0].reason,
+            "not yet discovered, and it matches your interest in the category jazz"
         );
-        assert!(recs[1].reason.starts_with("matches your"), "{recs:?}");
+        assert_eq!(
+            recs[1].reason,
+            "matches your interest in the category jazz and the word \"jazz\""
+        );
         assert!(recs
             .iter()
             .all(|r| r.source == RecommendationSource::Content));
+    }
+
+    /// The world's item `id` with a `release_date`.
+    fn released(id: &str, date: &str) -> Item {
+        let mut item = fixture::items().into_iter().find(|i| i.id == id).unwrap();
+        item.properties
+            .insert("release_date".into(), PropertyValue::String(date.into()));
+        item
+    }
+
+    #[test]
+    fn new_means_released_lately_by_the_catalog_s_own_date_and_nothing_else() {
+        let ranked = [
+            ("n0", Source::NewItems, false),
+            ("n0", Source::Content, false),
+        ];
+        let reasons = |updated: Vec<Item>| -> Vec<String> {
+            explain_in(updated, &["j0"], &[], None, &ranked)
+                .into_iter()
+                .map(|r| r.reason)
+                .collect()
+        };
+        let undiscovered = [
+            "not yet discovered in jazz",
+            "not yet discovered, and it matches your interest in the category jazz",
+        ];
+        // Without a date, an item nobody chose is not called new: it may be years old.
+        assert_eq!(reasons(Vec::new()), undiscovered);
+        // Released the day before the last event (the fixture's events are from 2023-11-14).
+        assert_eq!(
+            reasons(vec![released("n0", "2023-11-13")]),
+            [
+                "new in jazz",
+                "new, and it matches your interest in the category jazz"
+            ]
+        );
+        // A 2008 release is not new, whoever discovers it.
+        assert_eq!(reasons(vec![released("n0", "2008-05-01")]), undiscovered);
+        assert_eq!(
+            reasons(vec![released("n0", "2008-05-01T00:00:00Z")]),
+            undiscovered
+        );
+        let mut created = fixture::items().into_iter().find(|i| i.id == "n0").unwrap();
+        created
+            .properties
+            .insert("created_at".into(), PropertyValue::Number(1_700_000_000.0));
+        assert_eq!(reasons(vec![created])[0], "new in jazz");
     }
 
     #[test]

@@ -6,12 +6,13 @@ use std::collections::HashSet;
 use cairn_core::{now_unix, Item};
 use cairn_models::SimilarItems;
 
-use super::explain::popular_reason;
+use super::explain::{popular_reason, shared_features};
 use super::fill::{fill_from_order, scored};
-use super::request::{RecommendationSource, Recommendations};
+use super::request::{Recommendation, RecommendationSource, Recommendations};
 use super::rules::{category_warning, check_category};
 use crate::catalog::Catalog;
 use crate::{Engine, EngineError};
+use cairn_pipeline::ModelSet;
 
 /// Which items a list may contain.
 struct Filter<'a> {
@@ -41,8 +42,50 @@ pub(super) fn may_list(item: &Item, now: i64, category: Option<&str>) -> bool {
     item.is_recommendable(now) && category.is_none_or(|c| item.in_category(c))
 }
 
+/// Appends to `out`, up to `k`, the table items closest to `item` by content (categories, tags,
+/// properties, text), each with the features they share most as its reason. The item's features
+/// are computed from its catalog fields now, so an item created after training has them too.
+fn content_neighbours(
+    m: &ModelSet,
+    item: &Item,
+    k: usize,
+    filter: &Filter<'_>,
+    out: &mut Vec<Recommendation>,
+) {
+    let Some(c) = &m.content else { return };
+    let row = c.space.transform_item(item);
+    if row.is_empty() {
+        return;
+    }
+    let near = c
+        .model
+        .similar_to_row(&row, k + 50, m.table.ids.get(&item.id));
+    for (j, score) in near {
+        if out.len() >= k {
+            break;
+        }
+        if !filter.allows(m.table.ids.id(j)) {
+            continue;
+        }
+        let reason = match shared_features(c, &row, j) {
+            Some(phrase) => format!("shares {phrase} with \"{}\"", item.label()),
+            None => format!("similar to \"{}\"", item.label()),
+        };
+        fill_from_order(
+            out,
+            k,
+            &m.table.ids,
+            [(j, score)],
+            |_| true,
+            RecommendationSource::Content,
+            &reason,
+        );
+    }
+}
+
 impl Engine {
-    /// Items most similar to `item_id`, topped up with popular items of its categories.
+    /// Items most similar to `item_id`: its collaborative neighbours, then items that share its
+    /// content, topped up with popular items of its categories.
     pub fn similar_items(
         &self,
         item_id: &str,
@@ -88,6 +131,11 @@ impl Engine {
                     RecommendationSource::ItemKnn,
                     &format!("often chosen together with \"{}\"", item.label()),
                 );
+            }
+            // What the neighbours could not fill (all of it for an item nobody has chosen yet,
+            // or one created after training), items that share its content.
+            if out.len() < k {
+                content_neighbours(m, &item, k, &filter, &mut out);
             }
             // Top up with what is popular in the item's own categories.
             let shares_category = |id: &str| {
@@ -236,15 +284,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let models = Arc::new(fixture::models());
         let engine = fixture::engine(dir.path(), models);
-        let similar = engine.similar_items("j0", 5, None).unwrap();
+        let similar = engine.similar_items("j0", 6, None).unwrap();
         let got = ids(&similar);
-        // The jazz items seen with j0, then j4, popular in jazz; n0 has no interactions, so is
-        // neither similar nor popular.
-        assert_eq!(got.len(), 4);
-        assert_eq!(got[3], "j4");
+        // The jazz items seen with j0, then the other jazz items by content: j4 (the category
+        // and the word "jazz" in its title) before n0 (the category alone, no title). Nothing
+        // else is jazz, so the popular top-up finds nothing to add.
+        assert_eq!(got.len(), 5);
+        assert_eq!(got[3..], ["j4", "n0"]);
         let mut sorted = got.clone();
         sorted.sort_unstable();
-        assert_eq!(sorted, ["j1", "j2", "j3", "j4"]);
+        assert_eq!(sorted, ["j1", "j2", "j3", "j4", "n0"]);
         let knn = similar
             .items
             .iter()
@@ -255,12 +304,52 @@ mod tests {
             assert_eq!(r.reason, "often chosen together with \"jazz record 0\"");
         }
         for r in &similar.items[knn..] {
-            assert_eq!(r.source, RecommendationSource::Popular);
-            assert_eq!(r.reason, "popular in jazz");
+            assert_eq!(r.source, RecommendationSource::Content);
+            assert!(r.score > 0.0, "{r:?}");
         }
+        let reasons: Vec<&str> = similar.items[knn..]
+            .iter()
+            .map(|r| r.reason.as_str())
+            .collect();
+        assert_eq!(
+            reasons,
+            [
+                "shares the category jazz and the word \"jazz\" with \"jazz record 0\"",
+                "shares the category jazz with \"jazz record 0\""
+            ]
+        );
         assert!(matches!(
             engine.similar_items("nothing", 5, None),
             Err(EngineError::NotFound { .. })
         ));
+    }
+
+    #[test]
+    fn an_item_created_after_training_gets_similar_items_from_its_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let models = Arc::new(fixture::models());
+        let engine = fixture::engine(dir.path(), models);
+        let mut late = Item::new("late");
+        late.categories = vec!["rock".into()];
+        late.title = Some("rock anthology".into());
+        engine.put_items(vec![late]).unwrap();
+        let similar = engine.similar_items("late", 3, None).unwrap();
+        // Rock items (h0 is hidden), each for what it shares, scored by its cosine.
+        assert_eq!(similar.items.len(), 3, "{similar:?}");
+        for r in &similar.items {
+            assert!(r.item_id.starts_with('r'), "{r:?}");
+            assert_eq!(r.source, RecommendationSource::Content);
+            assert!(r.score > 0.0 && r.score <= 1.0 + 1e-6, "{r:?}");
+            assert_eq!(
+                r.reason,
+                "shares the category rock and the word \"rock\" with \"rock anthology\""
+            );
+        }
+        // An item with no content the model knows has no content neighbours, only popular items.
+        let mut bare = Item::new("bare");
+        bare.categories = vec!["polka".into()];
+        engine.put_items(vec![bare]).unwrap();
+        let similar = engine.similar_items("bare", 3, None).unwrap();
+        assert!(similar.items.is_empty(), "{similar:?}");
     }
 }

@@ -140,7 +140,11 @@ impl Engine {
         );
         let seeds =
             cairn_pipeline::seeds(&events, serve.recent_items, serve.recency_half_life_days);
-        let activity = context::activity(table, &events, user);
+        // Items created after training are not in the table: they still count, by their content
+        // and categories.
+        let ids = context::event_ids(history, &req.context_items, placement.seeds);
+        let unseen = context::unseen(m, catalog, &events, &ids, &serve.history());
+        let activity = context::activity(table, &events, unseen, user);
 
         let seen_ids: HashSet<&str> = history.iter().map(|e| e.item_id.as_str()).collect();
         // Only expressions that name `user.categories` need the categories of the whole history.
@@ -176,7 +180,14 @@ impl Engine {
             ),
         };
         let ranked = cairn_pipeline::run(m, &ctx, placement);
-        let explainer = Explainer::new(m, catalog, &ctx, history, req.category.as_deref());
+        let explainer = Explainer::new(
+            m,
+            catalog,
+            &ctx,
+            history,
+            req.category.as_deref(),
+            placement,
+        );
         let mut out: Vec<Recommendation> = ranked.iter().map(|r| explainer.explain(r)).collect();
         if out.len() < ctx.window {
             // The candidate pool ran dry (a narrow filter): scan the whole table, most popular first.
