@@ -40,6 +40,8 @@ enum Command {
     Eval(commands::eval::EvalArgs),
     /// Search a model's hyperparameters on a validation split and save the best setting.
     Tune(commands::tune::TuneArgs),
+    /// Create, list and revoke API keys (while the server is stopped).
+    Keys(commands::keys::KeysArgs),
     /// Print the HTTP API's OpenAPI document (JSON).
     Openapi(commands::openapi::OpenapiArgs),
 }
@@ -59,6 +61,7 @@ fn main() -> ExitCode {
         Command::Eval(a) => commands::eval::run(&ctx, a),
         Command::Openapi(a) => commands::openapi::run(&ctx, a),
         Command::Tune(a) => commands::tune::run(&ctx, a),
+        Command::Keys(a) => commands::keys::run(&ctx, a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -4,6 +4,7 @@
 pub mod demo;
 pub mod eval;
 pub mod import;
+pub mod keys;
 pub mod openapi;
 pub mod pipeline_model;
 pub mod serve;
