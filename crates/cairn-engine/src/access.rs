@@ -74,7 +74,8 @@ pub struct ApiKey {
     pub scope: Scope,
     /// Unix seconds.
     pub created_at: i64,
-    /// Unix seconds of the last request made with the key, if any.
+    /// Unix seconds of the last request made with the key in this process, if any (kept in memory,
+    /// not written to the store on every request).
     pub last_used_at: Option<i64>,
 }
 

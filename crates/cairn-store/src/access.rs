@@ -15,7 +15,8 @@ pub struct KeyRecord {
     pub digest: String,
     /// Unix seconds.
     pub created_at: i64,
-    /// Unix seconds of the last authenticated request recorded, if any.
+    /// Unix seconds of the last authenticated request, if one was recorded (the server keeps it in
+    /// memory; nothing writes it yet).
     #[serde(default)]
     pub last_used_at: Option<i64>,
 }
