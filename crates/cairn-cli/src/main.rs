@@ -40,6 +40,8 @@ enum Command {
     Eval(commands::eval::EvalArgs),
     /// Search a model's hyperparameters on a validation split and save the best setting.
     Tune(commands::tune::TuneArgs),
+    /// Create, list and revoke API keys (while the server is stopped).
+    Keys(commands::keys::KeysArgs),
     /// Print the HTTP API's OpenAPI document (JSON).
     Openapi(commands::openapi::OpenapiArgs),
     /// Read the data directory back (store file, saved models) and report damage; `--repair`
@@ -76,6 +78,7 @@ fn main() -> ExitCode {
         Command::Backup(a) => commands::backup::backup(&ctx, a),
         Command::Restore(a) => commands::backup::restore(&ctx, a),
         Command::Export(a) => commands::export::run(&ctx, a),
+        Command::Keys(a) => commands::keys::run(&ctx, a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -28,6 +28,8 @@ pub struct Config {
     pub ingest: IngestConfig,
     /// Event types by name; entries in the file are added to the defaults or override them.
     pub event_types: EventTypes,
+    /// Access control: exposure without keys, per-key rate limits, CORS.
+    pub auth: AuthConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -94,6 +96,7 @@ impl Default for Config {
             serve: ServeConfig::default(),
             ingest: IngestConfig::default(),
             event_types: EventTypes::default(),
+            auth: AuthConfig::default(),
         }
     }
 }
@@ -123,6 +126,60 @@ impl Default for ServeConfig {
             default_placement: "home".into(),
             placements: default_placements(),
         }
+    }
+}
+
+/// The `[auth]` section. API keys themselves live in the store (`cairn keys`), not here.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Serve a non-loopback address although no API key exists, i.e. open to anyone who can reach
+    /// it. Off by default: without keys the server refuses to start on such an address.
+    pub insecure: bool,
+    /// Requests per second each key may make on average (a token bucket); 0 = no limit.
+    pub rate_limit_per_sec: f64,
+    /// Requests a key may make at once above that rate (the bucket's size).
+    pub rate_limit_burst: u32,
+    /// Origins allowed to call the API from a browser (CORS), e.g. `["https://shop.example"]`, or
+    /// `["*"]` for any; empty = CORS off (browsers refuse cross-origin calls).
+    pub cors_origins: Vec<String>,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            insecure: false,
+            rate_limit_per_sec: 0.0,
+            rate_limit_burst: 100,
+            cors_origins: Vec::new(),
+        }
+    }
+}
+
+impl AuthConfig {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !(self.rate_limit_per_sec.is_finite() && self.rate_limit_per_sec >= 0.0) {
+            return Err(ConfigError(
+                "auth.rate_limit_per_sec must be a number >= 0 (0 = no limit)".into(),
+            ));
+        }
+        if self.rate_limit_per_sec > 0.0 && self.rate_limit_burst == 0 {
+            return Err(ConfigError(
+                "auth.rate_limit_burst must be at least 1 when auth.rate_limit_per_sec is set"
+                    .into(),
+            ));
+        }
+        for origin in &self.cors_origins {
+            let ok = origin == "*"
+                || ((origin.starts_with("http://") || origin.starts_with("https://"))
+                    && !origin.ends_with('/'));
+            if !ok {
+                return Err(ConfigError(format!(
+                    "auth.cors_origins: `{origin}` is not an origin; write scheme and host without a path, e.g. \"https://shop.example\", or \"*\""
+                )));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -248,6 +305,7 @@ impl Config {
             p.validate(name).map_err(ConfigError)?;
         }
         self.train.validate().map_err(ConfigError)?;
+        self.auth.validate()?;
         Ok(())
     }
 }

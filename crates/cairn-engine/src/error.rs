@@ -47,6 +47,7 @@ impl EngineError {
             EngineError::Invalid(_) => "invalid_argument",
             EngineError::NotFound { kind: "item", .. } => "item_not_found",
             EngineError::NotFound { kind: "user", .. } => "user_not_found",
+            EngineError::NotFound { kind: "key", .. } => "key_not_found",
             EngineError::NotFound { .. } => "not_found",
             EngineError::Unprocessable(_) => "unprocessable",
             EngineError::Store(StoreError::InUse(_)) => "store_in_use",

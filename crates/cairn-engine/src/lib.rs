@@ -5,6 +5,7 @@
 //! Serving reads the user's recent history from the store on every request, so an acknowledged event
 //! changes the next recommendation at once; the trained models are swapped atomically by training.
 
+pub mod access;
 pub mod backup;
 mod catalog;
 pub mod config;
@@ -21,7 +22,11 @@ use arc_swap::ArcSwapOption;
 use cairn_core::{Event, Item, StoredEvent, Timestamp, User, Validate, ValidationError};
 use cairn_store::{DeletedUser, EmbeddedStore, Store, StoreStats};
 
+use crate::access::KeyRing;
+
+pub use access::{ApiKey, CreatedKey, Scope};
 pub use cairn_pipeline::ModelSet;
+pub use cairn_store::AuditRecord;
 pub use catalog::{Catalog, KnownNames};
 pub use config::{Config, ConfigError};
 pub use error::{EngineError, NameKind};
@@ -88,6 +93,8 @@ pub struct Engine {
     training: AtomicBool,
     /// Computed lists kept for their later pages.
     lists: std::sync::Mutex<recommend::ListCache>,
+    /// API keys by digest (see [`access`]).
+    keys: RwLock<KeyRing>,
 }
 
 /// Largest page a listing returns.
@@ -125,6 +132,7 @@ impl Engine {
                 None
             }
         };
+        let keys = KeyRing::load(store.as_ref())?;
         let models = models.map(Arc::new);
         if let Some(m) = &models {
             catalog.bind(m.clone());
@@ -136,6 +144,7 @@ impl Engine {
             models: ArcSwapOption::new(models),
             training: AtomicBool::new(false),
             lists: Default::default(),
+            keys: RwLock::new(keys),
         })
     }
 
@@ -375,6 +384,73 @@ impl Engine {
             Some(m) => last_seq > m.last_seq,
             None => last_seq > 0,
         })
+    }
+}
+
+/// API keys and the audit log (see [`access`]).
+impl Engine {
+    fn keys(&self) -> std::sync::RwLockReadGuard<'_, KeyRing> {
+        self.keys.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn keys_mut(&self) -> std::sync::RwLockWriteGuard<'_, KeyRing> {
+        self.keys.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether any API key exists (without one, the server runs open on loopback only).
+    pub fn has_keys(&self) -> bool {
+        !self.keys().is_empty()
+    }
+
+    /// Creates a key and stores its digest; the returned token is never available again.
+    pub fn create_key(&self, name: &str, scope: Scope) -> Result<CreatedKey, EngineError> {
+        self.keys_mut()
+            .create(self.store.as_ref(), name, scope, cairn_core::now_unix())
+    }
+
+    /// Every key (never a token or digest), oldest first.
+    pub fn list_keys(&self) -> Vec<ApiKey> {
+        self.keys().list()
+    }
+
+    /// Deletes a key: requests with its token fail from now on.
+    pub fn revoke_key(&self, id: &str) -> Result<ApiKey, EngineError> {
+        self.keys_mut()
+            .revoke(self.store.as_ref(), id)?
+            .ok_or_else(|| not_found("key", id))
+    }
+
+    /// The key a bearer token belongs to, if any.
+    pub fn authenticate(&self, token: &str) -> Option<ApiKey> {
+        self.keys().authenticate(token, cairn_core::now_unix())
+    }
+
+    /// Appends an administrative action to the audit log; returns its position.
+    pub fn record_audit(&self, record: AuditRecord) -> Result<u64, EngineError> {
+        Ok(self.store.append_audit(&record)?)
+    }
+
+    /// The audit log, newest first; `cursor` is the previous page's `next_cursor`.
+    pub fn audit(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<AuditRecord>, EngineError> {
+        let limit = check_limit(limit)?;
+        let before = cursor
+            .map(|c| {
+                c.parse::<u64>().map_err(|_| {
+                    EngineError::invalid(
+                        "cursor",
+                        format!(
+                            "`{c}` is not a cursor of this list; pass a `next_cursor` it returned"
+                        ),
+                    )
+                })
+            })
+            .transpose()?;
+        let records = self.store.list_audit(before, limit)?;
+        Ok(page(records, limit, |r| r.seq.to_string()))
     }
 }
 

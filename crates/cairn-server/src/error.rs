@@ -122,7 +122,9 @@ impl From<EngineError> for ApiError {
         }
         // By code rather than variant: the store error type is not part of the engine's public API.
         let status = match e.code() {
-            "item_not_found" | "user_not_found" | "not_found" => StatusCode::NOT_FOUND,
+            "item_not_found" | "user_not_found" | "key_not_found" | "not_found" => {
+                StatusCode::NOT_FOUND
+            }
             "unprocessable" => StatusCode::UNPROCESSABLE_ENTITY,
             "training_busy" => StatusCode::CONFLICT,
             "cursor_expired" => StatusCode::GONE,
@@ -130,6 +132,9 @@ impl From<EngineError> for ApiError {
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let message = match &e {
+            EngineError::NotFound { kind: "key", id } => {
+                format!("key `{id}` does not exist; list the keys with GET /v1/keys")
+            }
             EngineError::NotFound { kind, id } => {
                 format!("{kind} `{id}` does not exist; create it with PUT /v1/{kind}s/{{id}}")
             }

@@ -4,6 +4,7 @@
 //! Entry points for the CLI: [`router`] (the app), [`serve`] (run it until shutdown), [`openapi`]
 //! (the document), [`spawn_retrainer`] (periodic background training), [`shutdown_signal`].
 
+pub mod auth;
 mod background;
 pub mod dto;
 pub mod error;
@@ -21,7 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 use cairn_engine::Engine;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -31,9 +32,10 @@ use utoipa::OpenApi as _;
 pub use background::{spawn_retrainer, train_if_new_events};
 pub use error::{ApiError, ErrorBody};
 
+use crate::auth::RateLimiter;
 use crate::error::ApiError as Error;
 use crate::metrics::HttpMetrics;
-use crate::routes::{data, events, items, ops, recommend, users};
+use crate::routes::{access, data, events, items, ops, recommend, users};
 use crate::scoring::ScoringPool;
 use crate::state::AppState;
 
@@ -42,11 +44,22 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     openapi::ApiDoc::openapi()
 }
 
-/// The whole application. Body size limit and request timeout come from `engine.config().server`
+/// The whole application, as [`serve`] runs it on an address of `server.host`: while no API key
+/// exists it answers without one only when that host is a loopback address or `auth.insecure` is
+/// set (see [`auth`]).
+///
+/// Body size limit and request timeout come from `engine.config().server`
 /// (`request_timeout_ms = 0` disables the timeout); `POST /v1/train` is exempt from the timeout because
 /// training legitimately takes long. Fails only when the scoring threads cannot be started.
 pub fn router(engine: Arc<Engine>) -> io::Result<Router> {
+    let config = engine.config();
+    let keyless_open = auth::is_loopback_host(&config.server.host) || config.auth.insecure;
+    build_router(engine, keyless_open)
+}
+
+fn build_router(engine: Arc<Engine>, keyless_open: bool) -> io::Result<Router> {
     let server = &engine.config().server;
+    let auth_config = engine.config().auth.clone();
     let timeout = Duration::from_millis(server.request_timeout_ms);
     let max_body = server.max_body_bytes;
     let scoring = ScoringPool::new(server.scoring_threads).map_err(io::Error::other)?;
@@ -55,6 +68,12 @@ pub fn router(engine: Arc<Engine>) -> io::Result<Router> {
         metrics: Arc::new(HttpMetrics::new()),
         scoring: Arc::new(scoring),
         engine,
+        keyless_open,
+        rate_limiter: RateLimiter::new(
+            auth_config.rate_limit_per_sec,
+            auth_config.rate_limit_burst,
+        )
+        .map(Arc::new),
     };
     let api = Router::new()
         .route("/v1/items", get(items::list_items).post(items::put_items))
@@ -85,7 +104,10 @@ pub fn router(engine: Arc<Engine>) -> io::Result<Router> {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
-        .route("/openapi.json", get(ops::openapi));
+        .route("/openapi.json", get(ops::openapi))
+        .route("/v1/keys", get(access::list_keys).post(access::create_key))
+        .route("/v1/keys/{id}", delete(access::revoke_key))
+        .route("/v1/audit", get(access::audit));
     // Layers added with `Router::layer` wrap the routes present at that point only, so the training
     // route added below is exempt. A zero timeout means none.
     let api = if timeout.is_zero() {
@@ -101,10 +123,16 @@ pub fn router(engine: Arc<Engine>) -> io::Result<Router> {
         .route("/v1/backup", post(data::backup))
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed);
+    // Inside the JSON-error and metrics layers (so refusals are counted and JSON), around every
+    // route including training and the fallback.
+    let api = api.layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        auth::authorize,
+    ));
 
     let metrics = Arc::clone(&state.metrics);
     // Outermost last: metrics see the final status, after panics and framework errors became JSON.
-    Ok(api
+    let api = api
         .layer(DefaultBodyLimit::max(max_body))
         .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::custom(middleware::panic_response))
@@ -113,7 +141,34 @@ pub fn router(engine: Arc<Engine>) -> io::Result<Router> {
             metrics,
             middleware::record_metrics,
         ))
-        .with_state(state))
+        .with_state(state);
+    // Outside everything else, so a browser's preflight is answered before authentication.
+    Ok(match cors_layer(&auth_config.cors_origins) {
+        Some(cors) => api.layer(cors),
+        None => api,
+    })
+}
+
+/// CORS for the configured origins; `None` (no CORS headers) when there are none.
+fn cors_layer(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
+    use axum::http::{header, HeaderValue, Method};
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    if origins.is_empty() {
+        return None;
+    }
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        // Validated by the configuration (`AuthConfig::validate`); an unparsable one is skipped.
+        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+            .expose_headers([header::RETRY_AFTER]),
+    )
 }
 
 async fn route_not_found(uri: axum::http::Uri) -> Error {
@@ -152,10 +207,28 @@ pub async fn serve(
             "startup",
         ));
     }
-    if let Ok(addr) = listener.local_addr() {
-        tracing::info!(%addr, "serving the Cairn API");
+    let addr = listener.local_addr()?;
+    let insecure = engine.config().auth.insecure;
+    auth::check_exposure(addr.ip(), engine.has_keys(), insecure)
+        .map_err(|m| io::Error::new(io::ErrorKind::PermissionDenied, m))?;
+    if !engine.has_keys() {
+        if addr.ip().is_loopback() {
+            tracing::warn!(
+                %addr,
+                "no API key exists: serving without authentication, on loopback only; create a key \
+                 with `cairn keys create --scope admin --name ops` (or POST /v1/keys) to require keys"
+            );
+        } else {
+            tracing::warn!(
+                %addr,
+                "no API key exists and --insecure is set: serving WITHOUT authentication to anyone \
+                 who can reach this address"
+            );
+        }
     }
-    axum::serve(listener, router(engine)?)
+    tracing::info!(%addr, "serving the Cairn API");
+    let keyless_open = addr.ip().is_loopback() || insecure;
+    axum::serve(listener, build_router(engine, keyless_open)?)
         .with_graceful_shutdown(shutdown)
         .await
 }

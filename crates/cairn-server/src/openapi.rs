@@ -3,7 +3,8 @@
 
 use utoipa::OpenApi;
 
-use crate::routes::{data, events, items, ops, recommend, users};
+use crate::auth::SecurityDoc;
+use crate::routes::{access, data, events, items, ops, recommend, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -38,7 +39,12 @@ use crate::routes::{data, events, items, ops, recommend, users};
         ops::readyz,
         ops::metrics,
         ops::openapi,
+        access::create_key,
+        access::list_keys,
+        access::revoke_key,
+        access::audit,
     ),
+    modifiers(&SecurityDoc),
     tags(
         (name = "items", description = "The catalog"),
         (name = "users", description = "Users, their history, erasure"),
@@ -46,6 +52,7 @@ use crate::routes::{data, events, items, ops, recommend, users};
         (name = "recommendations", description = "Recommendation lists"),
         (name = "model", description = "Training and the served model"),
         (name = "operations", description = "Health, readiness, metrics, this document"),
+        (name = "access", description = "API keys and the audit log"),
     )
 )]
 pub struct ApiDoc;

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use cairn_engine::{Engine, EngineError};
 
+use crate::auth::RateLimiter;
 use crate::error::ApiError;
 use crate::metrics::HttpMetrics;
 use crate::scoring::ScoringPool;
@@ -13,6 +14,10 @@ pub struct AppState {
     pub engine: Arc<Engine>,
     pub metrics: Arc<HttpMetrics>,
     pub scoring: Arc<ScoringPool>,
+    /// Whether requests are answered without a key while no key exists (loopback, or `insecure`).
+    pub keyless_open: bool,
+    /// Per-key request limits; `None` when `auth.rate_limit_per_sec` is 0.
+    pub rate_limiter: Option<Arc<RateLimiter>>,
 }
 
 impl AppState {

@@ -14,7 +14,9 @@ mod check;
 pub use check::{Repair, StoreCheck};
 
 use crate::record::{decode_json, encode_json, EventRecord};
-use crate::{AppendOutcome, BackupReport, DeletedUser, Store, StoreError, StoreStats};
+use crate::{
+    AppendOutcome, AuditRecord, BackupReport, DeletedUser, KeyRecord, Store, StoreError, StoreStats,
+};
 
 const ITEMS: TableDefinition<&str, &[u8]> = TableDefinition::new("items");
 const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
@@ -25,6 +27,10 @@ const USER_EVENTS: TableDefinition<(&str, u64), ()> = TableDefinition::new("user
 /// Client event ids already stored, for idempotent posting.
 const EVENT_IDS: TableDefinition<&str, u64> = TableDefinition::new("event_ids");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// API keys by id (JSON [`KeyRecord`]: the token's digest, never the token).
+const KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("keys");
+/// The audit log of administrative actions, by position (JSON [`AuditRecord`]).
+const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
 const LAST_SEQ: &str = "last_seq";
 
 pub struct EmbeddedStore {
@@ -50,12 +56,19 @@ impl EmbeddedStore {
             txn.open_table(EVENT_IDS)?;
             txn.open_table(META)?;
         }
+        Self::create_access_tables(&txn)?;
         txn.commit()?;
         Ok(EmbeddedStore { db, path })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    fn create_access_tables(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
+        txn.open_table(KEYS)?;
+        txn.open_table(AUDIT)?;
+        Ok(())
     }
 
     fn put_rows<T: serde::Serialize>(
@@ -272,6 +285,58 @@ impl Store for EmbeddedStore {
                 .unwrap_or(0),
         })
     }
+
+    // ----- access: API keys and the audit log -----
+
+    fn put_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
+        self.put_rows(KEYS, std::slice::from_ref(key), |k| &k.id)
+    }
+
+    fn list_keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
+        self.list_rows(KEYS, None, usize::MAX)
+    }
+
+    fn delete_key(&self, id: &str) -> Result<bool, StoreError> {
+        let txn = self.db.begin_write()?;
+        let existed = txn.open_table(KEYS)?.remove(id)?.is_some();
+        txn.commit()?;
+        Ok(existed)
+    }
+
+    fn append_audit(&self, record: &AuditRecord) -> Result<u64, StoreError> {
+        let txn = self.db.begin_write()?;
+        let seq;
+        {
+            let mut audit = txn.open_table(AUDIT)?;
+            seq = audit.last()?.map(|(k, _)| k.value()).unwrap_or(0) + 1;
+            let stored = AuditRecord {
+                seq,
+                ..record.clone()
+            };
+            audit.insert(seq, encode_json(&stored).as_slice())?;
+        }
+        txn.commit()?;
+        Ok(seq)
+    }
+
+    fn list_audit(
+        &self,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let audit = txn.open_table(AUDIT)?;
+        let end = match before {
+            Some(b) => Bound::Excluded(b),
+            None => Bound::Unbounded,
+        };
+        let mut out = Vec::new();
+        for entry in audit.range((Bound::Unbounded, end))?.rev().take(limit) {
+            let (_, bytes) = entry?;
+            out.push(decode_json("audit", bytes.value())?);
+        }
+        Ok(out)
+    }
 }
 
 #[cfg(test)]
@@ -362,6 +427,45 @@ mod tests {
             EmbeddedStore::open(d.path()),
             Err(StoreError::InUse(_))
         ));
+    }
+
+    #[test]
+    fn keys_and_audit_round_trip_and_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = KeyRecord {
+            id: "key_b".into(),
+            name: "backend".into(),
+            scope: "ingest".into(),
+            digest: "ab".repeat(32),
+            created_at: 10,
+            last_used_at: None,
+        };
+        {
+            let s = EmbeddedStore::open(dir.path()).unwrap();
+            s.put_key(&key).unwrap();
+            for i in 0..5 {
+                let record = AuditRecord {
+                    seq: 0,
+                    at: i,
+                    key_id: "key_b".into(),
+                    key_name: "backend".into(),
+                    action: format!("DELETE /v1/items/i{i}"),
+                    target: Some(format!("i{i}")),
+                    status: 204,
+                };
+                assert_eq!(s.append_audit(&record).unwrap(), i as u64 + 1);
+            }
+        }
+        let s = EmbeddedStore::open(dir.path()).unwrap();
+        assert_eq!(s.list_keys().unwrap(), vec![key]);
+        let newest = s.list_audit(None, 2).unwrap();
+        assert_eq!(newest.iter().map(|r| r.seq).collect::<Vec<_>>(), [5, 4]);
+        let older = s.list_audit(Some(4), 10).unwrap();
+        assert_eq!(older.iter().map(|r| r.seq).collect::<Vec<_>>(), [3, 2, 1]);
+        assert_eq!(older[0].target.as_deref(), Some("i2"));
+        assert!(s.delete_key("key_b").unwrap());
+        assert!(!s.delete_key("key_b").unwrap());
+        assert!(s.list_keys().unwrap().is_empty());
     }
 
     #[test]

@@ -5,12 +5,14 @@
 //! method is atomic: a batch is applied whole or not at all, and once it returns `Ok` it is durable
 //! (fsynced), so an acknowledged write survives `kill -9`.
 
+mod access;
 mod embedded;
 mod error;
 mod record;
 
 use cairn_core::{Event, Item, StoredEvent, Timestamp, User};
 
+pub use access::{AuditRecord, KeyRecord};
 pub use embedded::{EmbeddedStore, Repair, StoreCheck};
 pub use error::StoreError;
 
@@ -83,4 +85,18 @@ pub trait Store: Send + Sync + 'static {
     /// Writes a consistent copy of everything stored into the empty folder `dest_dir`, as a store
     /// this backend opens there, while reads and writes go on.
     fn backup(&self, dest_dir: &std::path::Path) -> Result<BackupReport, StoreError>;
+
+    // ----- access: API keys and the audit log -----
+
+    /// Inserts or replaces a key (by id).
+    fn put_key(&self, key: &KeyRecord) -> Result<(), StoreError>;
+    /// Every key, in id order.
+    fn list_keys(&self) -> Result<Vec<KeyRecord>, StoreError>;
+    /// Removes a key; returns whether it existed.
+    fn delete_key(&self, id: &str) -> Result<bool, StoreError>;
+    /// Appends an audit record (its `seq` is assigned here) and returns its position.
+    fn append_audit(&self, record: &AuditRecord) -> Result<u64, StoreError>;
+    /// Audit records with `seq < before` (all when `None`), newest first, at most `limit`.
+    fn list_audit(&self, before: Option<u64>, limit: usize)
+        -> Result<Vec<AuditRecord>, StoreError>;
 }

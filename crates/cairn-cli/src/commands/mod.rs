@@ -7,6 +7,7 @@ pub mod demo;
 pub mod eval;
 pub mod export;
 pub mod import;
+pub mod keys;
 pub mod openapi;
 pub mod pipeline_model;
 pub mod serve;

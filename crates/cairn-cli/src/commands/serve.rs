@@ -19,6 +19,10 @@ pub struct ServeArgs {
     /// Fill an empty data directory with the generated demo shop (and train) before serving.
     #[arg(long)]
     demo: bool,
+    /// Serve a non-loopback address although no API key exists, open to anyone who can reach it
+    /// (sets `auth.insecure`). Without it, such a start is refused.
+    #[arg(long)]
+    insecure: bool,
 }
 
 pub fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<()> {
@@ -29,6 +33,7 @@ pub fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<()> {
     if let Some(port) = args.port {
         config.server.port = port;
     }
+    config.auth.insecure |= args.insecure;
     let data_dir = config.data_dir.clone();
     let engine = cairn_engine::Engine::open(config)
         .with_context(|| format!("opening the data directory {}", data_dir.display()))?;

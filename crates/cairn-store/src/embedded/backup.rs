@@ -8,7 +8,9 @@ use redb::{
     Database, Key, ReadTransaction, ReadableTable, TableDefinition, Value, WriteTransaction,
 };
 
-use super::{EmbeddedStore, EVENTS, EVENT_IDS, ITEMS, LAST_SEQ, META, USERS, USER_EVENTS};
+use super::{
+    EmbeddedStore, AUDIT, EVENTS, EVENT_IDS, ITEMS, KEYS, LAST_SEQ, META, USERS, USER_EVENTS,
+};
 use crate::{BackupReport, StoreError};
 
 impl EmbeddedStore {
@@ -41,6 +43,8 @@ impl EmbeddedStore {
             copy(&from, &to, USER_EVENTS)?;
             copy(&from, &to, EVENT_IDS)?;
             copy(&from, &to, META)?;
+            copy(&from, &to, KEYS)?;
+            copy(&from, &to, AUDIT)?;
             to.commit()?;
         }
         report.last_seq = from

@@ -9,7 +9,9 @@ use std::path::Path;
 
 use redb::{Database, DatabaseError, ReadableTable, ReadableTableMetadata};
 
-use super::{EmbeddedStore, EVENTS, EVENT_IDS, ITEMS, LAST_SEQ, META, USERS, USER_EVENTS};
+use super::{
+    EmbeddedStore, AUDIT, EVENTS, EVENT_IDS, ITEMS, KEYS, LAST_SEQ, META, USERS, USER_EVENTS,
+};
 use crate::record::EventRecord;
 use crate::StoreError;
 
@@ -161,6 +163,8 @@ fn read_all(db: &Database, report: &mut StoreCheck) -> Result<(), StoreError> {
     counted(report, "user_events", txn.open_table(USER_EVENTS)?.len());
     counted(report, "event_ids", txn.open_table(EVENT_IDS)?.len());
     counted(report, "meta", txn.open_table(META)?.len());
+    counted(report, "keys", txn.open_table(KEYS)?.len());
+    counted(report, "audit", txn.open_table(AUDIT)?.len());
     Ok(())
 }
 
@@ -241,6 +245,29 @@ fn copy_readable(old: &Database, fresh: &Database, report: &mut Repair) -> Resul
                         *count += 1;
                     }
                     _ => report.lost += 1,
+                }
+            }
+        }
+        // Keys and the audit log, row by row as they read.
+        if let Ok(table) = from.open_table(KEYS) {
+            let mut to = txn.open_table(KEYS)?;
+            for entry in table.iter()? {
+                match entry {
+                    Ok((k, v)) => {
+                        to.insert(k.value(), v.value())?;
+                    }
+                    Err(_) => report.lost += 1,
+                }
+            }
+        }
+        if let Ok(table) = from.open_table(AUDIT) {
+            let mut to = txn.open_table(AUDIT)?;
+            for entry in table.iter()? {
+                match entry {
+                    Ok((k, v)) => {
+                        to.insert(k.value(), v.value())?;
+                    }
+                    Err(_) => report.lost += 1,
                 }
             }
         }

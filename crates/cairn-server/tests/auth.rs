@@ -1,0 +1,425 @@
+//! Access control end to end: the real server on 127.0.0.1:0, driven over HTTP with API keys of each
+//! scope; the audit log; the rate limit; CORS; and the refusal to serve a public address without keys.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use cairn_core::{Event, Item};
+use cairn_engine::{Config, Engine, Scope};
+use reqwest::blocking::Client;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+struct TestServer {
+    base: String,
+    client: Client,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+    dir: Option<tempfile::TempDir>,
+}
+
+struct Reply {
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    body: Value,
+    text: String,
+}
+
+impl Reply {
+    fn expect(&self, status: u16) -> &Value {
+        assert_eq!(self.status, status, "body: {}", self.text);
+        &self.body
+    }
+
+    fn expect_error(&self, status: u16, code: &str) -> String {
+        self.expect(status);
+        assert_eq!(self.body["error"]["code"], code, "body: {}", self.text);
+        self.body["error"]["message"]
+            .as_str()
+            .expect("a message")
+            .to_string()
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// Ten items and a few users with events, trained (so no startup training runs), so that
+/// recommendations and training have data.
+fn catalog(engine: &Engine) {
+    engine
+        .put_items((0..10).map(|i| Item::new(format!("i{i}"))).collect())
+        .unwrap();
+    let events = (0..6)
+        .flat_map(|u| {
+            (0..5).map(move |k| Event::new(format!("u{u}"), format!("i{}", (u + k) % 10), "view"))
+        })
+        .collect();
+    engine.add_events(events).unwrap();
+    engine.train().unwrap();
+}
+
+impl TestServer {
+    fn start(configure: impl FnOnce(&mut Config), prepare: impl FnOnce(&Engine)) -> TestServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = Config {
+            data_dir: dir.path().to_path_buf(),
+            ..Config::default()
+        };
+        configure(&mut config);
+        let engine = Engine::open(config).expect("engine opens");
+        prepare(&engine);
+        let engine = Arc::new(engine);
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel::<SocketAddr>();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind");
+                addr_tx
+                    .send(listener.local_addr().expect("addr"))
+                    .expect("send addr");
+                let shutdown = async move {
+                    let _ = stop_rx.await;
+                };
+                cairn_server::serve(engine, listener, shutdown)
+                    .await
+                    .expect("serve");
+            });
+        });
+        let addr = addr_rx.recv().expect("server started");
+        TestServer {
+            base: format!("http://{addr}"),
+            client: Client::builder()
+                .timeout(Duration::from_secs(120))
+                .build()
+                .expect("client"),
+            stop: Some(stop_tx),
+            thread: Some(thread),
+            dir: Some(dir),
+        }
+    }
+
+    fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Reply {
+        let mut req = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().expect("request sent");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let text = resp.text().expect("body read");
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            body,
+            text,
+        }
+    }
+
+    fn get(&self, path: &str, token: Option<&str>) -> Reply {
+        self.call(Method::GET, path, token, None)
+    }
+
+    fn post(&self, path: &str, token: Option<&str>, body: Value) -> Reply {
+        self.call(Method::POST, path, token, Some(body))
+    }
+
+    fn delete(&self, path: &str, token: Option<&str>) -> Reply {
+        self.call(Method::DELETE, path, token, None)
+    }
+
+    fn create_key(&self, token: Option<&str>, name: &str, scope: &str) -> (String, String) {
+        let reply = self.post("/v1/keys", token, json!({"name": name, "scope": scope}));
+        let body = reply.expect(201);
+        assert_eq!(body["scope"], scope);
+        (
+            body["id"].as_str().expect("id").to_string(),
+            body["token"].as_str().expect("token").to_string(),
+        )
+    }
+
+    /// Stops the server (closing the store) and hands over its data directory.
+    fn stop(mut self) -> tempfile::TempDir {
+        self.shutdown();
+        self.dir.take().expect("data dir")
+    }
+
+    fn shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            thread.join().expect("server thread");
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+#[test]
+fn keys_scopes_revocation_and_the_audit_log() {
+    let server = TestServer::start(|_| {}, catalog);
+
+    // No key yet: open, on loopback, so the quick start works; the first admin key is made here.
+    server.get("/v1/popular", None).expect(200);
+    let (admin_id, admin) = server.create_key(None, "ops", "admin");
+    assert!(admin.starts_with("cairn_") && admin.len() > 60, "{admin}");
+
+    // From now on every route but the health checks and the document needs a key.
+    let refused = server.get("/v1/popular", None);
+    let message = refused.expect_error(401, "unauthorized");
+    assert!(message.contains("Authorization: Bearer"), "{message}");
+    assert!(refused
+        .header("www-authenticate")
+        .unwrap()
+        .starts_with("Bearer"));
+    server.get("/healthz", None).expect(200);
+    server.get("/openapi.json", None).expect(200);
+    let bad = server.get("/v1/popular", Some("cairn_0000"));
+    bad.expect_error(401, "unauthorized");
+    assert!(bad
+        .header("www-authenticate")
+        .unwrap()
+        .contains("invalid_token"));
+    server
+        .call(Method::GET, "/v1/popular", None, None)
+        .expect_error(401, "unauthorized");
+
+    let (read_id, read) = server.create_key(Some(&admin), "dashboard", "read");
+    let (_, ingest) = server.create_key(Some(&admin), "backend", "ingest");
+
+    // read: recommendations and item reads, nothing that writes.
+    server
+        .get("/v1/users/u0/recommendations", Some(&read))
+        .expect(200);
+    server.get("/v1/items/i1", Some(&read)).expect(200);
+    let event = json!({"events": [{"user_id": "u9", "item_id": "i3", "type": "view"}]});
+    let message = server
+        .post("/v1/events", Some(&read), event.clone())
+        .expect_error(403, "forbidden");
+    assert!(
+        message.contains("`ingest`") && message.contains("dashboard"),
+        "{message}"
+    );
+    let message = server
+        .delete("/v1/users/u0", Some(&read))
+        .expect_error(403, "forbidden");
+    assert!(message.contains("`admin`"), "{message}");
+
+    // ingest: writes events, cannot train, delete or manage keys.
+    server.post("/v1/events", Some(&ingest), event).expect(200);
+    server
+        .call(Method::POST, "/v1/train", Some(&ingest), None)
+        .expect_error(403, "forbidden");
+    server
+        .post(
+            "/v1/keys",
+            Some(&ingest),
+            json!({"name": "x", "scope": "admin"}),
+        )
+        .expect_error(403, "forbidden");
+    server
+        .get("/v1/users/u0/events", Some(&ingest))
+        .expect_error(403, "forbidden");
+
+    // admin: everything.
+    server
+        .call(Method::POST, "/v1/train", Some(&admin), None)
+        .expect(200);
+    server.delete("/v1/users/u1", Some(&admin)).expect(200);
+    let keys = server.get("/v1/keys", Some(&admin));
+    let listed = keys.expect(200)["keys"].as_array().unwrap().clone();
+    assert_eq!(listed.len(), 3);
+    assert!(listed.iter().all(|k| k.get("token").is_none()));
+    assert!(!keys.text.contains(&read) && !keys.text.contains(&admin));
+    let ops = listed
+        .iter()
+        .find(|k| k["id"] == admin_id.as_str())
+        .unwrap();
+    assert!(ops["last_used_at"].as_i64().is_some());
+    server
+        .post(
+            "/v1/keys",
+            Some(&admin),
+            json!({"name": "x", "scope": "root"}),
+        )
+        .expect_error(400, "invalid_argument");
+
+    // Revocation takes effect at once.
+    server
+        .delete(&format!("/v1/keys/{read_id}"), Some(&admin))
+        .expect(204);
+    server
+        .get("/v1/popular", Some(&read))
+        .expect_error(401, "unauthorized");
+    server
+        .delete(&format!("/v1/keys/{read_id}"), Some(&admin))
+        .expect_error(404, "key_not_found");
+
+    // The audit log: who, what, when, newest first, in pages; only admin requests are in it.
+    let page = server.get("/v1/audit?limit=3", Some(&admin));
+    let body = page.expect(200);
+    let entries = body["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 3);
+    assert_eq!(entries[0]["action"], format!("DELETE /v1/keys/{read_id}"));
+    assert_eq!(entries[0]["status"], 404);
+    assert_eq!(entries[1]["action"], format!("DELETE /v1/keys/{read_id}"));
+    assert_eq!(entries[1]["target"], read_id.as_str());
+    assert_eq!(entries[1]["status"], 204);
+    assert_eq!(entries[1]["key_id"], admin_id.as_str());
+    assert_eq!(entries[1]["key_name"], "ops");
+    assert!(entries[1]["at"].as_i64().unwrap() > 1_700_000_000);
+    let cursor = body["next_cursor"].as_str().expect("more pages");
+    let rest = server.get(
+        &format!("/v1/audit?limit=1000&cursor={cursor}"),
+        Some(&admin),
+    );
+    let older = rest.expect(200)["entries"].as_array().unwrap().clone();
+    assert!(rest.body["next_cursor"].is_null());
+    let actions: Vec<&str> = older
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert!(actions.contains(&"POST /v1/train"), "{actions:?}");
+    assert!(actions.contains(&"DELETE /v1/users/u1"), "{actions:?}");
+    assert!(!actions.contains(&"POST /v1/events"), "{actions:?}");
+    let first = older.last().unwrap();
+    assert_eq!(
+        (
+            first["action"].as_str(),
+            first["key_id"].as_str(),
+            first["status"].as_u64()
+        ),
+        (Some("POST /v1/keys"), Some("anonymous"), Some(201))
+    );
+    let seqs: Vec<u64> = entries
+        .iter()
+        .chain(&older)
+        .map(|e| e["seq"].as_u64().unwrap())
+        .collect();
+    assert!(seqs.windows(2).all(|w| w[0] == w[1] + 1), "{seqs:?}");
+
+    // Tokens are stored only as digests: no token appears in the store file.
+    let dir = server.stop();
+    let bytes = std::fs::read(dir.path().join("cairn.redb")).unwrap();
+    for token in [&admin, &read, &ingest] {
+        let found = bytes.windows(token.len()).any(|w| w == token.as_bytes());
+        assert!(!found, "a token is in the store file");
+    }
+    let engine = Engine::open(Config {
+        data_dir: dir.path().to_path_buf(),
+        ..Config::default()
+    })
+    .unwrap();
+    assert_eq!(
+        engine.authenticate(&admin).map(|k| k.name),
+        Some("ops".into())
+    );
+    assert_eq!(engine.authenticate(&read), None);
+}
+
+#[test]
+fn a_key_over_its_rate_gets_429_with_retry_after() {
+    let mut tokens = Vec::new();
+    let server = TestServer::start(
+        |c| {
+            // Half a request per second, two at once: the third quick request is over.
+            c.auth.rate_limit_per_sec = 0.5;
+            c.auth.rate_limit_burst = 2;
+        },
+        |engine| {
+            for name in ["a", "b"] {
+                tokens.push(engine.create_key(name, Scope::Read).unwrap().token);
+            }
+        },
+    );
+    let (a, b) = (&tokens[0], &tokens[1]);
+    server.get("/v1/popular", Some(a)).expect(200);
+    server.get("/v1/popular", Some(a)).expect(200);
+    let limited = server.get("/v1/popular", Some(a));
+    let message = limited.expect_error(429, "rate_limited");
+    assert!(message.contains("retry in"), "{message}");
+    let retry: u64 = limited.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=2).contains(&retry), "Retry-After: {retry}");
+    // Each key has its own bucket; unauthenticated requests do not spend a key's tokens.
+    server.get("/v1/popular", Some(b)).expect(200);
+    server.get("/healthz", None).expect(200);
+}
+
+#[test]
+fn cors_is_off_by_default_and_answers_configured_origins() {
+    let preflight = |server: &TestServer| {
+        server
+            .client
+            .request(Method::OPTIONS, format!("{}/v1/popular", server.base))
+            .header("origin", "https://shop.example")
+            .header("access-control-request-method", "GET")
+            .header("access-control-request-headers", "authorization")
+            .send()
+            .unwrap()
+    };
+    let closed = TestServer::start(|_| {}, |_| {});
+    let reply = preflight(&closed);
+    assert!(reply.headers().get("access-control-allow-origin").is_none());
+    let open = TestServer::start(
+        |c| c.auth.cors_origins = vec!["https://shop.example".into()],
+        |_| {},
+    );
+    let reply = preflight(&open);
+    assert_eq!(reply.status(), 200);
+    assert_eq!(
+        reply.headers()["access-control-allow-origin"],
+        "https://shop.example"
+    );
+}
+
+#[test]
+fn a_public_address_without_keys_is_refused_unless_insecure() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let serve_public = |configure: fn(&mut Config), key: bool| {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config {
+            data_dir: dir.path().to_path_buf(),
+            ..Config::default()
+        };
+        configure(&mut config);
+        let engine = Engine::open(config).unwrap();
+        if key {
+            engine.create_key("ops", Scope::Admin).unwrap();
+        }
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("0.0.0.0:0").await.unwrap();
+            // Shut down at once: only whether serving starts matters here.
+            cairn_server::serve(Arc::new(engine), listener, async {}).await
+        })
+    };
+    let refused = serve_public(|_| {}, false).unwrap_err();
+    let message = refused.to_string();
+    assert!(
+        message.contains("--insecure") && message.contains("cairn keys create"),
+        "{message}"
+    );
+    serve_public(|_| {}, true).expect("a key makes a public address allowed");
+    serve_public(|c| c.auth.insecure = true, false).expect("insecure serves open on purpose");
+}

@@ -1,0 +1,41 @@
+//! Stored access records: API keys (only the SHA-256 digest of a token, never the token) and the audit
+//! log of administrative actions. Plain data; the engine decides what a scope allows.
+
+use serde::{Deserialize, Serialize};
+
+/// One API key as stored. `digest` is the hex SHA-256 of the token; the token itself is never stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyRecord {
+    /// Public identifier (`key_...`), shown in listings and the audit log.
+    pub id: String,
+    pub name: String,
+    /// `read`, `ingest` or `admin`.
+    pub scope: String,
+    /// Lowercase hex SHA-256 of the token.
+    pub digest: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds of the last authenticated request, if one was recorded (the server keeps it in
+    /// memory; nothing writes it yet).
+    #[serde(default)]
+    pub last_used_at: Option<i64>,
+}
+
+/// One administrative action: who did what, when, and how it ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    /// Position in the log, assigned by the store (1, 2, ...); ignored on append.
+    pub seq: u64,
+    /// Unix seconds.
+    pub at: i64,
+    /// The key's id, or `anonymous` when the server ran without keys.
+    pub key_id: String,
+    pub key_name: String,
+    /// HTTP method and path, e.g. `DELETE /v1/users/u1`.
+    pub action: String,
+    /// The resource acted on (the path's id), when there is one.
+    #[serde(default)]
+    pub target: Option<String>,
+    /// The HTTP status the action was answered with.
+    pub status: u16,
+}
