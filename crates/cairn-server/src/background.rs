@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use cairn_engine::{Engine, EngineError, TrainReport};
+use cairn_engine::{Engine, EngineError, Progress, TrainReport, TRAINING_STAGE};
 use tokio::task::JoinHandle;
 use tokio::time::{interval_at, Instant, MissedTickBehavior};
 
@@ -33,9 +33,45 @@ pub async fn has_events(engine: &Arc<Engine>) -> bool {
     }
 }
 
-/// Runs [`train_if_new_events`] on the blocking pool and logs the outcome; never fails.
+/// Logs a training's progress: each of the pipeline's steps (with the engine's percent) and each
+/// piece of work as it starts (`ranker cut 1 of 3: refit models`, `item-knn`, `content`, ...) at
+/// info; model iterations at debug.
+struct LogProgress<'a> {
+    engine: &'a Engine,
+    why: &'static str,
+}
+
+impl Progress for LogProgress<'_> {
+    fn update(&self, stage: &str, done: usize, total: usize) {
+        let percent = self.engine.training_status().map_or(0, |s| s.percent);
+        if stage == TRAINING_STAGE {
+            tracing::info!(
+                why = self.why,
+                percent,
+                "training: {done} of {total} steps done"
+            );
+        } else if total == 1 && done == 0 {
+            tracing::info!(why = self.why, percent, "training: {stage}");
+        } else if total > 1 {
+            tracing::debug!(why = self.why, percent, "training: {stage} {done}/{total}");
+        }
+    }
+}
+
+/// [`train_if_new_events`], logging the training's progress (see [`LogProgress`]).
+fn train_logged(engine: &Engine, why: &'static str) -> Result<Option<TrainReport>, EngineError> {
+    if !engine.has_new_events()? {
+        return Ok(None);
+    }
+    engine
+        .train_with_progress(&LogProgress { engine, why })
+        .map(Some)
+}
+
+/// Runs [`train_if_new_events`] on the blocking pool, logging its progress and its outcome; never
+/// fails.
 pub async fn train_in_background(engine: Arc<Engine>, why: &'static str) {
-    match tokio::task::spawn_blocking(move || train_if_new_events(&engine)).await {
+    match tokio::task::spawn_blocking(move || train_logged(&engine, why)).await {
         Ok(Ok(Some(report))) => tracing::info!(
             why,
             version = %report.version,

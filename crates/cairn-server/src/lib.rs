@@ -33,7 +33,7 @@ pub use error::{ApiError, ErrorBody};
 
 use crate::error::ApiError as Error;
 use crate::metrics::HttpMetrics;
-use crate::routes::{events, items, ops, recommend, users};
+use crate::routes::{batch, events, items, ops, recommend, users};
 use crate::scoring::ScoringPool;
 use crate::state::AppState;
 
@@ -77,6 +77,7 @@ pub fn router(engine: Arc<Engine>) -> io::Result<Router> {
             "/v1/users/{id}/recommendations",
             get(recommend::for_user).post(recommend::for_user_with_rules),
         )
+        .route("/v1/recommendations/batch", post(batch::recommendations))
         .route("/v1/events", post(events::post_events))
         .route("/v1/popular", get(recommend::popular))
         .route("/v1/trending", get(recommend::trending))

@@ -3,7 +3,7 @@
 
 use utoipa::OpenApi;
 
-use crate::routes::{events, items, ops, recommend, users};
+use crate::routes::{batch, events, items, ops, recommend, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -27,6 +27,7 @@ use crate::routes::{events, items, ops, recommend, users};
         events::post_events,
         recommend::for_user,
         recommend::for_user_with_rules,
+        batch::recommendations,
         recommend::similar,
         recommend::popular,
         recommend::trending,

@@ -204,7 +204,10 @@ pub fn run(ctx: &Context, args: ImportArgs) -> anyhow::Result<()> {
     );
     println!("  bad rows skipped: {}", summary.bad_rows);
     if args.train {
-        let report = engine.train().context("training after the import")?;
+        let progress = crate::progress::Training::new(&engine);
+        let report = engine.train_with_progress(&progress);
+        progress.finish();
+        let report = report.context("training after the import")?;
         println!(
             "trained model {} on {} users, {} items, {} interactions in {:.1}s",
             report.version, report.users, report.items, report.interactions, report.seconds

@@ -1,6 +1,7 @@
 //! Handlers, one module per resource. Each handler is documented with `#[utoipa::path]`; the OpenAPI
 //! document in [`crate::openapi`] lists them all.
 
+pub mod batch;
 pub mod events;
 pub mod items;
 pub mod ops;
