@@ -42,6 +42,8 @@ enum Command {
     Tune(commands::tune::TuneArgs),
     /// Print the HTTP API's OpenAPI document (JSON).
     Openapi(commands::openapi::OpenapiArgs),
+    /// Probe a running server (`/healthz` by default); exits 0 only on HTTP 200. For health checks.
+    Health(commands::health::HealthArgs),
 }
 
 fn main() -> ExitCode {
@@ -59,6 +61,7 @@ fn main() -> ExitCode {
         Command::Eval(a) => commands::eval::run(&ctx, a),
         Command::Openapi(a) => commands::openapi::run(&ctx, a),
         Command::Tune(a) => commands::tune::run(&ctx, a),
+        Command::Health(a) => commands::health::run(&ctx, a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

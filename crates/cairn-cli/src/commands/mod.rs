@@ -3,6 +3,7 @@
 
 pub mod demo;
 pub mod eval;
+pub mod health;
 pub mod import;
 pub mod openapi;
 pub mod pipeline_model;
