@@ -19,7 +19,8 @@ pub struct TrainingStatus {
     /// log the ranker learns from, one for its trees, one for the served models), each advanced by
     /// its factor model's iterations; it never goes back.
     pub percent: u8,
-    /// What runs now, as the pipeline names it, with its count when it has one (`als 7/15`).
+    /// What runs now, as the pipeline names it, with its count when it has one (`als 7/15`), or
+    /// the last piece of work that finished (`ranker cut 1 of 3: refit models: done`).
     pub stage: String,
 }
 
@@ -69,6 +70,7 @@ impl Tracker {
     pub(crate) fn status(&self) -> TrainingStatus {
         let stage = match &self.stage {
             Some((name, done, total)) if *total > 1 => format!("{name} {done}/{total}"),
+            Some((name, done, total)) if done >= total => format!("{name}: done"),
             Some((name, _, _)) => name.clone(),
             None => "starting".to_string(),
         };
@@ -117,6 +119,7 @@ mod tests {
         // A one-unit stage marks a place in the step: the percent stays where it was.
         t.update("content", 1, 1);
         assert_eq!(t.status().percent, 25);
+        assert_eq!(t.status().stage, "content: done");
         t.update(TRAINING_STAGE, 1, 4);
         t.update("ranker cut 2 of 2: refit models", 0, 1);
         assert_eq!(t.status().percent, 25);
