@@ -11,10 +11,18 @@ use tokio::time::{interval_at, Instant, MissedTickBehavior};
 /// Trains when there are events the served model has not seen (or no model but some events).
 /// `Ok(None)` when there was nothing new.
 pub fn train_if_new_events(engine: &Engine) -> Result<Option<TrainReport>, EngineError> {
+    train_if_new_events_with(engine, &|_: &str, _: usize, _: usize| {})
+}
+
+/// [`train_if_new_events`], telling `progress` how the training advances.
+fn train_if_new_events_with(
+    engine: &Engine,
+    progress: &dyn Progress,
+) -> Result<Option<TrainReport>, EngineError> {
     if !engine.has_new_events()? {
         return Ok(None);
     }
-    engine.train().map(Some)
+    engine.train_with_progress(progress).map(Some)
 }
 
 /// Whether the store holds any event (read on the blocking pool); false when that cannot be read.
@@ -58,20 +66,19 @@ impl Progress for LogProgress<'_> {
     }
 }
 
-/// [`train_if_new_events`], logging the training's progress (see [`LogProgress`]).
-fn train_logged(engine: &Engine, why: &'static str) -> Result<Option<TrainReport>, EngineError> {
-    if !engine.has_new_events()? {
-        return Ok(None);
-    }
-    engine
-        .train_with_progress(&LogProgress { engine, why })
-        .map(Some)
-}
-
 /// Runs [`train_if_new_events`] on the blocking pool, logging its progress and its outcome; never
 /// fails.
 pub async fn train_in_background(engine: Arc<Engine>, why: &'static str) {
-    match tokio::task::spawn_blocking(move || train_logged(&engine, why)).await {
+    let train = move || {
+        train_if_new_events_with(
+            &engine,
+            &LogProgress {
+                engine: &engine,
+                why,
+            },
+        )
+    };
+    match tokio::task::spawn_blocking(train).await {
         Ok(Ok(Some(report))) => tracing::info!(
             why,
             version = %report.version,
