@@ -54,6 +54,8 @@ enum Command {
     Restore(commands::backup::RestoreArgs),
     /// Write every item, user or event as JSON lines that `cairn import` reads back.
     Export(commands::export::ExportArgs),
+    /// Probe a running server (`/healthz` by default); exits 0 only on HTTP 200. For health checks.
+    Health(commands::health::HealthArgs),
 }
 
 fn main() -> ExitCode {
@@ -79,6 +81,7 @@ fn main() -> ExitCode {
         Command::Restore(a) => commands::backup::restore(&ctx, a),
         Command::Export(a) => commands::export::run(&ctx, a),
         Command::Keys(a) => commands::keys::run(&ctx, a),
+        Command::Health(a) => commands::health::run(&ctx, a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,6 +1,7 @@
-//! Progress for the terminal: [`Bars`], the CLI's one implementation of [`cairn_models::Progress`]
-//! (a bar per stage on a terminal, plain lines without ANSI codes when stderr is a log or a pipe),
-//! and the byte-count bar of an import (quiet when stderr is not a terminal).
+//! Progress on stderr: [`Bars`], the CLI's one implementation of [`cairn_models::Progress`] for
+//! evaluation (a bar per stage on a terminal, plain lines without ANSI codes when stderr is a log or
+//! a pipe); the byte-count bar of an import (quiet when stderr is not a terminal); and
+//! [`Training`], a training's percent, as a bar on a terminal and as plain lines elsewhere.
 
 use std::io::IsTerminal as _;
 use std::sync::Mutex;
@@ -96,6 +97,59 @@ impl Progress for Bars {
                     );
                 }
             }
+        }
+    }
+}
+
+/// A training's progress on stderr: on a terminal one bar of the engine's percent with the current
+/// stage beside it; elsewhere (a pipe, a log file, CI) plain lines without escape codes, one per
+/// step of the pipeline and one per piece of work as it starts.
+pub struct Training<'a> {
+    engine: &'a cairn_engine::Engine,
+    bar: Option<ProgressBar>,
+}
+
+impl<'a> Training<'a> {
+    pub fn new(engine: &'a cairn_engine::Engine) -> Self {
+        let bar = std::io::IsTerminal::is_terminal(&std::io::stderr()).then(|| {
+            let pb = ProgressBar::with_draw_target(Some(100), ProgressDrawTarget::stderr());
+            pb.set_style(
+                ProgressStyle::with_template("training [{bar:40}] {pos:>3}% {msg} ({elapsed})")
+                    .expect("valid template")
+                    .progress_chars("=> "),
+            );
+            pb
+        });
+        Training { engine, bar }
+    }
+
+    /// Removes the bar (the caller prints the outcome).
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl Progress for Training<'_> {
+    fn update(&self, stage: &str, done: usize, total: usize) {
+        let percent = self.engine.training_status().map_or(0, |s| s.percent);
+        match &self.bar {
+            Some(bar) => {
+                bar.set_position(u64::from(percent));
+                if stage != cairn_engine::TRAINING_STAGE {
+                    bar.set_message(if total > 1 {
+                        format!("{stage} {done}/{total}")
+                    } else {
+                        stage.to_string()
+                    });
+                }
+            }
+            None if stage == cairn_engine::TRAINING_STAGE => {
+                eprintln!("training: {done} of {total} steps done ({percent}%)")
+            }
+            None if total == 1 && done == 0 => eprintln!("training: {stage}"),
+            None => {}
         }
     }
 }

@@ -218,13 +218,26 @@ impl Config {
         catalog: &[Item],
         trained_at: i64,
     ) -> Result<ModelSet, EngineError> {
-        Ok(ModelSet::fit(
+        self.fit_model_set_with_progress(snapshot, catalog, trained_at, &cairn_models::Silent)
+    }
+
+    /// [`Config::fit_model_set`], telling `progress` how far it got (see
+    /// [`cairn_pipeline::fit::TRAINING_STAGE`]).
+    pub fn fit_model_set_with_progress(
+        &self,
+        snapshot: &Snapshot,
+        catalog: &[Item],
+        trained_at: i64,
+        progress: &dyn cairn_models::Progress,
+    ) -> Result<ModelSet, EngineError> {
+        Ok(ModelSet::fit_with_progress(
             snapshot,
             catalog,
             &self.train,
             &self.serve.history(),
             self.default_placement()?,
             trained_at,
+            progress,
         )?)
     }
 

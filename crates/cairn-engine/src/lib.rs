@@ -12,6 +12,7 @@ pub mod config;
 mod error;
 mod recommend;
 mod store_scan;
+mod training;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,6 +26,9 @@ use cairn_store::{DeletedUser, EmbeddedStore, Store, StoreStats};
 use crate::access::KeyRing;
 
 pub use access::{ApiKey, CreatedKey, Scope};
+
+pub use cairn_models::Progress;
+pub use cairn_pipeline::fit::TRAINING_STAGE;
 pub use cairn_pipeline::ModelSet;
 pub use cairn_store::AuditRecord;
 pub use catalog::{Catalog, KnownNames};
@@ -33,6 +37,7 @@ pub use error::{EngineError, NameKind};
 pub use recommend::{
     RecommendRequest, Recommendation, RecommendationSource, Recommendations, Warning, WarningCode,
 };
+pub use training::TrainingStatus;
 
 /// Outcome of posting a batch of events.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -91,6 +96,8 @@ pub struct Engine {
     catalog: RwLock<Catalog>,
     models: ArcSwapOption<ModelSet>,
     training: AtomicBool,
+    /// How far the running training is; `None` when none runs.
+    training_status: std::sync::Mutex<Option<training::Tracker>>,
     /// Computed lists kept for their later pages.
     lists: std::sync::Mutex<recommend::ListCache>,
     /// API keys by digest (see [`access`]).
@@ -143,6 +150,7 @@ impl Engine {
             catalog: RwLock::new(catalog),
             models: ArcSwapOption::new(models),
             training: AtomicBool::new(false),
+            training_status: Default::default(),
             lists: Default::default(),
             keys: RwLock::new(keys),
         })
@@ -332,22 +340,56 @@ impl Engine {
     /// Reads all events, fits the models, saves them, and swaps them in for serving. Requests keep
     /// being served by the previous models until the swap. Only one training runs at a time.
     pub fn train(&self) -> Result<TrainReport, EngineError> {
+        self.train_with_progress(&cairn_models::Silent)
+    }
+
+    /// [`Engine::train`], telling `progress` how far it got: a `reading events` stage, then the
+    /// pipeline's stages (see [`cairn_pipeline::fit::TRAINING_STAGE`]). Meanwhile
+    /// [`Engine::training_status`] says the same to anyone who asks.
+    pub fn train_with_progress(
+        &self,
+        progress: &dyn cairn_models::Progress,
+    ) -> Result<TrainReport, EngineError> {
         if self.training.swap(true, Ordering::AcqRel) {
             return Err(EngineError::TrainingBusy);
         }
-        let result = self.train_inner();
+        *self.training_status_slot() = Some(training::Tracker::new(cairn_core::now_unix()));
+        let recorder = training::Recorder {
+            slot: &self.training_status,
+            observer: progress,
+        };
+        let result = self.train_inner(&recorder);
+        *self.training_status_slot() = None;
         self.training.store(false, Ordering::Release);
         result
     }
 
-    fn train_inner(&self) -> Result<TrainReport, EngineError> {
+    /// How far the running training is, or `None` when no training runs.
+    pub fn training_status(&self) -> Option<TrainingStatus> {
+        self.training_status_slot().as_ref().map(|t| t.status())
+    }
+
+    fn training_status_slot(&self) -> std::sync::MutexGuard<'_, Option<training::Tracker>> {
+        self.training_status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn train_inner(
+        &self,
+        progress: &dyn cairn_models::Progress,
+    ) -> Result<TrainReport, EngineError> {
         let started = Instant::now();
+        progress.update(training::READING_EVENTS, 0, 1);
         let mut snapshot =
             store_scan::read_snapshot(self.store.as_ref(), &self.config.event_types)?;
+        progress.update(training::READING_EVENTS, 1, 1);
         let now = cairn_core::now_unix();
         snapshot.cap_reference_time(now);
         let catalog: Vec<Item> = self.catalog().iter().map(|i| (**i).clone()).collect();
-        let models = self.config.fit_model_set(&snapshot, &catalog, now)?;
+        let models = self
+            .config
+            .fit_model_set_with_progress(&snapshot, &catalog, now, progress)?;
         let dir = self.config.data_dir.join("models");
         let path = models.save(&dir)?;
         ModelSet::prune(&dir, self.config.train.keep_models, &path);

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     AlsConfig, Bpr, BprConfig, Ease, EaseConfig, ImplicitAls, ItemKnn, ItemKnnConfig, ModelError,
-    Popularity, Recommender, SimilarItems, UserKnn, UserKnnConfig,
+    Popularity, Progress, Recommender, Silent, SimilarItems, UserKnn, UserKnnConfig,
 };
 
 /// A model and its hyperparameters. Serialized as `{"model": "item-knn", ...params}`.
@@ -61,12 +61,21 @@ impl ModelSpec {
 
     /// Fits the model and returns it as a [`FittedModel`], which can be saved (serde) and blended.
     pub fn fit_model(&self, data: &InteractionMatrix) -> Result<FittedModel, ModelError> {
+        self.fit_model_with_progress(data, &Silent)
+    }
+
+    /// [`ModelSpec::fit_model`], telling `progress` how the iterative models (ALS, BPR) advance.
+    pub fn fit_model_with_progress(
+        &self,
+        data: &InteractionMatrix,
+        progress: &dyn Progress,
+    ) -> Result<FittedModel, ModelError> {
         let m = &data.user_items;
         Ok(match self {
             ModelSpec::Popularity => FittedModel::Popularity(Popularity::from_matrix(m)),
             ModelSpec::ItemKnn(c) => FittedModel::ItemKnn(ItemKnn::fit(m, *c)),
-            ModelSpec::Als(c) => FittedModel::Als(ImplicitAls::fit(m, *c)),
-            ModelSpec::Bpr(c) => FittedModel::Bpr(Bpr::fit(m, *c)),
+            ModelSpec::Als(c) => FittedModel::Als(ImplicitAls::fit_with_progress(m, *c, progress)),
+            ModelSpec::Bpr(c) => FittedModel::Bpr(Bpr::fit_with_progress(m, *c, progress)),
             ModelSpec::Ease(c) => FittedModel::Ease(Ease::fit(m, *c)?),
             ModelSpec::UserKnn(c) => FittedModel::UserKnn(UserKnn::fit(m, *c)),
         })

@@ -3,10 +3,11 @@
 //! ranker, which [`crate::training`] learns from the same models refitted on the log's past.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use cairn_content::{ContentModel, FeatureConfig, FeatureSpace};
 use cairn_core::Item;
-use cairn_models::{ItemKnn, ItemKnnConfig, ModelSpec, Popularity, Trending};
+use cairn_models::{ItemKnn, ItemKnnConfig, ModelSpec, Popularity, Progress, Silent, Trending};
 use serde::{Deserialize, Serialize};
 
 use crate::ann::{AnnConfig, ItemIndex};
@@ -16,7 +17,7 @@ use crate::placement::PlacementConfig;
 use crate::request::HistoryConfig;
 use crate::retrieve::item_vectors;
 use crate::snapshot::Snapshot;
-use crate::training::{fit_ranker, RankerTrainConfig};
+use crate::training::{fit_ranker, ranker_cut_count, RankerTrainConfig};
 use crate::PipelineError;
 
 /// What fitting a model set uses: the `[train]` section of the engine's configuration (whose
@@ -111,6 +112,13 @@ fn order_by(scores: &[f32]) -> Vec<u32> {
     order
 }
 
+/// The stage under which [`ModelSet::fit_with_progress`] reports its steps: `done` of `total` steps
+/// finished. A step's own work reports between two such updates under its own stage names: one
+/// per step as it starts and ends (`ranker cut 1 of 3: refit models`, `fit models`, `item-knn`,
+/// `content`, `ann index`: 0 of 1, then 1 of 1) and the iterations of the factor model (`als`,
+/// `bpr`).
+pub const TRAINING_STAGE: &str = "training";
+
 impl ModelSet {
     /// Fits every model and the pipeline's ranker; `catalog` is the whole catalog (for the content
     /// model and the item table), in any order.
@@ -122,11 +130,46 @@ impl ModelSet {
         placement: &PlacementConfig,
         trained_at: i64,
     ) -> Result<ModelSet, PipelineError> {
+        Self::fit_with_progress(
+            snapshot, catalog, config, history, placement, trained_at, &Silent,
+        )
+    }
+
+    /// [`ModelSet::fit`], telling `progress` how far it got (see [`TRAINING_STAGE`]): one step per
+    /// cut of the log the ranker learns from (the retrieval models refitted on its past), one for
+    /// the ranker's trees, one for the served models.
+    pub fn fit_with_progress(
+        snapshot: &Snapshot,
+        catalog: &[Item],
+        config: &TrainConfig,
+        history: &HistoryConfig,
+        placement: &PlacementConfig,
+        trained_at: i64,
+        progress: &dyn Progress,
+    ) -> Result<ModelSet, PipelineError> {
+        let cuts = ranker_cut_count(snapshot, &config.ranker);
+        let ranker_steps = if cuts > 0 { cuts + 1 } else { 0 };
+        let steps = ranker_steps + 1;
+        progress.update(TRAINING_STAGE, 0, steps);
         // The ranker learns from the retrieval models refitted on the log's past at each cut.
-        let refit = |past: &Snapshot| Self::fit_models(past, catalog, config, 0);
+        let refitted = AtomicUsize::new(0);
+        let refit = |past: &Snapshot| {
+            let k = refitted.fetch_add(1, Ordering::Relaxed);
+            let step = format!("ranker cut {} of {cuts}: refit models", k + 1);
+            progress.update(&step, 0, 1);
+            let models = Self::fit_models_with_progress(past, catalog, config, 0, progress);
+            progress.update(&step, 1, 1);
+            progress.update(TRAINING_STAGE, (k + 1).min(cuts), steps);
+            models
+        };
         let ranker = fit_ranker(snapshot, &config.ranker, history, placement, &refit)?;
-        let mut models = Self::fit_models(snapshot, catalog, config, trained_at)?;
+        progress.update(TRAINING_STAGE, ranker_steps, steps);
+        progress.update("fit models", 0, 1);
+        let mut models =
+            Self::fit_models_with_progress(snapshot, catalog, config, trained_at, progress)?;
+        progress.update("fit models", 1, 1);
         models.ranker = ranker;
+        progress.update(TRAINING_STAGE, steps, steps);
         Ok(models)
     }
 
@@ -136,6 +179,16 @@ impl ModelSet {
         catalog: &[Item],
         config: &TrainConfig,
         trained_at: i64,
+    ) -> Result<ModelSet, PipelineError> {
+        Self::fit_models_with_progress(snapshot, catalog, config, trained_at, &Silent)
+    }
+
+    fn fit_models_with_progress(
+        snapshot: &Snapshot,
+        catalog: &[Item],
+        config: &TrainConfig,
+        trained_at: i64,
+        progress: &dyn Progress,
     ) -> Result<ModelSet, PipelineError> {
         let matrix = snapshot.matrix();
         let timed = snapshot.timed();
@@ -154,6 +207,7 @@ impl ModelSet {
             (config.trending_window_hours * 3600.0) as i64,
             (config.trending_baseline_days * day) as i64,
         );
+        progress.update("item-knn", 0, 1);
         let knn = ItemKnn::fit(
             &matrix.user_items,
             ItemKnnConfig {
@@ -162,15 +216,15 @@ impl ModelSet {
                 ..ItemKnnConfig::default()
             },
         );
+        progress.update("item-knn", 1, 1);
         let main = match &config.model {
             None | Some(ModelSpec::ItemKnn(_)) => None,
-            Some(spec) => Some(
-                spec.fit_model(&matrix)
-                    .map_err(|source| PipelineError::Model {
-                        model: spec.name(),
-                        source,
-                    })?,
-            ),
+            Some(spec) => Some(spec.fit_model_with_progress(&matrix, progress).map_err(
+                |source| PipelineError::Model {
+                    model: spec.name(),
+                    source,
+                },
+            )?),
         };
         let (first_seen, interactions) = snapshot.item_stats();
         let table = ItemTable::build(
@@ -180,7 +234,10 @@ impl ModelSet {
             &popularity.scores,
             catalog,
         );
+        progress.update("content", 0, 1);
         let content = ContentIndex::fit(&table, catalog)?;
+        progress.update("content", 1, 1);
+        progress.update("ann index", 0, 1);
         let ann = match main.as_ref() {
             Some(model) => match item_vectors(model) {
                 Some((vectors, dim)) => {
@@ -191,6 +248,7 @@ impl ModelSet {
             },
             None => None,
         };
+        progress.update("ann index", 1, 1);
         Ok(ModelSet {
             version: format!("{trained_at}-{}", snapshot.last_seq),
             trained_at,
@@ -210,5 +268,82 @@ impl ModelSet {
             ranker: None,
             ann,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::placement::default_placements;
+
+    /// 60 users with 12 events each over 40 items, in a seeded pattern.
+    fn log() -> (Snapshot, Vec<Item>) {
+        let mut b = Snapshot::builder();
+        for u in 0..60u32 {
+            for t in 0..12u32 {
+                let item = (u * 7 + t * t + u % 5) % 40;
+                b.push(
+                    &format!("u{u}"),
+                    &format!("i{item}"),
+                    1.0,
+                    i64::from(u * 100 + t),
+                );
+            }
+        }
+        let catalog = (0..40).map(|i| Item::new(format!("i{i}"))).collect();
+        (b.finish(720), catalog)
+    }
+
+    #[test]
+    fn fitting_reports_its_steps_in_order_and_ends_at_all_done() {
+        let (snapshot, catalog) = log();
+        let mut config = TrainConfig::default();
+        config.ranker.min_events = 100;
+        config.ranker.min_groups = 1;
+        config.ranker.min_data_in_leaf = 5;
+        config.ranker.trees = 5;
+        let history = HistoryConfig {
+            history_limit: 50,
+            recent_items: 10,
+            recency_half_life_days: 30.0,
+        };
+        let placement = default_placements().into_values().next().unwrap();
+        let seen = Mutex::new(Vec::new());
+        let record = |stage: &str, done: usize, total: usize| {
+            seen.lock().unwrap().push((stage.to_string(), done, total));
+        };
+        ModelSet::fit_with_progress(
+            &snapshot, &catalog, &config, &history, &placement, 1, &record,
+        )
+        .unwrap();
+        let seen = seen.into_inner().unwrap();
+        let steps: Vec<(usize, usize)> = seen
+            .iter()
+            .filter(|(s, _, _)| s == TRAINING_STAGE)
+            .map(|(_, d, t)| (*d, *t))
+            .collect();
+        let total = steps[0].1;
+        let cuts = ranker_cut_count(&snapshot, &config.ranker);
+        assert!(cuts > 0, "the log is large enough for the ranker");
+        assert_eq!(
+            total,
+            cuts + 2,
+            "one step per cut, the trees, the served models"
+        );
+        assert_eq!(steps.first(), Some(&(0, total)));
+        assert_eq!(steps.last(), Some(&(total, total)));
+        assert!(steps.windows(2).all(|w| w[0].0 <= w[1].0));
+        let als = seen.iter().filter(|(s, _, _)| s == "als").count();
+        let iterations = match &config.model {
+            Some(ModelSpec::Als(c)) => c.iterations,
+            other => panic!("the default model is ALS, not {other:?}"),
+        };
+        assert_eq!(als, iterations * (cuts + 1), "ALS iterations of every fit");
+        let first_cut = format!("ranker cut 1 of {cuts}: refit models");
+        assert!(seen
+            .iter()
+            .any(|(s, d, t)| *s == first_cut && (*d, *t) == (1, 1)));
     }
 }

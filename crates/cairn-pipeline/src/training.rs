@@ -251,6 +251,15 @@ fn label_cuts(snapshot: &Snapshot, cfg: &RankerTrainConfig) -> Vec<Cut> {
     }
 }
 
+/// How many cuts of the log [`fit_ranker`] refits the retrieval models on: 0 when it learns no
+/// ranker (disabled, or too few events).
+pub(crate) fn ranker_cut_count(snapshot: &Snapshot, cfg: &RankerTrainConfig) -> usize {
+    if !cfg.enabled || snapshot.events.len() < cfg.min_events {
+        return 0;
+    }
+    label_cuts(snapshot, cfg).len()
+}
+
 /// Fits the ranker to predict the newest `label_fraction` of events (each user's, the log's, or
 /// both, by `label_split`) from everything before them, or returns `None` when the log is too
 /// small to learn from. `refit` fits the retrieval models on a cut's past (the caller's

@@ -34,6 +34,7 @@ pub fn required_scope(method: &Method, route: &str) -> Option<Scope> {
         }
         // Both methods of recommendations only read (POST carries rules in the body).
         "/v1/users/{id}/recommendations" if get || method == Method::POST => Read,
+        "/v1/recommendations/batch" if method == Method::POST => Read,
         "/v1/items" | "/v1/items/{id}" if get => Read,
         "/v1/items" | "/v1/users" | "/v1/events" if method == Method::POST => Ingest,
         "/v1/items/{id}" | "/v1/users/{id}" if method == Method::PUT => Ingest,

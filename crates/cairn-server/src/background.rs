@@ -4,17 +4,25 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use cairn_engine::{Engine, EngineError, TrainReport};
+use cairn_engine::{Engine, EngineError, Progress, TrainReport, TRAINING_STAGE};
 use tokio::task::JoinHandle;
 use tokio::time::{interval_at, Instant, MissedTickBehavior};
 
 /// Trains when there are events the served model has not seen (or no model but some events).
 /// `Ok(None)` when there was nothing new.
 pub fn train_if_new_events(engine: &Engine) -> Result<Option<TrainReport>, EngineError> {
+    train_if_new_events_with(engine, &|_: &str, _: usize, _: usize| {})
+}
+
+/// [`train_if_new_events`], telling `progress` how the training advances.
+fn train_if_new_events_with(
+    engine: &Engine,
+    progress: &dyn Progress,
+) -> Result<Option<TrainReport>, EngineError> {
     if !engine.has_new_events()? {
         return Ok(None);
     }
-    engine.train().map(Some)
+    engine.train_with_progress(progress).map(Some)
 }
 
 /// Whether the store holds any event (read on the blocking pool); false when that cannot be read.
@@ -33,9 +41,44 @@ pub async fn has_events(engine: &Arc<Engine>) -> bool {
     }
 }
 
-/// Runs [`train_if_new_events`] on the blocking pool and logs the outcome; never fails.
+/// Logs a training's progress: each of the pipeline's steps (with the engine's percent) and each
+/// piece of work as it starts (`ranker cut 1 of 3: refit models`, `item-knn`, `content`, ...) at
+/// info; model iterations at debug.
+struct LogProgress<'a> {
+    engine: &'a Engine,
+    why: &'static str,
+}
+
+impl Progress for LogProgress<'_> {
+    fn update(&self, stage: &str, done: usize, total: usize) {
+        let percent = self.engine.training_status().map_or(0, |s| s.percent);
+        if stage == TRAINING_STAGE {
+            tracing::info!(
+                why = self.why,
+                percent,
+                "training: {done} of {total} steps done"
+            );
+        } else if total == 1 && done == 0 {
+            tracing::info!(why = self.why, percent, "training: {stage}");
+        } else if total > 1 {
+            tracing::debug!(why = self.why, percent, "training: {stage} {done}/{total}");
+        }
+    }
+}
+
+/// Runs [`train_if_new_events`] on the blocking pool, logging its progress and its outcome; never
+/// fails.
 pub async fn train_in_background(engine: Arc<Engine>, why: &'static str) {
-    match tokio::task::spawn_blocking(move || train_if_new_events(&engine)).await {
+    let train = move || {
+        train_if_new_events_with(
+            &engine,
+            &LogProgress {
+                engine: &engine,
+                why,
+            },
+        )
+    };
+    match tokio::task::spawn_blocking(train).await {
         Ok(Ok(Some(report))) => tracing::info!(
             why,
             version = %report.version,

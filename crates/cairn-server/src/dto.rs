@@ -27,6 +27,10 @@ pub struct UserBatch {
 
 /// Body of `POST /v1/events`: events stored together, all or none.
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(examples(json!({"events": [
+    {"event_id": "e-1", "user_id": "ann", "item_id": "kettle-1", "type": "purchase"},
+    {"user_id": "ann", "item_id": "mug-1", "type": "rating", "value": 4.5, "timestamp": "2026-11-20T10:00:00Z"}
+]})))]
 #[serde(deny_unknown_fields)]
 pub struct EventBatch {
     pub events: Vec<Event>,
@@ -76,6 +80,12 @@ pub struct RecommendParams {
 
 /// The full request, with boosts and pins that do not fit a query string.
 #[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+#[schema(examples(json!({
+    "k": 5,
+    "filter": "category == \"kitchen\" and price < 30",
+    "boosts": [{"when": "brand == \"Acme\"", "factor": 1.5}],
+    "pins": [{"item": "mug-1", "position": 1}]
+})))]
 #[serde(default, deny_unknown_fields)]
 pub struct RecommendBody {
     /// Number of items, 1 to `serve.max_k` (default `serve.default_k`).
@@ -117,6 +127,63 @@ pub struct PinRule {
     pub position: usize,
 }
 
+/// Most requests one `POST /v1/recommendations/batch` may carry; more is a 400 `invalid_argument`.
+pub const MAX_BATCH_REQUESTS: usize = 100;
+
+/// Body of `POST /v1/recommendations/batch`: up to [`MAX_BATCH_REQUESTS`] requests, each answered
+/// on its own.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(examples(json!({"requests": [
+    {"user_id": "ann", "k": 3},
+    {"user_id": "bob", "k": 3, "category": "kitchen"}
+]})))]
+#[serde(deny_unknown_fields)]
+pub struct BatchRecommendBody {
+    /// Each is read on its own, so one malformed request fails only its own result.
+    #[schema(value_type = Vec<BatchRecommendRequest>)]
+    pub requests: Vec<serde_json::Value>,
+}
+
+/// One request of a batch: the user, and the body of `POST /v1/users/{id}/recommendations`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchRecommendRequest {
+    pub user_id: String,
+    #[serde(flatten)]
+    pub body: RecommendBody,
+}
+
+/// The answer to a batch: one result per request, in the requests' order.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(examples(json!({"results": [
+    {"user_id": "ann", "status": 200, "recommendations": {
+        "recommendation_id": "0b6f6a4e-3c1d-4f57-9a55-2f1d1c3e8b10",
+        "model_version": "1764835200-50000",
+        "items": [{"item_id": "teapot-1", "score": 0.82, "source": "item-knn", "reason": "because you bought \"Blue kettle\""}]
+    }},
+    {"user_id": "bob", "status": 400, "error": {
+        "code": "invalid_argument",
+        "message": "requests[1]: k: 0 is out of range; use 1 to 100",
+        "field": "requests[1].k"
+    }}
+]})))]
+pub struct BatchRecommendations {
+    pub results: Vec<BatchResult>,
+}
+
+/// The answer to one request of a batch: `recommendations` when `status` is 200, else `error`,
+/// with the code and message the single-user route would have answered.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct BatchResult {
+    /// The request's `user_id`; null when it had none.
+    pub user_id: Option<String>,
+    /// The HTTP status the single-user route would have answered.
+    pub status: u16,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recommendations: Option<RecommendationList>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<crate::error::ErrorDetail>,
+}
+
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
@@ -156,6 +223,7 @@ pub struct Upserted {
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(examples(json!({"stored": 2, "duplicates": 0})))]
 pub struct EventsStored {
     /// Events newly stored by this request.
     pub stored: usize,
@@ -180,6 +248,15 @@ pub struct UserHistory {
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(examples(json!({
+    "recommendation_id": "0b6f6a4e-3c1d-4f57-9a55-2f1d1c3e8b10",
+    "model_version": "1764835200-50000",
+    "items": [
+        {"item_id": "teapot-1", "score": 0.82, "source": "item-knn", "reason": "because you bought \"Blue kettle\""},
+        {"item_id": "mug-1", "score": 0.64, "source": "popular", "reason": "popular in kitchen"}
+    ],
+    "next_cursor": "c-7f3a"
+})))]
 pub struct RecommendationList {
     /// Unique per response; send it back as `recommendation_id` on events for attribution.
     pub recommendation_id: String,
@@ -352,6 +429,7 @@ impl ModelStatus {
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(examples(json!({"status": "ready", "model_version": "1764835200-50000"})))]
 pub struct Health {
     /// `ok` (liveness) or `ready` (readiness).
     pub status: String,

@@ -13,6 +13,11 @@ use utoipa::ToSchema;
 
 /// Body of every error response.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(examples(json!({"error": {
+    "code": "invalid_argument",
+    "message": "events[1].item_id: item `x` does not exist; create it before posting events about it",
+    "field": "events[1].item_id"
+}})))]
 pub struct ErrorBody {
     pub error: ErrorDetail,
 }

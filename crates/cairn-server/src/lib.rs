@@ -35,7 +35,7 @@ pub use error::{ApiError, ErrorBody};
 use crate::auth::RateLimiter;
 use crate::error::ApiError as Error;
 use crate::metrics::HttpMetrics;
-use crate::routes::{access, data, events, items, ops, recommend, users};
+use crate::routes::{access, batch, data, events, items, ops, recommend, users};
 use crate::scoring::ScoringPool;
 use crate::state::AppState;
 
@@ -97,6 +97,7 @@ fn build_router(engine: Arc<Engine>, keyless_open: bool) -> io::Result<Router> {
             "/v1/users/{id}/recommendations",
             get(recommend::for_user).post(recommend::for_user_with_rules),
         )
+        .route("/v1/recommendations/batch", post(batch::recommendations))
         .route("/v1/events", post(events::post_events))
         .route("/v1/popular", get(recommend::popular))
         .route("/v1/trending", get(recommend::trending))

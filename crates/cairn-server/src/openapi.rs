@@ -4,7 +4,7 @@
 use utoipa::OpenApi;
 
 use crate::auth::SecurityDoc;
-use crate::routes::{access, data, events, items, ops, recommend, users};
+use crate::routes::{access, batch, data, events, items, ops, recommend, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -29,6 +29,7 @@ use crate::routes::{access, data, events, items, ops, recommend, users};
         events::post_events,
         recommend::for_user,
         recommend::for_user_with_rules,
+        batch::recommendations,
         recommend::similar,
         recommend::popular,
         recommend::trending,

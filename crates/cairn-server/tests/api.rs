@@ -1200,6 +1200,164 @@ fn serve_trains_at_startup_when_events_wait_for_a_model() {
     assert_eq!(s.list_ids("/v1/popular").len(), 2);
 }
 
+/// The percent in a `/readyz` message while the first model trains (`... 40% done ...`).
+fn training_percent(message: &str) -> Option<u8> {
+    let rest = message.strip_prefix("training the first model: ")?;
+    rest.split('%').next()?.parse().ok()
+}
+
+#[test]
+fn serve_answers_at_once_and_says_how_far_the_first_training_is() {
+    let s = TestServer::start_with(
+        |config| {
+            // Enough ALS iterations on a tiny log that the first training lasts a few seconds, so
+            // that requests meet it running (the test prints how long it took).
+            let mut model = serde_json::to_value(&config.train.model).expect("model spec");
+            assert_eq!(model["model"], "als", "the default model is ALS: {model}");
+            model["iterations"] = json!(1000);
+            config.train.model = serde_json::from_value(model).expect("model spec");
+        },
+        |engine| {
+            engine
+                .put_items(vec![Item::new("a"), Item::new("b"), Item::new("c")])
+                .expect("items");
+            engine
+                .add_events(vec![
+                    Event::new("u", "a", "view"),
+                    Event::new("u", "b", "view"),
+                    Event::new("v", "b", "view"),
+                    Event::new("v", "c", "view"),
+                ])
+                .expect("events");
+        },
+    );
+    let started = Instant::now();
+    // Liveness at once; readiness says no until the model serves.
+    assert_eq!(s.get("/healthz").expect_ok()["status"], "ok");
+    // Before the training reports anything the message says no model is trained yet; then it
+    // says how far the training is.
+    let first = s.get("/readyz").expect_error(503, "not_ready");
+    let message = first["message"].as_str().unwrap();
+    assert!(
+        message.contains("no model") || training_percent(message).is_some(),
+        "{first}"
+    );
+    // Meanwhile recommendations answer, empty.
+    let list = s.get("/v1/users/u/recommendations").expect_ok();
+    assert_eq!(list["items"], json!([]), "{list}");
+    assert_eq!(list["model_version"], Value::Null, "{list}");
+    let mut percents = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let ready = s.get("/readyz");
+        if ready.status == 200 {
+            break;
+        }
+        let e = ready.expect_error(503, "not_ready");
+        let message = e["message"].as_str().unwrap();
+        if let Some(p) = training_percent(message) {
+            assert!(message.contains("recommendations are empty"), "{message}");
+            percents.push(p);
+        }
+        assert!(Instant::now() < deadline, "no model after 120 s: {message}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    eprintln!(
+        "first model served after {:.2}s; {} progress answers, from {:?} to {:?}%",
+        started.elapsed().as_secs_f64(),
+        percents.len(),
+        percents.first(),
+        percents.last()
+    );
+    assert!(!percents.is_empty(), "the progress was never reported");
+    assert!(percents.windows(2).all(|w| w[0] <= w[1]), "{percents:?}");
+    assert!(percents.iter().all(|&p| p <= 100), "{percents:?}");
+    let ready = s.get("/readyz").expect_ok();
+    assert_eq!(
+        ready["model_version"],
+        s.get("/v1/model").expect_ok()["version"]
+    );
+}
+
+#[test]
+fn batch_recommendations_answer_each_request_in_order() {
+    let s = TestServer::start();
+    seed(&s);
+    s.train();
+    let reply = s
+        .post(
+            "/v1/recommendations/batch",
+            json!({"requests": [
+                {"user_id": "ua0", "k": 3},
+                {"user_id": "ub0", "k": 2, "category": "beta"},
+                {"user_id": "ua1", "k": 0},
+                {"k": 3},
+                {"user_id": "ua2", "filter": "price <"},
+                {"user_id": "ua3", "kk": 1},
+                {"user_id": "nobody-yet", "k": 2},
+            ]}),
+        )
+        .expect_ok();
+    let results = reply["results"].as_array().expect("results");
+    assert_eq!(results.len(), 7, "{reply}");
+    let ids = |r: &Value| -> Vec<String> {
+        r["recommendations"]["items"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no recommendations: {r}"))
+            .iter()
+            .map(|i| i["item_id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        (results[0]["user_id"].clone(), results[0]["status"].clone()),
+        (json!("ua0"), json!(200))
+    );
+    let a = ids(&results[0]);
+    assert_eq!(a.len(), 3);
+    assert!(a.iter().all(|id| is_alpha(id)), "{a:?}");
+    // The same as the single-user route answers.
+    assert_eq!(a, s.list_ids("/v1/users/ua0/recommendations?k=3"));
+    let b = ids(&results[1]);
+    assert_eq!(b.len(), 2);
+    assert!(b.iter().all(|id| is_beta(id)), "{b:?}");
+    // Bad requests fail alone, with the code the single-user route gives and the request named.
+    for (i, code) in [
+        (2, "invalid_argument"),
+        (3, "invalid_argument"),
+        (4, "invalid_expression"),
+        (5, "invalid_argument"),
+    ] {
+        let r = &results[i];
+        assert_eq!(r["status"], 400, "{r}");
+        assert!(r.get("recommendations").is_none(), "{r}");
+        assert_eq!(r["error"]["code"], code, "{r}");
+        let message = r["error"]["message"].as_str().unwrap();
+        assert!(message.starts_with(&format!("requests[{i}]")), "{message}");
+    }
+    assert_eq!(results[3]["user_id"], Value::Null);
+    assert_eq!(results[3]["error"]["field"], "requests[3].user_id");
+    assert!(results[5]["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("kk"));
+    // A user without history gets the popular fallback, as on the single-user route.
+    assert_eq!(results[6]["status"], 200);
+    assert_eq!(ids(&results[6]).len(), 2);
+
+    // The batch's own limits are 400s for the whole call.
+    let e = s
+        .post("/v1/recommendations/batch", json!({"requests": []}))
+        .expect_error(400, "invalid_argument");
+    assert_eq!(e["field"], "requests");
+    let many: Vec<Value> = (0..101).map(|_| json!({"user_id": "ua0"})).collect();
+    let e = s
+        .post("/v1/recommendations/batch", json!({"requests": many}))
+        .expect_error(400, "invalid_argument");
+    assert!(e["message"].as_str().unwrap().contains("1 to 100"), "{e}");
+    s.post("/v1/recommendations/batch", json!({"users": []}))
+        .expect_error(400, "invalid_argument");
+}
+
 #[test]
 fn metrics_count_requests_by_route_and_status() {
     let s = TestServer::start();
@@ -1252,6 +1410,7 @@ fn openapi_documents_every_route_and_every_documented_route_exists() {
         "/v1/users/{id}/events",
         "/v1/users/{id}/export",
         "/v1/users/{id}/recommendations",
+        "/v1/recommendations/batch",
         "/v1/events",
         "/v1/backup",
         "/v1/popular",

@@ -112,7 +112,10 @@ pub fn run(ctx: &Context, args: DemoArgs) -> anyhow::Result<()> {
         summary.events,
         summary.duplicates
     );
-    let report = engine.train().context("training on the demo data")?;
+    let progress = crate::progress::Training::new(&engine);
+    let report = engine.train_with_progress(&progress);
+    progress.finish();
+    let report = report.context("training on the demo data")?;
     println!(
         "trained model {} on {} users, {} items, {} interactions in {:.1}s",
         report.version, report.users, report.items, report.interactions, report.seconds

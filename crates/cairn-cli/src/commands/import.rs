@@ -304,7 +304,10 @@ pub fn run(ctx: &Context, args: ImportArgs) -> anyhow::Result<ExitCode> {
         started.elapsed().as_secs_f64(),
     ));
     if args.train {
-        let report = engine.train().context("training after the import")?;
+        let progress = crate::progress::Training::new(&engine);
+        let report = engine.train_with_progress(&progress);
+        progress.finish();
+        let report = report.context("training after the import")?;
         println!(
             "trained model {} on {} users, {} items, {} interactions in {:.1}s",
             report.version, report.users, report.items, report.interactions, report.seconds

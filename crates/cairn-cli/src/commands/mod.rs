@@ -6,6 +6,7 @@ pub mod check;
 pub mod demo;
 pub mod eval;
 pub mod export;
+pub mod health;
 pub mod import;
 pub mod keys;
 pub mod openapi;

@@ -16,7 +16,8 @@ pub struct ServeArgs {
     /// Port to listen on; 0 picks a free one (overrides `server.port`).
     #[arg(long)]
     port: Option<u16>,
-    /// Fill an empty data directory with the generated demo shop (and train) before serving.
+    /// Fill an empty data directory with the generated demo shop before serving (the first model
+    /// then trains in the background while the server answers).
     #[arg(long)]
     demo: bool,
     /// Serve a non-loopback address although no API key exists, open to anyone who can reach it
@@ -48,8 +49,9 @@ pub fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<()> {
                     s.users,
                     s.events
                 );
-                let report = engine.train().context("training on the demo data")?;
-                eprintln!("trained model {} in {:.1}s", report.version, report.seconds);
+                // No training here: the server starts at once and trains its first model in the
+                // background (`/readyz` says how far it is).
+                eprintln!("the first model trains in the background; GET /readyz says how far");
             }
             None => eprintln!(
                 "{} already holds events; serving them (the demo is only loaded into an empty store)",

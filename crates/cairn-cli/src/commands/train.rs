@@ -17,7 +17,10 @@ pub fn run(ctx: &Context, _args: TrainArgs) -> anyhow::Result<()> {
         );
     }
     eprintln!("training on {} events...", stats.events);
-    let report = engine.train()?;
+    let progress = crate::progress::Training::new(&engine);
+    let report = engine.train_with_progress(&progress);
+    progress.finish();
+    let report = report?;
     println!(
         "trained model {} on {} users x {} items ({} interactions) in {:.2}s; saved to {}",
         report.version,

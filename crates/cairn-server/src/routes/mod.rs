@@ -2,6 +2,7 @@
 //! document in [`crate::openapi`] lists them all.
 
 pub mod access;
+pub mod batch;
 pub mod data;
 pub mod events;
 pub mod items;

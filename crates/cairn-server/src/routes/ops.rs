@@ -57,12 +57,14 @@ pub async fn healthz() -> Json<Health> {
 }
 
 /// Readiness: 200 when a model is loaded, or when there are no events to train on yet (empty lists
-/// are then the right answer); 503 `not_ready` while events wait for a first model.
+/// are then the right answer); 503 `not_ready` while events wait for a first model, with the first
+/// training's progress in the message (`training the first model: 40% done (als 7/15), ...`).
+/// Until then recommendation lists are empty (200 with no items); `/healthz` answers from the start.
 #[utoipa::path(
     get, path = "/readyz", tag = "operations",
     responses(
         (status = 200, description = "Ready", body = Health),
-        (status = 503, description = "Not ready; the message says why (`not_ready`)", body = ErrorBody),
+        (status = 503, description = "Not ready; the message says why and how far the first training is (`not_ready`)", body = ErrorBody),
     )
 )]
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
@@ -79,13 +81,23 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiEr
             model_version: None,
         }));
     }
-    Err(ApiError::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "not_ready",
-        format!(
+    let message = match state.engine.training_status() {
+        Some(t) => format!(
+            "training the first model: {}% done ({}), started {}s ago on {} events; recommendations are empty until it serves",
+            t.percent,
+            t.stage,
+            (now_unix() - t.started_at).max(0),
+            stats.events
+        ),
+        None => format!(
             "{} events are stored but no model is trained yet; wait for the first training or POST /v1/train",
             stats.events
         ),
+    };
+    Err(ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "not_ready",
+        message,
     ))
 }
 

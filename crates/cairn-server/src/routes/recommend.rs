@@ -68,7 +68,19 @@ async fn recommend(
     user_id: String,
     body: RecommendBody,
 ) -> Result<Json<RecommendationList>, ApiError> {
-    let req = RecommendRequest {
+    let req = engine_request(&state, user_id, body);
+    let list = state.score(move |e| e.recommend(&req)).await?;
+    Ok(Json(list.into()))
+}
+
+/// The engine's request for a user's body, with the server's defaults for what the client left
+/// out (also what each request of a batch becomes).
+pub(crate) fn engine_request(
+    state: &AppState,
+    user_id: String,
+    body: RecommendBody,
+) -> RecommendRequest {
+    RecommendRequest {
         user_id,
         k: body.k.unwrap_or(state.engine.config().serve.default_k),
         exclude_seen: body.exclude_seen.unwrap_or(true),
@@ -88,9 +100,7 @@ async fn recommend(
             .map(|p| (p.item, p.position))
             .collect(),
         cursor: non_empty(body.cursor),
-    };
-    let list = state.score(move |e| e.recommend(&req)).await?;
-    Ok(Json(list.into()))
+    }
 }
 
 /// Items similar to this one (often chosen by the same users), topped up with popular items of its
