@@ -281,14 +281,17 @@ def _query_value(value: Any) -> str:
 
 
 class Client:
-    """`Client("http://127.0.0.1:8080")`; every method raises `CairnError` on an error answer, and
-    urllib's `URLError` when the server cannot be reached."""
+    """`Client("http://127.0.0.1:8080", api_key="cairn_...")`; every method raises `CairnError` on
+    an error answer, and urllib's `URLError` when the server cannot be reached. `api_key` is sent as
+    `Authorization: Bearer <key>` (a server with keys refuses requests without one)."""
 
     def __init__(self, base_url: str = "http://127.0.0.1:8080", timeout: float = 30.0,
-                 headers: Optional[Dict[str, str]] = None):
+                 headers: Optional[Dict[str, str]] = None, api_key: Optional[str] = None):
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.headers = dict(headers or {{}})
+        if api_key is not None:
+            self.headers["authorization"] = "Bearer " + api_key
 
     def _request(self, method: str, path: str, query: Iterable[Tuple[str, Any]] = (),
                  body: Any = None, expect: str = "json") -> Any:

@@ -9,15 +9,21 @@ import urllib.request
 from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
 
 from .models import (
+    AuditPage,
+    BackupRequest,
+    BackupResult,
     BatchRecommendBody,
     BatchRecommendations,
+    CreatedKeyBody,
     EventBatch,
     EventsStored,
     Health,
     Item,
     ItemBatch,
     ItemPage,
+    KeyList,
     ModelStatus,
+    NewKey,
     RecommendBody,
     RecommendationList,
     TrainResult,
@@ -25,6 +31,7 @@ from .models import (
     User,
     UserBatch,
     UserErased,
+    UserExport,
     UserHistory,
     UserPage,
 )
@@ -53,14 +60,17 @@ def _query_value(value: Any) -> str:
 
 
 class Client:
-    """`Client("http://127.0.0.1:8080")`; every method raises `CairnError` on an error answer, and
-    urllib's `URLError` when the server cannot be reached."""
+    """`Client("http://127.0.0.1:8080", api_key="cairn_...")`; every method raises `CairnError` on
+    an error answer, and urllib's `URLError` when the server cannot be reached. `api_key` is sent as
+    `Authorization: Bearer <key>` (a server with keys refuses requests without one)."""
 
     def __init__(self, base_url: str = "http://127.0.0.1:8080", timeout: float = 30.0,
-                 headers: Optional[Dict[str, str]] = None):
+                 headers: Optional[Dict[str, str]] = None, api_key: Optional[str] = None):
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.headers = dict(headers or {})
+        if api_key is not None:
+            self.headers["authorization"] = "Bearer " + api_key
 
     def _request(self, method: str, path: str, query: Iterable[Tuple[str, Any]] = (),
                  body: Any = None, expect: str = "json") -> Any:
@@ -88,20 +98,43 @@ class Client:
             return raw.decode("utf-8")
         return json.loads(raw)
 
+    def audit(self, *, cursor: Optional[str] = None, limit: Optional[int] = None) -> AuditPage:
+        """GET /v1/audit: The audit log of administrative requests (who, what, when, outcome), newest first. Needs an API key of scope `admin` (or higher).
+
+        cursor: `next_cursor` of the previous page; absent for the newest entries.
+        limit: Page size, 1 to 1000 (default 100).
+        """
+        return self._request("GET", "/v1/audit", query=[("cursor", cursor), ("limit", limit)], body=None, expect="json")
+
+    def backup(self, body: BackupRequest) -> BackupResult:
+        """POST /v1/backup: Write a consistent copy of the store, and the model being served, into an empty folder on the server's machine, while requests and writes go on. Restore it with `cairn restore PATH` (server stopped), or serve it as it is with `cairn serve --data-dir PATH`. Not subject to the request timeout. Needs an API key of scope `admin` (or higher).
+        """
+        return self._request("POST", "/v1/backup", query=[], body=body, expect="json")
+
     def batch_recommendations(self, body: BatchRecommendBody) -> BatchRecommendations:
-        """POST /v1/recommendations/batch: Personalised recommendations for up to 100 users at once. Each request is the body of `POST /v1/users/{id}/recommendations` plus its `user_id`; each result, in the requests' order, holds either `recommendations` or the `error` (code and message) that route would have answered.
+        """POST /v1/recommendations/batch: Personalised recommendations for up to 100 users at once. Each request is the body of `POST /v1/users/{id}/recommendations` plus its `user_id`; each result, in the requests' order, holds either `recommendations` or the `error` (code and message) that route would have answered. Needs an API key of scope `read` (or higher).
         """
         return self._request("POST", "/v1/recommendations/batch", query=[], body=body, expect="json")
 
+    def create_key(self, body: NewKey) -> CreatedKeyBody:
+        """POST /v1/keys: Create an API key. The response holds the token, shown this once. Needs an API key of scope `admin` (or higher).
+        """
+        return self._request("POST", "/v1/keys", query=[], body=body, expect="json")
+
     def delete_item(self, id: str) -> None:
-        """DELETE /v1/items/{id}: Delete an item. Its events stay in the log as history; it is never recommended again.
+        """DELETE /v1/items/{id}: Delete an item. Its events stay in the log as history; it is never recommended again. Needs an API key of scope `admin` (or higher).
         """
         return self._request("DELETE", f"/v1/items/{_segment(id)}", query=[], body=None, expect="none")
 
     def delete_user(self, id: str) -> UserErased:
-        """DELETE /v1/users/{id}: Erase a user: the user row and every event of theirs (right to erasure). The next training forgets them entirely; until then their recommendations fall back to popular items.
+        """DELETE /v1/users/{id}: Erase a user: the user row and every event of theirs (right to erasure). The next training forgets them entirely; until then their recommendations fall back to popular items. Needs an API key of scope `admin` (or higher).
         """
         return self._request("DELETE", f"/v1/users/{_segment(id)}", query=[], body=None, expect="json")
+
+    def export_user(self, id: str) -> UserExport:
+        """GET /v1/users/{id}/export: Everything stored about a user: the user row and every event (the right of access). A user never seen exports with no row and no events. Needs an API key of scope `admin` (or higher).
+        """
+        return self._request("GET", f"/v1/users/{_segment(id)}/export", query=[], body=None, expect="json")
 
     def for_user(
         self,
@@ -115,30 +148,30 @@ class Client:
         filter: Optional[str] = None,
         cursor: Optional[str] = None,
     ) -> RecommendationList:
-        """GET /v1/users/{id}/recommendations: Personalised recommendations: the placement's pipeline (candidates from several retrievers, a learned ranker, business rules, diversity, exploration) over the user's recent events, so new events count at once. Users without history get popular and trending items, in their stated categories when their properties name some. Empty before the first training.
+        """GET /v1/users/{id}/recommendations: Personalised recommendations: the placement's pipeline (candidates from several retrievers, a learned ranker, business rules, diversity, exploration) over the user's recent events, so new events count at once. Users without history get popular and trending items, in their stated categories when their properties name some. Empty before the first training. Needs an API key of scope `read` (or higher).
 
         k: Number of items, 1 to `serve.max_k` (default `serve.default_k`).
         exclude_seen: Leave out items the user already interacted with (default true).
-        category: Only items in this category; absent or empty for all.
+        category: Only items in this category; absent or empty for all. A category no item has is an error (`unknown_category`).
         placement: Pipeline configuration (`serve.placements`), e.g. `home`, `item-page`, `cart`.
-        context: Comma-separated ids of items on the page (the viewed item, the cart's contents).
-        filter: Filter expression every item must satisfy, e.g. `category in ["jazz","blues"] and price < 20`.
+        context: Comma-separated ids of items on the page (the viewed item, the cart's contents); an id the catalog does not have is answered with an `unknown_context_item` warning.
+        filter: Filter expression every item must satisfy, e.g. `category in ["jazz","blues"] and price < 20`; leave it out for no filter (an empty expression is an error).
         cursor: `next_cursor` of an earlier response: the next page of that list (other parameters but `k` are ignored).
         """
         return self._request("GET", f"/v1/users/{_segment(id)}/recommendations", query=[("k", k), ("exclude_seen", exclude_seen), ("category", category), ("placement", placement), ("context", context), ("filter", filter), ("cursor", cursor)], body=None, expect="json")
 
     def for_user_with_rules(self, id: str, body: RecommendBody) -> RecommendationList:
-        """POST /v1/users/{id}/recommendations: The same as the GET, with boosts and pins in a JSON body.
+        """POST /v1/users/{id}/recommendations: The same as the GET, with boosts and pins in a JSON body. Needs an API key of scope `read` (or higher).
         """
         return self._request("POST", f"/v1/users/{_segment(id)}/recommendations", query=[], body=body, expect="json")
 
     def get_item(self, id: str) -> Item:
-        """GET /v1/items/{id}: One item.
+        """GET /v1/items/{id}: One item. Needs an API key of scope `read` (or higher).
         """
         return self._request("GET", f"/v1/items/{_segment(id)}", query=[], body=None, expect="json")
 
     def get_user(self, id: str) -> User:
-        """GET /v1/users/{id}: One user row.
+        """GET /v1/users/{id}: One user row. Needs an API key of scope `admin` (or higher).
         """
         return self._request("GET", f"/v1/users/{_segment(id)}", query=[], body=None, expect="json")
 
@@ -148,15 +181,20 @@ class Client:
         return self._request("GET", "/healthz", query=[], body=None, expect="json")
 
     def list_items(self, *, cursor: Optional[str] = None, limit: Optional[int] = None) -> ItemPage:
-        """GET /v1/items: Items in id order, a page at a time.
+        """GET /v1/items: Items in id order, a page at a time. Needs an API key of scope `read` (or higher).
 
         cursor: `next_cursor` of the previous page; absent or empty for the first page.
         limit: Page size, 1 to 1000 (default 100).
         """
         return self._request("GET", "/v1/items", query=[("cursor", cursor), ("limit", limit)], body=None, expect="json")
 
+    def list_keys(self) -> KeyList:
+        """GET /v1/keys: Every API key, oldest first (never a token). Needs an API key of scope `admin` (or higher).
+        """
+        return self._request("GET", "/v1/keys", query=[], body=None, expect="json")
+
     def list_users(self, *, cursor: Optional[str] = None, limit: Optional[int] = None) -> UserPage:
-        """GET /v1/users: User rows in id order, a page at a time.
+        """GET /v1/users: User rows in id order, a page at a time. Needs an API key of scope `admin` (or higher).
 
         cursor: `next_cursor` of the previous page; absent or empty for the first page.
         limit: Page size, 1 to 1000 (default 100).
@@ -164,12 +202,12 @@ class Client:
         return self._request("GET", "/v1/users", query=[("cursor", cursor), ("limit", limit)], body=None, expect="json")
 
     def metrics(self) -> str:
-        """GET /metrics: Prometheus metrics: `cairn_http_requests_total` and `cairn_http_request_duration_seconds` by method, route and status, and engine gauges (`cairn_items`, `cairn_events`, `cairn_model_age_seconds`, ...).
+        """GET /metrics: Prometheus metrics: `cairn_http_requests_total` and `cairn_http_request_duration_seconds` by method, route and status, and engine gauges (`cairn_items`, `cairn_events`, `cairn_model_age_seconds`, ...). Needs an API key of scope `read` (or higher).
         """
         return self._request("GET", "/metrics", query=[], body=None, expect="text")
 
     def model(self) -> ModelStatus:
-        """GET /v1/model: The model being served.
+        """GET /v1/model: The model being served. Needs an API key of scope `read` (or higher).
         """
         return self._request("GET", "/v1/model", query=[], body=None, expect="json")
 
@@ -184,35 +222,35 @@ class Client:
         k: Optional[int] = None,
         category: Optional[str] = None,
     ) -> RecommendationList:
-        """GET /v1/popular: The most popular items (time-decayed), optionally in one category.
+        """GET /v1/popular: The most popular items (time-decayed), optionally in one category. Needs an API key of scope `read` (or higher).
 
         k: Number of items, 1 to `serve.max_k` (default `serve.default_k`).
-        category: Only items in this category; absent or empty for all.
+        category: Only items in this category; absent or empty for all. A category no item has is an error (`unknown_category`).
         """
         return self._request("GET", "/v1/popular", query=[("k", k), ("category", category)], body=None, expect="json")
 
     def post_events(self, body: EventBatch) -> EventsStored:
-        """POST /v1/events: Record events, all or none, durably. Events with an `event_id` that was seen before are skipped and counted as duplicates, so a client may retry a batch safely. Every event is checked before anything is stored: an unknown event type, a value out of range, or an `item_id` that is not in the catalog is 400 `invalid_argument` naming the field (e.g. `events[3].item_id`). Create items first; users need no row.
+        """POST /v1/events: Record events, all or none, durably. Events with an `event_id` that was seen before are skipped and counted as duplicates, so a client may retry a batch safely. Every event is checked before anything is stored: an unknown event type, a value out of range, or an `item_id` that is not in the catalog is 400 `invalid_argument` naming the field (e.g. `events[3].item_id`). Create items first; users need no row. Needs an API key of scope `ingest` (or higher).
         """
         return self._request("POST", "/v1/events", query=[], body=body, expect="json")
 
     def put_item(self, id: str, body: Item) -> Item:
-        """PUT /v1/items/{id}: Create or replace one item. The body is a full item; its `id` may be omitted, and when given must equal the id in the path. Replacing is whole: fields left out are cleared.
+        """PUT /v1/items/{id}: Create or replace one item. The body is a full item; its `id` may be omitted, and when given must equal the id in the path. Replacing is whole: fields left out are cleared. Needs an API key of scope `ingest` (or higher).
         """
         return self._request("PUT", f"/v1/items/{_segment(id)}", query=[], body=body, expect="json")
 
     def put_items(self, body: ItemBatch) -> Upserted:
-        """POST /v1/items: Create or replace many items at once: all are validated first, then stored in one atomic write.
+        """POST /v1/items: Create or replace many items at once: all are validated first, then stored in one atomic write. Needs an API key of scope `ingest` (or higher).
         """
         return self._request("POST", "/v1/items", query=[], body=body, expect="json")
 
     def put_user(self, id: str, body: User) -> User:
-        """PUT /v1/users/{id}: Create or replace one user. The body's `id` may be omitted; when given it must equal the path's.
+        """PUT /v1/users/{id}: Create or replace one user. The body's `id` may be omitted; when given it must equal the path's. Needs an API key of scope `ingest` (or higher).
         """
         return self._request("PUT", f"/v1/users/{_segment(id)}", query=[], body=body, expect="json")
 
     def put_users(self, body: UserBatch) -> Upserted:
-        """POST /v1/users: Create or replace many users in one atomic write.
+        """POST /v1/users: Create or replace many users in one atomic write. Needs an API key of scope `ingest` (or higher).
         """
         return self._request("POST", "/v1/users", query=[], body=body, expect="json")
 
@@ -221,6 +259,11 @@ class Client:
         """
         return self._request("GET", "/readyz", query=[], body=None, expect="json")
 
+    def revoke_key(self, id: str) -> None:
+        """DELETE /v1/keys/{id}: Revoke an API key: requests with its token are refused from now on. Needs an API key of scope `admin` (or higher).
+        """
+        return self._request("DELETE", f"/v1/keys/{_segment(id)}", query=[], body=None, expect="none")
+
     def similar(
         self,
         id: str,
@@ -228,15 +271,15 @@ class Client:
         k: Optional[int] = None,
         category: Optional[str] = None,
     ) -> RecommendationList:
-        """GET /v1/items/{id}/similar: Items similar to this one (often chosen by the same users), topped up with popular items of its categories.
+        """GET /v1/items/{id}/similar: Items similar to this one (often chosen by the same users), topped up with popular items of its categories. Needs an API key of scope `read` (or higher).
 
         k: Number of items, 1 to `serve.max_k` (default `serve.default_k`).
-        category: Only items in this category; absent or empty for all.
+        category: Only items in this category; absent or empty for all. A category no item has is an error (`unknown_category`).
         """
         return self._request("GET", f"/v1/items/{_segment(id)}/similar", query=[("k", k), ("category", category)], body=None, expect="json")
 
     def train(self) -> TrainResult:
-        """POST /v1/train: Train now on all events and swap the new model in; requests keep being served meanwhile. Not subject to the request timeout.
+        """POST /v1/train: Train now on all events and swap the new model in; requests keep being served meanwhile. Not subject to the request timeout. Needs an API key of scope `admin` (or higher).
         """
         return self._request("POST", "/v1/train", query=[], body=None, expect="json")
 
@@ -246,15 +289,15 @@ class Client:
         k: Optional[int] = None,
         category: Optional[str] = None,
     ) -> RecommendationList:
-        """GET /v1/trending: Items whose activity is surging in the recent window, optionally in one category.
+        """GET /v1/trending: Items whose activity is surging in the recent window, optionally in one category. Needs an API key of scope `read` (or higher).
 
         k: Number of items, 1 to `serve.max_k` (default `serve.default_k`).
-        category: Only items in this category; absent or empty for all.
+        category: Only items in this category; absent or empty for all. A category no item has is an error (`unknown_category`).
         """
         return self._request("GET", "/v1/trending", query=[("k", k), ("category", category)], body=None, expect="json")
 
     def user_events(self, id: str, *, limit: Optional[int] = None) -> UserHistory:
-        """GET /v1/users/{id}/events: The user's most recent events, newest first. A user without events (or never seen) has an empty history rather than a 404: events may name users that have no row.
+        """GET /v1/users/{id}/events: The user's most recent events, newest first. A user without events (or never seen) has an empty history rather than a 404: events may name users that have no row. Needs an API key of scope `admin` (or higher).
 
         limit: How many of the most recent events, 1 to 1000 (default 100).
         """

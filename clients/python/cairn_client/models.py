@@ -8,6 +8,53 @@ from typing import Any, Dict, List, Optional, Union
 from typing import Required, TypedDict
 
 
+class AuditEntry(TypedDict, total=False):
+    """One administrative request."""
+
+    # What: method and path, e.g. `DELETE /v1/users/u1`.
+    action: Required[str]
+    # When, in Unix seconds.
+    at: Required[int]
+    # Who: the key's id (`anonymous` while no key existed) and name.
+    key_id: Required[str]
+    key_name: Required[str]
+    # Position in the log (1 = oldest).
+    seq: Required[int]
+    # The HTTP status it was answered with.
+    status: Required[int]
+    # The resource acted on (the path's id), if any.
+    target: Optional[str]
+
+
+class AuditPage(TypedDict, total=False):
+    """The `AuditPage` schema."""
+
+    # Newest first.
+    entries: Required[List["AuditEntry"]]
+    # Pass as `cursor` for the next (older) page; null on the last page.
+    next_cursor: Optional[str]
+
+
+class BackupRequest(TypedDict, total=False):
+    """The `BackupRequest` schema."""
+
+    # An absolute path on the server's machine, to an empty or new folder.
+    path: Required[str]
+
+
+class BackupResult(TypedDict, total=False):
+    """What a backup wrote: a folder that is itself a data directory."""
+
+    events: Required[int]
+    items: Required[int]
+    # Every event up to this log position is in the backup, none after.
+    last_seq: Required[int]
+    # The model saved beside the store; absent before the first training.
+    model_version: Optional[str]
+    path: Required[str]
+    users: Required[int]
+
+
 class BatchRecommendBody(TypedDict, total=False):
     """Body of `POST /v1/recommendations/batch`: up to [`MAX_BATCH_REQUESTS`] requests, each answered on its own."""
 
@@ -20,17 +67,22 @@ class BatchRecommendRequest(TypedDict, total=False):
 
     # Items matching `when` get their relevance multiplied by `factor`.
     boosts: List["BoostRule"]
+    # Only items in this category; absent or empty for all. A category no item has is an error
+    # (`unknown_category`).
     category: Optional[str]
-    # Ids of items on the page (the viewed item, the cart's contents).
+    # Ids of items on the page (the viewed item, the cart's contents); an id the catalog does
+    # not have is answered with an `unknown_context_item` warning.
     context: List[str]
     cursor: Optional[str]
     # Leave out items the user already interacted with (default true).
     exclude_seen: Optional[bool]
-    # Filter expression every item must satisfy.
+    # Filter expression every item must satisfy; leave it out for no filter (an empty expression
+    # is an error).
     filter: Optional[str]
     # Number of items, 1 to `serve.max_k` (default `serve.default_k`).
     k: Optional[int]
-    # Items shown at fixed positions of the first page.
+    # Items shown at fixed positions of the first page. A pinned item that is unknown, hidden or
+    # unavailable is not placed, and a warning names it.
     pins: List["PinRule"]
     placement: Optional[str]
     user_id: Required[str]
@@ -60,6 +112,20 @@ class BoostRule(TypedDict, total=False):
     factor: Required[float]
     # Expression, e.g. `new_release` or `tags contains "staff-pick"`.
     when: Required[str]
+
+
+class CreatedKeyBody(TypedDict, total=False):
+    """A key just created. `token` is shown this once: the server keeps only its SHA-256 digest."""
+
+    # Unix seconds.
+    created_at: Required[int]
+    id: Required[str]
+    # Unix seconds of the key's last request seen by this server process; null when none.
+    last_used_at: Optional[int]
+    name: Required[str]
+    scope: Required[str]
+    # Send as `Authorization: Bearer <token>`. Store it now; it cannot be shown again.
+    token: Required[str]
 
 
 class ErrorBody(TypedDict, total=False):
@@ -155,6 +221,24 @@ class ItemPage(TypedDict, total=False):
     next_cursor: Optional[str]
 
 
+class KeyInfo(TypedDict, total=False):
+    """A key, without its token."""
+
+    # Unix seconds.
+    created_at: Required[int]
+    id: Required[str]
+    # Unix seconds of the key's last request seen by this server process; null when none.
+    last_used_at: Optional[int]
+    name: Required[str]
+    scope: Required[str]
+
+
+class KeyList(TypedDict, total=False):
+    """The `KeyList` schema."""
+
+    keys: Required[List["KeyInfo"]]
+
+
 class ModelStatus(TypedDict, total=False):
     """The `ModelStatus` schema."""
 
@@ -168,6 +252,15 @@ class ModelStatus(TypedDict, total=False):
     trained_at: Required["Timestamp"]
     users: Required[int]
     version: Required[str]
+
+
+class NewKey(TypedDict, total=False):
+    """The `NewKey` schema."""
+
+    # What the key is for, e.g. `backend` (1 to 100 characters).
+    name: Required[str]
+    # `read`, `ingest` or `admin`; each includes the ones before it.
+    scope: Required[str]
 
 
 class PinRule(TypedDict, total=False):
@@ -199,17 +292,22 @@ class RecommendBody(TypedDict, total=False):
 
     # Items matching `when` get their relevance multiplied by `factor`.
     boosts: List["BoostRule"]
+    # Only items in this category; absent or empty for all. A category no item has is an error
+    # (`unknown_category`).
     category: Optional[str]
-    # Ids of items on the page (the viewed item, the cart's contents).
+    # Ids of items on the page (the viewed item, the cart's contents); an id the catalog does
+    # not have is answered with an `unknown_context_item` warning.
     context: List[str]
     cursor: Optional[str]
     # Leave out items the user already interacted with (default true).
     exclude_seen: Optional[bool]
-    # Filter expression every item must satisfy.
+    # Filter expression every item must satisfy; leave it out for no filter (an empty expression
+    # is an error).
     filter: Optional[str]
     # Number of items, 1 to `serve.max_k` (default `serve.default_k`).
     k: Optional[int]
-    # Items shown at fixed positions of the first page.
+    # Items shown at fixed positions of the first page. A pinned item that is unknown, hidden or
+    # unavailable is not placed, and a warning names it.
     pins: List["PinRule"]
     placement: Optional[str]
 
@@ -226,6 +324,10 @@ class RecommendationList(TypedDict, total=False):
     next_cursor: Optional[str]
     # Unique per response; send it back as `recommendation_id` on events for attribution.
     recommendation_id: Required[str]
+    # What looked wrong in the request without making it wrong, e.g. an unknown context item or
+    # a pin that was not placed; absent when nothing did. Only the first page of a list carries
+    # warnings: a `cursor` request gets none.
+    warnings: List["Warning"]
 
 
 class RecommendedItem(TypedDict, total=False):
@@ -308,6 +410,15 @@ class UserErased(TypedDict, total=False):
     user_id: Required[str]
 
 
+class UserExport(TypedDict, total=False):
+    """Everything stored about one user."""
+
+    # Every stored event of the user, oldest first.
+    events: Required[List["StoredEvent"]]
+    user: Optional["User"]
+    user_id: Required[str]
+
+
 class UserHistory(TypedDict, total=False):
     """The `UserHistory` schema."""
 
@@ -324,12 +435,30 @@ class UserPage(TypedDict, total=False):
     users: Required[List["User"]]
 
 
+class Warning(TypedDict, total=False):
+    """Something suspicious about a request that was answered anyway."""
+
+    # `unknown_context_item`: a context item the catalog does not have (ignored);
+    # `unknown_pinned_item`: a pinned item the catalog does not have, and
+    # `unavailable_pinned_item`: one that is hidden or outside its availability window (neither
+    # is placed); `category_unavailable`: the category exists, but none of its items can be
+    # listed now.
+    code: Required[str]
+    # What was noticed and what the server did about it, naming the offending value.
+    message: Required[str]
+
+
 __all__ = [
+    "AuditEntry",
+    "AuditPage",
+    "BackupRequest",
+    "BackupResult",
     "BatchRecommendBody",
     "BatchRecommendRequest",
     "BatchRecommendations",
     "BatchResult",
     "BoostRule",
+    "CreatedKeyBody",
     "ErrorBody",
     "ErrorDetail",
     "Event",
@@ -339,7 +468,10 @@ __all__ = [
     "Item",
     "ItemBatch",
     "ItemPage",
+    "KeyInfo",
+    "KeyList",
     "ModelStatus",
+    "NewKey",
     "PinRule",
     "PropertyValue",
     "RankerStatus",
@@ -354,6 +486,8 @@ __all__ = [
     "User",
     "UserBatch",
     "UserErased",
+    "UserExport",
     "UserHistory",
     "UserPage",
+    "Warning",
 ]
