@@ -72,9 +72,15 @@ impl Engine {
         for (i, id) in req.context_items.iter().enumerate() {
             cairn_core::validate::check_id(&format!("context[{i}]"), id)?;
         }
-        let history = self
-            .store
-            .user_events(&req.user_id, self.config.serve.history_limit)?;
+        let history_limit = self.config.serve.history_limit;
+        let history = self.store.user_events(&req.user_id, history_limit)?;
+        // A history shorter than the limit is the whole history; a full one may have older
+        // events, whose items are seen too: the store keeps every item of a user for this.
+        let seen_before = if history.len() >= history_limit {
+            self.store.user_items(&req.user_id)?
+        } else {
+            Vec::new()
+        };
         let user = self.store.get_user(&req.user_id)?;
         let models = self.models();
         let catalog = self.catalog();
@@ -88,6 +94,7 @@ impl Engine {
                 placement,
                 &rules,
                 &history,
+                &seen_before,
                 user.as_ref(),
                 now,
             ),
@@ -106,6 +113,7 @@ impl Engine {
         placement: &PlacementConfig,
         rules: &RequestRules,
         history: &[StoredEvent],
+        seen_before: &[String],
         user: Option<&User>,
         now: i64,
     ) -> Vec<Recommendation> {
@@ -128,7 +136,18 @@ impl Engine {
             cairn_pipeline::seeds(&events, serve.recent_items, serve.recency_half_life_days);
         let activity = context::activity(table, &events, user);
 
-        let seen_ids: HashSet<&str> = history.iter().map(|e| e.item_id.as_str()).collect();
+        // Seen: every item of the history read, and of the whole history when that was cut.
+        let seen_ids: HashSet<&str> = history
+            .iter()
+            .map(|e| e.item_id.as_str())
+            .chain(seen_before.iter().map(String::as_str))
+            .collect();
+        let seen_items: Vec<u32> = history_items
+            .iter()
+            .flatten()
+            .copied()
+            .chain(seen_before.iter().filter_map(|id| table.ids.get(id)))
+            .collect();
         // Only expressions that name `user.categories` need the categories of the whole history.
         let seen_categories =
             context::seen_categories(catalog, history, rules.uses_user_categories());
@@ -144,7 +163,7 @@ impl Engine {
             req.category.as_deref(),
             rules,
             &user_ctx,
-            context::excluded(table, req, &history_items),
+            context::excluded(table, req, &seen_items),
         );
         let allow = |i: u32| item_rules.allows(i);
         let boost = |i: u32| item_rules.boost(i);
