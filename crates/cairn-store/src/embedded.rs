@@ -26,9 +26,9 @@ const EVENT_IDS: TableDefinition<&str, u64> = TableDefinition::new("event_ids");
 const USER_ITEMS: TableDefinition<(&str, &str), ()> = TableDefinition::new("user_items");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const LAST_SEQ: &str = "last_seq";
-/// Present (1) once `user_items` holds every pair of the log; stores written by versions without
-/// the table are backfilled from the log when first opened.
-const USER_ITEMS_BUILT: &str = "user_items_built";
+/// The log position up to which `user_items` holds every pair. A store written by a version
+/// without the table (or written to by one after) is caught up from the log when opened.
+const USER_ITEMS_SEQ: &str = "user_items_seq";
 
 pub struct EmbeddedStore {
     db: Database,
@@ -59,17 +59,19 @@ impl EmbeddedStore {
             txn.open_table(EVENT_IDS)?;
             let mut meta = txn.open_table(META)?;
             let mut user_items = txn.open_table(USER_ITEMS)?;
-            if meta.get(USER_ITEMS_BUILT)?.is_none() {
-                // One pass over the log, in the same transaction that marks the table built, so
-                // an interrupted backfill is redone on the next open.
+            let last_seq = meta.get(LAST_SEQ)?.map_or(0, |v| v.value());
+            let covered = meta.get(USER_ITEMS_SEQ)?.map_or(0, |v| v.value());
+            if covered < last_seq {
+                // One pass over the events not yet covered, in the same transaction that records
+                // the new position, so an interrupted catch-up is redone on the next open.
                 let events = txn.open_table(EVENTS)?;
-                for entry in events.iter()? {
+                for entry in events.range((Bound::Excluded(covered), Bound::Unbounded))? {
                     let (seq, bytes) = entry?;
                     let record = EventRecord::decode(bytes.value())
                         .map_err(|e| StoreError::Corrupt(format!("event {}: {e}", seq.value())))?;
                     user_items.insert((record.user.as_str(), record.item.as_str()), ())?;
                 }
-                meta.insert(USER_ITEMS_BUILT, 1)?;
+                meta.insert(USER_ITEMS_SEQ, last_seq)?;
             }
         }
         txn.commit()?;
@@ -241,6 +243,7 @@ impl Store for EmbeddedStore {
                 outcome.stored.push(seq);
             }
             meta.insert(LAST_SEQ, seq)?;
+            meta.insert(USER_ITEMS_SEQ, seq)?;
         }
         txn.commit()?;
         Ok(outcome)
@@ -442,7 +445,7 @@ mod tests {
     }
 
     #[test]
-    fn a_store_without_the_seen_table_is_backfilled_on_open() {
+    fn a_store_behind_on_the_seen_table_is_caught_up_on_open() {
         let dir = tempfile::tempdir().unwrap();
         {
             let s = EmbeddedStore::open(dir.path()).unwrap();
@@ -457,16 +460,31 @@ mod tests {
             txn.delete_table(USER_ITEMS).unwrap();
             txn.open_table(META)
                 .unwrap()
-                .remove(USER_ITEMS_BUILT)
+                .remove(USER_ITEMS_SEQ)
                 .unwrap();
             txn.commit().unwrap();
         }
         let s = EmbeddedStore::open(dir.path()).unwrap();
         assert_eq!(s.user_items("u").unwrap(), ["a", "b"]);
         assert_eq!(s.user_items("v").unwrap(), ["a"]);
+        // An older version appended an event without the table: caught up on the next open.
+        let txn = s.db.begin_write().unwrap();
+        {
+            let record = EventRecord::from_event(&Event::new("w", "d", "view"), Timestamp(1));
+            txn.open_table(EVENTS)
+                .unwrap()
+                .insert(4, record.encode().as_slice())
+                .unwrap();
+            txn.open_table(META).unwrap().insert(LAST_SEQ, 4).unwrap();
+        }
+        txn.commit().unwrap();
+        drop(s);
+        let s = EmbeddedStore::open(dir.path()).unwrap();
+        assert_eq!(s.user_items("w").unwrap(), ["d"]);
         s.append_events(&[Event::new("v", "c", "view")], Timestamp(2))
             .unwrap();
         assert_eq!(s.user_items("v").unwrap(), ["a", "c"]);
+        assert_eq!(s.stats().unwrap().last_seq, 5);
     }
 
     #[test]
