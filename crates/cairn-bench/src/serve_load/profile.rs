@@ -127,9 +127,19 @@ pub fn run(args: &ProfileArgs) -> Result<()> {
             .map(|_| user_id(rng.random_range(0..args.users)))
             .collect(),
     };
-    let items: Vec<String> = (0..args.requests)
-        .map(|_| item_id(rng.random_range(0..args.items) as u32))
-        .collect();
+    // Items likewise: the synthetic ids, or with --user-ids the served model's own items.
+    let items: Vec<String> = if args.user_ids.is_some() && !models.items.is_empty() {
+        (0..args.requests)
+            .map(|_| {
+                let j = rng.random_range(0..models.items.len()) as u32;
+                models.items.id(j).to_string()
+            })
+            .collect()
+    } else {
+        (0..args.requests)
+            .map(|_| item_id(rng.random_range(0..args.items) as u32))
+            .collect()
+    };
 
     let mut lists = Vec::with_capacity(if args.lists.is_some() { users.len() } else { 0 });
     time_each("engine.recommend", &users, |u| {
