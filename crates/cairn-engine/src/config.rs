@@ -67,7 +67,8 @@ impl Default for IngestConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServeConfig {
-    /// Most recent events read per user at request time, for seen-item exclusion.
+    /// Most recent events read per user at request time, for the seeds, activity and reasons.
+    /// Seen-item exclusion covers the whole history whatever this is.
     pub history_limit: usize,
     /// Of those, how many of the most recent items drive the personalised scores.
     pub recent_items: usize,

@@ -310,6 +310,30 @@ impl Engine {
         Ok(self.store.user_events(user_id, limit)?)
     }
 
+    /// A page of the user's whole history, newest first: `cursor` is the `next_cursor` of the
+    /// previous page (the log position of its last event), absent for the newest events.
+    pub fn user_events_page(
+        &self,
+        user_id: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<StoredEvent>, EngineError> {
+        let limit = check_limit(limit)?;
+        let before = match cursor {
+            None => None,
+            Some(c) => Some(c.parse::<u64>().ok().filter(|&seq| seq > 0).ok_or_else(|| {
+                EngineError::invalid(
+                    "cursor",
+                    format!(
+                        "`{c}` is not an events cursor; pass next_cursor from the previous page unchanged"
+                    ),
+                )
+            })?),
+        };
+        let events = self.store.user_events_before(user_id, before, limit)?;
+        Ok(page(events, limit, |e| e.seq.to_string()))
+    }
+
     pub fn stats(&self) -> Result<StoreStats, EngineError> {
         Ok(self.store.stats()?)
     }

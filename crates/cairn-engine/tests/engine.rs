@@ -408,6 +408,89 @@ fn a_filter_expression_holds_on_every_path_including_fallbacks() {
 }
 
 #[test]
+fn items_seen_before_the_history_limit_are_never_recommended() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = plain(Config {
+        data_dir: dir.path().to_path_buf(),
+        ..Config::default()
+    });
+    config.serve.history_limit = 5;
+    config.serve.recent_items = 5;
+    let e = Engine::open(config).unwrap();
+    seed(&e);
+    // A heavy user: every jazz item, then 20 more events on the last two, so the newest five
+    // events name only j8 and j9.
+    let mut events: Vec<Event> = (0..10)
+        .map(|i| Event::new("heavy", format!("j{i}"), "view").at(1_700_100_000 + i))
+        .collect();
+    events.extend(
+        (0..20)
+            .map(|i| Event::new("heavy", format!("j{}", 8 + i % 2), "view").at(1_700_200_000 + i)),
+    );
+    e.add_events(events).unwrap();
+    e.train().unwrap();
+    for placement in ["home", "item-page", "cart"] {
+        let recs = e
+            .recommend(&RecommendRequest {
+                placement: Some(placement.into()),
+                ..request("heavy", 20)
+            })
+            .unwrap();
+        assert_eq!(recs.items.len(), 10, "{placement}: {:?}", recs.items);
+        for r in &recs.items {
+            assert!(r.item_id.starts_with('r'), "{placement}: seen {r:?}");
+        }
+    }
+    // The `seen` field of a filter covers the whole history too.
+    let recs = e
+        .recommend(&RecommendRequest {
+            filter: Some("seen".into()),
+            exclude_seen: false,
+            ..request("heavy", 20)
+        })
+        .unwrap();
+    let mut ids: Vec<&str> = recs.items.iter().map(|r| r.item_id.as_str()).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, (0..10).map(|i| format!("j{i}")).collect::<Vec<_>>());
+    // Once erased, nothing of the user is seen any more.
+    e.delete_user("heavy").unwrap();
+    let after = e.recommend(&request("heavy", 20)).unwrap();
+    assert_eq!(after.items.len(), 20, "{:?}", after.items);
+}
+
+#[test]
+fn a_user_history_pages_back_to_the_first_event_each_once() {
+    let (_d, e) = engine();
+    seed(&e);
+    let total = e.user_events("u1", 1000).unwrap().len();
+    let mut cursor: Option<String> = None;
+    let mut seqs = Vec::new();
+    loop {
+        let page = e.user_events_page("u1", cursor.as_deref(), 2).unwrap();
+        assert!(page.items.len() <= 2);
+        seqs.extend(page.items.iter().map(|ev| ev.seq));
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(seqs.len(), total);
+    assert!(
+        seqs.windows(2).all(|w| w[0] > w[1]),
+        "newest first, each once: {seqs:?}"
+    );
+    for bad in ["x", "-1", "0", "1.5"] {
+        let err = e.user_events_page("u1", Some(bad), 2).unwrap_err();
+        assert_eq!(err.code(), "invalid_argument", "{bad}");
+        assert!(err.to_string().contains("cursor"), "{err}");
+    }
+    assert_eq!(
+        e.user_events_page("u1", None, 0).unwrap_err().code(),
+        "invalid_argument"
+    );
+}
+
+#[test]
 fn a_bad_filter_or_boost_is_a_clear_error() {
     let (_d, e) = engine();
     seed(&e);

@@ -50,7 +50,9 @@ pub struct PageParams {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct HistoryParams {
-    /// How many of the most recent events, 1 to 1000 (default 100).
+    /// `next_cursor` of the previous page (older events); absent or empty for the newest.
+    pub cursor: Option<String>,
+    /// Page size, 1 to 1000 (default 100).
     pub limit: Option<usize>,
 }
 
@@ -245,6 +247,8 @@ pub struct UserHistory {
     pub user_id: String,
     /// Most recent first.
     pub events: Vec<StoredEvent>,
+    /// Pass as `cursor` for the next (older) page; null on the last page.
+    pub next_cursor: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -304,6 +308,16 @@ fn warning_code_schema() -> utoipa::openapi::Object {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct RecommendedItem {
     pub item_id: String,
+    /// How strongly the list recommends the item, in [0, 1]; it never rises down a list, across
+    /// all pages of the same list. The list's best-ranked item has 1 and the others their
+    /// relevance relative to it (personal lists: the pipeline's relevance with boosts; similar
+    /// items: the similarity; popular and trending: the popularity or trend score). An item placed
+    /// out of score order (exploration, a reserved slot for a new item, a diversity pick) keeps
+    /// the lower of its own score and the score above it, and so do the items below it. Popular
+    /// items that fill or top up a list score below the last ranked item, scaled by their
+    /// popularity; an item nobody has interacted with scores 0 there. A pinned item has the score
+    /// of the slot it occupies. Scores compare items within one list, not across lists.
+    #[schema(minimum = 0.0, maximum = 1.0)]
     pub score: f32,
     /// Which stage put the item here (the schema lists the values: see `source_schema`).
     #[schema(schema_with = source_schema)]

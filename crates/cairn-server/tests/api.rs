@@ -434,6 +434,57 @@ fn pagination_visits_every_item_exactly_once() {
 }
 
 #[test]
+fn a_user_history_pages_back_to_its_first_event_each_once() {
+    let s = TestServer::start();
+    s.post("/v1/items", json!({"items": [{"id": "x"}, {"id": "y"}]}))
+        .expect_ok();
+    let events: Vec<Value> = (0..57)
+        .map(|i| {
+            json!({"user_id": "long", "item_id": if i % 2 == 0 { "x" } else { "y" },
+                   "type": "view", "event_id": format!("e{i:02}"), "timestamp": 1_700_000_000 + i})
+        })
+        .collect();
+    s.post("/v1/events", json!({"events": events})).expect_ok();
+    s.post(
+        "/v1/events",
+        json!({"events": [{"user_id": "other", "item_id": "x", "type": "view"}]}),
+    )
+    .expect_ok();
+
+    let mut seen = Vec::new();
+    let mut cursor = String::new();
+    let mut pages = 0;
+    loop {
+        let page = s
+            .get(&format!("/v1/users/long/events?limit=10&cursor={cursor}"))
+            .expect_ok();
+        pages += 1;
+        let batch = page["events"].as_array().unwrap();
+        assert!(batch.len() <= 10);
+        seen.extend(
+            batch
+                .iter()
+                .map(|e| e["event_id"].as_str().unwrap().to_string()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = next.to_string(),
+            None => break,
+        }
+        assert!(pages < 20, "pagination does not end");
+    }
+    assert_eq!(pages, 6);
+    let want: Vec<String> = (0..57).rev().map(|i| format!("e{i:02}")).collect();
+    assert_eq!(seen, want, "every event once, newest first");
+
+    for bad in ["abc", "-3", "0"] {
+        let e = s
+            .get(&format!("/v1/users/long/events?cursor={bad}"))
+            .expect_error(400, "invalid_argument");
+        assert_eq!(e["field"], "cursor", "{bad}");
+    }
+}
+
+#[test]
 fn recommendations_follow_new_events_and_exclude_seen_items() {
     let s = TestServer::start();
     seed(&s);
@@ -725,6 +776,69 @@ fn recommendation_pages_never_repeat_an_item() {
     s.train();
     s.get(&format!("/v1/users/ua0/recommendations?k=3&cursor={stale}"))
         .expect_error(410, "cursor_expired");
+}
+
+/// Asserts the API's definition of `score` over a list's items, in order: each in [0, 1], none
+/// above the one before it.
+fn assert_scores_never_rise(what: &str, items: &[Value]) {
+    let mut above = 1.0;
+    for r in items {
+        let score = r["score"].as_f64().expect("a numeric score");
+        assert!(
+            (0.0..=above).contains(&score),
+            "{what}: {score} after {above}: {items:?}"
+        );
+        above = score;
+    }
+}
+
+#[test]
+fn scores_are_in_0_1_and_never_rise_down_any_list_or_its_pages() {
+    let s = TestServer::start();
+    seed(&s);
+    s.train();
+    // A personal list with pins, page by page.
+    let body =
+        json!({"k": 3, "pins": [{"item": "b3", "position": 1}, {"item": "b5", "position": 3}]});
+    let mut page = s.post("/v1/users/ua0/recommendations", body).expect_ok();
+    let mut items: Vec<Value> = Vec::new();
+    loop {
+        items.extend(page["items"].as_array().unwrap().iter().cloned());
+        let Some(cursor) = page["next_cursor"].as_str().map(str::to_string) else {
+            break;
+        };
+        page = s
+            .get(&format!(
+                "/v1/users/ua0/recommendations?k=3&cursor={cursor}"
+            ))
+            .expect_ok();
+    }
+    assert!(items.len() > 6, "{items:?}");
+    assert_scores_never_rise("personal list with pins", &items);
+    assert_eq!(items[0]["source"], "pinned");
+    assert_eq!(items[0]["score"], items[1]["score"], "{items:?}");
+    for path in [
+        "/v1/users/ua0/recommendations?k=20",
+        "/v1/users/nobody/recommendations?k=20",
+        "/v1/items/a0/similar?k=20",
+        "/v1/popular?k=20",
+        "/v1/popular?k=20&category=beta",
+        "/v1/trending?k=20",
+    ] {
+        let list = s.get(path).expect_ok();
+        let items = list["items"].as_array().unwrap();
+        assert!(!items.is_empty(), "{path}");
+        assert_scores_never_rise(path, items);
+        assert_eq!(items[0]["score"], 1.0, "{path}: {items:?}");
+    }
+    // The similar list's neighbours and its popular top-up share one scale.
+    let similar = s.get("/v1/items/a0/similar?k=20").expect_ok();
+    let items = similar["items"].as_array().unwrap();
+    let sources: Vec<&str> = items
+        .iter()
+        .map(|r| r["source"].as_str().unwrap())
+        .collect();
+    assert!(sources.contains(&"item-knn"), "{sources:?}");
 }
 
 #[test]

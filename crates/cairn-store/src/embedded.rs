@@ -26,12 +26,18 @@ const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
 const USER_EVENTS: TableDefinition<(&str, u64), ()> = TableDefinition::new("user_events");
 /// Client event ids already stored, for idempotent posting.
 const EVENT_IDS: TableDefinition<&str, u64> = TableDefinition::new("event_ids");
+/// Every `(user, item)` pair with at least one event: the user's seen items over the whole
+/// history, read in one range scan however long the history is.
+const USER_ITEMS: TableDefinition<(&str, &str), ()> = TableDefinition::new("user_items");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 /// API keys by id (JSON [`KeyRecord`]: the token's digest, never the token).
 const KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("keys");
 /// The audit log of administrative actions, by position (JSON [`AuditRecord`]).
 const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
 const LAST_SEQ: &str = "last_seq";
+/// The log position up to which `user_items` holds every pair. A store written by a version
+/// without the table (or written to by one after) is caught up from the log when opened.
+const USER_ITEMS_SEQ: &str = "user_items_seq";
 
 pub struct EmbeddedStore {
     db: Database,
@@ -54,7 +60,22 @@ impl EmbeddedStore {
             txn.open_table(EVENTS)?;
             txn.open_table(USER_EVENTS)?;
             txn.open_table(EVENT_IDS)?;
-            txn.open_table(META)?;
+            let mut meta = txn.open_table(META)?;
+            let mut user_items = txn.open_table(USER_ITEMS)?;
+            let last_seq = meta.get(LAST_SEQ)?.map_or(0, |v| v.value());
+            let covered = meta.get(USER_ITEMS_SEQ)?.map_or(0, |v| v.value());
+            if covered < last_seq {
+                // One pass over the events not yet covered, in the same transaction that records
+                // the new position, so an interrupted catch-up is redone on the next open.
+                let events = txn.open_table(EVENTS)?;
+                for entry in events.range((Bound::Excluded(covered), Bound::Unbounded))? {
+                    let (seq, bytes) = entry?;
+                    let record = EventRecord::decode(bytes.value())
+                        .map_err(|e| StoreError::Corrupt(format!("event {}: {e}", seq.value())))?;
+                    user_items.insert((record.user.as_str(), record.item.as_str()), ())?;
+                }
+                meta.insert(USER_ITEMS_SEQ, last_seq)?;
+            }
         }
         Self::create_access_tables(&txn)?;
         txn.commit()?;
@@ -169,6 +190,7 @@ impl Store for EmbeddedStore {
             let mut index = txn.open_table(USER_EVENTS)?;
             let mut events = txn.open_table(EVENTS)?;
             let mut event_ids = txn.open_table(EVENT_IDS)?;
+            let mut user_items = txn.open_table(USER_ITEMS)?;
             let seqs: Vec<u64> = index
                 .range((id, 0u64)..=(id, u64::MAX))?
                 .map(|entry| entry.map(|(k, _)| k.value().1))
@@ -182,6 +204,10 @@ impl Store for EmbeddedStore {
                 }
                 index.remove((id, seq))?;
                 removed += 1;
+            }
+            let items: Vec<String> = user_item_range(&user_items, id)?;
+            for item in &items {
+                user_items.remove((id, item.as_str()))?;
             }
         }
         txn.commit()?;
@@ -206,6 +232,7 @@ impl Store for EmbeddedStore {
             let mut events = txn.open_table(EVENTS)?;
             let mut index = txn.open_table(USER_EVENTS)?;
             let mut event_ids = txn.open_table(EVENT_IDS)?;
+            let mut user_items = txn.open_table(USER_ITEMS)?;
             let mut seq = meta.get(LAST_SEQ)?.map(|v| v.value()).unwrap_or(0);
             let mut in_batch: HashSet<&str> = HashSet::new();
             for event in batch {
@@ -219,24 +246,42 @@ impl Store for EmbeddedStore {
                 let record = EventRecord::from_event(event, now);
                 events.insert(seq, record.encode().as_slice())?;
                 index.insert((event.user_id.as_str(), seq), ())?;
+                user_items.insert((event.user_id.as_str(), event.item_id.as_str()), ())?;
                 if let Some(eid) = event.event_id.as_deref() {
                     event_ids.insert(eid, seq)?;
                 }
                 outcome.stored.push(seq);
             }
             meta.insert(LAST_SEQ, seq)?;
+            meta.insert(USER_ITEMS_SEQ, seq)?;
         }
         txn.commit()?;
         Ok(outcome)
     }
 
     fn user_events(&self, user_id: &str, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
+        let mut out = self.user_events_before(user_id, None, limit)?;
+        out.reverse();
+        Ok(out)
+    }
+
+    fn user_events_before(
+        &self,
+        user_id: &str,
+        before_seq: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
         let txn = self.db.begin_read()?;
         let index = txn.open_table(USER_EVENTS)?;
         let events = txn.open_table(EVENTS)?;
         let mut out = Vec::new();
+        let end = match before_seq {
+            Some(0) => return Ok(out),
+            Some(seq) => seq - 1,
+            None => u64::MAX,
+        };
         for entry in index
-            .range((user_id, 0u64)..=(user_id, u64::MAX))?
+            .range((user_id, 0u64)..=(user_id, end))?
             .rev()
             .take(limit)
         {
@@ -247,8 +292,12 @@ impl Store for EmbeddedStore {
                 .ok_or_else(|| StoreError::Corrupt(format!("index names missing event {seq}")))?;
             out.push(EventRecord::decode(bytes.value())?.into_stored(seq)?);
         }
-        out.reverse();
         Ok(out)
+    }
+
+    fn user_items(&self, user_id: &str) -> Result<Vec<String>, StoreError> {
+        let txn = self.db.begin_read()?;
+        user_item_range(&txn.open_table(USER_ITEMS)?, user_id)
     }
 
     fn scan_events(
@@ -339,6 +388,24 @@ impl Store for EmbeddedStore {
     }
 }
 
+/// The items of `user`'s pairs in `user_items`, in id order.
+fn user_item_range(
+    table: &impl ReadableTable<(&'static str, &'static str), ()>,
+    user: &str,
+) -> Result<Vec<String>, StoreError> {
+    let mut out = Vec::new();
+    // Keys order by user, then item: the user's pairs are the run that starts at (user, "").
+    for entry in table.range::<(&str, &str)>((user, "")..)? {
+        let (key, _) = entry?;
+        let (u, item) = key.value();
+        if u != user {
+            break;
+        }
+        out.push(item.to_string());
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -418,6 +485,95 @@ mod tests {
         })
         .unwrap();
         assert_eq!(left, ["v"]);
+    }
+
+    #[test]
+    fn user_items_cover_the_whole_history_and_erasure_clears_them() {
+        let (_d, s) = store();
+        // More events than any history limit would read, with repeats.
+        let events: Vec<Event> = (0..50)
+            .map(|i| Event::new("u", format!("i{:02}", i % 20), "view").at(i))
+            .chain([
+                Event::new("v", "x", "click"),
+                Event::new("uu", "y", "click"),
+            ])
+            .collect();
+        s.append_events(&events, Timestamp(7)).unwrap();
+        let want: Vec<String> = (0..20).map(|i| format!("i{i:02}")).collect();
+        assert_eq!(s.user_items("u").unwrap(), want);
+        // A user id that prefixes another's sees only its own pairs.
+        assert_eq!(s.user_items("uu").unwrap(), ["y"]);
+        assert!(s.user_items("nobody").unwrap().is_empty());
+        s.delete_user("u").unwrap();
+        assert!(s.user_items("u").unwrap().is_empty());
+        assert_eq!(s.user_items("v").unwrap(), ["x"]);
+        assert_eq!(s.user_items("uu").unwrap(), ["y"]);
+    }
+
+    #[test]
+    fn a_store_behind_on_the_seen_table_is_caught_up_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let s = EmbeddedStore::open(dir.path()).unwrap();
+            let events = [
+                Event::new("u", "a", "view"),
+                Event::new("u", "b", "view"),
+                Event::new("v", "a", "view"),
+            ];
+            s.append_events(&events, Timestamp(1)).unwrap();
+            // What a store written before the table existed looks like.
+            let txn = s.db.begin_write().unwrap();
+            txn.delete_table(USER_ITEMS).unwrap();
+            txn.open_table(META)
+                .unwrap()
+                .remove(USER_ITEMS_SEQ)
+                .unwrap();
+            txn.commit().unwrap();
+        }
+        let s = EmbeddedStore::open(dir.path()).unwrap();
+        assert_eq!(s.user_items("u").unwrap(), ["a", "b"]);
+        assert_eq!(s.user_items("v").unwrap(), ["a"]);
+        // An older version appended an event without the table: caught up on the next open.
+        let txn = s.db.begin_write().unwrap();
+        {
+            let record = EventRecord::from_event(&Event::new("w", "d", "view"), Timestamp(1));
+            txn.open_table(EVENTS)
+                .unwrap()
+                .insert(4, record.encode().as_slice())
+                .unwrap();
+            txn.open_table(META).unwrap().insert(LAST_SEQ, 4).unwrap();
+        }
+        txn.commit().unwrap();
+        drop(s);
+        let s = EmbeddedStore::open(dir.path()).unwrap();
+        assert_eq!(s.user_items("w").unwrap(), ["d"]);
+        s.append_events(&[Event::new("v", "c", "view")], Timestamp(2))
+            .unwrap();
+        assert_eq!(s.user_items("v").unwrap(), ["a", "c"]);
+        assert_eq!(s.stats().unwrap().last_seq, 5);
+    }
+
+    #[test]
+    fn user_events_page_back_from_the_newest_each_once() {
+        let (_d, s) = store();
+        let events: Vec<Event> = (0..7)
+            .map(|i| Event::new("u", format!("i{i}"), "view").at(i))
+            .chain([Event::new("v", "x", "click")])
+            .collect();
+        s.append_events(&events, Timestamp(7)).unwrap();
+        let mut seen = Vec::new();
+        let mut before = None;
+        loop {
+            let page = s.user_events_before("u", before, 3).unwrap();
+            seen.extend(page.iter().map(|e| e.item_id.clone()));
+            match page.last() {
+                Some(e) if page.len() == 3 => before = Some(e.seq),
+                _ => break,
+            }
+        }
+        assert_eq!(seen, ["i6", "i5", "i4", "i3", "i2", "i1", "i0"]);
+        assert!(s.user_events_before("u", Some(0), 3).unwrap().is_empty());
+        assert!(s.user_events_before("u", Some(1), 3).unwrap().is_empty());
     }
 
     #[test]

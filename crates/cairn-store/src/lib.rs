@@ -73,6 +73,17 @@ pub trait Store: Send + Sync + 'static {
     fn append_events(&self, events: &[Event], now: Timestamp) -> Result<AppendOutcome, StoreError>;
     /// The user's most recent `limit` events, oldest first.
     fn user_events(&self, user_id: &str, limit: usize) -> Result<Vec<StoredEvent>, StoreError>;
+    /// Up to `limit` of the user's events, newest first, starting below log position
+    /// `before_seq` (from the newest when `None`): the pages of a whole history.
+    fn user_events_before(
+        &self,
+        user_id: &str,
+        before_seq: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError>;
+    /// Every item the user has at least one event about, over the whole history, in id order
+    /// (each once). Kept with the log in the same write, so it is as current and durable.
+    fn user_items(&self, user_id: &str) -> Result<Vec<String>, StoreError>;
     /// Visits events with `seq > after_seq` in log order until `visit` returns false.
     fn scan_events(
         &self,

@@ -68,3 +68,20 @@ fn a_backup_taken_during_writes_is_a_consistent_store() {
     // A second backup into the same folder is refused rather than mixed in.
     assert!(store.backup(backups.path()).is_err());
 }
+
+#[test]
+fn a_backup_keeps_the_seen_items_of_whole_histories() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(dir.path()).unwrap();
+    let events: Vec<Event> = (0..30)
+        .map(|k| Event::new("heavy", format!("i{k}"), "view"))
+        .collect();
+    store
+        .append_events(&events, Timestamp(1_700_000_000))
+        .unwrap();
+    let backups = tempfile::tempdir().unwrap();
+    store.backup(backups.path()).unwrap();
+    drop(store);
+    let copy = EmbeddedStore::open(backups.path()).unwrap();
+    assert_eq!(copy.user_items("heavy").unwrap().len(), 30);
+}

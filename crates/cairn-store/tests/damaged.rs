@@ -105,6 +105,8 @@ fn repair_copies_what_reads_into_a_new_file_and_keeps_the_old_one() {
     // Every event the repair kept is in its user's history, and new events follow the old log.
     let history = store.user_events("u7", 1000).unwrap();
     assert!(!history.is_empty());
+    // The seen items were rebuilt from the log when the new file opened.
+    assert_eq!(store.user_items("u7").unwrap().len(), 20);
     let next = store
         .append_events(
             &[Event::new("u7", "item-1", "view")],

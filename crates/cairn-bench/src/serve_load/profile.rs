@@ -39,6 +39,10 @@ pub struct ProfileArgs {
     pub k: usize,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Draw users from this file (one user id a line) instead of `user-0 ..`, e.g. the heavy users
+    /// of an imported dataset.
+    #[arg(long)]
+    pub user_ids: Option<PathBuf>,
     /// Also write every `engine.recommend` list (user, then each item's id, score, source and
     /// reason) to this file, one JSON line per call, to check that a change keeps the lists.
     #[arg(long)]
@@ -103,12 +107,39 @@ pub fn run(args: &ProfileArgs) -> Result<()> {
     let models = ModelSet::load_latest(&args.data_dir.join("models"))?
         .context("no trained model in the data directory; run serve-setup first")?;
     let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
-    let users: Vec<String> = (0..args.requests)
-        .map(|_| user_id(rng.random_range(0..args.users)))
-        .collect();
-    let items: Vec<String> = (0..args.requests)
-        .map(|_| item_id(rng.random_range(0..args.items) as u32))
-        .collect();
+    let users: Vec<String> = match &args.user_ids {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let ids: Vec<&str> = text
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect();
+            if ids.is_empty() {
+                bail!("{}: no user ids", path.display());
+            }
+            (0..args.requests)
+                .map(|_| ids[rng.random_range(0..ids.len())].to_string())
+                .collect()
+        }
+        None => (0..args.requests)
+            .map(|_| user_id(rng.random_range(0..args.users)))
+            .collect(),
+    };
+    // Items likewise: the synthetic ids, or with --user-ids the served model's own items.
+    let items: Vec<String> = if args.user_ids.is_some() && !models.items.is_empty() {
+        (0..args.requests)
+            .map(|_| {
+                let j = rng.random_range(0..models.items.len()) as u32;
+                models.items.id(j).to_string()
+            })
+            .collect()
+    } else {
+        (0..args.requests)
+            .map(|_| item_id(rng.random_range(0..args.items) as u32))
+            .collect()
+    };
 
     let mut lists = Vec::with_capacity(if args.lists.is_some() { users.len() } else { 0 });
     time_each("engine.recommend", &users, |u| {
@@ -159,6 +190,11 @@ pub fn run(args: &ProfileArgs) -> Result<()> {
 
     time_each("store.user_events", &users, |u| {
         engine.store().user_events(u, history_limit)?;
+        Ok(())
+    })?;
+    // The whole-history seen items (the engine reads them only when the history read is cut).
+    time_each("store.user_items", &users, |u| {
+        engine.store().user_items(u)?;
         Ok(())
     })?;
     // The pipeline's stages on the same users, with contexts built as the engine builds them.

@@ -196,12 +196,9 @@ pub(super) fn seen_categories<'a>(
 }
 
 /// Items that may not appear, as sorted table indices (ids outside the table cannot be proposed
-/// anyway): pins, context items, and the seen items (`history_items`) when the request asks.
-pub(super) fn excluded(
-    table: &ItemTable,
-    req: &RecommendRequest,
-    history_items: &[Option<u32>],
-) -> Vec<u32> {
+/// anyway): pins, context items, and the seen items (`seen`, the table indices of every item of
+/// the user's whole history) when the request asks.
+pub(super) fn excluded(table: &ItemTable, req: &RecommendRequest, seen: &[u32]) -> Vec<u32> {
     let mut exclude: Vec<u32> = req
         .pins
         .iter()
@@ -210,7 +207,7 @@ pub(super) fn excluded(
         .filter_map(|id| table.ids.get(id))
         .collect();
     if req.exclude_seen {
-        exclude.extend(history_items.iter().flatten());
+        exclude.extend_from_slice(seen);
     }
     exclude.sort_unstable();
     exclude.dedup();
@@ -393,14 +390,14 @@ mod tests {
             context_items: vec!["j1".into()],
             ..RecommendRequest::default()
         };
-        let history_items = [t.ids.get("j0"), None, t.ids.get("j1")];
+        let seen = [index(t, "j0"), index(t, "j1")];
         let mut want = vec![index(t, "j1"), index(t, "r2")];
         want.sort_unstable();
-        assert_eq!(excluded(t, &req, &history_items), want);
+        assert_eq!(excluded(t, &req, &seen), want);
         req.exclude_seen = true;
         want.push(index(t, "j0"));
         want.sort_unstable();
-        assert_eq!(excluded(t, &req, &history_items), want);
+        assert_eq!(excluded(t, &req, &seen), want);
     }
 
     #[test]

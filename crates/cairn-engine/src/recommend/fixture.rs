@@ -94,9 +94,14 @@ pub(super) fn stored(user: &str, item: &str, event_type: &str, at: i64) -> Store
 /// An engine over a store in `dir` holding the world's items, serving `models` as if it had
 /// just trained them.
 pub(super) fn engine(dir: &Path, models: Arc<ModelSet>) -> Engine {
+    engine_with(dir, models, Config::default())
+}
+
+/// [`engine`] with `config` (its data directory replaced by `dir`).
+pub(super) fn engine_with(dir: &Path, models: Arc<ModelSet>, config: Config) -> Engine {
     let engine = Engine::open(Config {
         data_dir: dir.to_path_buf(),
-        ..Config::default()
+        ..config
     })
     .unwrap();
     engine.put_items(items()).unwrap();

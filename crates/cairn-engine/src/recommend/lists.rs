@@ -10,6 +10,7 @@ use super::explain::{popular_reason, shared_features};
 use super::fill::{fill_from_order, scored};
 use super::request::{Recommendation, RecommendationSource, Recommendations};
 use super::rules::{category_warning, check_category};
+use super::score;
 use crate::catalog::Catalog;
 use crate::{Engine, EngineError};
 use cairn_pipeline::ModelSet;
@@ -137,6 +138,15 @@ impl Engine {
             if out.len() < k {
                 content_neighbours(m, &item, k, &filter, &mut out);
             }
+            // One scale for the neighbours and the content matches: relative to the best of
+            // them (never rising down the list); the popular top-up below the last of them.
+            score::relative_to_best(&mut out);
+            let floor = score::below(&out);
+            let popularity = &m.popularity.scores;
+            let best = m
+                .popular_order
+                .first()
+                .map_or(0.0, |&j| popularity[j as usize]);
             // Top up with what is popular in the item's own categories.
             let shares_category = |id: &str| {
                 item.categories.is_empty()
@@ -149,7 +159,8 @@ impl Engine {
                 &mut out,
                 k,
                 &m.items,
-                scored(&m.popular_order, &m.popularity.scores),
+                scored(&m.popular_order, popularity)
+                    .map(|(j, p)| (j, floor * score::share(p, best))),
                 |j| {
                     let id = m.items.id(j);
                     filter.allows(id) && shares_category(id)
@@ -222,6 +233,7 @@ impl Engine {
                 source,
                 &popular_reason(kind, filter.category),
             );
+            score::relative_to_best(&mut out);
         }
         let warnings = category_warning(&catalog, filter.now, category, !out.is_empty());
         Ok(self.respond(models.as_deref(), out, warnings.into_iter().collect()))
@@ -255,14 +267,18 @@ mod tests {
             .collect();
         assert_eq!(ids(&popular), want);
         assert_eq!(want.len(), 9);
+        // Scores are the popularity relative to the list's most popular item.
+        let raw = |id: &str| m.popularity.scores[m.items.get(id).unwrap() as usize];
+        let best = raw(&popular.items[0].item_id);
         for r in &popular.items {
             assert_eq!(r.source, RecommendationSource::Popular);
             assert_eq!(r.reason, "popular");
-            assert_eq!(
-                r.score,
-                m.popularity.scores[m.items.get(&r.item_id).unwrap() as usize]
-            );
+            assert_eq!(r.score, raw(&r.item_id) / best);
         }
+        assert_eq!(popular.items[0].score, 1.0);
+        assert!(score::follows_definition(
+            popular.items.iter().map(|r| r.score)
+        ));
         assert_eq!(popular.model_version, Some(m.version.clone()));
 
         let rock = engine.popular(3, Some("rock")).unwrap();
@@ -272,11 +288,19 @@ mod tests {
             .iter()
             .all(|r| r.item_id.starts_with('r') && r.reason == "popular in rock"));
 
+        assert!(score::follows_definition(
+            rock.items.iter().map(|r| r.score)
+        ));
+        assert_eq!(rock.items[0].score, 1.0);
+
         let trending = engine.trending(20, Some("jazz")).unwrap();
         assert!(trending
             .items
             .iter()
             .all(|r| r.source == RecommendationSource::Trending && r.reason == "trending in jazz"));
+        assert!(score::follows_definition(
+            trending.items.iter().map(|r| r.score)
+        ));
     }
 
     #[test]
@@ -317,6 +341,18 @@ mod tests {
                 "shares the category jazz and the word \"jazz\" with \"jazz record 0\"",
                 "shares the category jazz with \"jazz record 0\""
             ]
+        );
+        // One scale for neighbours and content matches: relative to the best neighbour, never
+        // rising down the list.
+        let scores: Vec<f32> = similar.items.iter().map(|r| r.score).collect();
+        assert_eq!(scores[0], 1.0);
+        assert!(
+            score::follows_definition(scores.iter().copied()),
+            "{scores:?}"
+        );
+        assert!(
+            scores[knn] > 0.0 && scores[knn] <= scores[knn - 1],
+            "{scores:?}"
         );
         assert!(matches!(
             engine.similar_items("nothing", 5, None),

@@ -5,7 +5,8 @@
 //! This module runs a personal list from end to end; its parts are the request and response
 //! types ([`request`]), the request's rules and pins ([`rules`]), the pipeline's inputs
 //! ([`context`]), the reasons ([`explain`]), the fill from a ranked order ([`fill`]), the
-//! non-personal lists ([`lists`]) and the cursor pages ([`pages`]).
+//! non-personal lists ([`lists`]), the cursor pages ([`pages`]) and what a score means
+//! ([`score`]).
 
 mod context;
 mod explain;
@@ -16,6 +17,7 @@ mod lists;
 mod pages;
 mod request;
 mod rules;
+mod score;
 
 use std::collections::HashSet;
 
@@ -74,9 +76,15 @@ impl Engine {
         for (i, id) in req.context_items.iter().enumerate() {
             cairn_core::validate::check_id(&format!("context[{i}]"), id)?;
         }
-        let history = self
-            .store
-            .user_events(&req.user_id, self.config.serve.history_limit)?;
+        let history_limit = self.config.serve.history_limit;
+        let history = self.store.user_events(&req.user_id, history_limit)?;
+        // A history shorter than the limit is the whole history; a full one may have older
+        // events, whose items are seen too: the store keeps every item of a user for this.
+        let seen_before = if history.len() >= history_limit {
+            self.store.user_items(&req.user_id)?
+        } else {
+            Vec::new()
+        };
         let user = self.store.get_user(&req.user_id)?;
         let models = self.models();
         let catalog = self.catalog();
@@ -93,6 +101,7 @@ impl Engine {
                 placement,
                 &rules,
                 &history,
+                &seen_before,
                 user.as_ref(),
                 now,
             ),
@@ -106,6 +115,7 @@ impl Engine {
             !items.is_empty(),
         ));
         warnings.extend(apply_pins(&catalog, now, &req.pins, &mut items));
+        score::score_pins(&mut items);
         let mut list = self.first_page(recommendation_id, models.as_deref(), items, req.k);
         list.warnings = warnings;
         Ok(list)
@@ -120,6 +130,7 @@ impl Engine {
         placement: &PlacementConfig,
         rules: &RequestRules,
         history: &[StoredEvent],
+        seen_before: &[String],
         user: Option<&User>,
         now: i64,
     ) -> Vec<Recommendation> {
@@ -146,7 +157,18 @@ impl Engine {
         let unseen = context::unseen(m, catalog, &events, &ids, &serve.history());
         let activity = context::activity(table, &events, unseen, user);
 
-        let seen_ids: HashSet<&str> = history.iter().map(|e| e.item_id.as_str()).collect();
+        // Seen: every item of the history read, and of the whole history when that was cut.
+        let seen_ids: HashSet<&str> = history
+            .iter()
+            .map(|e| e.item_id.as_str())
+            .chain(seen_before.iter().map(String::as_str))
+            .collect();
+        let seen_items: Vec<u32> = history_items
+            .iter()
+            .flatten()
+            .copied()
+            .chain(seen_before.iter().filter_map(|id| table.ids.get(id)))
+            .collect();
         // Only expressions that name `user.categories` need the categories of the whole history.
         let seen_categories =
             context::seen_categories(catalog, history, rules.uses_user_categories());
@@ -162,7 +184,7 @@ impl Engine {
             req.category.as_deref(),
             rules,
             &user_ctx,
-            context::excluded(table, req, &history_items),
+            context::excluded(table, req, &seen_items),
         );
         let allow = |i: u32| item_rules.allows(i);
         let boost = |i: u32| item_rules.boost(i);
@@ -189,15 +211,26 @@ impl Engine {
             placement,
         );
         let mut out: Vec<Recommendation> = ranked.iter().map(|r| explainer.explain(r)).collect();
+        score::relative_to_best(&mut out);
         if out.len() < ctx.window {
-            // The candidate pool ran dry (a narrow filter): scan the whole table, most popular first.
+            // The candidate pool ran dry (a narrow filter): scan the whole table, most popular
+            // first, each scored by its popularity below the last ranked item.
+            let floor = score::below(&out);
+            let popularity = &m.popularity.scores;
+            let best = m
+                .popular_order
+                .first()
+                .map_or(0.0, |&i| popularity[i as usize]);
             let rest = m
                 .popular_order
                 .iter()
                 .copied()
                 .chain(table.newest.iter().copied())
                 .chain(0..table.len() as u32)
-                .map(|i| (i, 0.0));
+                .map(|i| {
+                    let p = popularity.get(i as usize).copied().unwrap_or(0.0);
+                    (i, floor * score::share(p, best))
+                });
             fill_from_order(
                 &mut out,
                 ctx.window,
@@ -209,5 +242,149 @@ impl Engine {
             );
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use cairn_core::Event;
+
+    use super::*;
+    use crate::config::Config;
+    use crate::recommend::fixture;
+    use crate::recommend::score::follows_definition;
+
+    /// Every page of the list `req` asks for, its items in list order.
+    fn whole_list(engine: &Engine, req: &RecommendRequest) -> Vec<Recommendation> {
+        let mut page = engine.recommend(req).unwrap();
+        let mut all = page.items.clone();
+        while let Some(cursor) = page.next_cursor.take() {
+            page = engine
+                .recommend(&RecommendRequest {
+                    cursor: Some(cursor),
+                    ..req.clone()
+                })
+                .unwrap();
+            all.extend(page.items.iter().cloned());
+        }
+        all
+    }
+
+    fn request(user: &str, placement: &str) -> RecommendRequest {
+        RecommendRequest {
+            user_id: user.into(),
+            k: 3,
+            exclude_seen: true,
+            placement: Some(placement.into()),
+            ..RecommendRequest::default()
+        }
+    }
+
+    /// A world where every position goes to exploration when it can and an untouched item has a
+    /// reserved slot: the paths that place items out of score order.
+    fn exploring_engine(dir: &std::path::Path) -> Engine {
+        let mut config = Config::default();
+        for placement in config.serve.placements.values_mut() {
+            placement.exploration = 1.0;
+            placement.new_item_slots = 1;
+        }
+        fixture::engine_with(dir, Arc::new(fixture::models()), config)
+    }
+
+    #[test]
+    fn scores_never_rise_down_a_list_and_its_pages_on_every_path() {
+        for exploring in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let engine = if exploring {
+                exploring_engine(dir.path())
+            } else {
+                fixture::engine(dir.path(), Arc::new(fixture::models()))
+            };
+            engine
+                .add_events(vec![
+                    Event::new("fan", "j0", "view"),
+                    Event::new("fan", "j1", "purchase"),
+                ])
+                .unwrap();
+            for user in ["fan", "stranger"] {
+                for placement in ["home", "item-page", "cart"] {
+                    let mut req = request(user, placement);
+                    req.context_items = vec!["r0".into()];
+                    let plain = whole_list(&engine, &req);
+                    // Pins at the top and in the middle of the first page.
+                    req.pins = vec![("r3".into(), 1), ("j4".into(), 3)];
+                    let pinned = whole_list(&engine, &req);
+                    for list in [&plain, &pinned] {
+                        let scores: Vec<f32> = list.iter().map(|r| r.score).collect();
+                        let what = format!("{user} {placement} exploring={exploring}: {list:?}");
+                        assert!(list.len() > 3, "{what}");
+                        assert!(follows_definition(scores.iter().copied()), "{what}");
+                        assert_eq!(scores[0], 1.0, "{what}");
+                    }
+                    if exploring && user == "fan" {
+                        // The paths that place an item out of score order did run.
+                        assert!(
+                            plain
+                                .iter()
+                                .any(|r| r.source == RecommendationSource::Exploration),
+                            "{plain:?}"
+                        );
+                    }
+                    assert_eq!(pinned[0].source, RecommendationSource::Pinned);
+                    assert_eq!(pinned[0].score, pinned[1].score, "{pinned:?}");
+                    assert_eq!(pinned[2].source, RecommendationSource::Pinned);
+                    assert_eq!(pinned[2].score, pinned[3].score, "{pinned:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_fill_after_the_ranked_items_scores_by_popularity_below_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let models = Arc::new(fixture::models());
+        // A placement whose one retriever proposes only the context item's neighbours, so the
+        // rest of the list comes from the fill.
+        let mut config = Config::default();
+        config.serve.placements.insert(
+            "narrow".into(),
+            PlacementConfig {
+                retrievers: vec![cairn_pipeline::Quota {
+                    source: cairn_pipeline::Source::ItemKnn,
+                    quota: 2,
+                }],
+                seeds: cairn_pipeline::Seeds::Context,
+                ..PlacementConfig::default()
+            },
+        );
+        let engine = fixture::engine_with(dir.path(), models.clone(), config);
+        let mut req = request("fan", "narrow");
+        req.context_items = vec!["j1".into()];
+        req.k = 20;
+        let list = whole_list(&engine, &req);
+        let scores: Vec<f32> = list.iter().map(|r| r.score).collect();
+        assert!(follows_definition(scores.iter().copied()), "{list:?}");
+        let filled = list
+            .iter()
+            .position(|r| r.source == RecommendationSource::Popular)
+            .expect("a fill");
+        assert!(filled > 0 && filled <= 2, "{list:?}");
+        let popularity = |id: &str| {
+            models
+                .items
+                .get(id)
+                .map_or(0.0, |i| models.popularity.scores[i as usize])
+        };
+        // The fill is the popularity order scaled below the last ranked item: items somebody
+        // interacted with have evidence; n0, which nobody touched, has none.
+        let best = popularity(models.items.id(models.popular_order[0]));
+        for r in &list[filled..] {
+            let want = scores[filled - 1] * popularity(&r.item_id) / best;
+            assert!((r.score - want).abs() < 1e-6, "{r:?} in {list:?}");
+            assert_eq!(r.score > 0.0, r.item_id != "n0", "{r:?}");
+        }
+        assert!(list.iter().any(|r| r.item_id == "n0"), "{list:?}");
     }
 }

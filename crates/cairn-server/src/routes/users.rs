@@ -112,14 +112,15 @@ pub async fn list_users(
     }))
 }
 
-/// The user's most recent events, newest first. A user without events (or never seen) has an
-/// empty history rather than a 404: events may name users that have no row.
+/// The user's events, newest first, a page at a time back to the first event. A user without
+/// events (or never seen) has an empty history rather than a 404: events may name users that have
+/// no row.
 #[utoipa::path(
     get, path = "/v1/users/{id}/events", tag = "users",
     params(("id" = String, Path, description = "User id"), HistoryParams),
     responses(
-        (status = 200, description = "Recent events", body = UserHistory),
-        (status = 400, description = "Bad `limit`", body = ErrorBody),
+        (status = 200, description = "One page of events", body = UserHistory),
+        (status = 400, description = "Bad `limit` or `cursor`, or unknown parameter", body = ErrorBody),
     )
 )]
 pub async fn user_events(
@@ -127,9 +128,15 @@ pub async fn user_events(
     ApiPath(id): ApiPath<String>,
     ApiQuery(params): ApiQuery<HistoryParams>,
 ) -> Result<Json<UserHistory>, ApiError> {
+    let cursor = non_empty(params.cursor);
     let limit = params.limit.unwrap_or(DEFAULT_PAGE);
     let user_id = id.clone();
-    let mut events = state.run(move |e| e.user_events(&id, limit)).await?;
-    events.reverse();
-    Ok(Json(UserHistory { user_id, events }))
+    let page = state
+        .run(move |e| e.user_events_page(&id, cursor.as_deref(), limit))
+        .await?;
+    Ok(Json(UserHistory {
+        user_id,
+        events: page.items,
+        next_cursor: page.next_cursor,
+    }))
 }

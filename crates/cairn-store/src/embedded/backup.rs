@@ -10,6 +10,7 @@ use redb::{
 
 use super::{
     EmbeddedStore, AUDIT, EVENTS, EVENT_IDS, ITEMS, KEYS, LAST_SEQ, META, USERS, USER_EVENTS,
+    USER_ITEMS,
 };
 use crate::{BackupReport, StoreError};
 
@@ -41,6 +42,8 @@ impl EmbeddedStore {
             report.users = copy(&from, &to, USERS)?;
             report.events = copy(&from, &to, EVENTS)?;
             copy(&from, &to, USER_EVENTS)?;
+            // With `meta`'s mark of how far it is complete, or the copy would think it caught up.
+            copy(&from, &to, USER_ITEMS)?;
             copy(&from, &to, EVENT_IDS)?;
             copy(&from, &to, META)?;
             copy(&from, &to, KEYS)?;

@@ -11,6 +11,7 @@ use redb::{Database, DatabaseError, ReadableTable, ReadableTableMetadata};
 
 use super::{
     EmbeddedStore, AUDIT, EVENTS, EVENT_IDS, ITEMS, KEYS, LAST_SEQ, META, USERS, USER_EVENTS,
+    USER_ITEMS,
 };
 use crate::record::EventRecord;
 use crate::StoreError;
@@ -161,6 +162,7 @@ fn read_all(db: &Database, report: &mut StoreCheck) -> Result<(), StoreError> {
         Err(e) => report.problems.push(format!("{name}: {e}")),
     };
     counted(report, "user_events", txn.open_table(USER_EVENTS)?.len());
+    counted(report, "user_items", txn.open_table(USER_ITEMS)?.len());
     counted(report, "event_ids", txn.open_table(EVENT_IDS)?.len());
     counted(report, "meta", txn.open_table(META)?.len());
     counted(report, "keys", txn.open_table(KEYS)?.len());
@@ -224,8 +226,10 @@ impl EmbeddedStore {
     }
 }
 
-/// Copies the catalog rows and the event log row by row, skipping what cannot be read, and
-/// rebuilds the indexes, all in one transaction on `fresh`.
+/// Copies the catalog rows, keys, audit log and event log row by row, skipping what cannot be
+/// read, and rebuilds the by-user index and the event ids, all in one transaction on `fresh`. The
+/// seen-items table is left empty with no mark of completeness, so opening the new file rebuilds
+/// it from the log.
 fn copy_readable(old: &Database, fresh: &Database, report: &mut Repair) -> Result<(), StoreError> {
     let from = old.begin_read()?;
     let txn = fresh.begin_write()?;

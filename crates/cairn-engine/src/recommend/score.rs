@@ -1,0 +1,189 @@
+//! What a listed item's `score` means, one definition for every list (personal, similar, popular,
+//! trending): a number in [0, 1] that never rises down the list, across all of its pages.
+//!
+//! - Items a ranking placed (the pipeline, the item-kNN neighbours, the popularity or trending
+//!   order) get their raw score divided by the best raw score of the list ([`relative_to_best`]).
+//!   Raw scores come on scales that differ by list and by model (the pipeline's boosted
+//!   relevance, a kNN similarity that may be cosine or BM25-weighted, a decayed popularity count, a
+//!   trending z-score), so only a per-list division maps every one into [0, 1] monotonically
+//!   while keeping the ratios between the list's items; a fixed squash would crowd popularity
+//!   counts at 1 and similarities near 0. A negative or NaN raw score is no evidence: 0.
+//! - An item placed out of score order (exploration, a reserved slot for an untouched item, a
+//!   diversity pick) keeps `min(its own score, the score above it)`, and so do the items below it.
+//! - A fill or top-up appended after a ranking (popular items when the candidates ran dry, the
+//!   popular top-up of a similar-item list) scores `last × share` ([`below`] × [`share`]): the
+//!   score of the list's last item scaled by the item's popularity relative to the most popular
+//!   item. It sits below the ranked items and keeps its own order; only an item nobody
+//!   interacted with scores 0.
+//! - A pinned item takes the score of the slot it occupies ([`score_pins`]).
+
+use super::request::{Recommendation, RecommendationSource};
+
+/// Divides each score by the list's best and caps it by the score above it, so that the list's
+/// scores are in [0, 1] and never rise. A list whose best score is not positive scores 0
+/// throughout (no item has evidence).
+pub(super) fn relative_to_best(list: &mut [Recommendation]) {
+    let best = list
+        .iter()
+        .map(|r| r.score)
+        .filter(|s| s.is_finite())
+        .fold(0.0f32, f32::max);
+    let mut above = 1.0f32;
+    for r in list {
+        let own = if best > 0.0 {
+            share(r.score, best)
+        } else {
+            0.0
+        };
+        r.score = own.min(above);
+        above = r.score;
+    }
+}
+
+/// `value` as a share of `best` in [0, 1]: 0 for a negative, NaN or non-positive best.
+pub(super) fn share(value: f32, best: f32) -> f32 {
+    if best > 0.0 && value > 0.0 {
+        (value / best).min(1.0)
+    } else {
+        0.0
+    }
+}
+
+/// The scale of items appended below `list`: the score of its last item, 1 for an empty list.
+pub(super) fn below(list: &[Recommendation]) -> f32 {
+    list.last().map_or(1.0, |r| r.score)
+}
+
+/// Gives each pinned item the score of the slot it took: that of the first unpinned item below
+/// it (the item it pushed down), or at the end of the list that of the item above it, or 1 in a
+/// list of pins alone. The unpinned items' scores must already be non-increasing.
+pub(super) fn score_pins(list: &mut [Recommendation]) {
+    let pinned = |r: &Recommendation| r.source == RecommendationSource::Pinned;
+    let mut below_score = None;
+    for i in (0..list.len()).rev() {
+        if pinned(&list[i]) {
+            list[i].score = match below_score {
+                Some(s) => s,
+                None => list[..i]
+                    .iter()
+                    .rev()
+                    .find(|r| !pinned(r))
+                    .map_or(1.0, |r| r.score),
+            };
+        } else {
+            below_score = Some(list[i].score);
+        }
+    }
+}
+
+/// Whether `scores` follow the definition: each in [0, 1], none above the one before it.
+#[cfg(test)]
+pub(super) fn follows_definition(scores: impl IntoIterator<Item = f32>) -> bool {
+    let mut above = 1.0f32;
+    scores.into_iter().all(|s| {
+        let ok = (0.0..=above).contains(&s);
+        above = s;
+        ok
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list(scores: &[f32], pinned: &[usize]) -> Vec<Recommendation> {
+        scores
+            .iter()
+            .enumerate()
+            .map(|(i, &score)| Recommendation {
+                item_id: format!("i{i}"),
+                score,
+                source: if pinned.contains(&i) {
+                    RecommendationSource::Pinned
+                } else {
+                    RecommendationSource::ItemKnn
+                },
+                reason: String::new(),
+            })
+            .collect()
+    }
+
+    fn scores(list: &[Recommendation]) -> Vec<f32> {
+        list.iter().map(|r| r.score).collect()
+    }
+
+    #[test]
+    fn a_ranking_is_divided_by_its_best_whatever_the_scale() {
+        for (raw, want) in [
+            (vec![520.0, 260.0, 52.0], vec![1.0, 0.5, 0.1]),
+            (vec![0.2, 0.1, 0.05], vec![1.0, 0.5, 0.25]),
+            // Boosts can lift a relevance above 1.
+            (vec![1.5, 0.75], vec![1.0, 0.5]),
+        ] {
+            let mut l = list(&raw, &[]);
+            relative_to_best(&mut l);
+            assert_eq!(scores(&l), want);
+        }
+    }
+
+    #[test]
+    fn an_item_out_of_score_order_caps_the_items_below_it() {
+        // Exploration put a weak item (0.1) second; a diversity pick left 0.9 after 0.6.
+        let mut l = list(&[1.0, 0.1, 0.8, 0.6, 0.9], &[]);
+        relative_to_best(&mut l);
+        assert_eq!(scores(&l), [1.0, 0.1, 0.1, 0.1, 0.1]);
+        let mut l = list(&[0.5, 1.0, 0.25], &[]);
+        relative_to_best(&mut l);
+        assert_eq!(scores(&l), [0.5, 0.5, 0.25]);
+        assert!(follows_definition(scores(&l)));
+    }
+
+    #[test]
+    fn negative_and_nan_scores_are_no_evidence() {
+        let mut l = list(&[2.0, f32::NAN, 1.0, -3.0], &[]);
+        relative_to_best(&mut l);
+        assert_eq!(scores(&l), [1.0, 0.0, 0.0, 0.0]);
+        let mut l = list(&[-1.0, -2.0], &[]);
+        relative_to_best(&mut l);
+        assert_eq!(scores(&l), [0.0, 0.0]);
+        assert_eq!(share(3.0, 0.0), 0.0);
+        assert_eq!(share(f32::NAN, 2.0), 0.0);
+        assert_eq!(share(4.0, 2.0), 1.0);
+    }
+
+    #[test]
+    fn a_top_up_sits_below_the_last_ranked_item_in_its_own_order() {
+        let mut l = list(&[0.8, 0.4], &[]);
+        relative_to_best(&mut l);
+        let floor = below(&l);
+        assert_eq!(floor, 0.5);
+        let popularity = [520.0, 130.0, 0.0];
+        let top_up: Vec<f32> = popularity
+            .iter()
+            .map(|&p| floor * share(p, 520.0))
+            .collect();
+        assert_eq!(top_up, [0.5, 0.125, 0.0]);
+        assert!(follows_definition(scores(&l).into_iter().chain(top_up)));
+        assert_eq!(below(&[]), 1.0);
+    }
+
+    #[test]
+    fn a_pin_takes_the_score_of_the_slot_it_occupies() {
+        // Pins at the top, in the middle (two in a row) and at the end.
+        let mut l = list(&[0.0, 1.0, 0.0, 0.0, 0.5, 0.25, 0.0], &[0, 2, 3, 6]);
+        score_pins(&mut l);
+        assert_eq!(scores(&l), [1.0, 1.0, 0.5, 0.5, 0.5, 0.25, 0.25]);
+        assert!(follows_definition(scores(&l)));
+        let mut alone = list(&[0.0, 0.0], &[0, 1]);
+        score_pins(&mut alone);
+        assert_eq!(scores(&alone), [1.0, 1.0]);
+    }
+
+    #[test]
+    fn the_definition_check_catches_a_rise_or_a_score_out_of_range() {
+        assert!(follows_definition([1.0, 0.5, 0.5, 0.0]));
+        assert!(!follows_definition([0.5, 0.6]));
+        assert!(!follows_definition([1.2]));
+        assert!(!follows_definition([0.5, -0.1]));
+    }
+}
