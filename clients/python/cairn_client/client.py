@@ -296,9 +296,16 @@ class Client:
         """
         return self._request("GET", "/v1/trending", query=[("k", k), ("category", category)], body=None, expect="json")
 
-    def user_events(self, id: str, *, limit: Optional[int] = None) -> UserHistory:
-        """GET /v1/users/{id}/events: The user's most recent events, newest first. A user without events (or never seen) has an empty history rather than a 404: events may name users that have no row. Needs an API key of scope `admin` (or higher).
+    def user_events(
+        self,
+        id: str,
+        *,
+        cursor: Optional[str] = None,
+        limit: Optional[int] = None,
+    ) -> UserHistory:
+        """GET /v1/users/{id}/events: The user's events, newest first, a page at a time back to the first event. A user without events (or never seen) has an empty history rather than a 404: events may name users that have no row. Needs an API key of scope `admin` (or higher).
 
-        limit: How many of the most recent events, 1 to 1000 (default 100).
+        cursor: `next_cursor` of the previous page (older events); absent or empty for the newest.
+        limit: Page size, 1 to 1000 (default 100).
         """
-        return self._request("GET", f"/v1/users/{_segment(id)}/events", query=[("limit", limit)], body=None, expect="json")
+        return self._request("GET", f"/v1/users/{_segment(id)}/events", query=[("cursor", cursor), ("limit", limit)], body=None, expect="json")

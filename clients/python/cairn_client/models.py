@@ -336,6 +336,15 @@ class RecommendedItem(TypedDict, total=False):
     item_id: Required[str]
     # A short human-readable explanation.
     reason: Required[str]
+    # How strongly the list recommends the item, in [0, 1]; it never rises down a list, across
+    # all pages of the same list. The list's best-ranked item has 1 and the others their
+    # relevance relative to it (personal lists: the pipeline's relevance with boosts; similar
+    # items: the similarity; popular and trending: the popularity or trend score). An item
+    # placed out of score order (exploration, a reserved slot for a new item, a diversity pick)
+    # keeps the lower of its own score and the score above it, and so do the items below it.
+    # Popular items that fill or top up a list score below the last ranked item, scaled by their
+    # popularity; an item nobody has interacted with scores 0 there. A pinned item has the score
+    # of the slot it occupies. Scores compare items within one list, not across lists.
     score: Required[float]
     # Which stage put the item here: a retriever of the pipeline (`embedding`, `item-knn`,
     # `content`, `category-popular`, `trending`, `new-items`, `popular`), `exploration` or
@@ -424,6 +433,8 @@ class UserHistory(TypedDict, total=False):
 
     # Most recent first.
     events: Required[List["StoredEvent"]]
+    # Pass as `cursor` for the next (older) page; null on the last page.
+    next_cursor: Optional[str]
     user_id: Required[str]
 
 
