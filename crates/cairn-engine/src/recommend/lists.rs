@@ -133,14 +133,25 @@ impl Engine {
                     &format!("often chosen together with \"{}\"", item.label()),
                 );
             }
-            // What the neighbours could not fill (all of it for an item nobody has chosen yet,
-            // or one created after training), items that share its content.
-            if out.len() < k {
-                content_neighbours(m, &item, k, &filter, &mut out);
-            }
-            // One scale for the neighbours and the content matches: relative to the best of
-            // them (never rising down the list); the popular top-up below the last of them.
+            // The neighbours' similarities relative to the best of them.
             score::relative_to_best(&mut out);
+            // What the neighbours could not fill (all of it for an item nobody has chosen yet,
+            // or one created after training), items that share its content: relative to the
+            // best content match, below the last neighbour (content similarities and kNN
+            // similarities are different measures, so neither may outrank the other's order).
+            if out.len() < k {
+                let mut content = Vec::new();
+                content_neighbours(m, &item, k, &filter, &mut content);
+                content.retain(|r| out.iter().all(|o| o.item_id != r.item_id));
+                content.truncate(k - out.len());
+                score::relative_to_best(&mut content);
+                let floor = score::below(&out);
+                for r in &mut content {
+                    r.score *= floor;
+                }
+                out.extend(content);
+            }
+            // The popular top-up below the last of them.
             let floor = score::below(&out);
             let popularity = &m.popularity.scores;
             let best = m
