@@ -312,8 +312,8 @@ pub struct RecommendedItem {
     /// all pages of the same list. The list's best-ranked item has 1 and the others their
     /// relevance relative to it (personal lists: the pipeline's relevance with boosts; similar
     /// items: the similarity; popular and trending: the popularity or trend score). An item placed
-    /// out of score order (exploration, a reserved slot for a new item, a diversity pick) keeps
-    /// the lower of its own score and the score above it, and so do the items below it. Popular
+    /// above items that outscore it (exploration, a reserved slot for a new item, a diversity
+    /// pick) takes the score of the item right below it, the slot it took. Popular
     /// items that fill or top up a list score below the last ranked item, scaled by their
     /// popularity; an item nobody has interacted with scores 0 there. A pinned item has the score
     /// of the slot it occupies. Scores compare items within one list, not across lists.
