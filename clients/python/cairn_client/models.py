@@ -340,11 +340,12 @@ class RecommendedItem(TypedDict, total=False):
     # all pages of the same list. The list's best-ranked item has 1 and the others their
     # relevance relative to it (personal lists: the pipeline's relevance with boosts; similar
     # items: the similarity; popular and trending: the popularity or trend score). An item
-    # placed above items that outscore it (exploration, a reserved slot for a new item, a
-    # diversity pick) takes the score of the item right below it, the slot it took. Popular
-    # items that fill or top up a list score below the last ranked item, scaled by their
-    # popularity; an item nobody has interacted with scores 0 there. A pinned item has the score
-    # of the slot it occupies. Scores compare items within one list, not across lists.
+    # placed where the list's order and its raw scores disagree (exploration, a reserved slot
+    # for a new item, a diversity pick) shares the mean score of the disagreeing run (isotonic
+    # regression). Popular items that fill or top up a list score below the last ranked item,
+    # scaled by their popularity; an item nobody has interacted with scores 0 there. A pinned
+    # item has the score of the slot it occupies. Scores compare items within one list, not
+    # across lists.
     score: Required[float]
     # Which stage put the item here: a retriever of the pipeline (`embedding`, `item-knn`,
     # `content`, `category-popular`, `trending`, `new-items`, `popular`), `exploration` or
