@@ -4,9 +4,6 @@
 //! checkable by cluster.
 
 use std::collections::{BTreeSet, HashSet};
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use cairn_core::{Event, Item};
@@ -17,12 +14,12 @@ use serde_json::{json, Value};
 
 // ----- harness -----
 
+mod common;
+
 struct TestServer {
     base: String,
     client: Client,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
-    _dir: tempfile::TempDir,
+    _server: common::Running,
 }
 
 struct Reply {
@@ -101,48 +98,11 @@ impl TestServer {
         configure: impl FnOnce(&mut Config),
         prepare: impl FnOnce(&Engine),
     ) -> TestServer {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let mut config = Config {
-            data_dir: dir.path().to_path_buf(),
-            ..Config::default()
-        };
-        configure(&mut config);
-        let engine = Engine::open(config).expect("engine opens");
-        prepare(&engine);
-        let engine = Arc::new(engine);
-        let (addr_tx, addr_rx) = std::sync::mpsc::channel::<SocketAddr>();
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                    .await
-                    .expect("bind");
-                addr_tx
-                    .send(listener.local_addr().expect("addr"))
-                    .expect("send addr");
-                let shutdown = async move {
-                    let _ = stop_rx.await;
-                };
-                cairn_server::serve(engine, listener, shutdown)
-                    .await
-                    .expect("serve");
-            });
-        });
-        let addr = addr_rx.recv().expect("server started");
+        let server = common::Running::start(configure, prepare);
         TestServer {
-            base: format!("http://{addr}"),
-            client: Client::builder()
-                .timeout(Duration::from_secs(120))
-                .build()
-                .expect("client"),
-            stop: Some(stop_tx),
-            thread: Some(thread),
-            _dir: dir,
+            base: server.base.clone(),
+            client: common::client(),
+            _server: server,
         }
     }
 
@@ -252,17 +212,6 @@ impl TestServer {
             .get(&format!("/v1/users/{user}/events?limit=1000"))
             .expect_ok();
         body["events"].as_array().expect("events").len()
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 

@@ -1,10 +1,7 @@
 //! Access control end to end: the real server on 127.0.0.1:0, driven over HTTP with API keys of each
 //! scope; the audit log; the rate limit; CORS; and the refusal to serve a public address without keys.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
-use std::thread::JoinHandle;
-use std::time::Duration;
 
 use cairn_core::{Event, Item};
 use cairn_engine::{Config, Engine, Scope};
@@ -12,12 +9,12 @@ use reqwest::blocking::Client;
 use reqwest::Method;
 use serde_json::{json, Value};
 
+mod common;
+
 struct TestServer {
     base: String,
     client: Client,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
-    dir: Option<tempfile::TempDir>,
+    server: common::Running,
 }
 
 struct Reply {
@@ -64,48 +61,11 @@ fn catalog(engine: &Engine) {
 
 impl TestServer {
     fn start(configure: impl FnOnce(&mut Config), prepare: impl FnOnce(&Engine)) -> TestServer {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let mut config = Config {
-            data_dir: dir.path().to_path_buf(),
-            ..Config::default()
-        };
-        configure(&mut config);
-        let engine = Engine::open(config).expect("engine opens");
-        prepare(&engine);
-        let engine = Arc::new(engine);
-        let (addr_tx, addr_rx) = std::sync::mpsc::channel::<SocketAddr>();
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                    .await
-                    .expect("bind");
-                addr_tx
-                    .send(listener.local_addr().expect("addr"))
-                    .expect("send addr");
-                let shutdown = async move {
-                    let _ = stop_rx.await;
-                };
-                cairn_server::serve(engine, listener, shutdown)
-                    .await
-                    .expect("serve");
-            });
-        });
-        let addr = addr_rx.recv().expect("server started");
+        let server = common::Running::start(configure, prepare);
         TestServer {
-            base: format!("http://{addr}"),
-            client: Client::builder()
-                .timeout(Duration::from_secs(120))
-                .build()
-                .expect("client"),
-            stop: Some(stop_tx),
-            thread: Some(thread),
-            dir: Some(dir),
+            base: server.base.clone(),
+            client: common::client(),
+            server,
         }
     }
 
@@ -153,24 +113,8 @@ impl TestServer {
     }
 
     /// Stops the server (closing the store) and hands over its data directory.
-    fn stop(mut self) -> tempfile::TempDir {
-        self.shutdown();
-        self.dir.take().expect("data dir")
-    }
-
-    fn shutdown(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            thread.join().expect("server thread");
-        }
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        self.shutdown();
+    fn stop(self) -> tempfile::TempDir {
+        self.server.stop()
     }
 }
 

@@ -1,0 +1,93 @@
+//! The harness every HTTP test file shares: the real server on 127.0.0.1:0 over an engine on a
+//! temporary directory, on its own runtime thread, stopped when dropped.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use cairn_engine::{Config, Engine};
+
+pub struct Running {
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+    dir: Option<tempfile::TempDir>,
+}
+
+impl Running {
+    /// `configure` adjusts the default configuration; `prepare` writes to the engine before
+    /// serving starts.
+    pub fn start(configure: impl FnOnce(&mut Config), prepare: impl FnOnce(&Engine)) -> Running {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = Config {
+            data_dir: dir.path().to_path_buf(),
+            ..Config::default()
+        };
+        configure(&mut config);
+        let engine = Engine::open(config).expect("engine opens");
+        prepare(&engine);
+        let engine = Arc::new(engine);
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel::<SocketAddr>();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind");
+                addr_tx
+                    .send(listener.local_addr().expect("addr"))
+                    .expect("send addr");
+                let shutdown = async move {
+                    let _ = stop_rx.await;
+                };
+                cairn_server::serve(engine, listener, shutdown)
+                    .await
+                    .expect("serve");
+            });
+        });
+        let addr = addr_rx.recv().expect("server started");
+        Running {
+            base: format!("http://{addr}"),
+            stop: Some(stop_tx),
+            thread: Some(thread),
+            dir: Some(dir),
+        }
+    }
+
+    /// Stops the server (closing the store) and hands over its data directory.
+    #[allow(dead_code)] // Not every test file looks at the files a server left.
+    pub fn stop(mut self) -> tempfile::TempDir {
+        self.shutdown();
+        self.dir.take().expect("data dir")
+    }
+
+    fn shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            thread.join().expect("server thread");
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// A blocking HTTP client with a timeout long enough for a training request.
+pub fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .build()
+        .expect("client")
+}
