@@ -713,6 +713,21 @@ fn recommendation_pages_never_repeat_an_item() {
     assert_eq!(ids.len(), 2 * PER_CLUSTER - 5, "{ids:?}");
     s.get("/v1/users/ua0/recommendations?k=3&cursor=junk")
         .expect_error(400, "invalid_argument");
+    // A cursor serves only its own user's list, and only offsets inside it.
+    let first = s.get("/v1/users/ua0/recommendations?k=3").expect_ok();
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let other = s
+        .get(&format!(
+            "/v1/users/ub0/recommendations?k=3&cursor={cursor}"
+        ))
+        .expect_error(400, "invalid_argument");
+    assert_eq!(other["field"], "cursor", "{other}");
+    let list_id = first["recommendation_id"].as_str().unwrap();
+    s.get(&format!(
+        "/v1/users/ua0/recommendations?k=3&cursor={list_id}.{}",
+        usize::MAX
+    ))
+    .expect_error(400, "invalid_argument");
     let stale = s.get("/v1/users/ua0/recommendations?k=3").expect_ok()["next_cursor"]
         .as_str()
         .unwrap()

@@ -45,7 +45,7 @@ impl Engine {
         self.check_k(req.k)?;
         cairn_core::validate::check_id("user_id", &req.user_id)?;
         if let Some(cursor) = &req.cursor {
-            return self.next_page(cursor, req.k);
+            return self.next_page(&req.user_id, cursor, req.k);
         }
         let placement_name = req
             .placement
@@ -116,7 +116,13 @@ impl Engine {
         ));
         warnings.extend(apply_pins(&catalog, now, &req.pins, &mut items));
         score::score_pins(&mut items);
-        let mut list = self.first_page(recommendation_id, models.as_deref(), items, req.k);
+        let mut list = self.first_page(
+            &req.user_id,
+            recommendation_id,
+            models.as_deref(),
+            items,
+            req.k,
+        );
         list.warnings = warnings;
         Ok(list)
     }

@@ -1,7 +1,8 @@
 //! Cursor pages of a personal list. The whole list is computed once, on the first request; its
 //! first page is returned and the rest kept, by recommendation id, so that later pages are cut
 //! from the same list (never repeating an item) rather than recomputed from a history that moved
-//! on. A cursor is `<recommendation id>.<offset into the whole list>`.
+//! on. A cursor is `<recommendation id>.<offset into the whole list>`; it serves only the user
+//! whose list it is, and only offsets inside that list.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -14,6 +15,9 @@ use cairn_pipeline::ModelSet;
 
 /// A computed list kept for its later pages.
 pub(crate) struct CachedList {
+    /// Whose list it is: a cursor passed with another user's id is refused, so that a leaked or
+    /// guessed cursor does not page through someone else's recommendations.
+    user_id: String,
     model_version: String,
     /// Size of the first page; the cache holds the items after it.
     first_page: usize,
@@ -71,8 +75,12 @@ impl CachedList {
         // Offsets count from the start of the whole list; the cache holds what followed page one.
         let first_page = self.first_page;
         let start = offset.checked_sub(first_page).ok_or_else(bad_cursor)?;
-        let end = (start + k).min(self.items.len());
-        let items = self.items[start.min(end)..end].to_vec();
+        // A cursor this server issued never points past its list (a huge offset must not wrap).
+        if start > self.items.len() {
+            return Err(bad_cursor());
+        }
+        let end = start.saturating_add(k).min(self.items.len());
+        let items = self.items[start..end].to_vec();
         let next_cursor = (end < self.items.len()).then(|| format!("{id}.{}", first_page + end));
         Ok(Recommendations {
             recommendation_id: id.to_string(),
@@ -89,6 +97,7 @@ impl Engine {
     /// of a model can be kept: a retraining is what expires them).
     pub(super) fn first_page(
         &self,
+        user_id: &str,
         recommendation_id: String,
         models: Option<&ModelSet>,
         mut items: Vec<Recommendation>,
@@ -101,6 +110,7 @@ impl Engine {
                 self.lists().insert(
                     recommendation_id.clone(),
                     CachedList {
+                        user_id: user_id.to_string(),
                         model_version: m.version.clone(),
                         first_page: k.min(window),
                         items: rest,
@@ -120,9 +130,20 @@ impl Engine {
         }
     }
 
-    pub(super) fn next_page(&self, cursor: &str, k: usize) -> Result<Recommendations, EngineError> {
+    pub(super) fn next_page(
+        &self,
+        user_id: &str,
+        cursor: &str,
+        k: usize,
+    ) -> Result<Recommendations, EngineError> {
         let (id, offset) = parse_cursor(cursor)?;
         let list = self.lists().get(id).ok_or_else(cursor_expired)?;
+        if list.user_id != user_id {
+            return Err(EngineError::invalid(
+                "cursor",
+                "this cursor belongs to another user's list; pass the next_cursor of this user's own response",
+            ));
+        }
         let models = self.models();
         if models.as_deref().map(|m| m.version.as_str()) != Some(list.model_version.as_str()) {
             return Err(cursor_expired());
@@ -185,6 +206,7 @@ mod tests {
         let mut cache = ListCache::default();
         for id in ["a", "b", "c"] {
             let list = CachedList {
+                user_id: "u".into(),
                 model_version: "v".into(),
                 first_page: 1,
                 items: list(&[id]),
@@ -200,6 +222,7 @@ mod tests {
     fn a_page_is_cut_at_its_offset_in_the_whole_list() {
         // The whole list was a..g; a and b were the first page.
         let cached = CachedList {
+            user_id: "u".into(),
             model_version: "v".into(),
             first_page: 2,
             items: list(&["c", "d", "e", "f", "g"]),
@@ -215,8 +238,15 @@ mod tests {
         let last = cached.page(ID, 6, 2).unwrap();
         assert_eq!(ids(&last), ["g"]);
         assert_eq!(last.next_cursor, None);
-        let past = cached.page(ID, 9, 2).unwrap();
-        assert!(past.items.is_empty() && past.next_cursor.is_none());
+        let end = cached.page(ID, 7, 2).unwrap();
+        assert!(end.items.is_empty() && end.next_cursor.is_none());
+        // Past the list, up to the largest offset: refused, never wrapped.
+        for offset in [8, usize::MAX - 1, usize::MAX] {
+            assert!(
+                matches!(cached.page(ID, offset, 2), Err(EngineError::Invalid(_))),
+                "{offset}"
+            );
+        }
         // An offset inside the first page is no cursor this server issued.
         assert!(matches!(
             cached.page(ID, 1, 2),
@@ -231,27 +261,34 @@ mod tests {
         let engine = fixture::engine(dir.path(), models.clone());
         let whole = list(&["a", "b", "c", "d", "e"]);
 
-        let first = engine.first_page(ID.into(), Some(&models), whole.clone(), 2);
+        let first = engine.first_page("u", ID.into(), Some(&models), whole.clone(), 2);
         assert_eq!(ids(&first), ["a", "b"]);
         assert_eq!(first.recommendation_id, ID);
         assert_eq!(first.model_version, Some(models.version.clone()));
         let cursor = first.next_cursor.unwrap();
         assert_eq!(cursor, format!("{ID}.2"));
-        let second = engine.next_page(&cursor, 2).unwrap();
+        // Another user's id with this cursor: refused.
+        assert!(matches!(
+            engine.next_page("mallory", &cursor, 2),
+            Err(EngineError::Invalid(_))
+        ));
+        let second = engine.next_page("u", &cursor, 2).unwrap();
         assert_eq!(ids(&second), ["c", "d"]);
-        let third = engine.next_page(&second.next_cursor.unwrap(), 2).unwrap();
+        let third = engine
+            .next_page("u", &second.next_cursor.unwrap(), 2)
+            .unwrap();
         assert_eq!(ids(&third), ["e"]);
         assert_eq!(third.next_cursor, None);
 
         // A list that fits its first page, or that no model made, is not kept.
-        let short = engine.first_page(ID.into(), Some(&models), list(&["a"]), 2);
+        let short = engine.first_page("u", ID.into(), Some(&models), list(&["a"]), 2);
         assert_eq!(short.next_cursor, None);
         let unkept = "0e1c0a52-3b0e-4f57-9d7e-2f8a5c3b1d40";
-        let without_model = engine.first_page(unkept.into(), None, whole, 2);
+        let without_model = engine.first_page("u", unkept.into(), None, whole, 2);
         assert_eq!(ids(&without_model), ["a", "b"]);
         assert_eq!(without_model.next_cursor, None);
         assert!(matches!(
-            engine.next_page(&format!("{unkept}.2"), 2),
+            engine.next_page("u", &format!("{unkept}.2"), 2),
             Err(EngineError::CursorExpired(_))
         ));
     }
@@ -261,12 +298,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let models = Arc::new(fixture::models());
         let engine = fixture::engine(dir.path(), models.clone());
-        let first = engine.first_page(ID.into(), Some(&models), list(&["a", "b", "c"]), 2);
+        let first = engine.first_page("u", ID.into(), Some(&models), list(&["a", "b", "c"]), 2);
         let mut retrained = fixture::models();
         retrained.version = "retrained".into();
         engine.models.store(Some(Arc::new(retrained)));
         assert!(matches!(
-            engine.next_page(&first.next_cursor.unwrap(), 2),
+            engine.next_page("u", &first.next_cursor.unwrap(), 2),
             Err(EngineError::CursorExpired(_))
         ));
     }
