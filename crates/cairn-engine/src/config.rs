@@ -41,6 +41,10 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Requests taking longer are answered 503.
     pub request_timeout_ms: u64,
+    /// After SIGTERM or Ctrl-C, how long requests in flight may take to finish before the server
+    /// stops anyway; a running training is abandoned (its model file is written atomically, so
+    /// nothing half-written is left).
+    pub shutdown_grace_secs: u64,
     /// Threads that compute recommendations, similar items and lists, first come first served; 0
     /// means one per core.
     pub scoring_threads: usize,
@@ -109,6 +113,7 @@ impl Default for ServerConfig {
             port: 8080,
             max_body_bytes: 16 * 1024 * 1024,
             request_timeout_ms: 30_000,
+            shutdown_grace_secs: 5,
             scoring_threads: 0,
         }
     }

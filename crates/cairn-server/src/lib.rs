@@ -16,7 +16,7 @@ mod routes;
 mod scoring;
 mod state;
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::io;
 use std::sync::Arc;
 use std::time::Duration;
@@ -229,9 +229,34 @@ pub async fn serve(
     }
     tracing::info!(%addr, "serving the Cairn API");
     let keyless_open = addr.ip().is_loopback() || insecure;
-    axum::serve(listener, build_router(engine, keyless_open)?)
-        .with_graceful_shutdown(shutdown)
-        .await
+    let grace = Duration::from_secs(engine.config().server.shutdown_grace_secs);
+    // Graceful, but bounded: after the signal, requests in flight (a forced training, a slow
+    // client) get `grace` to finish, then the server stops without them.
+    let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+    let signal = async move {
+        shutdown.await;
+        let _ = stopping_tx.send(());
+    };
+    let server = axum::serve(listener, build_router(engine, keyless_open)?)
+        .with_graceful_shutdown(signal)
+        .into_future();
+    let deadline = async move {
+        if stopping_rx.await.is_err() {
+            std::future::pending::<()>().await;
+        }
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        result = server => result,
+        () = deadline => {
+            tracing::warn!(
+                "requests still in flight {}s after the stop signal were abandoned \
+                 (server.shutdown_grace_secs)",
+                grace.as_secs()
+            );
+            Ok(())
+        }
+    }
 }
 
 /// Completes on Ctrl-C or, on Unix, SIGTERM: pass it to [`serve`] for a graceful stop.

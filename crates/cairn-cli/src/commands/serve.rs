@@ -81,6 +81,10 @@ pub fn serve(engine: Arc<cairn_engine::Engine>) -> anyhow::Result<()> {
         let retrainer = cairn_server::spawn_retrainer(Arc::clone(&engine), every);
         cairn_server::serve(engine, listener, cairn_server::shutdown_signal()).await?;
         retrainer.abort();
-        Ok(())
-    })
+        anyhow::Ok(())
+    })?;
+    // A training runs on a blocking thread, which dropping the runtime would wait for; stop
+    // without it (the model file is written atomically, so an abandoned training leaves none).
+    runtime.shutdown_timeout(Duration::from_millis(500));
+    Ok(())
 }
