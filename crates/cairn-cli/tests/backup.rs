@@ -1,26 +1,10 @@
 //! Backups from a running server, restores, and exports that `cairn import` reads back as they
 //! were. Runs the real binary.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
 
-fn cairn(dir: &Path, args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .args(args)
-        .arg("--data-dir")
-        .arg(dir)
-        .env("CAIRN_LOG", "warn")
-        .output()
-        .expect("cairn runs");
-    assert!(
-        out.status.success(),
-        "cairn {args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
+mod common;
+use common::{cairn_ok as cairn, serve};
 
 fn export(dir: &Path, what: &str) -> String {
     String::from_utf8(cairn(dir, &["export", what]).stdout).unwrap()
@@ -35,23 +19,7 @@ fn a_backup_from_a_running_server_restores_the_same_data() {
     );
     cairn(live.path(), &["train"]);
 
-    let mut server = Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .args(["serve", "--port", "0", "--data-dir"])
-        .arg(live.path())
-        .env("CAIRN_TRAIN__INTERVAL_SECS", "0")
-        .env("CAIRN_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut banner = String::new();
-    BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut banner)
-        .unwrap();
-    let base = banner
-        .trim()
-        .strip_prefix("cairn listening on ")
-        .unwrap_or_else(|| panic!("unexpected banner {banner:?}"))
-        .to_string();
+    let (mut server, base) = serve(live.path());
     let backups = tempfile::tempdir().unwrap();
     let dest = backups.path().join("nightly");
     let said = cairn(

@@ -1,26 +1,8 @@
 //! `cairn check` reads a data directory back and says what is damaged; `--repair` salvages the
 //! store file. Runs the real binary.
 
-use std::path::Path;
-use std::process::{Command, Output};
-
-fn cairn(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .args(args)
-        .arg("--data-dir")
-        .arg(dir)
-        .env("CAIRN_LOG", "warn")
-        .output()
-        .expect("cairn runs")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
+mod common;
+use common::{cairn, text};
 
 #[test]
 fn check_finds_a_damaged_model_and_store_and_repair_salvages_the_store() {

@@ -2,9 +2,10 @@
 //! makes from docs/openapi.json, and it works against the real server on a loopback port. Both need
 //! `python3` on PATH and say that they skip when it is not there (CI has it).
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
+
+mod common;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -71,24 +72,7 @@ fn committed_python_client_is_what_the_generator_makes() {
 fn python_client_works_against_a_real_server() {
     let Some(python) = python() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let mut server = Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .args(["serve", "--port", "0", "--data-dir"])
-        .arg(dir.path())
-        .env("CAIRN_TRAIN__INTERVAL_SECS", "0")
-        .env("CAIRN_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("cairn starts");
-    let mut line = String::new();
-    BufReader::new(server.stdout.take().expect("stdout is piped"))
-        .read_line(&mut line)
-        .expect("reads the banner");
-    let base = line
-        .trim()
-        .strip_prefix("cairn listening on ")
-        .unwrap_or_else(|| panic!("unexpected banner: {line:?}"))
-        .to_string();
+    let (mut server, base) = common::serve(dir.path());
     let output = Command::new(python)
         .arg(root().join("clients/python/tests/live_check.py"))
         .arg(&base)

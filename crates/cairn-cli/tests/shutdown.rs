@@ -1,25 +1,16 @@
 //! SIGTERM stops the server promptly even while a training runs: the training is abandoned and
 //! leaves no model file behind. Runs the real binary.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
+
+mod common;
 
 #[test]
 #[cfg(unix)]
 fn sigterm_during_a_training_stops_the_server_without_a_new_model() {
     let dir = tempfile::tempdir().unwrap();
-    let demo = Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .args(["demo", "--data-dir"])
-        .arg(dir.path())
-        .env("CAIRN_LOG", "warn")
-        .output()
-        .unwrap();
-    assert!(
-        demo.status.success(),
-        "{}",
-        String::from_utf8_lossy(&demo.stderr)
-    );
+    common::cairn_ok(dir.path(), &["demo"]);
 
     let models = |dir: &std::path::Path| -> Vec<std::path::PathBuf> {
         let mut files: Vec<_> = std::fs::read_dir(dir.join("models"))
@@ -30,23 +21,7 @@ fn sigterm_during_a_training_stops_the_server_without_a_new_model() {
         files
     };
     let before = models(dir.path());
-    let mut server = Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .args(["serve", "--port", "0", "--data-dir"])
-        .arg(dir.path())
-        .env("CAIRN_TRAIN__INTERVAL_SECS", "0")
-        .env("CAIRN_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut banner = String::new();
-    BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut banner)
-        .unwrap();
-    let base = banner
-        .trim()
-        .strip_prefix("cairn listening on ")
-        .unwrap()
-        .to_string();
+    let (mut server, base) = common::serve(dir.path());
     // A forced training on the demo's 50,000 events, in flight when the signal comes.
     let train = std::thread::spawn(move || {
         let client = reqwest::blocking::Client::builder()
