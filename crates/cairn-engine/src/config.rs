@@ -342,12 +342,21 @@ impl ServeConfig {
 
 /// Whether a `CAIRN_*` variable (prefix stripped) names a configuration key. Other `CAIRN_*`
 /// variables (`CAIRN_LOG`, `CAIRN_CONFIG`, test and CI settings) are not configuration.
+/// Whether a `CAIRN_` variable (prefix removed) names a configuration key: a top-level key, or a
+/// key inside a section. The sections are read off [`Config`] itself, so a new section (`ingest`,
+/// `auth`) is settable from the environment without a list here to keep up to date.
 fn is_config_key(key: &str) -> bool {
     let key = key.to_ascii_lowercase();
-    key == "data_dir"
-        || ["server__", "train__", "serve__", "event_types__"]
-            .iter()
-            .any(|section| key.starts_with(section))
+    let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(Config::default()) else {
+        return false;
+    };
+    fields.iter().any(|(name, value)| {
+        if value.is_object() {
+            key.starts_with(&format!("{name}__"))
+        } else {
+            key == *name
+        }
+    })
 }
 
 #[cfg(test)]
@@ -399,6 +408,16 @@ mod tests {
     fn only_configuration_variables_are_read() {
         assert!(is_config_key("DATA_DIR"));
         assert!(is_config_key("SERVER__PORT"));
+        // Every section, the newer ones too.
+        for key in [
+            "TRAIN__INTERVAL_SECS",
+            "SERVE__HISTORY_LIMIT",
+            "INGEST__MAX_FUTURE_SECS",
+            "AUTH__INSECURE",
+            "EVENT_TYPES__VIEW__WEIGHT",
+        ] {
+            assert!(is_config_key(key), "{key}");
+        }
         assert!(!is_config_key("LOG"));
         assert!(!is_config_key("PEERS_PYTHON"));
         assert!(!is_config_key("SERVERX"));
