@@ -2,14 +2,15 @@
 //! not at all. Runs the real binary on a loopback port.
 
 use std::collections::{BTreeSet, HashMap};
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
 use serde_json::{json, Value};
+
+mod common;
 
 struct Server {
     child: Child,
@@ -17,25 +18,7 @@ struct Server {
 }
 
 fn start(data_dir: &Path) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .args(["serve", "--port", "0", "--data-dir"])
-        .arg(data_dir)
-        .env("CAIRN_TRAIN__INTERVAL_SECS", "0")
-        .env("CAIRN_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("cairn starts");
-    let stdout = child.stdout.take().expect("stdout is piped");
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("reads the banner");
-    let base = line
-        .trim()
-        .strip_prefix("cairn listening on ")
-        .unwrap_or_else(|| panic!("unexpected banner: {line:?}"))
-        .to_string();
+    let (child, base) = common::serve(data_dir);
     Server { child, base }
 }
 

@@ -25,6 +25,16 @@ fn filled(dir: &std::path::Path) -> std::path::PathBuf {
     store.path().to_path_buf()
 }
 
+/// Flips 20 bytes spread over the file's second half, where the rows are.
+fn flip_20_bytes(path: &std::path::Path) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let n = bytes.len();
+    for k in 0..20 {
+        bytes[n / 2 + k * (n / 2 - 1) / 20] ^= 0x5a;
+    }
+    std::fs::write(path, bytes).unwrap();
+}
+
 #[test]
 fn a_healthy_store_checks_clean() {
     let dir = tempfile::tempdir().unwrap();
@@ -62,13 +72,7 @@ fn a_truncated_store_file_is_an_error_not_a_panic() {
 fn flipped_bytes_are_found_by_the_check() {
     let dir = tempfile::tempdir().unwrap();
     let path = filled(dir.path());
-    let mut bytes = std::fs::read(&path).unwrap();
-    // 20 bytes spread over the file's second half, where the rows are.
-    let n = bytes.len();
-    for k in 0..20 {
-        bytes[n / 2 + k * (n / 2 - 1) / 20] ^= 0x5a;
-    }
-    std::fs::write(&path, bytes).unwrap();
+    flip_20_bytes(&path);
     match EmbeddedStore::check(dir.path()) {
         Ok(report) => assert!(!report.is_healthy(), "{report:?}"),
         Err(e) => assert!(matches!(e, StoreError::Damaged { .. }), "{e:?}"),
@@ -85,12 +89,7 @@ fn flipped_bytes_are_found_by_the_check() {
 fn repair_copies_what_reads_into_a_new_file_and_keeps_the_old_one() {
     let dir = tempfile::tempdir().unwrap();
     let path = filled(dir.path());
-    let mut bytes = std::fs::read(&path).unwrap();
-    let n = bytes.len();
-    for k in 0..20 {
-        bytes[n / 2 + k * (n / 2 - 1) / 20] ^= 0x5a;
-    }
-    std::fs::write(&path, bytes).unwrap();
+    flip_20_bytes(&path);
 
     let repair = EmbeddedStore::repair(dir.path(), 1_700_000_000).unwrap();
     assert!(repair.damaged_copy.exists());
