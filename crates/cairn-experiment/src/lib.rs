@@ -25,8 +25,8 @@ pub mod sequential;
 pub mod stats;
 
 pub use analysis::{
-    analyze, srm_check, AnalysisConfig, Comparison, CupedInfo, Decision, Interval, Metric, Report,
-    SrmCheck, UserOutcome, VariantSummary,
+    analyze, srm_always_valid_p, srm_check, AnalysisConfig, Comparison, CupedInfo, Decision,
+    Interval, Metric, Report, SrmCheck, UserOutcome, VariantSummary,
 };
 pub use assign::{
     hash64, namespace_bucket, Assigner, Assignment, ExperimentSpec, NamespaceSlot, VariantSpec,
