@@ -23,7 +23,7 @@
 use std::time::Instant;
 
 use cairn_experiment::analysis::ratio_with_variance;
-use cairn_experiment::power::{users_one_sample, users_per_arm};
+use cairn_experiment::power::{users_one_sample, users_per_arm, users_sign_test};
 use cairn_experiment::stats::{normal_quantile, Moments};
 use cairn_experiment::{
     analyze, credit, team_draft, AnalysisConfig, Credit, Decision, ExperimentSpec, Metric,
@@ -553,6 +553,7 @@ struct Needed {
     delta: f64,
     ab_total: f64,
     il_total: f64,
+    sign_total: f64,
     pref: PreferenceSummary,
     sd_pref: f64,
 }
@@ -592,11 +593,19 @@ fn users_needed(rng: &mut ChaCha8Rng, sigma: f64, tag: u64) -> Needed {
     let pref = PreferenceSummary::from_users(&credits, 0.05);
     let sd_pref = pref.std_error * (pref.users as f64).sqrt();
     let il_total = users_one_sample(sd_pref, pref.mean_preference, 0.05, 0.8);
+    let decided = (pref.prefer_treatment + pref.prefer_control) as f64;
+    let sign_total = users_sign_test(
+        pref.prefer_treatment as f64 / decided,
+        pref.ties as f64 / pref.users as f64,
+        0.05,
+        0.8,
+    );
     Needed {
         ctr: base,
         delta,
         ab_total,
         il_total,
+        sign_total,
         pref,
         sd_pref,
     }
@@ -617,7 +626,8 @@ fn part_d(seed: u64, reps: u64) {
         println!(
             "propensity spread sigma {sigma}: CTR {:.4}, true difference {:+.5} ({:+.2}% relative); \
              A/B {} users, interleaving {} users (preference {:.4} [{:.4}, {:.4}], per-user sd {:.3}, \
-             {} prefer treatment / {} control / {} ties): {:.1}x fewer",
+             {} prefer treatment / {} control / {} ties): {:.1}x fewer; interleaving with the sign test \
+             {} users: {:.1}x fewer",
             n.ctr,
             n.delta,
             100.0 * n.delta / n.ctr,
@@ -630,7 +640,9 @@ fn part_d(seed: u64, reps: u64) {
             n.pref.prefer_treatment,
             n.pref.prefer_control,
             n.pref.ties,
-            n.ab_total / n.il_total
+            n.ab_total / n.il_total,
+            n.sign_total,
+            n.ab_total / n.sign_total
         );
         if sigma == 0.7 {
             main = Some(n);

@@ -30,6 +30,20 @@ pub fn users_one_sample(sd: f64, delta: f64, alpha: f64, power: f64) -> f64 {
     (z * z * sd * sd / (delta * delta)).ceil()
 }
 
+/// Users in total for a two-sided sign test (as in interleaving: each user prefers one side or
+/// ties) when a user with a preference prefers the treatment with probability `q` and a share
+/// `ties` of users prefers neither side:
+/// n = ((z₁₋α/₂·½ + z_power·√(q(1−q))) / (q − ½))² / (1 − ties). Infinite for q = ½ or ties ≥ 1.
+pub fn users_sign_test(q: f64, ties: f64, alpha: f64, power: f64) -> f64 {
+    if q == 0.5 || ties >= 1.0 {
+        return f64::INFINITY;
+    }
+    let za = normal_quantile(1.0 - alpha / 2.0);
+    let zb = normal_quantile(power);
+    let decided = ((za * 0.5 + zb * (q * (1.0 - q)).sqrt()) / (q - 0.5)).powi(2);
+    (decided / (1.0 - ties)).ceil()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -43,5 +57,11 @@ mod tests {
         // One sample: (1.959964 + 0.841621)² / 0.01 = 784.9 → 785.
         assert_eq!(users_one_sample(1.0, 0.1, 0.05, 0.8), 785.0);
         assert_eq!(users_per_arm(1.0, 1.0, 0.0, 0.05, 0.8), f64::INFINITY);
+        // Sign test, q = 0.6: ((1.959964·½ + 0.841621·√0.24) / 0.1)² = 193.85 → 194; with half
+        // the users tied, 387.69 → 388.
+        assert_eq!(users_sign_test(0.6, 0.0, 0.05, 0.8), 194.0);
+        assert_eq!(users_sign_test(0.6, 0.5, 0.05, 0.8), 388.0);
+        assert_eq!(users_sign_test(0.4, 0.0, 0.05, 0.8), 194.0);
+        assert_eq!(users_sign_test(0.5, 0.0, 0.05, 0.8), f64::INFINITY);
     }
 }
