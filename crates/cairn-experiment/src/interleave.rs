@@ -301,6 +301,21 @@ mod tests {
     }
 
     #[test]
+    fn teams_stay_balanced_while_both_rankings_have_items() {
+        let a: Vec<u32> = (0..20).collect();
+        let b: Vec<u32> = (100..120).collect();
+        for len in 1..=40 {
+            for r in 0..20 {
+                let out = team_draft(&a, &b, len, &format!("{len}-{r}"));
+                let nc = out.teams.iter().filter(|t| **t == Team::Control).count();
+                let nt = out.teams.len() - nc;
+                assert_eq!(out.items.len(), len);
+                assert!(nc.abs_diff(nt) <= 1, "len {len}: {nc} vs {nt}");
+            }
+        }
+    }
+
+    #[test]
     fn short_lists_fill_from_the_other_team() {
         let out = team_draft(&[1], &[2, 3, 4], 10, "r");
         assert_eq!(out.items.len(), 4);
@@ -401,6 +416,15 @@ mod tests {
             id in "[a-z0-9]{1,8}",
         ) {
             let out = team_draft(&a, &b, len, &id);
+            // While both rankings have unshown items the teams stay within one pick of each
+            // other, so with enough distinct items on each side the sizes differ by at most one.
+            let da: HashSet<u8> = a.iter().copied().collect();
+            let db: HashSet<u8> = b.iter().copied().collect();
+            if da.len() >= len && db.len() >= len && da.is_disjoint(&db) {
+                let nc = out.teams.iter().filter(|t| **t == Team::Control).count();
+                let nt = out.teams.len() - nc;
+                prop_assert!(nc.abs_diff(nt) <= 1, "{nc} vs {nt}");
+            }
             let distinct: HashSet<u8> = a.iter().chain(&b).copied().collect();
             prop_assert_eq!(out.items.len(), len.min(distinct.len()));
             prop_assert_eq!(out.items.len(), out.teams.len());
@@ -410,8 +434,7 @@ mod tests {
                 let source = match team { Team::Control => &a, Team::Treatment => &b };
                 prop_assert!(source.contains(item));
             }
-            // Team sizes never differ by more than one while both lists still had items; overall
-            // the picks of each team are a prefix-ordered subsequence of its own ranking.
+            // Each team's picks keep the order of its own ranking.
             for (team, source) in [(Team::Control, &a), (Team::Treatment, &b)] {
                 let picked: Vec<u8> = out.items.iter().zip(&out.teams)
                     .filter(|(_, t)| **t == team).map(|(i, _)| *i).collect();
