@@ -10,7 +10,7 @@ use std::time::Duration;
 mod common;
 use common::{cairn_ok, text};
 
-/// Trains twice (two kept model files); returns (older, newest) file paths.
+/// Trains twice (at least two kept model files); returns (previous, newest) file paths.
 fn two_models(dir: &Path) -> (PathBuf, PathBuf) {
     cairn_ok(
         dir,
@@ -26,10 +26,12 @@ fn two_models(dir: &Path) -> (PathBuf, PathBuf) {
             .unwrap()
             .trim(),
     );
+    // `cairn demo` may have trained one too: the previous model is the newest of the others.
     let older = std::fs::read_dir(&models)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|x| x == "cairn") && *p != newest)
+        .filter(|p| p.extension().is_some_and(|x| x == "cairn") && *p != newest)
+        .max_by_key(|p| version_of(p))
         .expect("an older kept model");
     (older, newest)
 }
