@@ -193,8 +193,10 @@ impl EmbeddedStore {
 
     /// Notes that writes fail, keeping the time of the first failure.
     fn record_failure(&self, e: &StoreError) {
-        let StoreError::Io { kind, message } = e else {
-            return;
+        // Any error that keeps the file from opening for writing counts, so retries go on.
+        let (kind, message) = match e {
+            StoreError::Io { kind, message } => (kind, message.clone()),
+            other => (&IoKind::Failed, other.to_string()),
         };
         let mut health = self.health();
         // "An earlier write failed" says less than the failure it follows.
@@ -208,7 +210,7 @@ impl EmbeddedStore {
         let since = health.failure.as_ref().map_or_else(now_unix, |f| f.since);
         health.failure = Some(WriteFailure {
             kind: *kind,
-            message: message.clone(),
+            message,
             since,
         });
     }
