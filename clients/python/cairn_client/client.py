@@ -202,7 +202,7 @@ class Client:
         return self._request("GET", "/v1/users", query=[("cursor", cursor), ("limit", limit)], body=None, expect="json")
 
     def metrics(self) -> str:
-        """GET /metrics: Prometheus metrics: `cairn_http_requests_total` and `cairn_http_request_duration_seconds` by method, route and status, and engine gauges (`cairn_items`, `cairn_events`, `cairn_model_age_seconds`, ...). Needs an API key of scope `read` (or higher).
+        """GET /metrics: Prometheus metrics: `cairn_http_requests_total` and `cairn_http_request_duration_seconds` by method, route and status, and engine gauges (`cairn_items`, `cairn_events`, `cairn_model_age_seconds`, `cairn_store_writable` (0 while the disk refuses writes), ...). Needs an API key of scope `read` (or higher).
         """
         return self._request("GET", "/metrics", query=[], body=None, expect="text")
 
@@ -255,7 +255,7 @@ class Client:
         return self._request("POST", "/v1/users", query=[], body=body, expect="json")
 
     def readyz(self) -> Health:
-        """GET /readyz: Readiness: 200 when a model is loaded, or when there are no events to train on yet (empty lists are then the right answer); 503 `not_ready` while events wait for a first model, with the first training's progress in the message (`training the first model: 40% done (als 7/15), ...`). Until then recommendation lists are empty (200 with no items); `/healthz` answers from the start.
+        """GET /readyz: Readiness: 200 when a model is loaded, or when there are no events to train on yet (empty lists are then the right answer); 503 `not_ready` while events wait for a first model, with the first training's progress in the message (`training the first model: 40% done (als 7/15), ...`). Until then recommendation lists are empty (200 with no items); `/healthz` answers from the start. While the disk refuses the store's writes, 503 `storage_full` (no space) or `storage_unavailable` (another I/O failure), saying since when; reads are still served, and a test write every `server.storage_retry_secs` clears it once the disk takes writes again.
         """
         return self._request("GET", "/readyz", query=[], body=None, expect="json")
 

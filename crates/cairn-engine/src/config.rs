@@ -48,6 +48,9 @@ pub struct ServerConfig {
     /// Threads that compute recommendations, similar items and lists, first come first served; 0
     /// means one per core.
     pub scoring_threads: usize,
+    /// While the disk refuses the store's writes (full, failing), how often a small test write
+    /// is tried, in seconds; when one works, writes are taken again and `/readyz` says ready.
+    pub storage_retry_secs: u64,
 }
 
 /// What writes may carry.
@@ -115,6 +118,7 @@ impl Default for ServerConfig {
             request_timeout_ms: 30_000,
             shutdown_grace_secs: 5,
             scoring_threads: 0,
+            storage_retry_secs: 5,
         }
     }
 }
@@ -324,6 +328,13 @@ impl Config {
             p.validate(name).map_err(ConfigError)?;
         }
         self.train.validate().map_err(ConfigError)?;
+        if self.server.storage_retry_secs == 0 {
+            return Err(ConfigError(
+                "server.storage_retry_secs must be at least 1 (seconds between test writes while \
+                 the disk refuses writes)"
+                    .into(),
+            ));
+        }
         self.auth.validate()?;
         Ok(())
     }

@@ -1,5 +1,5 @@
 use cairn_core::ValidationError;
-use cairn_store::StoreError;
+use cairn_store::{IoKind, StoreError};
 use thiserror::Error;
 
 /// Errors of engine operations. Each variant maps to one stable API error code (see [`EngineError::code`]).
@@ -51,6 +51,11 @@ impl EngineError {
             EngineError::NotFound { .. } => "not_found",
             EngineError::Unprocessable(_) => "unprocessable",
             EngineError::Store(StoreError::InUse(_)) => "store_in_use",
+            EngineError::Store(StoreError::Io {
+                kind: IoKind::NoSpace,
+                ..
+            }) => "storage_full",
+            EngineError::Store(StoreError::Io { .. }) => "storage_unavailable",
             EngineError::Store(_) => "storage_error",
             EngineError::Artifact(_) => "model_error",
             EngineError::TrainingBusy => "training_busy",

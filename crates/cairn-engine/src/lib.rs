@@ -30,7 +30,7 @@ pub use access::{ApiKey, CreatedKey, Scope};
 pub use cairn_models::Progress;
 pub use cairn_pipeline::fit::TRAINING_STAGE;
 pub use cairn_pipeline::ModelSet;
-pub use cairn_store::AuditRecord;
+pub use cairn_store::{AuditRecord, Fault, FaultInjector, IoKind, StoreError, WriteFailure};
 pub use catalog::{Catalog, KnownNames};
 pub use config::{Config, ConfigError};
 pub use error::{EngineError, NameKind};
@@ -117,6 +117,17 @@ impl Engine {
         Self::with_store(config, Arc::new(store))
     }
 
+    /// [`Engine::open`], with every write to the store file going through `faults`, which can make
+    /// them fail as a full or broken disk would ([`FaultInjector::fail`]). For tests and fault
+    /// drills of the whole server; never needed in production.
+    pub fn open_with_faults(config: Config, faults: &FaultInjector) -> Result<Engine, EngineError> {
+        config
+            .validate()
+            .map_err(|e| EngineError::Unprocessable(e.to_string()))?;
+        let store = EmbeddedStore::open_with_faults(&config.data_dir, faults)?;
+        Self::with_store(config, Arc::new(store))
+    }
+
     /// An engine over any store backend.
     pub fn with_store(config: Config, store: Arc<dyn Store>) -> Result<Engine, EngineError> {
         let mut catalog = Catalog::default();
@@ -162,6 +173,19 @@ impl Engine {
 
     pub fn store(&self) -> &dyn Store {
         self.store.as_ref()
+    }
+
+    /// Why the store refuses writes now (a full or failing disk), or `None` when it takes them.
+    /// Reads are served meanwhile.
+    pub fn store_write_failure(&self) -> Option<WriteFailure> {
+        self.store.write_failure()
+    }
+
+    /// While the store refuses writes, tries a small write now and takes writes again if it
+    /// works; returns [`Engine::store_write_failure`] afterwards. Touches the disk: run it off
+    /// the async workers.
+    pub fn retry_store_writes(&self) -> Option<WriteFailure> {
+        self.store.retry_writes()
     }
 
     fn catalog(&self) -> std::sync::RwLockReadGuard<'_, Catalog> {

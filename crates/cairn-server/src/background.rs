@@ -113,6 +113,40 @@ pub fn spawn_retrainer(engine: Arc<Engine>, every: Duration) -> JoinHandle<()> {
     })
 }
 
+/// While the store refuses writes (a full or failing disk), tries a small test write every
+/// `every` on the blocking pool, so writes and `/readyz` come back by themselves once the disk
+/// takes writes again. Logs each change of state. Abort the handle to stop it.
+pub fn spawn_storage_probe(engine: Arc<Engine>, every: Duration) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(every.max(Duration::from_millis(100)));
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut was_failing = false;
+        loop {
+            ticker.tick().await;
+            let failure = match engine.store_write_failure() {
+                None => None,
+                Some(failure) => {
+                    let engine = Arc::clone(&engine);
+                    tokio::task::spawn_blocking(move || engine.retry_store_writes())
+                        .await
+                        .unwrap_or(Some(failure))
+                }
+            };
+            match (&failure, was_failing) {
+                (Some(f), false) => tracing::error!(
+                    kind = ?f.kind,
+                    error = %f.message,
+                    "the disk refuses the store's writes: writes are answered 507/503 and \
+                     /readyz 503 until a test write works; reads are served"
+                ),
+                (None, true) => tracing::info!("the store takes writes again"),
+                _ => {}
+            }
+            was_failing = failure.is_some();
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use cairn_core::{Event, Item};

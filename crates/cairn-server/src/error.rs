@@ -133,7 +133,10 @@ impl From<EngineError> for ApiError {
             "unprocessable" => StatusCode::UNPROCESSABLE_ENTITY,
             "training_busy" => StatusCode::CONFLICT,
             "cursor_expired" => StatusCode::GONE,
-            "store_in_use" => StatusCode::SERVICE_UNAVAILABLE,
+            "store_in_use" | "storage_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
+            // The disk under the store is full: the request was fine, and the same request
+            // succeeds once space is freed.
+            "storage_full" => StatusCode::INSUFFICIENT_STORAGE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let message = match &e {
@@ -247,6 +250,23 @@ mod tests {
             (StatusCode::NOT_FOUND, "item_not_found")
         );
         assert!(e.message.contains("`x`"));
+        let full = ApiError::from(EngineError::Store(cairn_engine::StoreError::Io {
+            kind: cairn_engine::IoKind::NoSpace,
+            message: "No space left on device (os error 28)".into(),
+        }));
+        assert_eq!(
+            (full.status, full.code),
+            (StatusCode::INSUFFICIENT_STORAGE, "storage_full")
+        );
+        assert!(full.message.contains("free space"), "{}", full.message);
+        let failed = ApiError::from(EngineError::Store(cairn_engine::StoreError::Io {
+            kind: cairn_engine::IoKind::Failed,
+            message: "Input/output error (os error 5)".into(),
+        }));
+        assert_eq!(
+            (failed.status, failed.code),
+            (StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable")
+        );
         let e = ApiError::from(EngineError::TrainingBusy);
         assert_eq!((e.status, e.code), (StatusCode::CONFLICT, "training_busy"));
         for (kind, code) in [

@@ -230,6 +230,10 @@ pub async fn serve(
     tracing::info!(%addr, "serving the Cairn API");
     let keyless_open = addr.ip().is_loopback() || insecure;
     let grace = Duration::from_secs(engine.config().server.shutdown_grace_secs);
+    let storage_probe = background::spawn_storage_probe(
+        Arc::clone(&engine),
+        Duration::from_secs(engine.config().server.storage_retry_secs),
+    );
     // Graceful, but bounded: after the signal, requests in flight (a forced training, a slow
     // client) get `grace` to finish, then the server stops without them.
     let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
@@ -246,7 +250,7 @@ pub async fn serve(
         }
         tokio::time::sleep(grace).await;
     };
-    tokio::select! {
+    let result = tokio::select! {
         result = server => result,
         () = deadline => {
             tracing::warn!(
@@ -256,7 +260,9 @@ pub async fn serve(
             );
             Ok(())
         }
-    }
+    };
+    storage_probe.abort();
+    result
 }
 
 /// Completes on Ctrl-C or, on Unix, SIGTERM: pass it to [`serve`] for a graceful stop.

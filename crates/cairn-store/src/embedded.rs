@@ -1,21 +1,36 @@
 //! The embedded backend: one redb file in the data directory. redb commits are copy-on-write with an
 //! fsync before `commit` returns, which gives both atomic batches and durability across `kill -9`.
+//!
+//! A failed write (a full disk, an I/O error) leaves redb's handle refusing everything, reads too,
+//! until the file is opened again. So the store reopens it at once, read-only: reads go on over a
+//! view that never writes the file (see [`backends`]), writes are refused with
+//! [`StoreError::Io`] (its [`IoKind`] says whether the disk is full), and [`Store::retry_writes`]
+//! (the server's probe calls it every few seconds; a write does too, at most every
+//! [`RETRY_EVERY`]) reopens the file for writing once a small test write works. A failed commit
+//! never reaches redb's header, so the file holds the last acknowledged commit, whole.
 
 use std::collections::HashSet;
+use std::io::Write as _;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use cairn_core::{Event, Item, StoredEvent, Timestamp, User};
 use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition, TableHandle};
 
+mod backends;
 mod backup;
 mod check;
 
+pub use backends::{Fault, FaultInjector};
 pub use check::{Repair, StoreCheck};
 
 use crate::record::{decode_json, encode_json, EventRecord};
 use crate::{
-    AppendOutcome, AuditRecord, BackupReport, DeletedUser, KeyRecord, Store, StoreError, StoreStats,
+    AppendOutcome, AuditRecord, BackupReport, DeletedUser, IoKind, KeyRecord, Store, StoreError,
+    StoreStats, WriteFailure,
 };
 
 const ITEMS: TableDefinition<&str, &[u8]> = TableDefinition::new("items");
@@ -38,21 +53,103 @@ const LAST_SEQ: &str = "last_seq";
 /// The log position up to which `user_items` holds every pair. A store written by a version
 /// without the table (or written to by one after) is caught up from the log when opened.
 const USER_ITEMS_SEQ: &str = "user_items_seq";
+/// When the last test write of [`EmbeddedStore::retry_writes`] worked (Unix seconds).
+const WRITE_PROBE: &str = "write_probe";
+
+/// How often a refused write tries the disk again by itself (besides the server's probe).
+pub const RETRY_EVERY: Duration = Duration::from_secs(5);
+/// The free space a retry asks of the data directory's disk (a file this large is written,
+/// synced and removed) before it reopens the store for writing: a full disk often still takes a
+/// small commit into pages the store file already holds, and writes would flap.
+const HEADROOM: usize = 1 << 20;
+
+/// The redb handle the store works on now.
+enum Slot {
+    /// The file, opened for reading and writing.
+    Writable(Database),
+    /// A read-only view of the file while the disk refuses writes.
+    ReadOnly(Database),
+    /// Neither opens (the reason is in [`Health`]); every open is tried again on the next use.
+    Closed(String),
+}
+
+#[derive(Default)]
+struct Health {
+    /// Set while writes are refused.
+    failure: Option<WriteFailure>,
+    /// When writes were last tried again.
+    last_retry: Option<Instant>,
+}
 
 pub struct EmbeddedStore {
-    db: Database,
+    /// Readers and writers hold the read lock for one operation; reopening takes the write lock,
+    /// so the old handle (and its lock on the file) is gone before the new one opens.
+    slot: RwLock<Slot>,
+    /// Bumped at every reopen, so that many operations failing at once reopen once.
+    generation: AtomicU64,
+    health: Mutex<Health>,
     path: PathBuf,
+    opener: backends::Opener,
+}
+
+fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 impl EmbeddedStore {
     /// Opens (creating if needed) the store in `data_dir`.
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        let path = data_dir.join("cairn.redb");
+        Self::open_with(data_dir, backends::file_opener(&path))
+    }
+
+    /// [`EmbeddedStore::open`], with every write to the store file going through `faults`, which
+    /// can make them fail as a full or broken disk would. For tests and fault drills: the store
+    /// behaves as over a real disk that fails.
+    pub fn open_with_faults(data_dir: &Path, faults: &FaultInjector) -> Result<Self, StoreError> {
+        let path = data_dir.join("cairn.redb");
+        Self::open_with(data_dir, backends::faulty_opener(&path, faults))
+    }
+
+    fn open_with(data_dir: &Path, opener: backends::Opener) -> Result<Self, StoreError> {
         std::fs::create_dir_all(data_dir).map_err(|e| StoreError::Open {
             path: data_dir.to_path_buf(),
             message: e.to_string(),
         })?;
         let path = data_dir.join("cairn.redb");
-        let db = check::open_database(&path)?;
+        let store = EmbeddedStore {
+            slot: RwLock::new(Slot::Closed("not opened yet".into())),
+            generation: AtomicU64::new(0),
+            health: Mutex::default(),
+            path,
+            opener,
+        };
+        let opened = check::open_database_with(&store.path, &store.opener)
+            .and_then(|db| Self::prepare(&db).map(|()| db));
+        match opened {
+            Ok(db) => *store.slot_mut() = Slot::Writable(db),
+            // A disk that refuses writes at start: serve what is stored, read-only.
+            Err(e) if e.io_kind().is_some() => {
+                store.record_failure(&e);
+                match check::open_read_only(&store.path, &store.opener) {
+                    Ok(db) => *store.slot_mut() = Slot::ReadOnly(db),
+                    Err(_) => {
+                        return Err(StoreError::Open {
+                            path: store.path.clone(),
+                            message: e.to_string(),
+                        })
+                    }
+                }
+            }
+            Err(e) => return Err(e),
+        }
+        Ok(store)
+    }
+
+    /// Creates the tables and catches up `user_items`, in one write.
+    fn prepare(db: &Database) -> Result<(), StoreError> {
         let txn = db.begin_write()?;
         {
             txn.open_table(ITEMS)?;
@@ -79,11 +176,216 @@ impl EmbeddedStore {
         }
         Self::create_access_tables(&txn)?;
         txn.commit()?;
-        Ok(EmbeddedStore { db, path })
+        Ok(())
+    }
+
+    fn slot(&self) -> std::sync::RwLockReadGuard<'_, Slot> {
+        self.slot.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn slot_mut(&self) -> std::sync::RwLockWriteGuard<'_, Slot> {
+        self.slot.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn health(&self) -> std::sync::MutexGuard<'_, Health> {
+        self.health.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Notes that writes fail, keeping the time of the first failure.
+    fn record_failure(&self, e: &StoreError) {
+        // Any error that keeps the file from opening for writing counts, so retries go on.
+        let (kind, message) = match e {
+            StoreError::Io { kind, message } => (kind, message.clone()),
+            other => (&IoKind::Failed, other.to_string()),
+        };
+        let mut health = self.health();
+        // "An earlier write failed" says less than the failure it follows.
+        if health.failure.is_some() && message.starts_with("an earlier write") {
+            return;
+        }
+        if health.failure.is_none() {
+            // The failure itself was the last try.
+            health.last_retry = Some(Instant::now());
+        }
+        let since = health.failure.as_ref().map_or_else(now_unix, |f| f.since);
+        health.failure = Some(WriteFailure {
+            kind: *kind,
+            message,
+            since,
+        });
+    }
+
+    /// The error for a store whose file does not open at all.
+    fn closed_error(why: &str) -> StoreError {
+        StoreError::Io {
+            kind: IoKind::Failed,
+            message: format!("the store file cannot be opened: {why}"),
+        }
+    }
+
+    /// Runs a read; after an I/O error the file is reopened and the read runs once more.
+    fn read<T>(&self, op: impl Fn(&Database) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        match self.read_once(&op) {
+            Err(e) if e.io_kind().is_some() => self.read_once(&op),
+            other => other,
+        }
+    }
+
+    /// Runs a read once (a scan whose visitor must not see a row twice).
+    fn read_once<T>(
+        &self,
+        op: impl FnOnce(&Database) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let (result, generation) = {
+            let slot = self.slot();
+            let generation = self.generation.load(Ordering::SeqCst);
+            let result = match &*slot {
+                Slot::Writable(db) | Slot::ReadOnly(db) => op(db),
+                Slot::Closed(why) => Err(Self::closed_error(why)),
+            };
+            (result, generation)
+        };
+        if let Err(e) = &result {
+            if e.io_kind().is_some() {
+                self.reopen(generation, None);
+            }
+        }
+        result
+    }
+
+    /// Runs a write on the writable file; while the disk refuses writes, refuses it at once with
+    /// the failure (trying the disk again first when the last try is [`RETRY_EVERY`] old).
+    fn write<T>(
+        &self,
+        op: impl FnOnce(&Database) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let due = {
+            let health = self.health();
+            health.failure.is_some()
+                && health
+                    .last_retry
+                    .is_none_or(|at| at.elapsed() >= RETRY_EVERY)
+        };
+        if due {
+            self.try_writable();
+        }
+        let (result, generation) = {
+            let slot = self.slot();
+            let generation = self.generation.load(Ordering::SeqCst);
+            let result = match &*slot {
+                Slot::Writable(db) => op(db),
+                Slot::ReadOnly(_) | Slot::Closed(_) => Err(self.refusal()),
+            };
+            (result, generation)
+        };
+        match result {
+            Err(e) if e.io_kind().is_some() => {
+                self.reopen(generation, Some(&e));
+                Err(self.refusal())
+            }
+            other => other,
+        }
+    }
+
+    /// The error a write gets while writes are refused.
+    fn refusal(&self) -> StoreError {
+        match &self.health().failure {
+            Some(f) => f.error(),
+            None => StoreError::Io {
+                kind: IoKind::Failed,
+                message: "the store file is being reopened after a failure".into(),
+            },
+        }
+    }
+
+    /// Replaces the handle that saw an I/O error (unless someone did since `generation`): the
+    /// file again when only a read failed, a read-only view when a write did (`failed_write`) or
+    /// the file no longer opens for writing.
+    fn reopen(&self, generation: u64, failed_write: Option<&StoreError>) {
+        if let Some(e) = failed_write {
+            self.record_failure(e);
+        }
+        let mut slot = self.slot_mut();
+        if self.generation.load(Ordering::SeqCst) != generation {
+            return;
+        }
+        // Drop the old handle first: redb refuses a file this process already holds open.
+        *slot = Slot::Closed("reopening".into());
+        let failing = self.health().failure.is_some();
+        let mut opened = if failing {
+            Err(StoreError::Io {
+                kind: IoKind::Failed,
+                message: "writes are failing".into(),
+            })
+        } else {
+            check::open_database_with(&self.path, &self.opener).map(Slot::Writable)
+        };
+        if let Err(e) = &opened {
+            if !failing {
+                self.record_failure(e);
+            }
+            opened = check::open_read_only(&self.path, &self.opener).map(Slot::ReadOnly);
+        }
+        *slot = opened.unwrap_or_else(|e| Slot::Closed(e.to_string()));
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Writes and removes a [`HEADROOM`]-byte file beside the store file, synced.
+    fn check_headroom(&self) -> Result<(), StoreError> {
+        let probe = self.path.with_file_name(".cairn-space-probe");
+        let written = std::fs::File::create(&probe).and_then(|mut f| {
+            f.write_all(&vec![0u8; HEADROOM])?;
+            f.sync_all()
+        });
+        let _ = std::fs::remove_file(&probe);
+        written.map_err(|e| StoreError::from_io(&e))
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// See [`Store::retry_writes`].
+    fn try_writable(&self) -> Option<WriteFailure> {
+        {
+            let mut health = self.health();
+            health.failure.as_ref()?;
+            health.last_retry = Some(Instant::now());
+        }
+        let attempt = self.check_headroom().and_then(|()| {
+            let mut slot = self.slot_mut();
+            *slot = Slot::Closed("reopening".into());
+            let opened = check::open_database_with(&self.path, &self.opener).and_then(|db| {
+                let txn = db.begin_write()?;
+                txn.open_table(META)?
+                    .insert(WRITE_PROBE, now_unix().max(0) as u64)?;
+                txn.commit()?;
+                Ok(db)
+            });
+            let result = match opened {
+                Ok(db) => {
+                    *slot = Slot::Writable(db);
+                    Ok(())
+                }
+                Err(e) => {
+                    *slot = check::open_read_only(&self.path, &self.opener)
+                        .map_or_else(|e| Slot::Closed(e.to_string()), Slot::ReadOnly);
+                    Err(e)
+                }
+            };
+            self.generation.fetch_add(1, Ordering::SeqCst);
+            result
+        });
+        match attempt {
+            Ok(()) => {
+                self.health().failure = None;
+                None
+            }
+            Err(e) => {
+                self.record_failure(&e);
+                self.health().failure.clone()
+            }
+        }
     }
 
     fn create_access_tables(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
@@ -98,15 +400,17 @@ impl EmbeddedStore {
         rows: &[T],
         id: impl Fn(&T) -> &str,
     ) -> Result<(), StoreError> {
-        let txn = self.db.begin_write()?;
-        {
-            let mut t = txn.open_table(table)?;
-            for row in rows {
-                t.insert(id(row), encode_json(row).as_slice())?;
+        self.write(|db| {
+            let txn = db.begin_write()?;
+            {
+                let mut t = txn.open_table(table)?;
+                for row in rows {
+                    t.insert(id(row), encode_json(row).as_slice())?;
+                }
             }
-        }
-        txn.commit()?;
-        Ok(())
+            txn.commit()?;
+            Ok(())
+        })
     }
 
     fn get_row<T: serde::de::DeserializeOwned>(
@@ -114,12 +418,14 @@ impl EmbeddedStore {
         table: TableDefinition<&str, &[u8]>,
         id: &str,
     ) -> Result<Option<T>, StoreError> {
-        let txn = self.db.begin_read()?;
-        let t = txn.open_table(table)?;
-        match t.get(id)? {
-            Some(bytes) => Ok(Some(decode_json(table.name(), bytes.value())?)),
-            None => Ok(None),
-        }
+        self.read(|db| {
+            let txn = db.begin_read()?;
+            let t = txn.open_table(table)?;
+            match t.get(id)? {
+                Some(bytes) => Ok(Some(decode_json(table.name(), bytes.value())?)),
+                None => Ok(None),
+            }
+        })
     }
 
     fn list_rows<T: serde::de::DeserializeOwned>(
@@ -128,22 +434,32 @@ impl EmbeddedStore {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<T>, StoreError> {
-        let txn = self.db.begin_read()?;
-        let t = txn.open_table(table)?;
-        let start = match after {
-            Some(a) => Bound::Excluded(a),
-            None => Bound::Unbounded,
-        };
-        let mut out = Vec::new();
-        for entry in t.range::<&str>((start, Bound::Unbounded))?.take(limit) {
-            let (_, bytes) = entry?;
-            out.push(decode_json(table.name(), bytes.value())?);
-        }
-        Ok(out)
+        self.read(|db| {
+            let txn = db.begin_read()?;
+            let t = txn.open_table(table)?;
+            let start = match after {
+                Some(a) => Bound::Excluded(a),
+                None => Bound::Unbounded,
+            };
+            let mut out = Vec::new();
+            for entry in t.range::<&str>((start, Bound::Unbounded))?.take(limit) {
+                let (_, bytes) = entry?;
+                out.push(decode_json(table.name(), bytes.value())?);
+            }
+            Ok(out)
+        })
     }
 }
 
 impl Store for EmbeddedStore {
+    fn write_failure(&self) -> Option<WriteFailure> {
+        self.health().failure.clone()
+    }
+
+    fn retry_writes(&self) -> Option<WriteFailure> {
+        self.try_writable()
+    }
+
     fn put_items(&self, items: &[Item]) -> Result<(), StoreError> {
         self.put_rows(ITEMS, items, |i| &i.id)
     }
@@ -153,10 +469,12 @@ impl Store for EmbeddedStore {
     }
 
     fn delete_item(&self, id: &str) -> Result<bool, StoreError> {
-        let txn = self.db.begin_write()?;
-        let existed = txn.open_table(ITEMS)?.remove(id)?.is_some();
-        txn.commit()?;
-        Ok(existed)
+        self.write(|db| {
+            let txn = db.begin_write()?;
+            let existed = txn.open_table(ITEMS)?.remove(id)?.is_some();
+            txn.commit()?;
+            Ok(existed)
+        })
     }
 
     fn list_items(&self, after: Option<&str>, limit: usize) -> Result<Vec<Item>, StoreError> {
@@ -164,13 +482,15 @@ impl Store for EmbeddedStore {
     }
 
     fn scan_items(&self, visit: &mut dyn FnMut(Item)) -> Result<(), StoreError> {
-        let txn = self.db.begin_read()?;
-        let t = txn.open_table(ITEMS)?;
-        for entry in t.iter()? {
-            let (_, bytes) = entry?;
-            visit(decode_json("items", bytes.value())?);
-        }
-        Ok(())
+        self.read_once(|db| {
+            let txn = db.begin_read()?;
+            let t = txn.open_table(ITEMS)?;
+            for entry in t.iter()? {
+                let (_, bytes) = entry?;
+                visit(decode_json("items", bytes.value())?);
+            }
+            Ok(())
+        })
     }
 
     fn put_users(&self, users: &[User]) -> Result<(), StoreError> {
@@ -182,38 +502,40 @@ impl Store for EmbeddedStore {
     }
 
     fn delete_user(&self, id: &str) -> Result<DeletedUser, StoreError> {
-        let txn = self.db.begin_write()?;
-        let mut removed = 0;
-        let user_existed;
-        {
-            user_existed = txn.open_table(USERS)?.remove(id)?.is_some();
-            let mut index = txn.open_table(USER_EVENTS)?;
-            let mut events = txn.open_table(EVENTS)?;
-            let mut event_ids = txn.open_table(EVENT_IDS)?;
-            let mut user_items = txn.open_table(USER_ITEMS)?;
-            let seqs: Vec<u64> = index
-                .range((id, 0u64)..=(id, u64::MAX))?
-                .map(|entry| entry.map(|(k, _)| k.value().1))
-                .collect::<Result<_, _>>()?;
-            for seq in seqs {
-                if let Some(bytes) = events.remove(seq)? {
-                    let record = EventRecord::decode(bytes.value())?;
-                    if let Some(eid) = &record.event_id {
-                        event_ids.remove(eid.as_str())?;
+        self.write(|db| {
+            let txn = db.begin_write()?;
+            let mut removed = 0;
+            let user_existed;
+            {
+                user_existed = txn.open_table(USERS)?.remove(id)?.is_some();
+                let mut index = txn.open_table(USER_EVENTS)?;
+                let mut events = txn.open_table(EVENTS)?;
+                let mut event_ids = txn.open_table(EVENT_IDS)?;
+                let mut user_items = txn.open_table(USER_ITEMS)?;
+                let seqs: Vec<u64> = index
+                    .range((id, 0u64)..=(id, u64::MAX))?
+                    .map(|entry| entry.map(|(k, _)| k.value().1))
+                    .collect::<Result<_, _>>()?;
+                for seq in seqs {
+                    if let Some(bytes) = events.remove(seq)? {
+                        let record = EventRecord::decode(bytes.value())?;
+                        if let Some(eid) = &record.event_id {
+                            event_ids.remove(eid.as_str())?;
+                        }
                     }
+                    index.remove((id, seq))?;
+                    removed += 1;
                 }
-                index.remove((id, seq))?;
-                removed += 1;
+                let items: Vec<String> = user_item_range(&user_items, id)?;
+                for item in &items {
+                    user_items.remove((id, item.as_str()))?;
+                }
             }
-            let items: Vec<String> = user_item_range(&user_items, id)?;
-            for item in &items {
-                user_items.remove((id, item.as_str()))?;
-            }
-        }
-        txn.commit()?;
-        Ok(DeletedUser {
-            user_existed,
-            events_removed: removed,
+            txn.commit()?;
+            Ok(DeletedUser {
+                user_existed,
+                events_removed: removed,
+            })
         })
     }
 
@@ -226,37 +548,39 @@ impl Store for EmbeddedStore {
         if batch.is_empty() {
             return Ok(outcome);
         }
-        let txn = self.db.begin_write()?;
-        {
-            let mut meta = txn.open_table(META)?;
-            let mut events = txn.open_table(EVENTS)?;
-            let mut index = txn.open_table(USER_EVENTS)?;
-            let mut event_ids = txn.open_table(EVENT_IDS)?;
-            let mut user_items = txn.open_table(USER_ITEMS)?;
-            let mut seq = meta.get(LAST_SEQ)?.map(|v| v.value()).unwrap_or(0);
-            let mut in_batch: HashSet<&str> = HashSet::new();
-            for event in batch {
-                if let Some(eid) = event.event_id.as_deref() {
-                    if !in_batch.insert(eid) || event_ids.get(eid)?.is_some() {
-                        outcome.duplicates += 1;
-                        continue;
+        self.write(|db| {
+            let txn = db.begin_write()?;
+            {
+                let mut meta = txn.open_table(META)?;
+                let mut events = txn.open_table(EVENTS)?;
+                let mut index = txn.open_table(USER_EVENTS)?;
+                let mut event_ids = txn.open_table(EVENT_IDS)?;
+                let mut user_items = txn.open_table(USER_ITEMS)?;
+                let mut seq = meta.get(LAST_SEQ)?.map(|v| v.value()).unwrap_or(0);
+                let mut in_batch: HashSet<&str> = HashSet::new();
+                for event in batch {
+                    if let Some(eid) = event.event_id.as_deref() {
+                        if !in_batch.insert(eid) || event_ids.get(eid)?.is_some() {
+                            outcome.duplicates += 1;
+                            continue;
+                        }
                     }
+                    seq += 1;
+                    let record = EventRecord::from_event(event, now);
+                    events.insert(seq, record.encode().as_slice())?;
+                    index.insert((event.user_id.as_str(), seq), ())?;
+                    user_items.insert((event.user_id.as_str(), event.item_id.as_str()), ())?;
+                    if let Some(eid) = event.event_id.as_deref() {
+                        event_ids.insert(eid, seq)?;
+                    }
+                    outcome.stored.push(seq);
                 }
-                seq += 1;
-                let record = EventRecord::from_event(event, now);
-                events.insert(seq, record.encode().as_slice())?;
-                index.insert((event.user_id.as_str(), seq), ())?;
-                user_items.insert((event.user_id.as_str(), event.item_id.as_str()), ())?;
-                if let Some(eid) = event.event_id.as_deref() {
-                    event_ids.insert(eid, seq)?;
-                }
-                outcome.stored.push(seq);
+                meta.insert(LAST_SEQ, seq)?;
+                meta.insert(USER_ITEMS_SEQ, seq)?;
             }
-            meta.insert(LAST_SEQ, seq)?;
-            meta.insert(USER_ITEMS_SEQ, seq)?;
-        }
-        txn.commit()?;
-        Ok(outcome)
+            txn.commit()?;
+            Ok(outcome)
+        })
     }
 
     fn user_events(&self, user_id: &str, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
@@ -271,33 +595,37 @@ impl Store for EmbeddedStore {
         before_seq: Option<u64>,
         limit: usize,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        let txn = self.db.begin_read()?;
-        let index = txn.open_table(USER_EVENTS)?;
-        let events = txn.open_table(EVENTS)?;
-        let mut out = Vec::new();
-        let end = match before_seq {
-            Some(0) => return Ok(out),
-            Some(seq) => seq - 1,
-            None => u64::MAX,
-        };
-        for entry in index
-            .range((user_id, 0u64)..=(user_id, end))?
-            .rev()
-            .take(limit)
-        {
-            let (key, _) = entry?;
-            let seq = key.value().1;
-            let bytes = events
-                .get(seq)?
-                .ok_or_else(|| StoreError::Corrupt(format!("index names missing event {seq}")))?;
-            out.push(EventRecord::decode(bytes.value())?.into_stored(seq)?);
-        }
-        Ok(out)
+        self.read(|db| {
+            let txn = db.begin_read()?;
+            let index = txn.open_table(USER_EVENTS)?;
+            let events = txn.open_table(EVENTS)?;
+            let mut out = Vec::new();
+            let end = match before_seq {
+                Some(0) => return Ok(out),
+                Some(seq) => seq - 1,
+                None => u64::MAX,
+            };
+            for entry in index
+                .range((user_id, 0u64)..=(user_id, end))?
+                .rev()
+                .take(limit)
+            {
+                let (key, _) = entry?;
+                let seq = key.value().1;
+                let bytes = events.get(seq)?.ok_or_else(|| {
+                    StoreError::Corrupt(format!("index names missing event {seq}"))
+                })?;
+                out.push(EventRecord::decode(bytes.value())?.into_stored(seq)?);
+            }
+            Ok(out)
+        })
     }
 
     fn user_items(&self, user_id: &str) -> Result<Vec<String>, StoreError> {
-        let txn = self.db.begin_read()?;
-        user_item_range(&txn.open_table(USER_ITEMS)?, user_id)
+        self.read(|db| {
+            let txn = db.begin_read()?;
+            user_item_range(&txn.open_table(USER_ITEMS)?, user_id)
+        })
     }
 
     fn scan_events(
@@ -305,16 +633,18 @@ impl Store for EmbeddedStore {
         after_seq: u64,
         visit: &mut dyn FnMut(StoredEvent) -> bool,
     ) -> Result<(), StoreError> {
-        let txn = self.db.begin_read()?;
-        let events = txn.open_table(EVENTS)?;
-        for entry in events.range((Bound::Excluded(after_seq), Bound::Unbounded))? {
-            let (seq, bytes) = entry?;
-            let seq = seq.value();
-            if !visit(EventRecord::decode(bytes.value())?.into_stored(seq)?) {
-                break;
+        self.read_once(|db| {
+            let txn = db.begin_read()?;
+            let events = txn.open_table(EVENTS)?;
+            for entry in events.range((Bound::Excluded(after_seq), Bound::Unbounded))? {
+                let (seq, bytes) = entry?;
+                let seq = seq.value();
+                if !visit(EventRecord::decode(bytes.value())?.into_stored(seq)?) {
+                    break;
+                }
             }
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     fn backup(&self, dest_dir: &Path) -> Result<BackupReport, StoreError> {
@@ -322,16 +652,18 @@ impl Store for EmbeddedStore {
     }
 
     fn stats(&self) -> Result<StoreStats, StoreError> {
-        let txn = self.db.begin_read()?;
-        Ok(StoreStats {
-            items: txn.open_table(ITEMS)?.len()?,
-            users: txn.open_table(USERS)?.len()?,
-            events: txn.open_table(EVENTS)?.len()?,
-            last_seq: txn
-                .open_table(META)?
-                .get(LAST_SEQ)?
-                .map(|v| v.value())
-                .unwrap_or(0),
+        self.read(|db| {
+            let txn = db.begin_read()?;
+            Ok(StoreStats {
+                items: txn.open_table(ITEMS)?.len()?,
+                users: txn.open_table(USERS)?.len()?,
+                events: txn.open_table(EVENTS)?.len()?,
+                last_seq: txn
+                    .open_table(META)?
+                    .get(LAST_SEQ)?
+                    .map(|v| v.value())
+                    .unwrap_or(0),
+            })
         })
     }
 
@@ -346,26 +678,30 @@ impl Store for EmbeddedStore {
     }
 
     fn delete_key(&self, id: &str) -> Result<bool, StoreError> {
-        let txn = self.db.begin_write()?;
-        let existed = txn.open_table(KEYS)?.remove(id)?.is_some();
-        txn.commit()?;
-        Ok(existed)
+        self.write(|db| {
+            let txn = db.begin_write()?;
+            let existed = txn.open_table(KEYS)?.remove(id)?.is_some();
+            txn.commit()?;
+            Ok(existed)
+        })
     }
 
     fn append_audit(&self, record: &AuditRecord) -> Result<u64, StoreError> {
-        let txn = self.db.begin_write()?;
-        let seq;
-        {
-            let mut audit = txn.open_table(AUDIT)?;
-            seq = audit.last()?.map(|(k, _)| k.value()).unwrap_or(0) + 1;
-            let stored = AuditRecord {
-                seq,
-                ..record.clone()
-            };
-            audit.insert(seq, encode_json(&stored).as_slice())?;
-        }
-        txn.commit()?;
-        Ok(seq)
+        self.write(|db| {
+            let txn = db.begin_write()?;
+            let seq;
+            {
+                let mut audit = txn.open_table(AUDIT)?;
+                seq = audit.last()?.map(|(k, _)| k.value()).unwrap_or(0) + 1;
+                let stored = AuditRecord {
+                    seq,
+                    ..record.clone()
+                };
+                audit.insert(seq, encode_json(&stored).as_slice())?;
+            }
+            txn.commit()?;
+            Ok(seq)
+        })
     }
 
     fn list_audit(
@@ -373,18 +709,20 @@ impl Store for EmbeddedStore {
         before: Option<u64>,
         limit: usize,
     ) -> Result<Vec<AuditRecord>, StoreError> {
-        let txn = self.db.begin_read()?;
-        let audit = txn.open_table(AUDIT)?;
-        let end = match before {
-            Some(b) => Bound::Excluded(b),
-            None => Bound::Unbounded,
-        };
-        let mut out = Vec::new();
-        for entry in audit.range((Bound::Unbounded, end))?.rev().take(limit) {
-            let (_, bytes) = entry?;
-            out.push(decode_json("audit", bytes.value())?);
-        }
-        Ok(out)
+        self.read(|db| {
+            let txn = db.begin_read()?;
+            let audit = txn.open_table(AUDIT)?;
+            let end = match before {
+                Some(b) => Bound::Excluded(b),
+                None => Bound::Unbounded,
+            };
+            let mut out = Vec::new();
+            for entry in audit.range((Bound::Unbounded, end))?.rev().take(limit) {
+                let (_, bytes) = entry?;
+                out.push(decode_json("audit", bytes.value())?);
+            }
+            Ok(out)
+        })
     }
 }
 
@@ -522,28 +860,31 @@ mod tests {
             ];
             s.append_events(&events, Timestamp(1)).unwrap();
             // What a store written before the table existed looks like.
-            let txn = s.db.begin_write().unwrap();
-            txn.delete_table(USER_ITEMS).unwrap();
-            txn.open_table(META)
-                .unwrap()
-                .remove(USER_ITEMS_SEQ)
-                .unwrap();
-            txn.commit().unwrap();
+            s.write(|db| {
+                let txn = db.begin_write()?;
+                txn.delete_table(USER_ITEMS)?;
+                txn.open_table(META)?.remove(USER_ITEMS_SEQ)?;
+                txn.commit()?;
+                Ok(())
+            })
+            .unwrap();
         }
         let s = EmbeddedStore::open(dir.path()).unwrap();
         assert_eq!(s.user_items("u").unwrap(), ["a", "b"]);
         assert_eq!(s.user_items("v").unwrap(), ["a"]);
         // An older version appended an event without the table: caught up on the next open.
-        let txn = s.db.begin_write().unwrap();
-        {
-            let record = EventRecord::from_event(&Event::new("w", "d", "view"), Timestamp(1));
-            txn.open_table(EVENTS)
-                .unwrap()
-                .insert(4, record.encode().as_slice())
-                .unwrap();
-            txn.open_table(META).unwrap().insert(LAST_SEQ, 4).unwrap();
-        }
-        txn.commit().unwrap();
+        s.write(|db| {
+            let txn = db.begin_write()?;
+            {
+                let record = EventRecord::from_event(&Event::new("w", "d", "view"), Timestamp(1));
+                txn.open_table(EVENTS)?
+                    .insert(4, record.encode().as_slice())?;
+                txn.open_table(META)?.insert(LAST_SEQ, 4)?;
+            }
+            txn.commit()?;
+            Ok(())
+        })
+        .unwrap();
         drop(s);
         let s = EmbeddedStore::open(dir.path()).unwrap();
         assert_eq!(s.user_items("w").unwrap(), ["d"]);

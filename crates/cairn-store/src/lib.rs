@@ -3,7 +3,9 @@
 //! Callers depend on the [`Store`] trait only. The embedded backend ([`EmbeddedStore`], on redb) is the
 //! default; a PostgreSQL backend can implement the same trait without changing callers. Every write
 //! method is atomic: a batch is applied whole or not at all, and once it returns `Ok` it is durable
-//! (fsynced), so an acknowledged write survives `kill -9`.
+//! (fsynced), so an acknowledged write survives `kill -9`. A write the disk refuses (full, failing)
+//! returns [`StoreError::Io`] and stored nothing; reads go on, and writes are taken again once the
+//! disk takes them ([`Store::write_failure`], [`Store::retry_writes`]).
 
 mod access;
 mod embedded;
@@ -13,8 +15,8 @@ mod record;
 use cairn_core::{Event, Item, StoredEvent, Timestamp, User};
 
 pub use access::{AuditRecord, KeyRecord};
-pub use embedded::{EmbeddedStore, Repair, StoreCheck};
-pub use error::StoreError;
+pub use embedded::{EmbeddedStore, Fault, FaultInjector, Repair, StoreCheck, RETRY_EVERY};
+pub use error::{IoKind, StoreError, WriteFailure};
 
 /// What happened to a batch of events.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -110,4 +112,18 @@ pub trait Store: Send + Sync + 'static {
     /// Audit records with `seq < before` (all when `None`), newest first, at most `limit`.
     fn list_audit(&self, before: Option<u64>, limit: usize)
         -> Result<Vec<AuditRecord>, StoreError>;
+
+    // ----- disk failures -----
+
+    /// Why writes are refused now (the disk is full or failing), or `None` when they are taken.
+    /// Reads go on meanwhile.
+    fn write_failure(&self) -> Option<WriteFailure> {
+        None
+    }
+
+    /// When writes are refused, tries the disk again now (a small test write) and takes writes
+    /// again if it works; returns [`Store::write_failure`] afterwards.
+    fn retry_writes(&self) -> Option<WriteFailure> {
+        self.write_failure()
+    }
 }

@@ -5,7 +5,7 @@ use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 use cairn_core::now_unix;
-use cairn_engine::EngineError;
+use cairn_engine::{EngineError, IoKind, WriteFailure};
 
 use crate::dto::{Health, ModelStatus, TrainResult};
 use crate::error::{ApiError, ErrorBody};
@@ -60,14 +60,20 @@ pub async fn healthz() -> Json<Health> {
 /// are then the right answer); 503 `not_ready` while events wait for a first model, with the first
 /// training's progress in the message (`training the first model: 40% done (als 7/15), ...`).
 /// Until then recommendation lists are empty (200 with no items); `/healthz` answers from the start.
+/// While the disk refuses the store's writes, 503 `storage_full` (no space) or
+/// `storage_unavailable` (another I/O failure), saying since when; reads are still served, and a
+/// test write every `server.storage_retry_secs` clears it once the disk takes writes again.
 #[utoipa::path(
     get, path = "/readyz", tag = "operations",
     responses(
         (status = 200, description = "Ready", body = Health),
-        (status = 503, description = "Not ready; the message says why and how far the first training is (`not_ready`)", body = ErrorBody),
+        (status = 503, description = "Not ready; the message says why: the first training and how far it is (`not_ready`), or a disk that refuses writes (`storage_full`, `storage_unavailable`)", body = ErrorBody),
     )
 )]
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
+    if let Some(failure) = state.engine.store_write_failure() {
+        return Err(storage_not_ready(&failure, now_unix()));
+    }
     if let Some(info) = state.engine.model_info() {
         return Ok(Json(Health {
             status: "ready".into(),
@@ -101,9 +107,33 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiEr
     ))
 }
 
+/// `/readyz`'s answer while the store refuses writes.
+fn storage_not_ready(failure: &WriteFailure, now: i64) -> ApiError {
+    let (code, what) = match failure.kind {
+        IoKind::NoSpace => (
+            "storage_full",
+            "the disk holding the data directory is full; free space on it",
+        ),
+        IoKind::Failed => (
+            "storage_unavailable",
+            "the disk holding the data directory fails writes; check it and the system log",
+        ),
+    };
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        code,
+        format!(
+            "writes are refused since {}s ago ({}): {what}. Reads are served meanwhile; writes \
+             resume by themselves once a test write works",
+            (now - failure.since).max(0),
+            failure.message
+        ),
+    )
+}
+
 /// Prometheus metrics: `cairn_http_requests_total` and `cairn_http_request_duration_seconds` by
 /// method, route and status, and engine gauges (`cairn_items`, `cairn_events`,
-/// `cairn_model_age_seconds`, ...).
+/// `cairn_model_age_seconds`, `cairn_store_writable` (0 while the disk refuses writes), ...).
 #[utoipa::path(
     get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "Prometheus text exposition format", body = String, content_type = "text/plain"))
@@ -127,6 +157,7 @@ fn engine_gauges(engine: &cairn_engine::Engine) -> Result<EngineGauges, EngineEr
             .as_ref()
             .map_or(0.0, |m| (now_unix() - m.trained_at).max(0) as f64),
         model_interactions: model.map_or(0, |m| m.interactions as u64),
+        store_writable: engine.store_write_failure().is_none(),
     })
 }
 

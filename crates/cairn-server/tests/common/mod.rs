@@ -19,14 +19,28 @@ pub struct Running {
 impl Running {
     /// `configure` adjusts the default configuration; `prepare` writes to the engine before
     /// serving starts.
+    #[allow(dead_code)] // Not every test file starts the default engine.
     pub fn start(configure: impl FnOnce(&mut Config), prepare: impl FnOnce(&Engine)) -> Running {
+        Self::start_opened(
+            configure,
+            |c| Engine::open(c).expect("engine opens"),
+            prepare,
+        )
+    }
+
+    /// [`Running::start`], with the engine opened by `open` (e.g. over a store whose disk fails).
+    pub fn start_opened(
+        configure: impl FnOnce(&mut Config),
+        open: impl FnOnce(Config) -> Engine,
+        prepare: impl FnOnce(&Engine),
+    ) -> Running {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = Config {
             data_dir: dir.path().to_path_buf(),
             ..Config::default()
         };
         configure(&mut config);
-        let engine = Engine::open(config).expect("engine opens");
+        let engine = open(config);
         prepare(&engine);
         let engine = Arc::new(engine);
         let (addr_tx, addr_rx) = std::sync::mpsc::channel::<SocketAddr>();

@@ -7,7 +7,9 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 
-use redb::{Database, DatabaseError, ReadableTable, ReadableTableMetadata};
+use redb::{Builder, Database, DatabaseError, ReadableTable, ReadableTableMetadata};
+
+use super::backends::{Boxed, Opener, ReadOnlyView};
 
 use super::{
     EmbeddedStore, AUDIT, EVENTS, EVENT_IDS, ITEMS, KEYS, LAST_SEQ, META, USERS, USER_EVENTS,
@@ -38,8 +40,30 @@ const LISTED: usize = 20;
 
 /// Opens (creating if needed) the redb file at `path`; damage is an error, never a panic.
 pub(super) fn open_database(path: &Path) -> Result<Database, StoreError> {
+    open_database_with(path, &super::backends::file_opener(path))
+}
+
+/// Opens the redb database at `path` over the backend `open` makes; damage is an error, never a
+/// panic.
+pub(super) fn open_database_with(path: &Path, open: &Opener) -> Result<Database, StoreError> {
+    open_over(path, || Builder::new().create_with_backend(Boxed(open()?)))
+}
+
+/// A read-only view of the database at `path` (see [`ReadOnlyView`]): the file is never written.
+pub(super) fn open_read_only(path: &Path, open: &Opener) -> Result<Database, StoreError> {
+    open_over(path, || {
+        let view = ReadOnlyView::new(open()?)
+            .map_err(|e| DatabaseError::Storage(redb::StorageError::Io(e)))?;
+        Builder::new().create_with_backend(view)
+    })
+}
+
+fn open_over(
+    path: &Path,
+    open: impl FnOnce() -> Result<Database, DatabaseError>,
+) -> Result<Database, StoreError> {
     let dir = path.parent().unwrap_or(path).to_path_buf();
-    match quietly(|| Database::create(path)) {
+    match quietly(open) {
         Ok(Ok(db)) => Ok(db),
         Ok(Err(DatabaseError::DatabaseAlreadyOpen)) => Err(StoreError::InUse(dir)),
         Ok(Err(DatabaseError::Storage(redb::StorageError::Corrupted(m)))) => {
@@ -47,6 +71,9 @@ pub(super) fn open_database(path: &Path) -> Result<Database, StoreError> {
                 path: path.to_path_buf(),
                 message: m,
             })
+        }
+        Ok(Err(DatabaseError::Storage(e @ redb::StorageError::Io(_)))) => {
+            Err(StoreError::from_storage(e))
         }
         Ok(Err(other)) => Err(StoreError::Open {
             path: path.to_path_buf(),
