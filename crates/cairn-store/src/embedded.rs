@@ -4,18 +4,22 @@
 use std::collections::HashSet;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
+use std::sync::{RwLock, RwLockReadGuard};
 
 use cairn_core::{Event, Item, StoredEvent, Timestamp, User};
 use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition, TableHandle};
 
 mod backup;
 mod check;
+mod compact;
+mod retention;
 
 pub use check::{Repair, StoreCheck};
 
 use crate::record::{decode_json, encode_json, EventRecord};
 use crate::{
-    AppendOutcome, AuditRecord, BackupReport, DeletedUser, KeyRecord, Store, StoreError, StoreStats,
+    AppendOutcome, AuditRecord, BackupReport, CompactReport, DeletedUser, ExpiredEvents, KeyRecord,
+    Store, StoreError, StoreStats,
 };
 
 const ITEMS: TableDefinition<&str, &[u8]> = TableDefinition::new("items");
@@ -40,7 +44,9 @@ const LAST_SEQ: &str = "last_seq";
 const USER_ITEMS_SEQ: &str = "user_items_seq";
 
 pub struct EmbeddedStore {
-    db: Database,
+    /// Every operation holds a read guard for its transaction; compaction takes the write guard
+    /// to swap in the rewritten file (see `compact.rs`).
+    db: RwLock<Database>,
     path: PathBuf,
 }
 
@@ -79,11 +85,19 @@ impl EmbeddedStore {
         }
         Self::create_access_tables(&txn)?;
         txn.commit()?;
-        Ok(EmbeddedStore { db, path })
+        Ok(EmbeddedStore {
+            db: RwLock::new(db),
+            path,
+        })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The open database, held for the length of one operation.
+    fn db(&self) -> RwLockReadGuard<'_, Database> {
+        self.db.read().unwrap_or_else(|p| p.into_inner())
     }
 
     fn create_access_tables(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
@@ -98,7 +112,8 @@ impl EmbeddedStore {
         rows: &[T],
         id: impl Fn(&T) -> &str,
     ) -> Result<(), StoreError> {
-        let txn = self.db.begin_write()?;
+        let db = self.db();
+        let txn = db.begin_write()?;
         {
             let mut t = txn.open_table(table)?;
             for row in rows {
@@ -114,7 +129,8 @@ impl EmbeddedStore {
         table: TableDefinition<&str, &[u8]>,
         id: &str,
     ) -> Result<Option<T>, StoreError> {
-        let txn = self.db.begin_read()?;
+        let db = self.db();
+        let txn = db.begin_read()?;
         let t = txn.open_table(table)?;
         match t.get(id)? {
             Some(bytes) => Ok(Some(decode_json(table.name(), bytes.value())?)),
@@ -128,7 +144,8 @@ impl EmbeddedStore {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<T>, StoreError> {
-        let txn = self.db.begin_read()?;
+        let db = self.db();
+        let txn = db.begin_read()?;
         let t = txn.open_table(table)?;
         let start = match after {
             Some(a) => Bound::Excluded(a),
@@ -153,7 +170,8 @@ impl Store for EmbeddedStore {
     }
 
     fn delete_item(&self, id: &str) -> Result<bool, StoreError> {
-        let txn = self.db.begin_write()?;
+        let db = self.db();
+        let txn = db.begin_write()?;
         let existed = txn.open_table(ITEMS)?.remove(id)?.is_some();
         txn.commit()?;
         Ok(existed)
@@ -164,7 +182,8 @@ impl Store for EmbeddedStore {
     }
 
     fn scan_items(&self, visit: &mut dyn FnMut(Item)) -> Result<(), StoreError> {
-        let txn = self.db.begin_read()?;
+        let db = self.db();
+        let txn = db.begin_read()?;
         let t = txn.open_table(ITEMS)?;
         for entry in t.iter()? {
             let (_, bytes) = entry?;
@@ -182,9 +201,11 @@ impl Store for EmbeddedStore {
     }
 
     fn delete_user(&self, id: &str) -> Result<DeletedUser, StoreError> {
-        let txn = self.db.begin_write()?;
+        let db = self.db();
+        let txn = db.begin_write()?;
         let mut removed = 0;
         let user_existed;
+        let audit_scrubbed;
         {
             user_existed = txn.open_table(USERS)?.remove(id)?.is_some();
             let mut index = txn.open_table(USER_EVENTS)?;
@@ -209,11 +230,13 @@ impl Store for EmbeddedStore {
             for item in &items {
                 user_items.remove((id, item.as_str()))?;
             }
+            audit_scrubbed = scrub_audit(&mut txn.open_table(AUDIT)?, id)?;
         }
         txn.commit()?;
         Ok(DeletedUser {
             user_existed,
             events_removed: removed,
+            audit_scrubbed,
         })
     }
 
@@ -226,7 +249,8 @@ impl Store for EmbeddedStore {
         if batch.is_empty() {
             return Ok(outcome);
         }
-        let txn = self.db.begin_write()?;
+        let db = self.db();
+        let txn = db.begin_write()?;
         {
             let mut meta = txn.open_table(META)?;
             let mut events = txn.open_table(EVENTS)?;
@@ -271,7 +295,8 @@ impl Store for EmbeddedStore {
         before_seq: Option<u64>,
         limit: usize,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        let txn = self.db.begin_read()?;
+        let db = self.db();
+        let txn = db.begin_read()?;
         let index = txn.open_table(USER_EVENTS)?;
         let events = txn.open_table(EVENTS)?;
         let mut out = Vec::new();
@@ -296,7 +321,8 @@ impl Store for EmbeddedStore {
     }
 
     fn user_items(&self, user_id: &str) -> Result<Vec<String>, StoreError> {
-        let txn = self.db.begin_read()?;
+        let db = self.db();
+        let txn = db.begin_read()?;
         user_item_range(&txn.open_table(USER_ITEMS)?, user_id)
     }
 
@@ -305,7 +331,8 @@ impl Store for EmbeddedStore {
         after_seq: u64,
         visit: &mut dyn FnMut(StoredEvent) -> bool,
     ) -> Result<(), StoreError> {
-        let txn = self.db.begin_read()?;
+        let db = self.db();
+        let txn = db.begin_read()?;
         let events = txn.open_table(EVENTS)?;
         for entry in events.range((Bound::Excluded(after_seq), Bound::Unbounded))? {
             let (seq, bytes) = entry?;
@@ -321,8 +348,17 @@ impl Store for EmbeddedStore {
         self.backup_into(dest_dir)
     }
 
+    fn compact(&self) -> Result<CompactReport, StoreError> {
+        self.compact_in_place()
+    }
+
+    fn expire_events(&self, cutoff: Timestamp, limit: usize) -> Result<ExpiredEvents, StoreError> {
+        self.expire_before(cutoff, limit)
+    }
+
     fn stats(&self) -> Result<StoreStats, StoreError> {
-        let txn = self.db.begin_read()?;
+        let db = self.db();
+        let txn = db.begin_read()?;
         Ok(StoreStats {
             items: txn.open_table(ITEMS)?.len()?,
             users: txn.open_table(USERS)?.len()?,
@@ -346,14 +382,16 @@ impl Store for EmbeddedStore {
     }
 
     fn delete_key(&self, id: &str) -> Result<bool, StoreError> {
-        let txn = self.db.begin_write()?;
+        let db = self.db();
+        let txn = db.begin_write()?;
         let existed = txn.open_table(KEYS)?.remove(id)?.is_some();
         txn.commit()?;
         Ok(existed)
     }
 
     fn append_audit(&self, record: &AuditRecord) -> Result<u64, StoreError> {
-        let txn = self.db.begin_write()?;
+        let db = self.db();
+        let txn = db.begin_write()?;
         let seq;
         {
             let mut audit = txn.open_table(AUDIT)?;
@@ -373,7 +411,8 @@ impl Store for EmbeddedStore {
         before: Option<u64>,
         limit: usize,
     ) -> Result<Vec<AuditRecord>, StoreError> {
-        let txn = self.db.begin_read()?;
+        let db = self.db();
+        let txn = db.begin_read()?;
         let audit = txn.open_table(AUDIT)?;
         let end = match before {
             Some(b) => Bound::Excluded(b),
@@ -386,6 +425,67 @@ impl Store for EmbeddedStore {
         }
         Ok(out)
     }
+}
+
+/// What an erased user's id is replaced with in the audit log: the entry stays (who did what,
+/// when), the id goes.
+pub const ERASED_MARKER: &str = "[erased]";
+
+/// Replaces `user` in the audit entries of the user routes (`METHOD /v1/users/<user>...`, the
+/// path segment and the target) with [`ERASED_MARKER`]; returns how many entries changed.
+fn scrub_audit(audit: &mut redb::Table<u64, &[u8]>, user: &str) -> Result<usize, StoreError> {
+    let mut changed = Vec::new();
+    for entry in audit.iter()? {
+        let (seq, bytes) = entry?;
+        let mut record: AuditRecord = decode_json("audit", bytes.value())?;
+        if scrub_record(&mut record, user) {
+            changed.push((seq.value(), record));
+        }
+    }
+    for (seq, record) in &changed {
+        audit.insert(*seq, encode_json(record).as_slice())?;
+    }
+    Ok(changed.len())
+}
+
+/// [`scrub_audit`] for one record; whether it named `user`.
+fn scrub_record(record: &mut AuditRecord, user: &str) -> bool {
+    let encoded = percent_encode_segment(user);
+    let Some((method, path)) = record.action.split_once(' ') else {
+        return false;
+    };
+    let mut segments: Vec<&str> = path.split('/').collect();
+    // "", "v1", "users", "<id>", ...
+    let names_user = segments.len() > 3
+        && segments[1] == "v1"
+        && segments[2] == "users"
+        && (segments[3] == user || segments[3] == encoded);
+    if !names_user {
+        return false;
+    }
+    segments[3] = ERASED_MARKER;
+    record.action = format!("{method} {}", segments.join("/"));
+    if record
+        .target
+        .as_deref()
+        .is_some_and(|t| t == user || t == encoded)
+    {
+        record.target = Some(ERASED_MARKER.to_string());
+    }
+    true
+}
+
+/// How an id appears as one URL path segment (every byte outside the unreserved set escaped).
+fn percent_encode_segment(id: &str) -> String {
+    let mut out = String::with_capacity(id.len());
+    for b in id.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// The items of `user`'s pairs in `user_items`, in id order.
@@ -474,7 +574,8 @@ mod tests {
             d,
             DeletedUser {
                 user_existed: true,
-                events_removed: 5
+                events_removed: 5,
+                audit_scrubbed: 0,
             }
         );
         assert!(s.user_events("u", 10).unwrap().is_empty());
@@ -511,6 +612,104 @@ mod tests {
     }
 
     #[test]
+    fn erasure_replaces_the_id_in_the_audit_log_and_keeps_the_entries() {
+        let (_d, s) = store();
+        let record = |action: &str, target: Option<&str>| AuditRecord {
+            seq: 0,
+            at: 1,
+            key_id: "key_a".into(),
+            key_name: "ops".into(),
+            action: action.into(),
+            target: target.map(str::to_string),
+            status: 200,
+        };
+        s.append_audit(&record("GET /v1/users/al%20ice/events", Some("al ice")))
+            .unwrap();
+        s.append_audit(&record("GET /v1/users/bob", Some("bob")))
+            .unwrap();
+        // An item that happens to share the id is not the user.
+        s.append_audit(&record("DELETE /v1/items/al ice", Some("al ice")))
+            .unwrap();
+        s.append_events(&[Event::new("al ice", "a", "view")], Timestamp(1))
+            .unwrap();
+        let d = s.delete_user("al ice").unwrap();
+        assert_eq!(d.audit_scrubbed, 1);
+        let log = s.list_audit(None, 10).unwrap();
+        assert_eq!(log.len(), 3, "entries are kept");
+        assert_eq!(log[2].action, "GET /v1/users/[erased]/events");
+        assert_eq!(log[2].target.as_deref(), Some(ERASED_MARKER));
+        assert_eq!(log[1].action, "GET /v1/users/bob");
+        assert_eq!(log[0].target.as_deref(), Some("al ice"));
+    }
+
+    /// How often `needle` occurs in `haystack`.
+    pub(crate) fn occurrences(haystack: &[u8], needle: &[u8]) -> usize {
+        haystack
+            .windows(needle.len())
+            .filter(|w| *w == needle)
+            .count()
+    }
+
+    #[test]
+    fn compaction_leaves_no_byte_of_an_erased_user_and_keeps_everything_else() {
+        let (d, s) = store();
+        let gone = "erased-user-7f3a9c";
+        let mut user = User::new(gone);
+        user.properties.insert(
+            "note".into(),
+            cairn_core::PropertyValue::String(gone.into()),
+        );
+        s.put_users(&[user, User::new("kept")]).unwrap();
+        let events: Vec<Event> = (0..200)
+            .map(|i| {
+                let mut e = Event::new(gone, format!("i{}", i % 30), "view").at(i);
+                e.event_id = Some(format!("{gone}-{i}"));
+                e
+            })
+            .chain((0..50).map(|i| Event::new("kept", format!("i{i}"), "view").at(i)))
+            .collect();
+        for chunk in events.chunks(25) {
+            s.append_events(chunk, Timestamp(7)).unwrap();
+        }
+        s.append_audit(&AuditRecord {
+            seq: 0,
+            at: 1,
+            key_id: "anonymous".into(),
+            key_name: "ops".into(),
+            action: format!("GET /v1/users/{gone}"),
+            target: Some(gone.into()),
+            status: 200,
+        })
+        .unwrap();
+        let file = d.path().join("cairn.redb");
+        s.delete_user(gone).unwrap();
+        let before = occurrences(&std::fs::read(&file).unwrap(), gone.as_bytes());
+        assert!(
+            before > 0,
+            "erased bytes linger in free pages until compaction"
+        );
+        let report = s.compact().unwrap();
+        assert_eq!(
+            occurrences(&std::fs::read(&file).unwrap(), gone.as_bytes()),
+            0
+        );
+        assert_eq!((report.users, report.events), (1, 50));
+        // The compacted store serves and takes writes, and they last.
+        assert_eq!(s.user_items("kept").unwrap().len(), 50);
+        s.append_events(&[Event::new("new", "a", "view")], Timestamp(8))
+            .unwrap();
+        drop(s);
+        let s = EmbeddedStore::open(d.path()).unwrap();
+        assert_eq!(s.stats().unwrap().events, 51);
+        assert_eq!(s.stats().unwrap().last_seq, 251);
+        assert_eq!(
+            s.list_audit(None, 5).unwrap()[0].target.as_deref(),
+            Some(ERASED_MARKER)
+        );
+        assert!(!d.path().join("cairn.redb.compact").exists());
+    }
+
+    #[test]
     fn a_store_behind_on_the_seen_table_is_caught_up_on_open() {
         let dir = tempfile::tempdir().unwrap();
         {
@@ -522,7 +721,7 @@ mod tests {
             ];
             s.append_events(&events, Timestamp(1)).unwrap();
             // What a store written before the table existed looks like.
-            let txn = s.db.begin_write().unwrap();
+            let txn = s.db().begin_write().unwrap();
             txn.delete_table(USER_ITEMS).unwrap();
             txn.open_table(META)
                 .unwrap()
@@ -534,7 +733,7 @@ mod tests {
         assert_eq!(s.user_items("u").unwrap(), ["a", "b"]);
         assert_eq!(s.user_items("v").unwrap(), ["a"]);
         // An older version appended an event without the table: caught up on the next open.
-        let txn = s.db.begin_write().unwrap();
+        let txn = s.db().begin_write().unwrap();
         {
             let record = EventRecord::from_event(&Event::new("w", "d", "view"), Timestamp(1));
             txn.open_table(EVENTS)
