@@ -34,6 +34,8 @@ pub struct EngineGauges {
     pub model_loaded: bool,
     pub model_age_seconds: f64,
     pub model_interactions: u64,
+    /// Events deleted by retention since the server started.
+    pub events_expired: u64,
 }
 
 impl Default for HttpMetrics {
@@ -76,6 +78,7 @@ impl HttpMetrics {
             gauge!("cairn_model_loaded").set(if engine.model_loaded { 1.0 } else { 0.0 });
             gauge!("cairn_model_age_seconds").set(engine.model_age_seconds);
             gauge!("cairn_model_interactions").set(engine.model_interactions as f64);
+            counter!("cairn_events_expired_total").absolute(engine.events_expired);
         });
         self.handle.run_upkeep();
         self.handle.render()
@@ -93,8 +96,10 @@ mod tests {
         m.observe_request("GET", "/v1/items/{id}", 404, Duration::from_millis(3));
         let text = m.render(&EngineGauges {
             items: 7,
+            events_expired: 3,
             ..Default::default()
         });
+        assert!(text.contains("cairn_events_expired_total 3"), "{text}");
         assert!(
             text.contains(
                 r#"cairn_http_requests_total{method="GET",route="/v1/items/{id}",status="404"} 2"#
