@@ -319,7 +319,7 @@ fn pseudonymised_ids_never_reach_the_store_and_recommendations_still_work() {
             .into_iter()
             .map(|u| u.id)
             .collect();
-        assert_eq!(listed, [key.clone()]);
+        assert_eq!(listed, std::slice::from_ref(&key));
         assert_eq!(engine.store().user_items(&key).unwrap().len(), 12);
         assert!(engine.store().user_items(raw).unwrap().is_empty());
     }
