@@ -14,6 +14,7 @@ from .models import (
     BackupResult,
     BatchRecommendBody,
     BatchRecommendations,
+    CompactResult,
     CreatedKeyBody,
     EventBatch,
     EventsStored,
@@ -116,6 +117,11 @@ class Client:
         """
         return self._request("POST", "/v1/recommendations/batch", query=[], body=body, expect="json")
 
+    def compact(self) -> CompactResult:
+        """POST /v1/compact: Rewrite the store file from its live rows and swap it in, so that nothing erased (`DELETE /v1/users/{id}`) or expired (`privacy.retention_days`) survives in it, not even in the file's free pages. Requests wait while it copies (as long as one backup of the live data). Not subject to the request timeout. Needs an API key of scope `admin` (or higher).
+        """
+        return self._request("POST", "/v1/compact", query=[], body=None, expect="json")
+
     def create_key(self, body: NewKey) -> CreatedKeyBody:
         """POST /v1/keys: Create an API key. The response holds the token, shown this once. Needs an API key of scope `admin` (or higher).
         """
@@ -127,7 +133,7 @@ class Client:
         return self._request("DELETE", f"/v1/items/{_segment(id)}", query=[], body=None, expect="none")
 
     def delete_user(self, id: str) -> UserErased:
-        """DELETE /v1/users/{id}: Erase a user: the user row and every event of theirs (right to erasure). The next training forgets them entirely; until then their recommendations fall back to popular items. Needs an API key of scope `admin` (or higher).
+        """DELETE /v1/users/{id}: Erase a user (right to erasure): the user row, every event of theirs with its idempotency record, their seen items, the kept pages of their lists (their cursors expire), and their id in the audit log (replaced by `[erased]`, the entries kept; this request is audited without it). Their recommendations fall back at once to those of a user never seen; the next training, which this makes due, leaves them out of the model; the next compaction (`POST /v1/compact`, or a clean stop) takes their bytes out of the store file. 404 when nothing was stored (audit entries naming the id are scrubbed all the same). Needs an API key of scope `admin` (or higher).
         """
         return self._request("DELETE", f"/v1/users/{_segment(id)}", query=[], body=None, expect="json")
 

@@ -114,6 +114,18 @@ class BoostRule(TypedDict, total=False):
     when: Required[str]
 
 
+class CompactResult(TypedDict, total=False):
+    """What a compaction rewrote."""
+
+    bytes_after: Required[int]
+    # Size of the store file before and after.
+    bytes_before: Required[int]
+    events: Required[int]
+    # Live rows carried into the rewritten file.
+    items: Required[int]
+    users: Required[int]
+
+
 class CreatedKeyBody(TypedDict, total=False):
     """A key just created. `token` is shown this once: the server keeps only its SHA-256 digest."""
 
@@ -470,6 +482,7 @@ __all__ = [
     "BatchRecommendations",
     "BatchResult",
     "BoostRule",
+    "CompactResult",
     "CreatedKeyBody",
     "ErrorBody",
     "ErrorDetail",

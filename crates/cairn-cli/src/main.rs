@@ -52,6 +52,9 @@ enum Command {
     Backup(commands::backup::BackupArgs),
     /// Put a backup into the data directory (server stopped).
     Restore(commands::backup::RestoreArgs),
+    /// Rewrite the store file from its live rows so that erased or expired data leaves no bytes
+    /// in it (server stopped; a running server: POST /v1/compact).
+    Compact(commands::compact::CompactArgs),
     /// Write every item, user or event as JSON lines that `cairn import` reads back.
     Export(commands::export::ExportArgs),
     /// Probe a running server (`/healthz` by default); exits 0 only on HTTP 200. For health checks.
@@ -79,6 +82,7 @@ fn main() -> ExitCode {
         Command::Check(a) => commands::check::run(&ctx, a),
         Command::Backup(a) => commands::backup::backup(&ctx, a),
         Command::Restore(a) => commands::backup::restore(&ctx, a),
+        Command::Compact(a) => commands::compact::run(&ctx, a),
         Command::Export(a) => commands::export::run(&ctx, a),
         Command::Keys(a) => commands::keys::run(&ctx, a),
         Command::Health(a) => commands::health::run(&ctx, a),

@@ -80,10 +80,16 @@ impl Engine {
     /// Everything stored about `user_id` (the right of access); a user never seen exports empty.
     pub fn export_user(&self, user_id: &str) -> Result<UserExport, EngineError> {
         cairn_core::validate::check_id("user_id", user_id)?;
+        let key = self.user_key(user_id);
+        let mut user = self.store.get_user(&key)?;
+        if let Some(user) = &mut user {
+            user.id = user_id.to_string();
+        }
+        let events = self.store.user_events(&key, usize::MAX)?;
         Ok(UserExport {
             user_id: user_id.to_string(),
-            user: self.store.get_user(user_id)?,
-            events: self.store.user_events(user_id, usize::MAX)?,
+            user,
+            events: self.unkey_events(user_id, events),
         })
     }
 

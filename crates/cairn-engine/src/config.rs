@@ -30,6 +30,8 @@ pub struct Config {
     pub event_types: EventTypes,
     /// Access control: exposure without keys, per-key rate limits, CORS.
     pub auth: AuthConfig,
+    /// Personal data: retention of events, pseudonymised user ids.
+    pub privacy: PrivacyConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -105,6 +107,7 @@ impl Default for Config {
             ingest: IngestConfig::default(),
             event_types: EventTypes::default(),
             auth: AuthConfig::default(),
+            privacy: PrivacyConfig::default(),
         }
     }
 }
@@ -188,6 +191,71 @@ impl AuthConfig {
                     "auth.cors_origins: `{origin}` is not an origin; write scheme and host without a path, e.g. \"https://shop.example\", or \"*\""
                 )));
             }
+        }
+        Ok(())
+    }
+}
+
+/// The `[privacy]` section: how long events are kept, and whether user ids are stored at all.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PrivacyConfig {
+    /// Events older than this many days are deleted (checked every
+    /// `privacy.retention_check_secs` while serving); 0 keeps them forever.
+    pub retention_days: u32,
+    /// How often the server deletes expired events, in seconds.
+    pub retention_check_secs: u64,
+    /// Replace every user id by a keyed HMAC-SHA256 pseudonym (`ps_` and 32 hex digits) where it
+    /// enters: HTTP routes and `cairn import`. The store then never holds a raw id; the same raw
+    /// id always maps to the same pseudonym, so recommendations keep working. Needs a key.
+    pub pseudonymize_user_ids: bool,
+    /// A file whose contents (trailing newline trimmed, at least 16 bytes) are the HMAC key.
+    pub hmac_key_file: Option<PathBuf>,
+    /// The HMAC key itself, for `CAIRN_PRIVACY__HMAC_KEY`; `hmac_key_file` is preferred. Never
+    /// written out.
+    #[serde(skip_serializing)]
+    pub hmac_key: Option<String>,
+}
+
+impl Default for PrivacyConfig {
+    fn default() -> Self {
+        PrivacyConfig {
+            retention_days: 0,
+            retention_check_secs: 3600,
+            pseudonymize_user_ids: false,
+            hmac_key_file: None,
+            hmac_key: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for PrivacyConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PrivacyConfig")
+            .field("retention_days", &self.retention_days)
+            .field("retention_check_secs", &self.retention_check_secs)
+            .field("pseudonymize_user_ids", &self.pseudonymize_user_ids)
+            .field("hmac_key_file", &self.hmac_key_file)
+            .field("hmac_key", &self.hmac_key.as_ref().map(|_| "<hidden>"))
+            .finish()
+    }
+}
+
+impl PrivacyConfig {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.retention_days > 0 && self.retention_check_secs == 0 {
+            return Err(ConfigError(
+                "privacy.retention_check_secs must be at least 1 when privacy.retention_days is set"
+                    .into(),
+            ));
+        }
+        if self.pseudonymize_user_ids && self.hmac_key_file.is_none() && self.hmac_key.is_none() {
+            return Err(ConfigError(
+                "privacy.pseudonymize_user_ids is on but no key is configured: set \
+                 privacy.hmac_key_file to a file holding a secret of at least 16 bytes (or \
+                 CAIRN_PRIVACY__HMAC_KEY); without it the ids cannot be pseudonymised"
+                    .into(),
+            ));
         }
         Ok(())
     }
@@ -336,6 +404,7 @@ impl Config {
             ));
         }
         self.auth.validate()?;
+        self.privacy.validate()?;
         Ok(())
     }
 }

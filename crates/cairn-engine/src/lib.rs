@@ -10,12 +10,13 @@ pub mod backup;
 mod catalog;
 pub mod config;
 mod error;
+pub mod privacy;
 mod recommend;
 mod store_scan;
 mod training;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
@@ -30,7 +31,9 @@ pub use access::{ApiKey, CreatedKey, Scope};
 pub use cairn_models::Progress;
 pub use cairn_pipeline::fit::TRAINING_STAGE;
 pub use cairn_pipeline::ModelSet;
-pub use cairn_store::{AuditRecord, Fault, FaultInjector, IoKind, StoreError, WriteFailure};
+pub use cairn_store::{
+    AuditRecord, CompactReport, Fault, FaultInjector, IoKind, StoreError, WriteFailure, ERASED_MARKER,
+};
 pub use catalog::{Catalog, KnownNames};
 pub use config::{Config, ConfigError};
 pub use error::{EngineError, NameKind};
@@ -102,6 +105,17 @@ pub struct Engine {
     lists: std::sync::Mutex<recommend::ListCache>,
     /// API keys by digest (see [`access`]).
     keys: RwLock<KeyRing>,
+    /// Erasures (and expiries) since this engine opened: each removed data that the served model
+    /// and the store file's free pages may still hold.
+    removals: AtomicU64,
+    /// The value of `removals` when the served model's training read the log.
+    removals_trained: AtomicU64,
+    /// The value of `removals` at the last compaction of the store file.
+    removals_compacted: AtomicU64,
+    /// Events deleted by retention since this engine opened.
+    events_expired: AtomicU64,
+    /// Maps raw user ids to pseudonyms when `privacy.pseudonymize_user_ids` is on.
+    pseudonymizer: Option<privacy::Pseudonymizer>,
 }
 
 /// Largest page a listing returns.
@@ -151,6 +165,7 @@ impl Engine {
             }
         };
         let keys = KeyRing::load(store.as_ref())?;
+        let pseudonymizer = privacy::Pseudonymizer::from_config(&config.privacy)?;
         let models = models.map(Arc::new);
         if let Some(m) = &models {
             catalog.bind(m.clone());
@@ -164,6 +179,11 @@ impl Engine {
             training_status: Default::default(),
             lists: Default::default(),
             keys: RwLock::new(keys),
+            removals: AtomicU64::new(0),
+            removals_trained: AtomicU64::new(0),
+            removals_compacted: AtomicU64::new(0),
+            events_expired: AtomicU64::new(0),
+            pseudonymizer,
         })
     }
 
@@ -248,22 +268,40 @@ impl Engine {
             user.validate()
                 .map_err(|e| e.within(&format!("users[{i}]")))?;
         }
-        Ok(self.store.put_users(&users)?)
+        Ok(self.store.put_users(&self.key_users(users))?)
     }
 
     pub fn get_user(&self, id: &str) -> Result<User, EngineError> {
-        self.store
-            .get_user(id)?
-            .ok_or_else(|| not_found("user", id))
+        let mut user = self
+            .store
+            .get_user(&self.user_key(id))?
+            .ok_or_else(|| not_found("user", id))?;
+        user.id = id.to_string();
+        Ok(user)
     }
 
-    /// Erases the user: the user row and all their events. Not found only when neither existed.
+    /// Erases the user everywhere this engine keeps them: in the store the user row, their events
+    /// with their idempotency records, their `user_items` pairs and their id in the audit log
+    /// (see [`Store::delete_user`]); in memory the kept pages of their lists. The served model
+    /// holds no user id (a user is scored from their own history, which is gone), and the next
+    /// training, which an erasure makes due, leaves their rows out of the model. The bytes leave
+    /// the store file at the next [`Engine::compact`]. Not found only when nothing existed.
     pub fn delete_user(&self, id: &str) -> Result<DeletedUser, EngineError> {
-        let deleted = self.store.delete_user(id)?;
+        let key = self.user_key(id);
+        let deleted = self.store.delete_user(&key)?;
+        self.forget_lists_of(&key);
         if !deleted.user_existed && deleted.events_removed == 0 {
+            // Nothing stored; any audit entries naming the id were scrubbed all the same.
             return Err(not_found("user", id));
         }
+        self.removals.fetch_add(1, Ordering::AcqRel);
         Ok(deleted)
+    }
+
+    /// Whether data was erased or expired since the last compaction of the store file (its bytes
+    /// may still sit in the file's free pages).
+    pub fn compaction_due(&self) -> bool {
+        self.removals.load(Ordering::Acquire) > self.removals_compacted.load(Ordering::Acquire)
     }
 
     pub fn list_users(
@@ -317,6 +355,12 @@ impl Engine {
             self.validate_event(event)
                 .map_err(|e| e.within(&format!("events[{i}]")))?;
         }
+        let mut events = events;
+        if self.pseudonymizer.is_some() {
+            for event in &mut events {
+                event.user_id = self.user_key(&event.user_id).into_owned();
+            }
+        }
         let outcome = self.store.append_events(&events, Timestamp::now())?;
         Ok(EventsOutcome {
             stored: outcome.stored.len(),
@@ -331,7 +375,8 @@ impl Engine {
         limit: usize,
     ) -> Result<Vec<StoredEvent>, EngineError> {
         let limit = check_limit(limit)?;
-        Ok(self.store.user_events(user_id, limit)?)
+        let events = self.store.user_events(&self.user_key(user_id), limit)?;
+        Ok(self.unkey_events(user_id, events))
     }
 
     /// A page of the user's whole history, newest first: `cursor` is the `next_cursor` of the
@@ -354,7 +399,10 @@ impl Engine {
                 )
             })?),
         };
-        let events = self.store.user_events_before(user_id, before, limit)?;
+        let events = self
+            .store
+            .user_events_before(&self.user_key(user_id), before, limit)?;
+        let events = self.unkey_events(user_id, events);
         Ok(page(events, limit, |e| e.seq.to_string()))
     }
 
@@ -428,6 +476,8 @@ impl Engine {
         progress: &dyn cairn_models::Progress,
     ) -> Result<TrainReport, EngineError> {
         let started = Instant::now();
+        // Read before the log: an erasure while this training reads leaves it due again.
+        let removals = self.removals.load(Ordering::Acquire);
         progress.update(training::READING_EVENTS, 0, 1);
         let mut snapshot =
             store_scan::read_snapshot(self.store.as_ref(), &self.config.event_types)?;
@@ -456,6 +506,7 @@ impl Engine {
         catalog.bind(models.clone());
         self.models.store(Some(models));
         drop(catalog);
+        self.removals_trained.fetch_max(removals, Ordering::AcqRel);
         tracing::info!(
             version = %report.version,
             users = report.users,
@@ -467,11 +518,16 @@ impl Engine {
         Ok(report)
     }
 
-    /// Whether there are events newer than the served model (or no model but some events).
+    /// Whether there are events newer than the served model (or no model but some events), or
+    /// data the served model learnt from was erased or expired since its training.
     pub fn has_new_events(&self) -> Result<bool, EngineError> {
         let last_seq = self.stats()?.last_seq;
         Ok(match self.models.load().as_ref() {
-            Some(m) => last_seq > m.last_seq,
+            Some(m) => {
+                last_seq > m.last_seq
+                    || self.removals.load(Ordering::Acquire)
+                        > self.removals_trained.load(Ordering::Acquire)
+            }
             None => last_seq > 0,
         })
     }

@@ -14,7 +14,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use cairn_engine::{ApiKey, AuditRecord, Scope};
+use cairn_engine::{ApiKey, AuditRecord, Scope, ERASED_MARKER};
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -45,7 +45,9 @@ pub fn required_scope(method: &Method, route: &str) -> Option<Scope> {
             Admin
         }
         "/v1/items/{id}" | "/v1/users/{id}" if method == Method::DELETE => Admin,
-        "/v1/train" | "/v1/backup" | "/v1/keys" | "/v1/keys/{id}" | "/v1/audit" => Admin,
+        "/v1/train" | "/v1/backup" | "/v1/compact" | "/v1/keys" | "/v1/keys/{id}" | "/v1/audit" => {
+            Admin
+        }
         UNMATCHED => Read,
         _ => Admin,
     };
@@ -162,11 +164,20 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
             return rate_limited(wait);
         }
     }
-    let action = format!("{} {}", req.method(), req.uri().path());
-    let target = path_id(&route, req.uri().path());
+    let erasing = req.method() == Method::DELETE && route == "/v1/users/{id}";
+    let (mut action, mut target) =
+        audit_subject(&state.engine, req.method(), &route, req.uri().path());
     req.extensions_mut().insert(caller.clone());
     let response = next.run(req).await;
     if needed == Scope::Admin {
+        if erasing {
+            // An erasure request never writes the id it erases (found or not): the erasure
+            // scrubbed it from the log before this entry.
+            (action, target) = (
+                format!("DELETE /v1/users/{ERASED_MARKER}"),
+                Some(ERASED_MARKER.to_string()),
+            );
+        }
         let (key_id, key_name) = caller.audit_identity();
         let record = AuditRecord {
             seq: 0,
@@ -271,6 +282,51 @@ fn rate_limited(wait: Duration) -> Response {
 }
 
 /// The value of the template's `{id}` segment in `path`.
+/// The audit log's action and target of a request. A user's id in a user route's path is written
+/// as the store keys it: its pseudonym when `privacy.pseudonymize_user_ids` is on, so that the log
+/// holds no raw id either.
+fn audit_subject(
+    engine: &cairn_engine::Engine,
+    method: &Method,
+    route: &str,
+    path: &str,
+) -> (String, Option<String>) {
+    let target = path_id(route, path);
+    match (&target, route.starts_with("/v1/users/{id}")) {
+        (Some(id), true) => {
+            let key = engine.user_key(&percent_decode(id)).into_owned();
+            let rest: Vec<&str> = path.split('/').skip(4).collect();
+            let mut action = format!("{method} /v1/users/{key}");
+            for segment in rest {
+                action.push('/');
+                action.push_str(segment);
+            }
+            (action, Some(key))
+        }
+        _ => (format!("{method} {path}"), target),
+    }
+}
+
+/// `%XX` escapes of a path segment decoded (what the route's extractor hands the handler).
+fn percent_decode(segment: &str) -> String {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 fn path_id(route: &str, path: &str) -> Option<String> {
     route
         .split('/')
@@ -430,6 +486,14 @@ mod tests {
         limiter.forget("a");
         assert!(limiter.check("a", t2).is_ok());
         assert!(RateLimiter::new(0.0, 10).is_none());
+    }
+
+    #[test]
+    fn path_segments_decode_their_escapes() {
+        assert_eq!(percent_decode("al%20ice%2F1"), "al ice/1");
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("a%2"), "a%2");
+        assert_eq!(percent_decode("%C3%A9"), "é");
     }
 
     #[test]

@@ -147,6 +147,30 @@ pub fn spawn_storage_probe(engine: Arc<Engine>, every: Duration) -> JoinHandle<(
     })
 }
 
+/// Every `privacy.retention_check_secs`, deletes the events older than `privacy.retention_days`
+/// (the first pass at once); ends at once when retention is off. Abort the handle to stop it.
+pub fn spawn_retention(engine: Arc<Engine>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let privacy = &engine.config().privacy;
+        if privacy.retention_days == 0 {
+            return;
+        }
+        let every = Duration::from_secs(privacy.retention_check_secs.max(1));
+        let mut ticker = interval_at(Instant::now(), every);
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            let e = Arc::clone(&engine);
+            let pass = tokio::task::spawn_blocking(move || e.expire_events(cairn_core::now_unix()));
+            match pass.await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "deleting expired events failed"),
+                Err(e) => tracing::error!(error = %e, "deleting expired events panicked"),
+            }
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use cairn_core::{Event, Item};

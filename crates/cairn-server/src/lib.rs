@@ -29,7 +29,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi as _;
 
-pub use background::{spawn_retrainer, train_if_new_events};
+pub use background::{spawn_retention, spawn_retrainer, train_if_new_events};
 pub use error::{ApiError, ErrorBody};
 
 use crate::auth::RateLimiter;
@@ -122,6 +122,7 @@ fn build_router(engine: Arc<Engine>, keyless_open: bool) -> io::Result<Router> {
     let api = api
         .route("/v1/train", post(ops::train))
         .route("/v1/backup", post(data::backup))
+        .route("/v1/compact", post(data::compact))
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed);
     // Inside the JSON-error and metrics layers (so refusals are counted and JSON), around every

@@ -36,6 +36,8 @@ pub struct EngineGauges {
     pub model_interactions: u64,
     /// False while the disk refuses the store's writes.
     pub store_writable: bool,
+    /// Events deleted by retention since the server started.
+    pub events_expired: u64,
 }
 
 impl Default for HttpMetrics {
@@ -79,6 +81,7 @@ impl HttpMetrics {
             gauge!("cairn_model_age_seconds").set(engine.model_age_seconds);
             gauge!("cairn_model_interactions").set(engine.model_interactions as f64);
             gauge!("cairn_store_writable").set(if engine.store_writable { 1.0 } else { 0.0 });
+            counter!("cairn_events_expired_total").absolute(engine.events_expired);
         });
         self.handle.run_upkeep();
         self.handle.render()
@@ -96,8 +99,10 @@ mod tests {
         m.observe_request("GET", "/v1/items/{id}", 404, Duration::from_millis(3));
         let text = m.render(&EngineGauges {
             items: 7,
+            events_expired: 3,
             ..Default::default()
         });
+        assert!(text.contains("cairn_events_expired_total 3"), "{text}");
         assert!(
             text.contains(
                 r#"cairn_http_requests_total{method="GET",route="/v1/items/{id}",status="404"} 2"#

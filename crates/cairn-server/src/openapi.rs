@@ -35,6 +35,7 @@ use crate::routes::{access, batch, data, events, items, ops, recommend, users};
         recommend::trending,
         ops::train,
         data::backup,
+        data::compact,
         ops::model,
         ops::healthz,
         ops::readyz,

@@ -1491,6 +1491,7 @@ fn openapi_documents_every_route_and_every_documented_route_exists() {
         "/v1/recommendations/batch",
         "/v1/events",
         "/v1/backup",
+        "/v1/compact",
         "/v1/popular",
         "/v1/trending",
         "/v1/train",

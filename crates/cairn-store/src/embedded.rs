@@ -23,14 +23,16 @@ use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition, Tabl
 mod backends;
 mod backup;
 mod check;
+mod compact;
+mod retention;
 
 pub use backends::{Fault, FaultInjector};
 pub use check::{Repair, StoreCheck};
 
 use crate::record::{decode_json, encode_json, EventRecord};
 use crate::{
-    AppendOutcome, AuditRecord, BackupReport, DeletedUser, IoKind, KeyRecord, Store, StoreError,
-    StoreStats, WriteFailure,
+    AppendOutcome, AuditRecord, BackupReport, CompactReport, DeletedUser, ExpiredEvents, IoKind,
+    KeyRecord, Store, StoreError, StoreStats, WriteFailure,
 };
 
 const ITEMS: TableDefinition<&str, &[u8]> = TableDefinition::new("items");
@@ -506,6 +508,7 @@ impl Store for EmbeddedStore {
             let txn = db.begin_write()?;
             let mut removed = 0;
             let user_existed;
+            let audit_scrubbed;
             {
                 user_existed = txn.open_table(USERS)?.remove(id)?.is_some();
                 let mut index = txn.open_table(USER_EVENTS)?;
@@ -530,11 +533,13 @@ impl Store for EmbeddedStore {
                 for item in &items {
                     user_items.remove((id, item.as_str()))?;
                 }
+                audit_scrubbed = scrub_audit(&mut txn.open_table(AUDIT)?, id)?;
             }
             txn.commit()?;
             Ok(DeletedUser {
                 user_existed,
                 events_removed: removed,
+                audit_scrubbed,
             })
         })
     }
@@ -651,6 +656,14 @@ impl Store for EmbeddedStore {
         self.backup_into(dest_dir)
     }
 
+    fn compact(&self) -> Result<CompactReport, StoreError> {
+        self.compact_in_place()
+    }
+
+    fn expire_events(&self, cutoff: Timestamp, limit: usize) -> Result<ExpiredEvents, StoreError> {
+        self.expire_before(cutoff, limit)
+    }
+
     fn stats(&self) -> Result<StoreStats, StoreError> {
         self.read(|db| {
             let txn = db.begin_read()?;
@@ -724,6 +737,67 @@ impl Store for EmbeddedStore {
             Ok(out)
         })
     }
+}
+
+/// What an erased user's id is replaced with in the audit log: the entry stays (who did what,
+/// when), the id goes.
+pub const ERASED_MARKER: &str = "[erased]";
+
+/// Replaces `user` in the audit entries of the user routes (`METHOD /v1/users/<user>...`, the
+/// path segment and the target) with [`ERASED_MARKER`]; returns how many entries changed.
+fn scrub_audit(audit: &mut redb::Table<u64, &[u8]>, user: &str) -> Result<usize, StoreError> {
+    let mut changed = Vec::new();
+    for entry in audit.iter()? {
+        let (seq, bytes) = entry?;
+        let mut record: AuditRecord = decode_json("audit", bytes.value())?;
+        if scrub_record(&mut record, user) {
+            changed.push((seq.value(), record));
+        }
+    }
+    for (seq, record) in &changed {
+        audit.insert(*seq, encode_json(record).as_slice())?;
+    }
+    Ok(changed.len())
+}
+
+/// [`scrub_audit`] for one record; whether it named `user`.
+fn scrub_record(record: &mut AuditRecord, user: &str) -> bool {
+    let encoded = percent_encode_segment(user);
+    let Some((method, path)) = record.action.split_once(' ') else {
+        return false;
+    };
+    let mut segments: Vec<&str> = path.split('/').collect();
+    // "", "v1", "users", "<id>", ...
+    let names_user = segments.len() > 3
+        && segments[1] == "v1"
+        && segments[2] == "users"
+        && (segments[3] == user || segments[3] == encoded);
+    if !names_user {
+        return false;
+    }
+    segments[3] = ERASED_MARKER;
+    record.action = format!("{method} {}", segments.join("/"));
+    if record
+        .target
+        .as_deref()
+        .is_some_and(|t| t == user || t == encoded)
+    {
+        record.target = Some(ERASED_MARKER.to_string());
+    }
+    true
+}
+
+/// How an id appears as one URL path segment (every byte outside the unreserved set escaped).
+fn percent_encode_segment(id: &str) -> String {
+    let mut out = String::with_capacity(id.len());
+    for b in id.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// The items of `user`'s pairs in `user_items`, in id order.
@@ -812,7 +886,8 @@ mod tests {
             d,
             DeletedUser {
                 user_existed: true,
-                events_removed: 5
+                events_removed: 5,
+                audit_scrubbed: 0,
             }
         );
         assert!(s.user_events("u", 10).unwrap().is_empty());
@@ -846,6 +921,104 @@ mod tests {
         assert!(s.user_items("u").unwrap().is_empty());
         assert_eq!(s.user_items("v").unwrap(), ["x"]);
         assert_eq!(s.user_items("uu").unwrap(), ["y"]);
+    }
+
+    #[test]
+    fn erasure_replaces_the_id_in_the_audit_log_and_keeps_the_entries() {
+        let (_d, s) = store();
+        let record = |action: &str, target: Option<&str>| AuditRecord {
+            seq: 0,
+            at: 1,
+            key_id: "key_a".into(),
+            key_name: "ops".into(),
+            action: action.into(),
+            target: target.map(str::to_string),
+            status: 200,
+        };
+        s.append_audit(&record("GET /v1/users/al%20ice/events", Some("al ice")))
+            .unwrap();
+        s.append_audit(&record("GET /v1/users/bob", Some("bob")))
+            .unwrap();
+        // An item that happens to share the id is not the user.
+        s.append_audit(&record("DELETE /v1/items/al ice", Some("al ice")))
+            .unwrap();
+        s.append_events(&[Event::new("al ice", "a", "view")], Timestamp(1))
+            .unwrap();
+        let d = s.delete_user("al ice").unwrap();
+        assert_eq!(d.audit_scrubbed, 1);
+        let log = s.list_audit(None, 10).unwrap();
+        assert_eq!(log.len(), 3, "entries are kept");
+        assert_eq!(log[2].action, "GET /v1/users/[erased]/events");
+        assert_eq!(log[2].target.as_deref(), Some(ERASED_MARKER));
+        assert_eq!(log[1].action, "GET /v1/users/bob");
+        assert_eq!(log[0].target.as_deref(), Some("al ice"));
+    }
+
+    /// How often `needle` occurs in `haystack`.
+    pub(crate) fn occurrences(haystack: &[u8], needle: &[u8]) -> usize {
+        haystack
+            .windows(needle.len())
+            .filter(|w| *w == needle)
+            .count()
+    }
+
+    #[test]
+    fn compaction_leaves_no_byte_of_an_erased_user_and_keeps_everything_else() {
+        let (d, s) = store();
+        let gone = "erased-user-7f3a9c";
+        let mut user = User::new(gone);
+        user.properties.insert(
+            "note".into(),
+            cairn_core::PropertyValue::String(gone.into()),
+        );
+        s.put_users(&[user, User::new("kept")]).unwrap();
+        let events: Vec<Event> = (0..200)
+            .map(|i| {
+                let mut e = Event::new(gone, format!("i{}", i % 30), "view").at(i);
+                e.event_id = Some(format!("{gone}-{i}"));
+                e
+            })
+            .chain((0..50).map(|i| Event::new("kept", format!("i{i}"), "view").at(i)))
+            .collect();
+        for chunk in events.chunks(25) {
+            s.append_events(chunk, Timestamp(7)).unwrap();
+        }
+        s.append_audit(&AuditRecord {
+            seq: 0,
+            at: 1,
+            key_id: "anonymous".into(),
+            key_name: "ops".into(),
+            action: format!("GET /v1/users/{gone}"),
+            target: Some(gone.into()),
+            status: 200,
+        })
+        .unwrap();
+        let file = d.path().join("cairn.redb");
+        s.delete_user(gone).unwrap();
+        let before = occurrences(&std::fs::read(&file).unwrap(), gone.as_bytes());
+        assert!(
+            before > 0,
+            "erased bytes linger in free pages until compaction"
+        );
+        let report = s.compact().unwrap();
+        assert_eq!(
+            occurrences(&std::fs::read(&file).unwrap(), gone.as_bytes()),
+            0
+        );
+        assert_eq!((report.users, report.events), (1, 50));
+        // The compacted store serves and takes writes, and they last.
+        assert_eq!(s.user_items("kept").unwrap().len(), 50);
+        s.append_events(&[Event::new("new", "a", "view")], Timestamp(8))
+            .unwrap();
+        drop(s);
+        let s = EmbeddedStore::open(d.path()).unwrap();
+        assert_eq!(s.stats().unwrap().events, 51);
+        assert_eq!(s.stats().unwrap().last_seq, 251);
+        assert_eq!(
+            s.list_audit(None, 5).unwrap()[0].target.as_deref(),
+            Some(ERASED_MARKER)
+        );
+        assert!(!d.path().join("cairn.redb.compact").exists());
     }
 
     #[test]

@@ -15,7 +15,9 @@ mod record;
 use cairn_core::{Event, Item, StoredEvent, Timestamp, User};
 
 pub use access::{AuditRecord, KeyRecord};
-pub use embedded::{EmbeddedStore, Fault, FaultInjector, Repair, StoreCheck, RETRY_EVERY};
+pub use embedded::{
+    EmbeddedStore, Fault, FaultInjector, Repair, StoreCheck, ERASED_MARKER, RETRY_EVERY,
+};
 pub use error::{IoKind, StoreError, WriteFailure};
 
 /// What happened to a batch of events.
@@ -32,6 +34,8 @@ pub struct AppendOutcome {
 pub struct DeletedUser {
     pub user_existed: bool,
     pub events_removed: usize,
+    /// Audit entries whose id was replaced by [`ERASED_MARKER`].
+    pub audit_scrubbed: usize,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -53,6 +57,26 @@ pub struct BackupReport {
     pub last_seq: u64,
 }
 
+/// What one retention pass deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExpiredEvents {
+    pub events: u64,
+    /// `(user, item)` pairs of `user_items` left without any event, deleted with them.
+    pub pairs: u64,
+}
+
+/// What a compaction rewrote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CompactReport {
+    /// Size of the store file before and after.
+    pub bytes_before: u64,
+    pub bytes_after: u64,
+    /// Live rows carried over.
+    pub items: u64,
+    pub users: u64,
+    pub events: u64,
+}
+
 pub trait Store: Send + Sync + 'static {
     /// Inserts or replaces items, all or none.
     fn put_items(&self, items: &[Item]) -> Result<(), StoreError>;
@@ -66,7 +90,8 @@ pub trait Store: Send + Sync + 'static {
 
     fn put_users(&self, users: &[User]) -> Result<(), StoreError>;
     fn get_user(&self, id: &str) -> Result<Option<User>, StoreError>;
-    /// Deletes the user row and every event of that user (erasure).
+    /// Erases the user: the user row, every event of that user with its idempotency record, the
+    /// user's `user_items` pairs, and the id in the audit log (replaced by [`ERASED_MARKER`]).
     fn delete_user(&self, id: &str) -> Result<DeletedUser, StoreError>;
     fn list_users(&self, after: Option<&str>, limit: usize) -> Result<Vec<User>, StoreError>;
 
@@ -86,6 +111,9 @@ pub trait Store: Send + Sync + 'static {
     /// Every item the user has at least one event about, over the whole history, in id order
     /// (each once). Kept with the log in the same write, so it is as current and durable.
     fn user_items(&self, user_id: &str) -> Result<Vec<String>, StoreError>;
+    /// Deletes up to `limit` events stamped before `cutoff` (retention), with their idempotency
+    /// records and the `user_items` pairs no remaining event supports, in one write.
+    fn expire_events(&self, cutoff: Timestamp, limit: usize) -> Result<ExpiredEvents, StoreError>;
     /// Visits events with `seq > after_seq` in log order until `visit` returns false.
     fn scan_events(
         &self,
@@ -98,6 +126,10 @@ pub trait Store: Send + Sync + 'static {
     /// Writes a consistent copy of everything stored into the empty folder `dest_dir`, as a store
     /// this backend opens there, while reads and writes go on.
     fn backup(&self, dest_dir: &std::path::Path) -> Result<BackupReport, StoreError>;
+
+    /// Rewrites the store so that nothing deleted (erased users, expired events) survives in its
+    /// storage, not even in freed space, while reads and writes wait. Returns what it kept.
+    fn compact(&self) -> Result<CompactReport, StoreError>;
 
     // ----- access: API keys and the audit log -----
 

@@ -3,6 +3,7 @@
 
 pub mod backup;
 pub mod check;
+pub mod compact;
 pub mod demo;
 pub mod eval;
 pub mod export;

@@ -68,6 +68,7 @@ pub fn serve(engine: Arc<cairn_engine::Engine>) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
+    let kept = Arc::clone(&engine);
     runtime.block_on(async move {
         let server = &engine.config().server;
         let address = format!("{}:{}", server.host, server.port);
@@ -79,12 +80,30 @@ pub fn serve(engine: Arc<cairn_engine::Engine>) -> anyhow::Result<()> {
         println!("cairn listening on http://{bound}");
         let every = Duration::from_secs(engine.config().train.interval_secs);
         let retrainer = cairn_server::spawn_retrainer(Arc::clone(&engine), every);
-        cairn_server::serve(engine, listener, cairn_server::shutdown_signal()).await?;
+        let retention = cairn_server::spawn_retention(Arc::clone(&engine));
+        cairn_server::serve(
+            Arc::clone(&engine),
+            listener,
+            cairn_server::shutdown_signal(),
+        )
+        .await?;
         retrainer.abort();
+        retention.abort();
         anyhow::Ok(())
     })?;
     // A training runs on a blocking thread, which dropping the runtime would wait for; stop
     // without it (the model file is written atomically, so an abandoned training leaves none).
     runtime.shutdown_timeout(Duration::from_millis(500));
+    // Erased or expired data may still sit in the store file's free pages: a clean stop rewrites
+    // the file so that its bytes leave the disk too.
+    if kept.compaction_due() {
+        match kept.compact() {
+            Ok(c) => eprintln!(
+                "store compacted after erasures: {} -> {} bytes",
+                c.bytes_before, c.bytes_after
+            ),
+            Err(e) => eprintln!("compacting the store after erasures failed: {e}"),
+        }
+    }
     Ok(())
 }

@@ -40,8 +40,12 @@ use rules::{apply_pins, category_warning, check_category, context_warnings, Requ
 
 impl Engine {
     /// Personalised recommendations: the placement's pipeline over the user's recent events (and
-    /// the request's context items), then request rules, pins and paging.
-    pub fn recommend(&self, req: &RecommendRequest) -> Result<Recommendations, EngineError> {
+    /// the request's context items), then request rules, pins and paging. `req.user_id` is the
+    /// stored id ([`Engine::recommend`] maps a raw one first).
+    pub(crate) fn recommend_stored(
+        &self,
+        req: &RecommendRequest,
+    ) -> Result<Recommendations, EngineError> {
         self.check_k(req.k)?;
         cairn_core::validate::check_id("user_id", &req.user_id)?;
         if let Some(cursor) = &req.cursor {

@@ -45,6 +45,15 @@ impl ListCache {
     fn get(&self, id: &str) -> Option<Arc<CachedList>> {
         self.lists.get(id).cloned()
     }
+
+    /// Drops every list of `user_id` (erasure); returns how many.
+    pub(crate) fn remove_user(&mut self, user_id: &str) -> usize {
+        let before = self.lists.len();
+        self.lists.retain(|_, list| list.user_id != user_id);
+        let lists = &self.lists;
+        self.order.retain(|id| lists.contains_key(id));
+        before - self.lists.len()
+    }
 }
 
 fn cursor_expired() -> EngineError {
@@ -149,6 +158,11 @@ impl Engine {
             return Err(cursor_expired());
         }
         list.page(id, offset, k)
+    }
+
+    /// Forgets the kept pages of `user_id`'s lists: their cursors expire at once.
+    pub(crate) fn forget_lists_of(&self, user_id: &str) -> usize {
+        self.lists().remove_user(user_id)
     }
 
     fn lists(&self) -> std::sync::MutexGuard<'_, ListCache> {

@@ -158,6 +158,7 @@ fn engine_gauges(engine: &cairn_engine::Engine) -> Result<EngineGauges, EngineEr
             .map_or(0.0, |m| (now_unix() - m.trained_at).max(0) as f64),
         model_interactions: model.map_or(0, |m| m.interactions as u64),
         store_writable: engine.store_write_failure().is_none(),
+        events_expired: engine.events_expired(),
     })
 }
 

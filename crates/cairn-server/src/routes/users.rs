@@ -65,8 +65,13 @@ pub async fn get_user(
     Ok(Json(state.run(move |e| e.get_user(&id)).await?))
 }
 
-/// Erase a user: the user row and every event of theirs (right to erasure). The next training
-/// forgets them entirely; until then their recommendations fall back to popular items.
+/// Erase a user (right to erasure): the user row, every event of theirs with its idempotency
+/// record, their seen items, the kept pages of their lists (their cursors expire), and their id in
+/// the audit log (replaced by `[erased]`, the entries kept; this request is audited without it).
+/// Their recommendations fall back at once to those of a user never seen; the next training, which
+/// this makes due, leaves them out of the model; the next compaction (`POST /v1/compact`, or a
+/// clean stop) takes their bytes out of the store file. 404 when nothing was stored (audit entries
+/// naming the id are scrubbed all the same).
 #[utoipa::path(
     delete, path = "/v1/users/{id}", tag = "users",
     params(("id" = String, Path, description = "User id")),

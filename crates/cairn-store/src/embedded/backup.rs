@@ -30,39 +30,46 @@ impl EmbeddedStore {
         }
         let partial = dest_dir.join("cairn.redb.partial");
         let _ = std::fs::remove_file(&partial);
-        self.read_once(|db| {
-            let from = db.begin_read()?;
-            let mut report = BackupReport::default();
-            {
-                let out = Database::create(&partial).map_err(|e| StoreError::Open {
-                    path: partial.clone(),
-                    message: e.to_string(),
-                })?;
-                let to = out.begin_write()?;
-                report.items = copy(&from, &to, ITEMS)?;
-                report.users = copy(&from, &to, USERS)?;
-                report.events = copy(&from, &to, EVENTS)?;
-                copy(&from, &to, USER_EVENTS)?;
-                // With `meta`'s mark of how far it is complete, or the copy would think it caught up.
-                copy(&from, &to, USER_ITEMS)?;
-                copy(&from, &to, EVENT_IDS)?;
-                copy(&from, &to, META)?;
-                copy(&from, &to, KEYS)?;
-                copy(&from, &to, AUDIT)?;
-                to.commit()?;
-            }
-            report.last_seq = from
-                .open_table(META)?
-                .get(LAST_SEQ)?
-                .map(|v| v.value())
-                .unwrap_or(0);
-            std::fs::rename(&partial, &target).map_err(|e| io(&target, e))?;
-            std::fs::File::open(dest_dir)
-                .and_then(|d| d.sync_all())
-                .map_err(|e| io(dest_dir, e))?;
-            Ok(report)
-        })
+        let report = self.read_once(|db| copy_store(db, &partial))?;
+        std::fs::rename(&partial, &target).map_err(|e| io(&target, e))?;
+        std::fs::File::open(dest_dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| io(dest_dir, e))?;
+        Ok(report)
     }
+}
+
+/// Writes every table of `db`, read in one transaction, into a new store file at `partial`
+/// (replaced if there), committed and closed. The copy holds only live rows: nothing erased from
+/// `db` (whose bytes may linger in its free pages) is in it. Backups and compaction both use it.
+pub(super) fn copy_store(db: &Database, partial: &Path) -> Result<BackupReport, StoreError> {
+    let _ = std::fs::remove_file(partial);
+    let from = db.begin_read()?;
+    let mut report = BackupReport::default();
+    {
+        let out = Database::create(partial).map_err(|e| StoreError::Open {
+            path: partial.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        let to = out.begin_write()?;
+        report.items = copy(&from, &to, ITEMS)?;
+        report.users = copy(&from, &to, USERS)?;
+        report.events = copy(&from, &to, EVENTS)?;
+        copy(&from, &to, USER_EVENTS)?;
+        // With `meta`'s mark of how far it is complete, or the copy would think it caught up.
+        copy(&from, &to, USER_ITEMS)?;
+        copy(&from, &to, EVENT_IDS)?;
+        copy(&from, &to, META)?;
+        copy(&from, &to, KEYS)?;
+        copy(&from, &to, AUDIT)?;
+        to.commit()?;
+    }
+    report.last_seq = from
+        .open_table(META)?
+        .get(LAST_SEQ)?
+        .map(|v| v.value())
+        .unwrap_or(0);
+    Ok(report)
 }
 
 /// Copies one table whole; returns its row count.
