@@ -30,6 +30,8 @@ pub struct Config {
     pub event_types: EventTypes,
     /// Access control: exposure without keys, per-key rate limits, CORS.
     pub auth: AuthConfig,
+    /// The model registry: the frozen held-out slice, the promotion gate, aliases.
+    pub models: ModelsConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -102,6 +104,7 @@ impl Default for Config {
             ingest: IngestConfig::default(),
             event_types: EventTypes::default(),
             auth: AuthConfig::default(),
+            models: ModelsConfig::default(),
         }
     }
 }
@@ -184,6 +187,112 @@ impl AuthConfig {
                     "auth.cors_origins: `{origin}` is not an origin; write scheme and host without a path, e.g. \"https://shop.example\", or \"*\""
                 )));
             }
+        }
+        Ok(())
+    }
+}
+
+/// The `[models]` section: how every trained version is measured and when it may serve (see
+/// docs/OPERATIONS.md). The held-out slice is frozen by its rule: the same `holdout_salt`,
+/// `holdout_share` and `holdout_events` choose the same users and the same kind of events for every
+/// version, so versions are compared on equal terms; change them and older figures no longer compare.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelsConfig {
+    /// Salt of the hash of a user id that decides whether the user is held out.
+    pub holdout_salt: String,
+    /// Share of users held out, 0 to 0.5 (0 disables the held-out slice and the NDCG check).
+    pub holdout_share: f64,
+    /// Each held-out user's newest events (in log order) that are kept out of training and are
+    /// the targets of the offline metrics.
+    pub holdout_events: usize,
+    /// At most this many held-out users are evaluated (the first ones by their hash).
+    pub holdout_max_users: usize,
+    /// After a version passes the gate, make it the champion (it serves) at once; `false` makes it
+    /// the challenger and leaves the promotion to `cairn models promote` or the API.
+    pub auto_promote: bool,
+    /// How often `cairn serve` looks at the alias history for a change made by another process
+    /// (`cairn models promote|rollback` on the same data directory), in milliseconds; 0 = never.
+    pub watch_interval_ms: u64,
+    /// The promotion gate.
+    pub gate: GateConfig,
+}
+
+/// The `[models.gate]` section: the checks a new version must pass before it serves.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GateConfig {
+    /// List length of the offline metrics (NDCG@k, coverage@k).
+    pub k: usize,
+    /// The new version's held-out NDCG@k may be below the champion's by at most this much
+    /// (absolute, mean of the paired per-user differences).
+    pub ndcg_tolerance: f64,
+    /// Users (held-out users first, then others) whose lists are checked for finite scores and
+    /// content and timed for the latency check.
+    pub sample_users: usize,
+    /// Share of the sampled users whose list must hold at least one item.
+    pub min_nonempty_share: f64,
+    /// Share of the catalog that the sampled users' top-k lists together must reach.
+    pub coverage_floor: f64,
+    /// Budget of the 99th percentile of one list's scoring time over the sample, in milliseconds.
+    pub p99_budget_ms: f64,
+}
+
+impl Default for ModelsConfig {
+    fn default() -> Self {
+        ModelsConfig {
+            holdout_salt: "cairn-holdout-1".into(),
+            holdout_share: 0.05,
+            holdout_events: 2,
+            holdout_max_users: 2000,
+            auto_promote: true,
+            watch_interval_ms: 1000,
+            gate: GateConfig::default(),
+        }
+    }
+}
+
+impl Default for GateConfig {
+    fn default() -> Self {
+        GateConfig {
+            k: 10,
+            ndcg_tolerance: 0.01,
+            sample_users: 200,
+            min_nonempty_share: 0.95,
+            coverage_floor: 0.001,
+            p99_budget_ms: 250.0,
+        }
+    }
+}
+
+impl ModelsConfig {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let err = |m: &str| Err(ConfigError(m.into()));
+        if !(0.0..=0.5).contains(&self.holdout_share) {
+            return err("models.holdout_share must be between 0 and 0.5");
+        }
+        if self.holdout_events == 0 {
+            return err("models.holdout_events must be at least 1");
+        }
+        let g = &self.gate;
+        if g.k == 0 || g.sample_users == 0 {
+            return err("models.gate.k and models.gate.sample_users must be at least 1");
+        }
+        if !(g.ndcg_tolerance.is_finite() && g.ndcg_tolerance >= 0.0) {
+            return err("models.gate.ndcg_tolerance must be a number >= 0");
+        }
+        for (name, v) in [
+            ("min_nonempty_share", g.min_nonempty_share),
+            ("coverage_floor", g.coverage_floor),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                return Err(ConfigError(format!(
+                    "models.gate.{name} must be between 0 and 1"
+                )));
+            }
+        }
+        if !(g.p99_budget_ms.is_finite() && g.p99_budget_ms > 0.0) {
+            return err("models.gate.p99_budget_ms must be a number > 0");
         }
         Ok(())
     }
@@ -325,6 +434,7 @@ impl Config {
         }
         self.train.validate().map_err(ConfigError)?;
         self.auth.validate()?;
+        self.models.validate()?;
         Ok(())
     }
 }
