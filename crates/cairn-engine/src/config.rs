@@ -227,6 +227,9 @@ pub struct GateConfig {
     /// The new version's held-out NDCG@k may be below the champion's by at most this much
     /// (absolute, mean of the paired per-user differences).
     pub ndcg_tolerance: f64,
+    /// Fewer held-out users than this (with a target) are too few to compare two versions on:
+    /// the NDCG check then passes and says so.
+    pub min_holdout_users: usize,
     /// Users (held-out users first, then others) whose lists are checked for finite scores and
     /// content and timed for the latency check.
     pub sample_users: usize,
@@ -257,6 +260,7 @@ impl Default for GateConfig {
         GateConfig {
             k: 10,
             ndcg_tolerance: 0.01,
+            min_holdout_users: 30,
             sample_users: 200,
             min_nonempty_share: 0.95,
             coverage_floor: 0.001,

@@ -307,7 +307,8 @@ pub(crate) fn decide(
         },
         GateCheck {
             name: "coverage".into(),
-            passed: m.coverage >= gate.coverage_floor,
+            // Users who have seen everything have no list to cover anything with.
+            passed: m.listable_users == 0 || m.coverage >= gate.coverage_floor,
             detail: format!(
                 "the sample's top-{} lists reach {:.2}% of the catalog (floor {:.2}%)",
                 m.k,
@@ -318,7 +319,17 @@ pub(crate) fn decide(
     ];
     let mut paired = None;
     match champion {
-        Some((version, champ)) if !new.ndcg.is_empty() => {
+        Some((version, _)) if new.ndcg.len() < gate.min_holdout_users => checks.push(GateCheck {
+            name: "ndcg_vs_champion".into(),
+            passed: true,
+            detail: format!(
+                "{} held-out users are too few to compare with champion {version} on (models.gate.\
+                 min_holdout_users = {})",
+                new.ndcg.len(),
+                gate.min_holdout_users
+            ),
+        }),
+        Some((version, champ)) => {
             let c = paired_comparison(&new.ndcg, &champ.ndcg, &CiConfig::default());
             let passed = c.n == 0 || c.mean_diff >= -gate.ndcg_tolerance;
             checks.push(GateCheck {
@@ -332,11 +343,6 @@ pub(crate) fn decide(
             });
             paired = Some(c.into());
         }
-        Some((version, _)) => checks.push(GateCheck {
-            name: "ndcg_vs_champion".into(),
-            passed: true,
-            detail: format!("no held-out user to compare with champion {version} on"),
-        }),
         None => checks.push(GateCheck {
             name: "ndcg_vs_champion".into(),
             passed: true,

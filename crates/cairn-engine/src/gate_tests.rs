@@ -19,7 +19,7 @@ fn engine(dir: &std::path::Path) -> Engine {
         data_dir: dir.to_path_buf(),
         ..Config::default()
     };
-    config.models.holdout_share = 0.25;
+    config.models.holdout_share = 0.3;
     config.train.ranker.enabled = false;
     let engine = Engine::open(config).unwrap();
     if engine.stats().unwrap().events > 0 {

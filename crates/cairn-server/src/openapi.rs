@@ -4,7 +4,7 @@
 use utoipa::OpenApi;
 
 use crate::auth::SecurityDoc;
-use crate::routes::{access, batch, data, events, items, ops, recommend, users};
+use crate::routes::{access, batch, data, events, items, models, ops, recommend, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -36,6 +36,11 @@ use crate::routes::{access, batch, data, events, items, ops, recommend, users};
         ops::train,
         data::backup,
         ops::model,
+        models::list,
+        models::show,
+        models::history,
+        models::promote,
+        models::rollback,
         ops::healthz,
         ops::readyz,
         ops::metrics,
