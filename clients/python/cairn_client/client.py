@@ -22,10 +22,16 @@ from .models import (
     ItemBatch,
     ItemPage,
     KeyList,
+    ModelHistory,
+    ModelHistoryEntry,
     ModelStatus,
+    ModelVersion,
+    ModelVersionList,
     NewKey,
+    PromoteRequest,
     RecommendBody,
     RecommendationList,
+    RollbackRequest,
     TrainResult,
     Upserted,
     User,
@@ -180,6 +186,16 @@ class Client:
         """
         return self._request("GET", "/healthz", query=[], body=None, expect="json")
 
+    def history(self) -> ModelHistory:
+        """GET /v1/models/history: The alias history (promotions, rollbacks, pins), oldest first. Needs an API key of scope `read` (or higher).
+        """
+        return self._request("GET", "/v1/models/history", query=[], body=None, expect="json")
+
+    def list(self) -> ModelVersionList:
+        """GET /v1/models: Every model version with its aliases and gate verdict, oldest first. Needs an API key of scope `read` (or higher).
+        """
+        return self._request("GET", "/v1/models", query=[], body=None, expect="json")
+
     def list_items(self, *, cursor: Optional[str] = None, limit: Optional[int] = None) -> ItemPage:
         """GET /v1/items: Items in id order, a page at a time. Needs an API key of scope `read` (or higher).
 
@@ -202,7 +218,7 @@ class Client:
         return self._request("GET", "/v1/users", query=[("cursor", cursor), ("limit", limit)], body=None, expect="json")
 
     def metrics(self) -> str:
-        """GET /metrics: Prometheus metrics: `cairn_http_requests_total` and `cairn_http_request_duration_seconds` by method, route and status, and engine gauges (`cairn_items`, `cairn_events`, `cairn_model_age_seconds`, ...). Needs an API key of scope `read` (or higher).
+        """GET /metrics: Prometheus metrics: `cairn_http_requests_total` and `cairn_http_request_duration_seconds` by method, route and status, and engine gauges (`cairn_items`, `cairn_events`, `cairn_model_age_seconds`, ...), and the model registry's `cairn_model_versions_refused_total` and `cairn_model_champion{version}` (1 for the champion) with `cairn_model_champion_created_seconds`. Needs an API key of scope `read` (or higher).
         """
         return self._request("GET", "/metrics", query=[], body=None, expect="text")
 
@@ -234,6 +250,11 @@ class Client:
         """
         return self._request("POST", "/v1/events", query=[], body=body, expect="json")
 
+    def promote(self, version: str, body: PromoteRequest) -> ModelHistoryEntry:
+        """POST /v1/models/{version}/promote: Make a version the champion (it serves from this response on) or the challenger. A version the gate refused, or whose file was pruned, cannot be promoted. Needs an API key of scope `admin` (or higher).
+        """
+        return self._request("POST", f"/v1/models/{_segment(version)}/promote", query=[], body=body, expect="json")
+
     def put_item(self, id: str, body: Item) -> Item:
         """PUT /v1/items/{id}: Create or replace one item. The body is a full item; its `id` may be omitted, and when given must equal the id in the path. Replacing is whole: fields left out are cleared. Needs an API key of scope `ingest` (or higher).
         """
@@ -263,6 +284,16 @@ class Client:
         """DELETE /v1/keys/{id}: Revoke an API key: requests with its token are refused from now on. Needs an API key of scope `admin` (or higher).
         """
         return self._request("DELETE", f"/v1/keys/{_segment(id)}", query=[], body=None, expect="none")
+
+    def rollback(self, body: RollbackRequest) -> ModelHistoryEntry:
+        """POST /v1/models/rollback: Move the champion back to the one promoted before it (it serves from this response on). Needs an API key of scope `admin` (or higher).
+        """
+        return self._request("POST", "/v1/models/rollback", query=[], body=body, expect="json")
+
+    def show(self, version: str) -> ModelVersion:
+        """GET /v1/models/{version}: One model version with everything recorded about it. Needs an API key of scope `read` (or higher).
+        """
+        return self._request("GET", f"/v1/models/{_segment(version)}", query=[], body=None, expect="json")
 
     def similar(
         self,
