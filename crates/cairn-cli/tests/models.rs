@@ -26,7 +26,10 @@ fn served(base: &str) -> String {
 fn wait_for(base: &str, version: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while served(base) != version {
-        assert!(Instant::now() < deadline, "the server never served {version}");
+        assert!(
+            Instant::now() < deadline,
+            "the server never served {version}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -54,7 +57,10 @@ fn the_champion_survives_kill_9_and_cli_promotions_reach_a_running_server() {
     let second = train(d);
     assert_ne!(first, second);
     let list = common::text(&common::cairn_ok(d, &["models", "list"]));
-    assert!(list.contains(&format!("{second}\tpassed\tchampion")), "{list}");
+    assert!(
+        list.contains(&format!("{second}\tpassed\tchampion")),
+        "{list}"
+    );
 
     let (mut server, base) = common::serve(d);
     assert_eq!(served(&base), second);
@@ -65,7 +71,12 @@ fn the_champion_survives_kill_9_and_cli_promotions_reach_a_running_server() {
     let models = get(&base, "/v1/models");
     assert_eq!(models["champion"], first.as_str());
     let history = get(&base, "/v1/models/history");
-    let last = history["entries"].as_array().unwrap().last().unwrap().clone();
+    let last = history["entries"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
     assert_eq!(last["who"], "cli");
     assert_eq!(last["reason"], "test rollback");
 
@@ -76,12 +87,18 @@ fn the_champion_survives_kill_9_and_cli_promotions_reach_a_running_server() {
     common::cairn_ok(d, &["models", "promote", &second, "--reason", "back"]);
     wait_for(&base, &second);
     // A refused reason-less promotion, an unknown version.
-    assert!(!common::cairn(d, &["models", "promote", &first, "--reason", " "])
-        .status
-        .success());
+    assert!(
+        !common::cairn(d, &["models", "promote", &first, "--reason", " "])
+            .status
+            .success()
+    );
     let out = common::cairn(d, &["models", "promote", "nope", "--reason", "x"]);
     assert!(!out.status.success());
-    assert!(common::text(&out).contains("nope"), "{}", common::text(&out));
+    assert!(
+        common::text(&out).contains("nope"),
+        "{}",
+        common::text(&out)
+    );
     server.kill().unwrap();
     server.wait().unwrap();
 }

@@ -373,7 +373,12 @@ mod tests {
         let mut b = Snapshot::builder();
         for u in 0..400 {
             for i in 0..5 {
-                b.push(&format!("u{u}"), &format!("i{}", (u + i) % 30), 1.0, 1000 + i as i64);
+                b.push(
+                    &format!("u{u}"),
+                    &format!("i{}", (u + i) % 30),
+                    1.0,
+                    1000 + i as i64,
+                );
             }
         }
         b.finish(2000)

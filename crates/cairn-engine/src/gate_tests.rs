@@ -77,7 +77,11 @@ fn nan_empty_and_random_models_are_refused_and_never_serve() {
     assert_eq!(good.status, VersionStatus::Passed, "{:?}", good.refused);
     assert!(good.serving);
     for (what, tamper, failed_check) in [
-        ("NaN scores", nan_scores as fn(&mut ModelSet), "finite_scores"),
+        (
+            "NaN scores",
+            nan_scores as fn(&mut ModelSet),
+            "finite_scores",
+        ),
         ("an empty model", empty, "non_empty_lists"),
         ("random lists", scramble, "ndcg_vs_champion"),
     ] {
@@ -140,13 +144,18 @@ fn a_better_model_is_promoted_and_a_rollback_brings_the_old_one_back() {
     assert!(meta.artifact_bytes > 0);
     assert!(meta.code_version.starts_with(env!("CARGO_PKG_VERSION")));
 
-    let entry = engine.rollback_model("ops (key_1)", "conversion dropped").unwrap();
+    let entry = engine
+        .rollback_model("ops (key_1)", "conversion dropped")
+        .unwrap();
     assert_eq!(entry.version, weak.version);
     assert_eq!(entry.previous.as_deref(), Some(better.version.as_str()));
     assert_eq!(engine.model_info().unwrap().version, weak.version);
     let history = engine.model_history().unwrap();
     let actions: Vec<Action> = history.iter().map(|e| e.action).collect();
-    assert_eq!(actions, [Action::Promote, Action::Promote, Action::Rollback]);
+    assert_eq!(
+        actions,
+        [Action::Promote, Action::Promote, Action::Rollback]
+    );
     assert_eq!(history[2].who, "ops (key_1)");
     assert_eq!(history[0].who, "training (test)");
 
@@ -159,7 +168,10 @@ fn a_better_model_is_promoted_and_a_rollback_brings_the_old_one_back() {
     crate::registry::Registry::new(dir.path().join("models"))
         .promote(&better.version, Alias::Champion, "cli", "fixed")
         .unwrap();
-    assert_eq!(engine.sync_champion().unwrap(), Some(better.version.clone()));
+    assert_eq!(
+        engine.sync_champion().unwrap(),
+        Some(better.version.clone())
+    );
     assert_eq!(engine.model_info().unwrap().version, better.version);
     assert_eq!(engine.sync_champion().unwrap(), None);
 }

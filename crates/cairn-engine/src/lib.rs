@@ -494,7 +494,9 @@ impl Engine {
         let measured = measure(models.as_ref());
         // The served model is the champion.
         let champion = self.models();
-        let champion_measured = champion.as_ref().map(|c| (c.version.clone(), measure(c.as_ref())));
+        let champion_measured = champion
+            .as_ref()
+            .map(|c| (c.version.clone(), measure(c.as_ref())));
         let report = gate::decide(
             &measured,
             champion_measured.as_ref().map(|(v, m)| (v.as_str(), m)),
@@ -679,7 +681,10 @@ impl Engine {
         }
         let meta = self.registry.check_servable(champion)?;
         self.swap_champion(self.load_version(&meta)?)?;
-        tracing::info!(version = champion, "the champion changed in the alias history; serving it");
+        tracing::info!(
+            version = champion,
+            "the champion changed in the alias history; serving it"
+        );
         Ok(Some(champion.to_string()))
     }
 
@@ -767,7 +772,10 @@ fn load_champion(registry: &Registry) -> Option<ModelSet> {
         )
     });
     if let Err(e) = adopted {
-        tracing::warn!("cannot record the served model {} in the registry: {e}", m.version);
+        tracing::warn!(
+            "cannot record the served model {} in the registry: {e}",
+            m.version
+        );
     }
     Some(m)
 }

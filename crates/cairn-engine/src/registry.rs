@@ -534,7 +534,11 @@ impl Registry {
             id: version.to_string(),
         })?;
         if meta.status == VersionStatus::Refused {
-            let reasons = meta.gate.as_ref().map(GateReport::reasons).unwrap_or_default();
+            let reasons = meta
+                .gate
+                .as_ref()
+                .map(GateReport::reasons)
+                .unwrap_or_default();
             return Err(conflict(format!(
                 "version {version} was refused by the promotion gate and never serves ({})",
                 reasons.join("; ")
@@ -564,7 +568,9 @@ impl Registry {
                 Alias::Challenger => (Action::Challenger, state.challenger.clone()),
             };
             if previous.as_deref() == Some(version) {
-                return Err(conflict(format!("version {version} is already the {alias}")));
+                return Err(conflict(format!(
+                    "version {version} is already the {alias}"
+                )));
             }
             Ok(NewEntry {
                 who: who.to_string(),
@@ -732,13 +738,19 @@ mod tests {
         assert_eq!(s.champion(), Some("b"));
         assert_eq!(s.challenger.as_deref(), Some("c"));
         let e = r.rollback("ops (k1)", "b is worse").unwrap();
-        assert_eq!((e.version.as_str(), e.previous.as_deref()), ("a", Some("b")));
+        assert_eq!(
+            (e.version.as_str(), e.previous.as_deref()),
+            ("a", Some("b"))
+        );
         assert_eq!(r.state().unwrap().champion(), Some("a"));
         // A second rollback has nowhere to go: rolled-back versions are not rollback targets.
         assert!(r.rollback("cli", "again").is_err());
         assert!(r.promote("a", Alias::Champion, "cli", "again").is_err());
         let h = r.history().unwrap();
-        assert_eq!(h.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
+        assert_eq!(
+            h.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            vec![1, 2, 3, 4]
+        );
         assert_eq!(h[3].who, "ops (k1)");
         // Metadata is written once.
         assert!(r.write_meta(&meta("a", Passed)).is_err());
@@ -774,7 +786,10 @@ mod tests {
 
     #[test]
     fn a_refused_or_pruned_version_cannot_be_promoted() {
-        let (_d, r) = registry_with(&[("bad", VersionStatus::Refused), ("gone", VersionStatus::Passed)]);
+        let (_d, r) = registry_with(&[
+            ("bad", VersionStatus::Refused),
+            ("gone", VersionStatus::Passed),
+        ]);
         let e = r.promote("bad", Alias::Champion, "cli", "try").unwrap_err();
         assert_eq!(e.code(), "model_conflict");
         fs::remove_file(r.model_path("gone")).unwrap();
@@ -784,14 +799,23 @@ mod tests {
         // The record of a pruned version stays listed.
         let list = r.list().unwrap();
         assert_eq!(list.len(), 2);
-        assert!(!list.iter().find(|v| v.meta.version == "gone").unwrap().artifact_present);
+        assert!(
+            !list
+                .iter()
+                .find(|v| v.meta.version == "gone")
+                .unwrap()
+                .artifact_present
+        );
     }
 
     #[test]
     fn a_cut_last_line_is_ignored_and_the_next_entry_starts_a_new_line() {
         let (_d, r) = registry_with(&[("a", VersionStatus::Passed), ("b", VersionStatus::Passed)]);
         r.promote("a", Alias::Champion, "cli", "first").unwrap();
-        let mut f = OpenOptions::new().append(true).open(r.history_path()).unwrap();
+        let mut f = OpenOptions::new()
+            .append(true)
+            .open(r.history_path())
+            .unwrap();
         f.write_all(br#"{"seq":2,"at":1,"who":"cl"#).unwrap();
         assert_eq!(r.history().unwrap().len(), 1);
         r.promote("b", Alias::Champion, "cli", "second").unwrap();
@@ -806,7 +830,8 @@ mod tests {
         let names = ["v1", "v2", "v3", "v4", "v5"];
         let (_d, r) = registry_with(&names.map(|n| (n, Passed)));
         for (n, v) in names.iter().enumerate() {
-            let t = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1000 + n as u64);
+            let t =
+                std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1000 + n as u64);
             File::options()
                 .write(true)
                 .open(r.model_path(v))
@@ -814,7 +839,8 @@ mod tests {
                 .set_modified(t)
                 .unwrap();
         }
-        r.promote("v1", Alias::Champion, "cli", "old champion").unwrap();
+        r.promote("v1", Alias::Champion, "cli", "old champion")
+            .unwrap();
         r.pin("v2", true, "cli", "keep").unwrap();
         let state = r.state().unwrap();
         r.prune(1, &state.protected());

@@ -42,9 +42,8 @@ impl ModelSet {
                 path.display()
             )));
         };
-        write_atomically(&dir.join(LATEST), |f| f.write_all(name.as_encoded_bytes())).map_err(|e| {
-            PipelineError::Artifact(format!("writing to {}: {e}", dir.display()))
-        })
+        write_atomically(&dir.join(LATEST), |f| f.write_all(name.as_encoded_bytes()))
+            .map_err(|e| PipelineError::Artifact(format!("writing to {}: {e}", dir.display())))
     }
 
     /// Writes `dir/model-<version>.cairn` atomically (temp file, fsync, rename), leaving `LATEST`

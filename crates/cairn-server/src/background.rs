@@ -131,7 +131,9 @@ pub fn spawn_champion_watcher(engine: Arc<Engine>, every: Duration) -> JoinHandl
             let engine = Arc::clone(&engine);
             match tokio::task::spawn_blocking(move || engine.sync_champion()).await {
                 Ok(Ok(_)) => {}
-                Ok(Err(e)) => tracing::warn!(error = %e, "cannot serve the champion the model history names"),
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "cannot serve the champion the model history names")
+                }
                 Err(e) => tracing::error!(error = %e, "the champion watcher panicked"),
             }
         }

@@ -127,10 +127,11 @@ impl From<EngineError> for ApiError {
         }
         // By code rather than variant: the store error type is not part of the engine's public API.
         let status = match e.code() {
-            "item_not_found" | "user_not_found" | "key_not_found" | "model_version_not_found"
-            | "not_found" => {
-                StatusCode::NOT_FOUND
-            }
+            "item_not_found"
+            | "user_not_found"
+            | "key_not_found"
+            | "model_version_not_found"
+            | "not_found" => StatusCode::NOT_FOUND,
             "unprocessable" => StatusCode::UNPROCESSABLE_ENTITY,
             "training_busy" | "model_conflict" => StatusCode::CONFLICT,
             "cursor_expired" => StatusCode::GONE,

@@ -39,20 +39,43 @@ fn routes_list_show_promote_and_refuse() {
     );
     let http = common::client();
     let base = &server.base;
-    let list: Value = http.get(format!("{base}/v1/models")).send().unwrap().json().unwrap();
+    let list: Value = http
+        .get(format!("{base}/v1/models"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
     let v1 = list["champion"].as_str().unwrap().to_string();
     assert_eq!(list["versions"][0]["status"], "passed");
     assert_eq!(list["versions"][0]["aliases"], json!(["champion"]));
     let meta = &list["versions"][0]["metadata"];
-    assert!(meta["data"]["digest"].as_str().unwrap().starts_with("sha256:"));
+    assert!(meta["data"]["digest"]
+        .as_str()
+        .unwrap()
+        .starts_with("sha256:"));
     assert!(meta["metrics"]["p99_ms"].as_f64().is_some());
 
-    let trained: Value = http.post(format!("{base}/v1/train")).send().unwrap().json().unwrap();
+    let trained: Value = http
+        .post(format!("{base}/v1/train"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
     let v2 = trained["version"].as_str().unwrap().to_string();
     assert_eq!(trained["status"], "passed", "{trained}");
-    let show: Value = http.get(format!("{base}/v1/models/{v2}")).send().unwrap().json().unwrap();
+    let show: Value = http
+        .get(format!("{base}/v1/models/{v2}"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
     assert_eq!(show["aliases"], json!(["champion"]));
-    let history: Value = http.get(format!("{base}/v1/models/history")).send().unwrap().json().unwrap();
+    let history: Value = http
+        .get(format!("{base}/v1/models/history"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
     let who = history["entries"][1]["who"].as_str().unwrap();
     assert!(who.starts_with("training (anonymous"), "{who}");
 
@@ -66,17 +89,33 @@ fn routes_list_show_promote_and_refuse() {
     assert_eq!(r.status(), 400);
     let r = promote("nope", json!({"reason": "x"}));
     assert_eq!(r.status(), 404);
-    assert_eq!(r.json::<Value>().unwrap()["error"]["code"], "model_version_not_found");
+    assert_eq!(
+        r.json::<Value>().unwrap()["error"]["code"],
+        "model_version_not_found"
+    );
     let r = promote(&v2, json!({"reason": "again"}));
     assert_eq!(r.status(), 409);
     let r = promote(&v1, json!({"reason": "compare", "alias": "challenger"}));
     assert_eq!(r.status(), 200);
-    let list: Value = http.get(format!("{base}/v1/models")).send().unwrap().json().unwrap();
+    let list: Value = http
+        .get(format!("{base}/v1/models"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
     assert_eq!(list["challenger"], v1.as_str());
     assert_eq!(list["champion"], v2.as_str());
 
-    let metrics = http.get(format!("{base}/metrics")).send().unwrap().text().unwrap();
-    assert!(metrics.contains("cairn_model_versions_refused_total 0"), "{metrics}");
+    let metrics = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        metrics.contains("cairn_model_versions_refused_total 0"),
+        "{metrics}"
+    );
     assert!(
         metrics.contains(&format!("cairn_model_champion{{version=\"{v2}\"}} 1")),
         "{metrics}"
@@ -95,7 +134,12 @@ fn a_rollback_under_load_fails_no_request() {
     );
     let http = common::client();
     let base = server.base.clone();
-    let list: Value = http.get(format!("{base}/v1/models")).send().unwrap().json().unwrap();
+    let list: Value = http
+        .get(format!("{base}/v1/models"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
     let versions: Vec<String> = list["versions"]
         .as_array()
         .unwrap()
@@ -112,8 +156,13 @@ fn a_rollback_under_load_fails_no_request() {
     let served: Arc<Mutex<Vec<(Instant, Instant, String)>>> = Arc::default();
     let clients: Vec<_> = (0..4)
         .map(|c| {
-            let (stop, ok, failed, served, base) =
-                (stop.clone(), ok.clone(), failed.clone(), served.clone(), base.clone());
+            let (stop, ok, failed, served, base) = (
+                stop.clone(),
+                ok.clone(),
+                failed.clone(),
+                served.clone(),
+                base.clone(),
+            );
             std::thread::spawn(move || {
                 let http = common::client();
                 let mut n = 0;
@@ -178,6 +227,11 @@ fn a_rollback_under_load_fails_no_request() {
     assert_eq!(failed.load(Ordering::Relaxed), 0);
     assert!(before > 0 && ok.load(Ordering::Relaxed) > before);
     assert_eq!(stale, 0);
-    let model: Value = http.get(format!("{base}/v1/model")).send().unwrap().json().unwrap();
+    let model: Value = http
+        .get(format!("{base}/v1/model"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
     assert_eq!(model["version"], old.as_str());
 }

@@ -88,11 +88,7 @@ pub fn run(ctx: &Context, args: ModelsArgs) -> anyhow::Result<()> {
                 if v.champion { "champion " } else { "" },
                 if v.challenger { "challenger " } else { "" },
                 if v.pinned { "(pinned)" } else { "" },
-                if v.artifact_present {
-                    "kept"
-                } else {
-                    "pruned"
-                }
+                if v.artifact_present { "kept" } else { "pruned" }
             );
         }
         ModelsCommand::History => {
@@ -184,7 +180,12 @@ fn line(v: &VersionView) -> String {
         .and_then(|x| x.ndcg.map(|n| (x.k, n)))
         .map_or_else(
             || "ndcg -".to_string(),
-            |(k, n)| format!("ndcg@{k} {:.4} [{:.4}, {:.4}] n={}", n.mean, n.ci_low, n.ci_high, n.n),
+            |(k, n)| {
+                format!(
+                    "ndcg@{k} {:.4} [{:.4}, {:.4}] n={}",
+                    n.mean, n.ci_low, n.ci_high, n.n
+                )
+            },
         );
     let reasons = m
         .gate

@@ -31,7 +31,10 @@ pub fn run(ctx: &Context, _args: TrainArgs) -> anyhow::Result<()> {
         report.path.display()
     );
     if report.serving {
-        println!("version {} passed the promotion gate and is the champion", report.version);
+        println!(
+            "version {} passed the promotion gate and is the champion",
+            report.version
+        );
     } else if report.refused.is_empty() {
         println!(
             "version {} passed the promotion gate and is the challenger (models.auto_promote is off); \
