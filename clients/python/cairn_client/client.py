@@ -14,7 +14,6 @@ from .models import (
     BackupResult,
     BatchRecommendBody,
     BatchRecommendations,
-    CompactResult,
     CreatedKeyBody,
     EventBatch,
     EventsStored,
@@ -23,10 +22,16 @@ from .models import (
     ItemBatch,
     ItemPage,
     KeyList,
+    ModelHistory,
+    ModelHistoryEntry,
     ModelStatus,
+    ModelVersion,
+    ModelVersionList,
     NewKey,
+    PromoteRequest,
     RecommendBody,
     RecommendationList,
+    RollbackRequest,
     TrainResult,
     Upserted,
     User,
@@ -117,11 +122,6 @@ class Client:
         """
         return self._request("POST", "/v1/recommendations/batch", query=[], body=body, expect="json")
 
-    def compact(self) -> CompactResult:
-        """POST /v1/compact: Rewrite the store file from its live rows and swap it in, so that nothing erased (`DELETE /v1/users/{id}`) or expired (`privacy.retention_days`) survives in it, not even in the file's free pages. Requests wait while it copies (as long as one backup of the live data). Not subject to the request timeout. Needs an API key of scope `admin` (or higher).
-        """
-        return self._request("POST", "/v1/compact", query=[], body=None, expect="json")
-
     def create_key(self, body: NewKey) -> CreatedKeyBody:
         """POST /v1/keys: Create an API key. The response holds the token, shown this once. Needs an API key of scope `admin` (or higher).
         """
@@ -133,7 +133,7 @@ class Client:
         return self._request("DELETE", f"/v1/items/{_segment(id)}", query=[], body=None, expect="none")
 
     def delete_user(self, id: str) -> UserErased:
-        """DELETE /v1/users/{id}: Erase a user (right to erasure): the user row, every event of theirs with its idempotency record, their seen items, the kept pages of their lists (their cursors expire), and their id in the audit log (replaced by `[erased]`, the entries kept; this request is audited without it). Their recommendations fall back at once to those of a user never seen; the next training, which this makes due, leaves them out of the model; the next compaction (`POST /v1/compact`, or a clean stop) takes their bytes out of the store file. 404 when nothing was stored (audit entries naming the id are scrubbed all the same). Needs an API key of scope `admin` (or higher).
+        """DELETE /v1/users/{id}: Erase a user: the user row and every event of theirs (right to erasure). The next training forgets them entirely; until then their recommendations fall back to popular items. Needs an API key of scope `admin` (or higher).
         """
         return self._request("DELETE", f"/v1/users/{_segment(id)}", query=[], body=None, expect="json")
 
@@ -186,6 +186,16 @@ class Client:
         """
         return self._request("GET", "/healthz", query=[], body=None, expect="json")
 
+    def history(self) -> ModelHistory:
+        """GET /v1/models/history: The alias history (promotions, rollbacks, pins), oldest first. Needs an API key of scope `read` (or higher).
+        """
+        return self._request("GET", "/v1/models/history", query=[], body=None, expect="json")
+
+    def list(self) -> ModelVersionList:
+        """GET /v1/models: Every model version with its aliases and gate verdict, oldest first. Needs an API key of scope `read` (or higher).
+        """
+        return self._request("GET", "/v1/models", query=[], body=None, expect="json")
+
     def list_items(self, *, cursor: Optional[str] = None, limit: Optional[int] = None) -> ItemPage:
         """GET /v1/items: Items in id order, a page at a time. Needs an API key of scope `read` (or higher).
 
@@ -208,7 +218,7 @@ class Client:
         return self._request("GET", "/v1/users", query=[("cursor", cursor), ("limit", limit)], body=None, expect="json")
 
     def metrics(self) -> str:
-        """GET /metrics: Prometheus metrics: `cairn_http_requests_total` and `cairn_http_request_duration_seconds` by method, route and status, and engine gauges (`cairn_items`, `cairn_events`, `cairn_model_age_seconds`, `cairn_store_writable` (0 while the disk refuses writes), ...). Needs an API key of scope `read` (or higher).
+        """GET /metrics: Prometheus metrics: `cairn_http_requests_total` and `cairn_http_request_duration_seconds` by method, route and status, and engine gauges (`cairn_items`, `cairn_events`, `cairn_model_age_seconds`, ...), and the model registry's `cairn_model_versions_refused_total` and `cairn_model_champion{version}` (1 for the champion) with `cairn_model_champion_created_seconds`. Needs an API key of scope `read` (or higher).
         """
         return self._request("GET", "/metrics", query=[], body=None, expect="text")
 
@@ -240,6 +250,11 @@ class Client:
         """
         return self._request("POST", "/v1/events", query=[], body=body, expect="json")
 
+    def promote(self, version: str, body: PromoteRequest) -> ModelHistoryEntry:
+        """POST /v1/models/{version}/promote: Make a version the champion (it serves from this response on) or the challenger. A version the gate refused, or whose file was pruned, cannot be promoted. Needs an API key of scope `admin` (or higher).
+        """
+        return self._request("POST", f"/v1/models/{_segment(version)}/promote", query=[], body=body, expect="json")
+
     def put_item(self, id: str, body: Item) -> Item:
         """PUT /v1/items/{id}: Create or replace one item. The body is a full item; its `id` may be omitted, and when given must equal the id in the path. Replacing is whole: fields left out are cleared. Needs an API key of scope `ingest` (or higher).
         """
@@ -261,7 +276,7 @@ class Client:
         return self._request("POST", "/v1/users", query=[], body=body, expect="json")
 
     def readyz(self) -> Health:
-        """GET /readyz: Readiness: 200 when a model is loaded, or when there are no events to train on yet (empty lists are then the right answer); 503 `not_ready` while events wait for a first model, with the first training's progress in the message (`training the first model: 40% done (als 7/15), ...`). Until then recommendation lists are empty (200 with no items); `/healthz` answers from the start. While the disk refuses the store's writes, 503 `storage_full` (no space) or `storage_unavailable` (another I/O failure), saying since when; reads are still served, and a test write every `server.storage_retry_secs` clears it once the disk takes writes again.
+        """GET /readyz: Readiness: 200 when a model is loaded, or when there are no events to train on yet (empty lists are then the right answer); 503 `not_ready` while events wait for a first model, with the first training's progress in the message (`training the first model: 40% done (als 7/15), ...`). Until then recommendation lists are empty (200 with no items); `/healthz` answers from the start.
         """
         return self._request("GET", "/readyz", query=[], body=None, expect="json")
 
@@ -269,6 +284,16 @@ class Client:
         """DELETE /v1/keys/{id}: Revoke an API key: requests with its token are refused from now on. Needs an API key of scope `admin` (or higher).
         """
         return self._request("DELETE", f"/v1/keys/{_segment(id)}", query=[], body=None, expect="none")
+
+    def rollback(self, body: RollbackRequest) -> ModelHistoryEntry:
+        """POST /v1/models/rollback: Move the champion back to the one promoted before it (it serves from this response on). Needs an API key of scope `admin` (or higher).
+        """
+        return self._request("POST", "/v1/models/rollback", query=[], body=body, expect="json")
+
+    def show(self, version: str) -> ModelVersion:
+        """GET /v1/models/{version}: One model version with everything recorded about it. Needs an API key of scope `read` (or higher).
+        """
+        return self._request("GET", f"/v1/models/{_segment(version)}", query=[], body=None, expect="json")
 
     def similar(
         self,

@@ -251,6 +251,31 @@ class KeyList(TypedDict, total=False):
     keys: Required[List["KeyInfo"]]
 
 
+class ModelHistory(TypedDict, total=False):
+    """The `ModelHistory` schema."""
+
+    # Oldest first.
+    entries: Required[List["ModelHistoryEntry"]]
+
+
+class ModelHistoryEntry(TypedDict, total=False):
+    """One move of an alias."""
+
+    # `promote`, `rollback`, `challenger`, `pin` or `unpin`.
+    action: Required[str]
+    # Unix seconds.
+    at: Required[int]
+    # The version it named before.
+    previous: Optional[str]
+    reason: Required[str]
+    # 1 for the first entry.
+    seq: Required[int]
+    # The version the alias names after the move.
+    version: Required[str]
+    # The API key (`name (id)`), `cli`, or `training (...)` for a promotion after a training.
+    who: Required[str]
+
+
 class ModelStatus(TypedDict, total=False):
     """The `ModelStatus` schema."""
 
@@ -264,6 +289,39 @@ class ModelStatus(TypedDict, total=False):
     trained_at: Required["Timestamp"]
     users: Required[int]
     version: Required[str]
+
+
+class ModelVersion(TypedDict, total=False):
+    """One model version."""
+
+    # `champion`, `challenger`: the aliases it holds.
+    aliases: Required[List[str]]
+    # Its model file is still kept (pruned versions keep only their record).
+    artifact_present: Required[bool]
+    # Unix seconds when its training started.
+    created_at: Required[int]
+    # Everything recorded: data snapshot (last sequence number, counts, event-type mix, digest),
+    # held-out slice, model configuration, code version, fit time, artifact size, offline
+    # metrics and every gate check.
+    metadata: Required[Dict[str, Any]]
+    # Kept by pruning whatever its aliases.
+    pinned: Required[bool]
+    # The failed gate checks of a refused version.
+    refused_reasons: Required[List[str]]
+    # `passed` (the gate let it serve), `refused` (it never serves) or `adopted` (trained before
+    # the registry existed).
+    status: Required[str]
+    version: Required[str]
+
+
+class ModelVersionList(TypedDict, total=False):
+    """The `ModelVersionList` schema."""
+
+    challenger: Optional[str]
+    # The version that serves; null before the first version passed the gate.
+    champion: Optional[str]
+    # Oldest first.
+    versions: Required[List["ModelVersion"]]
 
 
 class NewKey(TypedDict, total=False):
@@ -281,6 +339,15 @@ class PinRule(TypedDict, total=False):
     item: Required[str]
     # 1-based position on the first page.
     position: Required[int]
+
+
+class PromoteRequest(TypedDict, total=False):
+    """The `PromoteRequest` schema."""
+
+    # `champion` (default: it serves from the response on) or `challenger`.
+    alias: Optional[str]
+    # Why (recorded in the history); 1 to 500 characters.
+    reason: Required[str]
 
 
 # A property value: a scalar, or a list of scalars (e.g. `["red", "blue"]`).
@@ -367,6 +434,13 @@ class RecommendedItem(TypedDict, total=False):
     source: Required[str]
 
 
+class RollbackRequest(TypedDict, total=False):
+    """The `RollbackRequest` schema."""
+
+    # Why (recorded in the history); 1 to 500 characters.
+    reason: Required[str]
+
+
 # One scalar property value. Numbers are f64 and must be finite.
 Scalar = Union[bool, float, str]
 
@@ -396,9 +470,15 @@ class TrainResult(TypedDict, total=False):
     events_read: Required[int]
     interactions: Required[int]
     items: Required[int]
+    # The failed gate checks of a refused version.
+    refused_reasons: Required[List[str]]
     seconds: Required[float]
+    # Whether the new version serves now (it passed and `models.auto_promote` is on).
+    serving: Required[bool]
+    # `passed` or `refused`: the promotion gate's verdict (see GET /v1/models/{version}).
+    status: Required[str]
     users: Required[int]
-    # Version of the new model, now being served.
+    # Version of the new model.
     version: Required[str]
 
 
@@ -495,14 +575,20 @@ __all__ = [
     "ItemPage",
     "KeyInfo",
     "KeyList",
+    "ModelHistory",
+    "ModelHistoryEntry",
     "ModelStatus",
+    "ModelVersion",
+    "ModelVersionList",
     "NewKey",
     "PinRule",
+    "PromoteRequest",
     "PropertyValue",
     "RankerStatus",
     "RecommendBody",
     "RecommendationList",
     "RecommendedItem",
+    "RollbackRequest",
     "Scalar",
     "StoredEvent",
     "Timestamp",

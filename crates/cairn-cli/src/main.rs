@@ -57,6 +57,9 @@ enum Command {
     Compact(commands::compact::CompactArgs),
     /// Write every item, user or event as JSON lines that `cairn import` reads back.
     Export(commands::export::ExportArgs),
+    /// List model versions, show one, promote one, roll back the champion (works while `cairn
+    /// serve` runs: it picks the change up within `models.watch_interval_ms`).
+    Models(commands::models::ModelsArgs),
     /// Probe a running server (`/healthz` by default); exits 0 only on HTTP 200. For health checks.
     Health(commands::health::HealthArgs),
 }
@@ -75,6 +78,7 @@ fn main() -> ExitCode {
             Err(e) => Err(e),
         },
         Command::Train(a) => commands::train::run(&ctx, a),
+        Command::Models(a) => commands::models::run(&ctx, a),
         Command::Demo(a) => commands::demo::run(&ctx, a),
         Command::Eval(a) => commands::eval::run(&ctx, a),
         Command::Openapi(a) => commands::openapi::run(&ctx, a),

@@ -32,6 +32,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Personal data: retention of events, pseudonymised user ids.
     pub privacy: PrivacyConfig,
+    /// The model registry: the frozen held-out slice, the promotion gate, aliases.
+    pub models: ModelsConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -108,6 +110,7 @@ impl Default for Config {
             event_types: EventTypes::default(),
             auth: AuthConfig::default(),
             privacy: PrivacyConfig::default(),
+            models: ModelsConfig::default(),
         }
     }
 }
@@ -229,6 +232,69 @@ impl Default for PrivacyConfig {
     }
 }
 
+/// The `[models]` section: how every trained version is measured and when it may serve (see
+/// docs/OPERATIONS.md). The held-out slice is frozen by its rule: the same `holdout_salt`,
+/// `holdout_share` and `holdout_events` choose the same users and the same kind of events for every
+/// version, so versions are compared on equal terms; change them and older figures no longer compare.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelsConfig {
+    /// Salt of the hash of a user id that decides whether the user is held out.
+    pub holdout_salt: String,
+    /// Share of users held out, 0 to 0.5 (0 disables the held-out slice and the NDCG check).
+    pub holdout_share: f64,
+    /// Each held-out user's newest events (in log order) that are kept out of training and are
+    /// the targets of the offline metrics.
+    pub holdout_events: usize,
+    /// At most this many held-out users are evaluated (the first ones by their hash).
+    pub holdout_max_users: usize,
+    /// After a version passes the gate, make it the champion (it serves) at once; `false` makes it
+    /// the challenger and leaves the promotion to `cairn models promote` or the API.
+    pub auto_promote: bool,
+    /// How often `cairn serve` looks at the alias history for a change made by another process
+    /// (`cairn models promote|rollback` on the same data directory), in milliseconds; 0 = never.
+    pub watch_interval_ms: u64,
+    /// The promotion gate.
+    pub gate: GateConfig,
+}
+
+/// The `[models.gate]` section: the checks a new version must pass before it serves.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GateConfig {
+    /// List length of the offline metrics (NDCG@k, coverage@k).
+    pub k: usize,
+    /// The new version's held-out NDCG@k may be below the champion's by at most this much
+    /// (absolute, mean of the paired per-user differences).
+    pub ndcg_tolerance: f64,
+    /// Fewer held-out users than this (with a target) are too few to compare two versions on:
+    /// the NDCG check then passes and says so.
+    pub min_holdout_users: usize,
+    /// Users (held-out users first, then others) whose lists are checked for finite scores and
+    /// content and timed for the latency check.
+    pub sample_users: usize,
+    /// Share of the sampled users whose list must hold at least one item.
+    pub min_nonempty_share: f64,
+    /// Share of the catalog that the sampled users' top-k lists together must reach.
+    pub coverage_floor: f64,
+    /// Budget of the 99th percentile of one list's scoring time over the sample, in milliseconds.
+    pub p99_budget_ms: f64,
+}
+
+impl Default for ModelsConfig {
+    fn default() -> Self {
+        ModelsConfig {
+            holdout_salt: "cairn-holdout-1".into(),
+            holdout_share: 0.05,
+            holdout_events: 2,
+            holdout_max_users: 2000,
+            auto_promote: true,
+            watch_interval_ms: 1000,
+            gate: GateConfig::default(),
+        }
+    }
+}
+
 impl std::fmt::Debug for PrivacyConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PrivacyConfig")
@@ -256,6 +322,53 @@ impl PrivacyConfig {
                  CAIRN_PRIVACY__HMAC_KEY); without it the ids cannot be pseudonymised"
                     .into(),
             ));
+        }
+        Ok(())
+    }
+}
+
+impl Default for GateConfig {
+    fn default() -> Self {
+        GateConfig {
+            k: 10,
+            ndcg_tolerance: 0.01,
+            min_holdout_users: 30,
+            sample_users: 200,
+            min_nonempty_share: 0.95,
+            coverage_floor: 0.001,
+            p99_budget_ms: 250.0,
+        }
+    }
+}
+
+impl ModelsConfig {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let err = |m: &str| Err(ConfigError(m.into()));
+        if !(0.0..=0.5).contains(&self.holdout_share) {
+            return err("models.holdout_share must be between 0 and 0.5");
+        }
+        if self.holdout_events == 0 {
+            return err("models.holdout_events must be at least 1");
+        }
+        let g = &self.gate;
+        if g.k == 0 || g.sample_users == 0 {
+            return err("models.gate.k and models.gate.sample_users must be at least 1");
+        }
+        if !(g.ndcg_tolerance.is_finite() && g.ndcg_tolerance >= 0.0) {
+            return err("models.gate.ndcg_tolerance must be a number >= 0");
+        }
+        for (name, v) in [
+            ("min_nonempty_share", g.min_nonempty_share),
+            ("coverage_floor", g.coverage_floor),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                return Err(ConfigError(format!(
+                    "models.gate.{name} must be between 0 and 1"
+                )));
+            }
+        }
+        if !(g.p99_budget_ms.is_finite() && g.p99_budget_ms > 0.0) {
+            return err("models.gate.p99_budget_ms must be a number > 0");
         }
         Ok(())
     }
@@ -405,6 +518,7 @@ impl Config {
         }
         self.auth.validate()?;
         self.privacy.validate()?;
+        self.models.validate()?;
         Ok(())
     }
 }

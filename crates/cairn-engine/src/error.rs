@@ -17,6 +17,10 @@ pub enum EngineError {
     Artifact(String),
     #[error("training is already running")]
     TrainingBusy,
+    /// A model version cannot take the alias asked for (refused by the gate, its file pruned, no
+    /// earlier champion to roll back to, already there).
+    #[error("{0}")]
+    ModelConflict(String),
     /// A filter or boost expression that does not parse.
     #[error("{field}: {message}")]
     InvalidExpression { field: String, message: String },
@@ -48,6 +52,10 @@ impl EngineError {
             EngineError::NotFound { kind: "item", .. } => "item_not_found",
             EngineError::NotFound { kind: "user", .. } => "user_not_found",
             EngineError::NotFound { kind: "key", .. } => "key_not_found",
+            EngineError::NotFound {
+                kind: "model version",
+                ..
+            } => "model_version_not_found",
             EngineError::NotFound { .. } => "not_found",
             EngineError::Unprocessable(_) => "unprocessable",
             EngineError::Store(StoreError::InUse(_)) => "store_in_use",
@@ -59,6 +67,7 @@ impl EngineError {
             EngineError::Store(_) => "storage_error",
             EngineError::Artifact(_) => "model_error",
             EngineError::TrainingBusy => "training_busy",
+            EngineError::ModelConflict(_) => "model_conflict",
             EngineError::InvalidExpression { .. } => "invalid_expression",
             EngineError::CursorExpired(_) => "cursor_expired",
             EngineError::UnknownName {

@@ -11,20 +11,25 @@ mod catalog;
 pub mod config;
 mod error;
 pub mod privacy;
+mod gate;
+#[cfg(test)]
+mod gate_tests;
 mod recommend;
+pub mod registry;
 mod store_scan;
 mod training;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
-use std::time::Instant;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Instant, SystemTime};
 
 use arc_swap::ArcSwapOption;
 use cairn_core::{Event, Item, StoredEvent, Timestamp, User, Validate, ValidationError};
 use cairn_store::{DeletedUser, EmbeddedStore, Store, StoreStats};
 
 use crate::access::KeyRing;
+use crate::registry::{Alias, HistoryEntry, Registry, VersionMeta, VersionStatus, VersionView};
 
 pub use access::{ApiKey, CreatedKey, Scope};
 
@@ -35,7 +40,7 @@ pub use cairn_store::{
     AuditRecord, CompactReport, Fault, FaultInjector, IoKind, StoreError, WriteFailure, ERASED_MARKER,
 };
 pub use catalog::{Catalog, KnownNames};
-pub use config::{Config, ConfigError};
+pub use config::{Config, ConfigError, GateConfig, ModelsConfig};
 pub use error::{EngineError, NameKind};
 pub use recommend::{
     RecommendRequest, Recommendation, RecommendationSource, Recommendations, Warning, WarningCode,
@@ -66,6 +71,12 @@ pub struct TrainReport {
     pub events_read: usize,
     pub seconds: f64,
     pub path: PathBuf,
+    /// Whether the promotion gate passed the version; a refused one never serves.
+    pub status: VersionStatus,
+    /// The failed checks of a refused version.
+    pub refused: Vec<String>,
+    /// Whether the version serves now (it passed and `models.auto_promote` made it the champion).
+    pub serving: bool,
 }
 
 /// Summary of the model being served.
@@ -116,6 +127,13 @@ pub struct Engine {
     events_expired: AtomicU64,
     /// Maps raw user ids to pseudonyms when `privacy.pseudonymize_user_ids` is on.
     pseudonymizer: Option<privacy::Pseudonymizer>,
+    /// Versions, aliases and their history in `data_dir/models` (see [`registry`]).
+    registry: Registry,
+    /// Log position of the newest training's data, served or not (so that a refused version is
+    /// not retrained on the same events).
+    trained_seq: AtomicU64,
+    /// Length and modification time of the alias history when last looked at.
+    watched: Mutex<Option<(u64, SystemTime)>>,
 }
 
 /// Largest page a listing returns.
@@ -146,24 +164,15 @@ impl Engine {
     pub fn with_store(config: Config, store: Arc<dyn Store>) -> Result<Engine, EngineError> {
         let mut catalog = Catalog::default();
         store.scan_items(&mut |item| catalog.upsert(item))?;
-        let models = match ModelSet::load_served(&config.data_dir.join("models")) {
-            Ok(Some((m, skipped))) => {
-                if let Some(e) = skipped {
-                    tracing::warn!(
-                        "the newest saved model cannot be served ({e}); serving the previous kept \
-                         model {} until the next training",
-                        m.version
-                    );
-                }
-                Some(m)
-            }
-            Ok(None) => None,
-            Err(e) => {
-                let e = EngineError::from(e);
-                tracing::warn!("no saved model can be served: {e}");
-                None
-            }
-        };
+        let registry = Registry::new(config.data_dir.join("models"));
+        let models = load_champion(&registry);
+        let trained_seq = registry
+            .metas()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|m| m.data.as_ref().map(|d| d.last_seq))
+            .max()
+            .unwrap_or(0);
         let keys = KeyRing::load(store.as_ref())?;
         let pseudonymizer = privacy::Pseudonymizer::from_config(&config.privacy)?;
         let models = models.map(Arc::new);
@@ -184,6 +193,9 @@ impl Engine {
             removals_compacted: AtomicU64::new(0),
             events_expired: AtomicU64::new(0),
             pseudonymizer,
+            registry,
+            trained_seq: AtomicU64::new(trained_seq),
+            watched: Mutex::new(None),
         })
     }
 
@@ -439,12 +451,42 @@ impl Engine {
         self.train_with_progress(&cairn_models::Silent)
     }
 
+    /// [`Engine::train`], recording `who` started it (`cli`, `scheduler`, an API key) in the
+    /// version's metadata and in the alias history when it is promoted.
+    pub fn train_by(
+        &self,
+        who: &str,
+        progress: &dyn cairn_models::Progress,
+    ) -> Result<TrainReport, EngineError> {
+        self.train_guarded(who, progress, &|_| {})
+    }
+
+    /// A training whose fitted model set `tamper` changes before the gate sees it: how tests build
+    /// the broken models the gate must refuse (NaN scores, an empty model, random lists).
+    #[doc(hidden)]
+    pub fn train_tampered(
+        &self,
+        who: &str,
+        tamper: &dyn Fn(&mut ModelSet),
+    ) -> Result<TrainReport, EngineError> {
+        self.train_guarded(who, &cairn_models::Silent, tamper)
+    }
+
     /// [`Engine::train`], telling `progress` how far it got: a `reading events` stage, then the
     /// pipeline's stages (see [`cairn_pipeline::fit::TRAINING_STAGE`]). Meanwhile
     /// [`Engine::training_status`] says the same to anyone who asks.
     pub fn train_with_progress(
         &self,
         progress: &dyn cairn_models::Progress,
+    ) -> Result<TrainReport, EngineError> {
+        self.train_guarded("engine", progress, &|_| {})
+    }
+
+    fn train_guarded(
+        &self,
+        who: &str,
+        progress: &dyn cairn_models::Progress,
+        tamper: &dyn Fn(&mut ModelSet),
     ) -> Result<TrainReport, EngineError> {
         if self.training.swap(true, Ordering::AcqRel) {
             return Err(EngineError::TrainingBusy);
@@ -454,7 +496,7 @@ impl Engine {
             slot: &self.training_status,
             observer: progress,
         };
-        let result = self.train_inner(&recorder);
+        let result = self.train_inner(&recorder, who, tamper);
         *self.training_status_slot() = None;
         self.training.store(false, Ordering::Release);
         result
@@ -474,23 +516,127 @@ impl Engine {
     fn train_inner(
         &self,
         progress: &dyn cairn_models::Progress,
+        who: &str,
+        tamper: &dyn Fn(&mut ModelSet),
     ) -> Result<TrainReport, EngineError> {
         let started = Instant::now();
         // Read before the log: an erasure while this training reads leaves it due again.
         let removals = self.removals.load(Ordering::Acquire);
         progress.update(training::READING_EVENTS, 0, 1);
-        let mut snapshot =
-            store_scan::read_snapshot(self.store.as_ref(), &self.config.event_types)?;
+        let (mut full, data) =
+            store_scan::read_snapshot_with_summary(self.store.as_ref(), &self.config.event_types)?;
         progress.update(training::READING_EVENTS, 1, 1);
         let now = cairn_core::now_unix();
+        full.cap_reference_time(now);
+        let models_config = &self.config.models;
+        let (mut snapshot, holdout) = gate::split(&full, models_config);
+        drop(full);
         snapshot.cap_reference_time(now);
         let catalog: Vec<Item> = self.catalog().iter().map(|i| (**i).clone()).collect();
-        let models = self
+        let fit_started = Instant::now();
+        let mut models = self
             .config
             .fit_model_set_with_progress(&snapshot, &catalog, now, progress)?;
+        let fit_seconds = fit_started.elapsed().as_secs_f64();
+        // Versions are never reused: a second training in the same second on the same log gets
+        // a suffix.
+        let base = models.version.clone();
+        let mut n = 2;
+        while self.registry.exists(&models.version) {
+            models.version = format!("{base}-{n}");
+            n += 1;
+        }
+        tamper(&mut models);
         let dir = self.config.data_dir.join("models");
-        let path = models.save(&dir)?;
-        ModelSet::prune(&dir, self.config.train.keep_models, &path);
+        let path = models.save_file(&dir)?;
+        let models = Arc::new(models);
+        let artifact_bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+
+        // The gate: the new version and the champion on the same slice.
+        let placement = self.config.default_placement()?;
+        let history = self.config.serve.history();
+        let measure = |m: &ModelSet| {
+            gate::measure(
+                m,
+                &holdout,
+                &models_config.gate,
+                placement,
+                &history,
+                catalog.len(),
+            )
+        };
+        let measured = measure(models.as_ref());
+        // The served model is the champion.
+        let champion = self.models();
+        let champion_measured = champion
+            .as_ref()
+            .map(|c| (c.version.clone(), measure(c.as_ref())));
+        let report = gate::decide(
+            &measured,
+            champion_measured.as_ref().map(|(v, m)| (v.as_str(), m)),
+            &models_config.gate,
+        );
+        let status = if report.passed {
+            VersionStatus::Passed
+        } else {
+            VersionStatus::Refused
+        };
+        let refused = report.reasons();
+        let meta = VersionMeta {
+            version: models.version.clone(),
+            status,
+            created_at: now,
+            file: format!("model-{}.cairn", models.version),
+            artifact_bytes,
+            code_version: registry::code_version(),
+            fit_seconds,
+            trained_by: who.to_string(),
+            data: Some(data),
+            holdout: holdout.info.clone(),
+            model: serde_json::json!({
+                "train": self.config.train,
+                "default_placement": self.config.serve.default_placement,
+                "ranker": models.ranker.as_ref().map(|r| serde_json::json!({
+                    "train_users": r.train_groups,
+                    "valid_users": r.valid_groups,
+                    "valid_ndcg": r.valid_ndcg,
+                    "fusion_ndcg": r.fusion_ndcg,
+                })),
+            }),
+            metrics: Some(measured.metrics),
+            gate: Some(report),
+        };
+        self.registry.write_meta(&meta)?;
+        self.trained_seq.store(snapshot.last_seq, Ordering::Release);
+        let mut serving = false;
+        if status == VersionStatus::Passed {
+            let alias = if models_config.auto_promote {
+                Alias::Champion
+            } else {
+                Alias::Challenger
+            };
+            self.registry.promote(
+                &models.version,
+                alias,
+                &format!("training ({who})"),
+                "passed the promotion gate after training",
+            )?;
+            if alias == Alias::Champion {
+                ModelSet::point_latest(&path)?;
+                self.serve_models(Arc::clone(&models));
+                serving = true;
+            }
+        } else {
+            tracing::warn!(
+                version = %models.version,
+                reasons = %refused.join("; "),
+                "the promotion gate refused the new version; it will not serve"
+            );
+        }
+        if let Ok(state) = self.registry.state() {
+            self.registry
+                .prune(self.config.train.keep_models, &state.protected());
+        }
         let report = TrainReport {
             version: models.version.clone(),
             users: models.n_users,
@@ -499,13 +645,10 @@ impl Engine {
             events_read: snapshot.events.len(),
             seconds: started.elapsed().as_secs_f64(),
             path,
+            status,
+            refused,
+            serving,
         };
-        let models = Arc::new(models);
-        // Bound and swapped under one catalog lock, so no request sees the new set unbound.
-        let mut catalog = self.catalog_mut();
-        catalog.bind(models.clone());
-        self.models.store(Some(models));
-        drop(catalog);
         self.removals_trained.fetch_max(removals, Ordering::AcqRel);
         tracing::info!(
             version = %report.version,
@@ -513,24 +656,208 @@ impl Engine {
             items = report.items,
             interactions = report.interactions,
             seconds = report.seconds,
+            status = ?report.status,
+            serving = report.serving,
             "trained"
         );
         Ok(report)
+    }
+
+    /// Swaps `models` in for serving, bound to the catalog under one lock so no request sees the
+    /// new set unbound.
+    fn serve_models(&self, models: Arc<ModelSet>) {
+        let mut catalog = self.catalog_mut();
+        catalog.bind(models.clone());
+        self.models.store(Some(models));
+        drop(catalog);
     }
 
     /// Whether there are events newer than the served model (or no model but some events), or
     /// data the served model learnt from was erased or expired since its training.
     pub fn has_new_events(&self) -> Result<bool, EngineError> {
         let last_seq = self.stats()?.last_seq;
+        let trained = self.trained_seq.load(Ordering::Acquire);
         Ok(match self.models.load().as_ref() {
             Some(m) => {
-                last_seq > m.last_seq
+                last_seq > m.last_seq.max(trained)
                     || self.removals.load(Ordering::Acquire)
                         > self.removals_trained.load(Ordering::Acquire)
             }
-            None => last_seq > 0,
+            None => last_seq > trained,
         })
     }
+}
+
+/// The model registry (see [`registry`]): versions, the `champion` and `challenger` aliases, and
+/// their history.
+impl Engine {
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Every recorded version with its aliases, oldest first.
+    pub fn model_versions(&self) -> Result<Vec<VersionView>, EngineError> {
+        self.registry.list()
+    }
+
+    pub fn model_version(&self, version: &str) -> Result<VersionView, EngineError> {
+        self.registry.show(version)
+    }
+
+    /// The alias history, oldest first.
+    pub fn model_history(&self) -> Result<Vec<HistoryEntry>, EngineError> {
+        self.registry.history()
+    }
+
+    /// Moves `alias` to `version` (recorded with `who` and `reason`); a new champion serves from
+    /// the moment this returns.
+    pub fn promote_model(
+        &self,
+        version: &str,
+        alias: Alias,
+        who: &str,
+        reason: &str,
+    ) -> Result<HistoryEntry, EngineError> {
+        let meta = self.registry.check_servable(version)?;
+        let loaded = match alias {
+            Alias::Champion => Some(self.load_version(&meta)?),
+            Alias::Challenger => None,
+        };
+        let entry = self.registry.promote(version, alias, who, reason)?;
+        if let Some(models) = loaded {
+            self.swap_champion(models)?;
+        }
+        Ok(entry)
+    }
+
+    /// Moves the champion back to the one before it; it serves from the moment this returns.
+    pub fn rollback_model(&self, who: &str, reason: &str) -> Result<HistoryEntry, EngineError> {
+        let entry = self.registry.rollback(who, reason)?;
+        let meta = self.registry.check_servable(&entry.version)?;
+        self.swap_champion(self.load_version(&meta)?)?;
+        Ok(entry)
+    }
+
+    /// Serves the champion the alias history names, when another process (`cairn models promote`)
+    /// moved it; a no-op while the history file is unchanged. Returns the version swapped in.
+    pub fn sync_champion(&self) -> Result<Option<String>, EngineError> {
+        let path = self.registry.history_path();
+        let stamp = std::fs::metadata(&path)
+            .ok()
+            .and_then(|m| Some((m.len(), m.modified().ok()?)));
+        {
+            let mut watched = self.watched.lock().unwrap_or_else(|p| p.into_inner());
+            if stamp.is_none() || *watched == stamp {
+                return Ok(None);
+            }
+            *watched = stamp;
+        }
+        let state = self.registry.state()?;
+        let Some(champion) = state.champion() else {
+            return Ok(None);
+        };
+        if self.models().is_some_and(|m| m.version == champion) {
+            return Ok(None);
+        }
+        let meta = self.registry.check_servable(champion)?;
+        self.swap_champion(self.load_version(&meta)?)?;
+        tracing::info!(
+            version = champion,
+            "the champion changed in the alias history; serving it"
+        );
+        Ok(Some(champion.to_string()))
+    }
+
+    fn load_version(&self, meta: &VersionMeta) -> Result<Arc<ModelSet>, EngineError> {
+        Ok(Arc::new(ModelSet::load(
+            &self.registry.dir().join(&meta.file),
+        )?))
+    }
+
+    fn swap_champion(&self, models: Arc<ModelSet>) -> Result<(), EngineError> {
+        let path = self.registry.model_path(&models.version);
+        self.serve_models(models);
+        ModelSet::point_latest(&path)?;
+        Ok(())
+    }
+}
+
+/// The model to serve at start: the champion the alias history names (or, if its file cannot be
+/// read, the newest earlier champion that can). In a models folder from before the registry (no
+/// recorded version), the model `LATEST` points at, adopted as the first champion.
+fn load_champion(registry: &Registry) -> Option<ModelSet> {
+    let state = match registry.state() {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!("the model alias history cannot be read ({e}); serving no model");
+            return None;
+        }
+    };
+    for version in state.champions.iter().rev() {
+        match ModelSet::load(&registry.model_path(version)) {
+            Ok(m) => {
+                if Some(version.as_str()) != state.champion() {
+                    tracing::warn!(
+                        "the champion cannot be loaded; serving the earlier champion {version} \
+                         until an operator promotes a version"
+                    );
+                }
+                return Some(m);
+            }
+            Err(e) => tracing::warn!("champion {version} cannot be loaded: {e}"),
+        }
+    }
+    if !state.champions.is_empty() || !registry.metas().unwrap_or_default().is_empty() {
+        return None;
+    }
+    let m = match ModelSet::load_served(registry.dir()) {
+        Ok(Some((m, skipped))) => {
+            if let Some(e) = skipped {
+                tracing::warn!(
+                    "the newest saved model cannot be served ({e}); serving the previous kept \
+                     model {} until the next training",
+                    m.version
+                );
+            }
+            m
+        }
+        Ok(None) => return None,
+        Err(e) => {
+            tracing::warn!("no saved model can be served: {}", EngineError::from(e));
+            return None;
+        }
+    };
+    let file = format!("model-{}.cairn", m.version);
+    let meta = VersionMeta {
+        version: m.version.clone(),
+        status: VersionStatus::Adopted,
+        created_at: m.trained_at,
+        artifact_bytes: std::fs::metadata(registry.dir().join(&file)).map_or(0, |f| f.len()),
+        file,
+        code_version: "unknown (trained before the registry)".into(),
+        fit_seconds: 0.0,
+        trained_by: "unknown".into(),
+        data: None,
+        holdout: None,
+        model: serde_json::Value::Null,
+        metrics: None,
+        gate: None,
+    };
+    let adopted = registry.write_meta(&meta).and_then(|()| {
+        registry.promote(
+            &m.version,
+            Alias::Champion,
+            "system",
+            "adopted: the model served before the registry existed",
+        )
+    });
+    if let Err(e) = adopted {
+        tracing::warn!(
+            "cannot record the served model {} in the registry: {e}",
+            m.version
+        );
+    }
+    Some(m)
 }
 
 /// API keys and the audit log (see [`access`]).

@@ -28,6 +28,27 @@ const DIGEST: usize = 32;
 impl ModelSet {
     /// Writes `dir/model-<version>.cairn` atomically (temp file, fsync, rename) and points `LATEST` at it.
     pub fn save(&self, dir: &Path) -> Result<PathBuf, PipelineError> {
+        let path = self.save_file(dir)?;
+        Self::point_latest(&path)?;
+        Ok(path)
+    }
+
+    /// Points `LATEST` in the file's folder at `path` (atomically), so that readers that know no
+    /// registry ([`ModelSet::load_latest`]: backups, `cairn check`) take that model.
+    pub fn point_latest(path: &Path) -> Result<(), PipelineError> {
+        let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+            return Err(PipelineError::Artifact(format!(
+                "{} is not a model file's path",
+                path.display()
+            )));
+        };
+        write_atomically(&dir.join(LATEST), |f| f.write_all(name.as_encoded_bytes()))
+            .map_err(|e| PipelineError::Artifact(format!("writing to {}: {e}", dir.display())))
+    }
+
+    /// Writes `dir/model-<version>.cairn` atomically (temp file, fsync, rename), leaving `LATEST`
+    /// as it is: the model registry decides which file serves.
+    pub fn save_file(&self, dir: &Path) -> Result<PathBuf, PipelineError> {
         let io = |e: std::io::Error| {
             PipelineError::Artifact(format!("writing to {}: {e}", dir.display()))
         };
@@ -44,7 +65,6 @@ impl ModelSet {
             f.write_all(&Sha256::digest(&body))
         })
         .map_err(io)?;
-        write_atomically(&dir.join(LATEST), |f| f.write_all(name.as_bytes())).map_err(io)?;
         Ok(path)
     }
 

@@ -35,6 +35,7 @@ pub fn required_scope(method: &Method, route: &str) -> Option<Scope> {
         // Both methods of recommendations only read (POST carries rules in the body).
         "/v1/users/{id}/recommendations" if get || method == Method::POST => Read,
         "/v1/recommendations/batch" if method == Method::POST => Read,
+        "/v1/models" | "/v1/models/history" | "/v1/models/{version}" if get => Read,
         "/v1/items" | "/v1/items/{id}" if get => Read,
         "/v1/items" | "/v1/users" | "/v1/events" if method == Method::POST => Ingest,
         "/v1/items/{id}" | "/v1/users/{id}" if method == Method::PUT => Ingest,
@@ -136,6 +137,14 @@ pub enum Caller {
 }
 
 impl Caller {
+    /// Who, as the model history records it: the key's `name (id)`.
+    pub fn who(&self) -> String {
+        match self {
+            Caller::Key(k) => format!("{} ({})", k.name, k.id),
+            Caller::Anonymous => "anonymous (no keys, open mode)".into(),
+        }
+    }
+
     fn audit_identity(&self) -> (String, String) {
         match self {
             Caller::Key(k) => (k.id.clone(), k.name.clone()),
@@ -331,7 +340,7 @@ fn path_id(route: &str, path: &str) -> Option<String> {
     route
         .split('/')
         .zip(path.split('/'))
-        .find(|(template, _)| *template == "{id}")
+        .find(|(template, _)| *template == "{id}" || *template == "{version}")
         .map(|(_, value)| value.to_string())
 }
 

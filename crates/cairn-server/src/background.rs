@@ -11,18 +11,19 @@ use tokio::time::{interval_at, Instant, MissedTickBehavior};
 /// Trains when there are events the served model has not seen (or no model but some events).
 /// `Ok(None)` when there was nothing new.
 pub fn train_if_new_events(engine: &Engine) -> Result<Option<TrainReport>, EngineError> {
-    train_if_new_events_with(engine, &|_: &str, _: usize, _: usize| {})
+    train_if_new_events_with(engine, "scheduler", &|_: &str, _: usize, _: usize| {})
 }
 
 /// [`train_if_new_events`], telling `progress` how the training advances.
 fn train_if_new_events_with(
     engine: &Engine,
+    who: &str,
     progress: &dyn Progress,
 ) -> Result<Option<TrainReport>, EngineError> {
     if !engine.has_new_events()? {
         return Ok(None);
     }
-    engine.train_with_progress(progress).map(Some)
+    engine.train_by(who, progress).map(Some)
 }
 
 /// Whether the store holds any event (read on the blocking pool); false when that cannot be read.
@@ -72,6 +73,7 @@ pub async fn train_in_background(engine: Arc<Engine>, why: &'static str) {
     let train = move || {
         train_if_new_events_with(
             &engine,
+            why,
             &LogProgress {
                 engine: &engine,
                 why,
@@ -83,6 +85,8 @@ pub async fn train_in_background(engine: Arc<Engine>, why: &'static str) {
             why,
             version = %report.version,
             seconds = report.seconds,
+            serving = report.serving,
+            refused = %report.refused.join("; "),
             "background training done"
         ),
         Ok(Ok(None)) => tracing::debug!(why, "no new events; training skipped"),
@@ -166,6 +170,29 @@ pub fn spawn_retention(engine: Arc<Engine>) -> JoinHandle<()> {
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => tracing::warn!(error = %e, "deleting expired events failed"),
                 Err(e) => tracing::error!(error = %e, "deleting expired events panicked"),
+            }
+        }
+    })
+}
+
+/// Every `every`, serves the champion the alias history names if another process moved it
+/// (`cairn models promote|rollback` on this data directory). A zero period disables it.
+pub fn spawn_champion_watcher(engine: Arc<Engine>, every: Duration) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        if every.is_zero() {
+            return;
+        }
+        let mut ticker = interval_at(Instant::now() + every, every);
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            let engine = Arc::clone(&engine);
+            match tokio::task::spawn_blocking(move || engine.sync_champion()).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "cannot serve the champion the model history names")
+                }
+                Err(e) => tracing::error!(error = %e, "the champion watcher panicked"),
             }
         }
     })

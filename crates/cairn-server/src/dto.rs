@@ -375,8 +375,14 @@ impl From<cairn_engine::Recommendations> for RecommendationList {
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct TrainResult {
-    /// Version of the new model, now being served.
+    /// Version of the new model.
     pub version: String,
+    /// `passed` or `refused`: the promotion gate's verdict (see GET /v1/models/{version}).
+    pub status: String,
+    /// Whether the new version serves now (it passed and `models.auto_promote` is on).
+    pub serving: bool,
+    /// The failed gate checks of a refused version.
+    pub refused_reasons: Vec<String>,
     pub users: usize,
     pub items: usize,
     pub interactions: usize,
@@ -388,6 +394,13 @@ impl From<cairn_engine::TrainReport> for TrainResult {
     fn from(r: cairn_engine::TrainReport) -> Self {
         TrainResult {
             version: r.version,
+            status: match r.status {
+                cairn_engine::registry::VersionStatus::Refused => "refused",
+                _ => "passed",
+            }
+            .into(),
+            serving: r.serving,
+            refused_reasons: r.refused,
             users: r.users,
             items: r.items,
             interactions: r.interactions,

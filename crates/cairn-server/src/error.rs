@@ -127,11 +127,13 @@ impl From<EngineError> for ApiError {
         }
         // By code rather than variant: the store error type is not part of the engine's public API.
         let status = match e.code() {
-            "item_not_found" | "user_not_found" | "key_not_found" | "not_found" => {
-                StatusCode::NOT_FOUND
-            }
+            "item_not_found"
+            | "user_not_found"
+            | "key_not_found"
+            | "model_version_not_found"
+            | "not_found" => StatusCode::NOT_FOUND,
             "unprocessable" => StatusCode::UNPROCESSABLE_ENTITY,
-            "training_busy" => StatusCode::CONFLICT,
+            "training_busy" | "model_conflict" => StatusCode::CONFLICT,
             "cursor_expired" => StatusCode::GONE,
             "store_in_use" | "storage_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
             // The disk under the store is full: the request was fine, and the same request
@@ -140,6 +142,10 @@ impl From<EngineError> for ApiError {
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let message = match &e {
+            EngineError::NotFound {
+                kind: "model version",
+                id,
+            } => format!("model version `{id}` does not exist; list them with GET /v1/models"),
             EngineError::NotFound { kind: "key", id } => {
                 format!("key `{id}` does not exist; list the keys with GET /v1/keys")
             }

@@ -35,7 +35,7 @@ pub use error::{ApiError, ErrorBody};
 use crate::auth::RateLimiter;
 use crate::error::ApiError as Error;
 use crate::metrics::HttpMetrics;
-use crate::routes::{access, batch, data, events, items, ops, recommend, users};
+use crate::routes::{access, batch, data, events, items, models, ops, recommend, users};
 use crate::scoring::ScoringPool;
 use crate::state::AppState;
 
@@ -102,6 +102,11 @@ fn build_router(engine: Arc<Engine>, keyless_open: bool) -> io::Result<Router> {
         .route("/v1/popular", get(recommend::popular))
         .route("/v1/trending", get(recommend::trending))
         .route("/v1/model", get(ops::model))
+        .route("/v1/models", get(models::list))
+        .route("/v1/models/history", get(models::history))
+        .route("/v1/models/rollback", post(models::rollback))
+        .route("/v1/models/{version}", get(models::show))
+        .route("/v1/models/{version}/promote", post(models::promote))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
@@ -209,6 +214,10 @@ pub async fn serve(
             "startup",
         ));
     }
+    let watcher = background::spawn_champion_watcher(
+        Arc::clone(&engine),
+        Duration::from_millis(engine.config().models.watch_interval_ms),
+    );
     let addr = listener.local_addr()?;
     let insecure = engine.config().auth.insecure;
     auth::check_exposure(addr.ip(), engine.has_keys(), insecure)
@@ -263,6 +272,7 @@ pub async fn serve(
         }
     };
     storage_probe.abort();
+    watcher.abort();
     result
 }
 

@@ -22,10 +22,12 @@ const LATENCY_BUCKETS: &[f64] = &[
 pub struct HttpMetrics {
     recorder: PrometheusRecorder,
     handle: PrometheusHandle,
+    /// The champion last published, whose gauge goes to 0 when another takes its place.
+    champion: std::sync::Mutex<Option<String>>,
 }
 
 /// Engine figures published as gauges on every scrape.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct EngineGauges {
     pub items: u64,
     pub users: u64,
@@ -38,6 +40,10 @@ pub struct EngineGauges {
     pub store_writable: bool,
     /// Events deleted by retention since the server started.
     pub events_expired: u64,
+    /// Versions the promotion gate refused, all time (their records are never deleted).
+    pub refused_versions: u64,
+    /// The champion's version and creation time.
+    pub champion: Option<(String, i64)>,
 }
 
 impl Default for HttpMetrics {
@@ -55,7 +61,11 @@ impl HttpMetrics {
             .unwrap_or_else(|_| PrometheusBuilder::new());
         let recorder = builder.build_recorder();
         let handle = recorder.handle();
-        HttpMetrics { recorder, handle }
+        HttpMetrics {
+            recorder,
+            handle,
+            champion: Default::default(),
+        }
     }
 
     pub fn observe_request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
@@ -82,6 +92,17 @@ impl HttpMetrics {
             gauge!("cairn_model_interactions").set(engine.model_interactions as f64);
             gauge!("cairn_store_writable").set(if engine.store_writable { 1.0 } else { 0.0 });
             counter!("cairn_events_expired_total").absolute(engine.events_expired);
+            counter!("cairn_model_versions_refused_total").absolute(engine.refused_versions);
+            let mut last = self.champion.lock().unwrap_or_else(|p| p.into_inner());
+            let now = engine.champion.as_ref().map(|(v, _)| v.clone());
+            if let Some(old) = last.as_ref().filter(|old| Some(*old) != now.as_ref()) {
+                gauge!("cairn_model_champion", "version" => old.clone()).set(0.0);
+            }
+            if let Some((version, created)) = &engine.champion {
+                gauge!("cairn_model_champion", "version" => version.clone()).set(1.0);
+                gauge!("cairn_model_champion_created_seconds").set(*created as f64);
+            }
+            *last = now;
         });
         self.handle.run_upkeep();
         self.handle.render()

@@ -4,7 +4,7 @@
 use utoipa::OpenApi;
 
 use crate::auth::SecurityDoc;
-use crate::routes::{access, batch, data, events, items, ops, recommend, users};
+use crate::routes::{access, batch, data, events, items, models, ops, recommend, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -37,6 +37,11 @@ use crate::routes::{access, batch, data, events, items, ops, recommend, users};
         data::backup,
         data::compact,
         ops::model,
+        models::list,
+        models::show,
+        models::history,
+        models::promote,
+        models::rollback,
         ops::healthz,
         ops::readyz,
         ops::metrics,

@@ -113,7 +113,7 @@ pub fn run(ctx: &Context, args: DemoArgs) -> anyhow::Result<()> {
         summary.duplicates
     );
     let progress = crate::progress::Training::new(&engine);
-    let report = engine.train_with_progress(&progress);
+    let report = engine.train_by("cli", &progress);
     progress.finish();
     let report = report.context("training on the demo data")?;
     println!(

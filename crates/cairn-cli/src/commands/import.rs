@@ -305,7 +305,7 @@ pub fn run(ctx: &Context, args: ImportArgs) -> anyhow::Result<ExitCode> {
     ));
     if args.train {
         let progress = crate::progress::Training::new(&engine);
-        let report = engine.train_with_progress(&progress);
+        let report = engine.train_by("cli", &progress);
         progress.finish();
         let report = report.context("training after the import")?;
         println!(

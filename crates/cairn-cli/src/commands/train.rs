@@ -18,7 +18,7 @@ pub fn run(ctx: &Context, _args: TrainArgs) -> anyhow::Result<()> {
     }
     eprintln!("training on {} events...", stats.events);
     let progress = crate::progress::Training::new(&engine);
-    let report = engine.train_with_progress(&progress);
+    let report = engine.train_by("cli", &progress);
     progress.finish();
     let report = report?;
     println!(
@@ -30,5 +30,25 @@ pub fn run(ctx: &Context, _args: TrainArgs) -> anyhow::Result<()> {
         report.seconds,
         report.path.display()
     );
+    if report.serving {
+        println!(
+            "version {} passed the promotion gate and is the champion",
+            report.version
+        );
+    } else if report.refused.is_empty() {
+        println!(
+            "version {} passed the promotion gate and is the challenger (models.auto_promote is off); \
+             `cairn models promote {} --reason ...` makes it serve",
+            report.version, report.version
+        );
+    } else {
+        println!(
+            "version {} was REFUSED by the promotion gate and will not serve:",
+            report.version
+        );
+        for reason in &report.refused {
+            println!("  - {reason}");
+        }
+    }
     Ok(())
 }

@@ -6,6 +6,7 @@ pub mod batch;
 pub mod data;
 pub mod events;
 pub mod items;
+pub mod models;
 pub mod ops;
 pub mod recommend;
 pub mod users;

@@ -3,7 +3,7 @@
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
-use axum::Json;
+use axum::{Extension, Json};
 use cairn_core::now_unix;
 use cairn_engine::{EngineError, IoKind, WriteFailure};
 
@@ -17,12 +17,21 @@ use crate::state::AppState;
 #[utoipa::path(
     post, path = "/v1/train", tag = "model",
     responses(
-        (status = 200, description = "Trained; the new model is being served", body = TrainResult),
+        (status = 200, description = "Trained; `status` says whether the promotion gate passed it and `serving` whether it serves now", body = TrainResult),
         (status = 409, description = "A training is already running (`training_busy`)", body = ErrorBody),
     )
 )]
-pub async fn train(State(state): State<AppState>) -> Result<Json<TrainResult>, ApiError> {
-    Ok(Json(state.run(|e| e.train()).await?.into()))
+pub async fn train(
+    State(state): State<AppState>,
+    Extension(caller): Extension<crate::auth::Caller>,
+) -> Result<Json<TrainResult>, ApiError> {
+    let who = caller.who();
+    Ok(Json(
+        state
+            .run(move |e| e.train_by(&who, &|_: &str, _: usize, _: usize| {}))
+            .await?
+            .into(),
+    ))
 }
 
 /// The model being served.
@@ -133,7 +142,9 @@ fn storage_not_ready(failure: &WriteFailure, now: i64) -> ApiError {
 
 /// Prometheus metrics: `cairn_http_requests_total` and `cairn_http_request_duration_seconds` by
 /// method, route and status, and engine gauges (`cairn_items`, `cairn_events`,
-/// `cairn_model_age_seconds`, `cairn_store_writable` (0 while the disk refuses writes), ...).
+/// `cairn_model_age_seconds`, `cairn_store_writable` (0 while the disk refuses writes), ...), and
+/// the model registry's `cairn_model_versions_refused_total`
+/// and `cairn_model_champion{version}` (1 for the champion) with `cairn_model_champion_created_seconds`.
 #[utoipa::path(
     get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "Prometheus text exposition format", body = String, content_type = "text/plain"))
@@ -147,6 +158,7 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
 fn engine_gauges(engine: &cairn_engine::Engine) -> Result<EngineGauges, EngineError> {
     let stats = engine.stats()?;
     let model = engine.model_info();
+    let versions = engine.model_versions().unwrap_or_default();
     Ok(EngineGauges {
         items: stats.items,
         users: stats.users,
@@ -156,9 +168,17 @@ fn engine_gauges(engine: &cairn_engine::Engine) -> Result<EngineGauges, EngineEr
         model_age_seconds: model
             .as_ref()
             .map_or(0.0, |m| (now_unix() - m.trained_at).max(0) as f64),
-        model_interactions: model.map_or(0, |m| m.interactions as u64),
         store_writable: engine.store_write_failure().is_none(),
         events_expired: engine.events_expired(),
+        model_interactions: model.as_ref().map_or(0, |m| m.interactions as u64),
+        refused_versions: versions
+            .iter()
+            .filter(|v| v.meta.status == cairn_engine::registry::VersionStatus::Refused)
+            .count() as u64,
+        champion: versions
+            .iter()
+            .find(|v| v.champion)
+            .map(|v| (v.meta.version.clone(), v.meta.created_at)),
     })
 }
 
