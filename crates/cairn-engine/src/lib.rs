@@ -32,7 +32,7 @@ pub use cairn_pipeline::fit::TRAINING_STAGE;
 pub use cairn_pipeline::ModelSet;
 pub use cairn_store::AuditRecord;
 pub use catalog::{Catalog, KnownNames};
-pub use config::{Config, ConfigError};
+pub use config::{Config, ConfigError, ServerConfig};
 pub use error::{EngineError, NameKind};
 pub use recommend::{
     RecommendRequest, Recommendation, RecommendationSource, Recommendations, Warning, WarningCode,
