@@ -17,6 +17,12 @@ pub enum EngineError {
     Artifact(String),
     #[error("training is already running")]
     TrainingBusy,
+    /// A training ran past `train.max_secs` and was abandoned.
+    #[error(
+        "the training ran longer than train.max_secs ({limit_secs} s) and was abandoned; no model \
+         was written and the previous one keeps serving"
+    )]
+    TrainingTimedOut { limit_secs: u64 },
     /// A filter or boost expression that does not parse.
     #[error("{field}: {message}")]
     InvalidExpression { field: String, message: String },
@@ -54,6 +60,7 @@ impl EngineError {
             EngineError::Store(_) => "storage_error",
             EngineError::Artifact(_) => "model_error",
             EngineError::TrainingBusy => "training_busy",
+            EngineError::TrainingTimedOut { .. } => "training_timeout",
             EngineError::InvalidExpression { .. } => "invalid_expression",
             EngineError::CursorExpired(_) => "cursor_expired",
             EngineError::UnknownName {

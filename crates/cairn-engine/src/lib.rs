@@ -15,7 +15,7 @@ mod store_scan;
 mod training;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
@@ -98,6 +98,8 @@ pub struct Engine {
     training: AtomicBool,
     /// How far the running training is; `None` when none runs.
     training_status: std::sync::Mutex<Option<training::Tracker>>,
+    /// Trainings abandoned for running past `train.max_secs`, since this engine opened.
+    trainings_abandoned: AtomicU64,
     /// Computed lists kept for their later pages.
     lists: std::sync::Mutex<recommend::ListCache>,
     /// API keys by digest (see [`access`]).
@@ -151,6 +153,7 @@ impl Engine {
             models: ArcSwapOption::new(models),
             training: AtomicBool::new(false),
             training_status: Default::default(),
+            trainings_abandoned: AtomicU64::new(0),
             lists: Default::default(),
             keys: RwLock::new(keys),
         })
@@ -378,14 +381,26 @@ impl Engine {
             return Err(EngineError::TrainingBusy);
         }
         *self.training_status_slot() = Some(training::Tracker::new(cairn_core::now_unix()));
+        let limit_secs = self.config.train.max_secs;
         let recorder = training::Recorder {
             slot: &self.training_status,
             observer: progress,
+            deadline: (limit_secs > 0)
+                .then(|| Instant::now() + std::time::Duration::from_secs(limit_secs)),
         };
-        let result = self.train_inner(&recorder);
+        let result = training::abandon_past_deadline(limit_secs, || self.train_inner(&recorder));
+        if let Err(e @ EngineError::TrainingTimedOut { .. }) = &result {
+            self.trainings_abandoned.fetch_add(1, Ordering::Relaxed);
+            tracing::error!("{e}");
+        }
         *self.training_status_slot() = None;
         self.training.store(false, Ordering::Release);
         result
+    }
+
+    /// Trainings abandoned for running past `train.max_secs` since this engine opened.
+    pub fn trainings_abandoned(&self) -> u64 {
+        self.trainings_abandoned.load(Ordering::Relaxed)
     }
 
     /// How far the running training is, or `None` when no training runs.
@@ -399,10 +414,7 @@ impl Engine {
             .unwrap_or_else(|p| p.into_inner())
     }
 
-    fn train_inner(
-        &self,
-        progress: &dyn cairn_models::Progress,
-    ) -> Result<TrainReport, EngineError> {
+    fn train_inner(&self, progress: &training::Recorder<'_>) -> Result<TrainReport, EngineError> {
         let started = Instant::now();
         progress.update(training::READING_EVENTS, 0, 1);
         let mut snapshot =
@@ -414,6 +426,8 @@ impl Engine {
         let models = self
             .config
             .fit_model_set_with_progress(&snapshot, &catalog, now, progress)?;
+        // The last stage may have run long: past the limit, nothing is saved.
+        progress.check_deadline();
         let dir = self.config.data_dir.join("models");
         let path = models.save(&dir)?;
         ModelSet::prune(&dir, self.config.train.keep_models, &path);

@@ -132,6 +132,7 @@ impl From<EngineError> for ApiError {
             }
             "unprocessable" => StatusCode::UNPROCESSABLE_ENTITY,
             "training_busy" => StatusCode::CONFLICT,
+            "training_timeout" => StatusCode::SERVICE_UNAVAILABLE,
             "cursor_expired" => StatusCode::GONE,
             "store_in_use" => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,

@@ -34,6 +34,8 @@ pub struct EngineGauges {
     pub model_loaded: bool,
     pub model_age_seconds: f64,
     pub model_interactions: u64,
+    /// Trainings abandoned for running past `train.max_secs`.
+    pub trainings_abandoned: u64,
 }
 
 impl Default for HttpMetrics {
@@ -76,6 +78,7 @@ impl HttpMetrics {
             gauge!("cairn_model_loaded").set(if engine.model_loaded { 1.0 } else { 0.0 });
             gauge!("cairn_model_age_seconds").set(engine.model_age_seconds);
             gauge!("cairn_model_interactions").set(engine.model_interactions as f64);
+            counter!("cairn_trainings_abandoned_total").absolute(engine.trainings_abandoned);
         });
         self.handle.run_upkeep();
         self.handle.render()

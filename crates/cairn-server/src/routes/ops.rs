@@ -127,6 +127,7 @@ fn engine_gauges(engine: &cairn_engine::Engine) -> Result<EngineGauges, EngineEr
             .as_ref()
             .map_or(0.0, |m| (now_unix() - m.trained_at).max(0) as f64),
         model_interactions: model.map_or(0, |m| m.interactions as u64),
+        trainings_abandoned: engine.trainings_abandoned(),
     })
 }
 
