@@ -496,7 +496,10 @@ mod tests {
         assert!(message.contains("go together"), "{message}");
         server.tls_key = Some(dir.path().join("key.pem"));
         let message = server.validate().unwrap_err().0;
-        assert!(message.contains("server.tls_cert: cannot read"), "{message}");
+        assert!(
+            message.contains("server.tls_cert: cannot read"),
+            "{message}"
+        );
         std::fs::write(&cert, "x").unwrap();
         std::fs::write(dir.path().join("key.pem"), "x").unwrap();
         assert!(server.validate().is_ok());

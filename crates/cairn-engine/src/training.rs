@@ -275,7 +275,9 @@ mod engine_tests {
         let mut limited = config;
         limited.train.max_secs = 1;
         let engine = Engine::open(limited).unwrap();
-        engine.add_events(vec![Event::new("w", "a", "view")]).unwrap();
+        engine
+            .add_events(vec![Event::new("w", "a", "view")])
+            .unwrap();
         // The caller's observer is slow: the first report takes longer than the limit.
         let slow = |_: &str, _: usize, _: usize| std::thread::sleep(Duration::from_millis(1100));
         let err = engine.train_with_progress(&slow).unwrap_err();

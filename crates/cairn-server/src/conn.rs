@@ -65,8 +65,8 @@ pub(crate) async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
     grace: Duration,
 ) -> io::Result<()> {
-    let slots = (limits.max_connections > 0)
-        .then(|| Arc::new(Semaphore::new(limits.max_connections)));
+    let slots =
+        (limits.max_connections > 0).then(|| Arc::new(Semaphore::new(limits.max_connections)));
     let (close_tx, close_rx) = watch::channel(false);
     tokio::pin!(shutdown);
     loop {

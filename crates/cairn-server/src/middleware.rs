@@ -78,10 +78,8 @@ pub async fn read_body(State(limits): State<BodyLimits>, req: Request, next: Nex
         }
     }
     let (parts, body) = req.into_parts();
-    let read = http_body_util::BodyExt::collect(http_body_util::Limited::new(
-        body,
-        limits.max_bytes,
-    ));
+    let read =
+        http_body_util::BodyExt::collect(http_body_util::Limited::new(body, limits.max_bytes));
     let read = match limits.timeout {
         Some(limit) => match tokio::time::timeout(limit, read).await {
             Ok(read) => read,

@@ -45,13 +45,11 @@ impl Tls {
         let resolver = Arc::new(Resolver {
             current: ArcSwap::from_pointee(certified),
         });
-        let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
-            crypto_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .map_err(io::Error::other)?
-        .with_no_client_auth()
-        .with_cert_resolver(Arc::clone(&resolver) as Arc<dyn ResolvesServerCert>);
+        let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(crypto_provider()))
+            .with_safe_default_protocol_versions()
+            .map_err(io::Error::other)?
+            .with_no_client_auth()
+            .with_cert_resolver(Arc::clone(&resolver) as Arc<dyn ResolvesServerCert>);
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(Arc::new(Tls {
             acceptor: TlsAcceptor::from(Arc::new(config)),

@@ -33,13 +33,12 @@ fn get(addr: &str, roots: &[&CertificateDer<'static>]) -> (String, CertificateDe
     for root in roots {
         store.add((*root).clone()).unwrap();
     }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        cairn_server::crypto_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(store)
-    .with_no_client_auth();
+    let config =
+        rustls::ClientConfig::builder_with_provider(Arc::new(cairn_server::crypto_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(store)
+            .with_no_client_auth();
     let name = ServerName::try_from("127.0.0.1").unwrap();
     let conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
     let tcp = TcpStream::connect(addr).unwrap();
@@ -50,7 +49,9 @@ fn get(addr: &str, roots: &[&CertificateDer<'static>]) -> (String, CertificateDe
     let mut answer = Vec::new();
     // A server may close without close_notify after `Connection: close`; what came counts.
     let _ = tls.read_to_end(&mut answer);
-    let presented = tls.conn.peer_certificates().unwrap()[0].clone().into_owned();
+    let presented = tls.conn.peer_certificates().unwrap()[0]
+        .clone()
+        .into_owned();
     let answer = String::from_utf8_lossy(&answer).to_string();
     (answer.lines().next().unwrap_or("").to_string(), presented)
 }

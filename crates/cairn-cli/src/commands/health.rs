@@ -124,7 +124,10 @@ impl Trust {
                     .and_then(|c| c.collect::<Result<Vec<_>, _>>())
                     .with_context(|| format!("--ca-file {}", path.display()))?;
                 if certs.is_empty() {
-                    bail!("--ca-file {}: no PEM certificate in the file", path.display());
+                    bail!(
+                        "--ca-file {}: no PEM certificate in the file",
+                        path.display()
+                    );
                 }
                 for cert in certs {
                     roots
@@ -200,11 +203,7 @@ impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
 }
 
 /// One GET; the status code and the body.
-fn get(
-    target: &Target,
-    timeout: Duration,
-    trust: Option<&Trust>,
-) -> anyhow::Result<(u16, String)> {
+fn get(target: &Target, timeout: Duration, trust: Option<&Trust>) -> anyhow::Result<(u16, String)> {
     let address = (target.host.as_str(), target.port)
         .to_socket_addrs()
         .with_context(|| format!("cannot resolve {}", target.host))?
@@ -303,11 +302,21 @@ mod tests {
     #[test]
     fn skipping_verification_is_for_loopback_only() {
         let remote = Target::parse("https://shop.example/healthz").unwrap();
-        let err = Trust::choose(&remote, None, true).err().unwrap().to_string();
+        let err = Trust::choose(&remote, None, true)
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("only for loopback"), "{err}");
-        let err = Trust::choose(&remote, None, false).err().unwrap().to_string();
+        let err = Trust::choose(&remote, None, false)
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("--ca-file"), "{err}");
-        for local in ["https://127.0.0.1:8443/healthz", "https://localhost/", "https://[::1]:9/"] {
+        for local in [
+            "https://127.0.0.1:8443/healthz",
+            "https://localhost/",
+            "https://[::1]:9/",
+        ] {
             assert!(Trust::choose(&Target::parse(local).unwrap(), None, true).is_ok());
         }
     }
