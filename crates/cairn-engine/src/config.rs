@@ -55,6 +55,22 @@ pub struct ServerConfig {
     /// While the disk refuses the store's writes (full, failing), how often a small test write
     /// is tried, in seconds; when one works, writes are taken again and `/readyz` says ready.
     pub storage_retry_secs: u64,
+    /// A connection that has not sent a whole request header this long after it opened (or after
+    /// its first byte, for a later request on a kept-alive connection) is closed; 0 = no limit.
+    pub header_timeout_ms: u64,
+    /// A kept-alive connection with no request for this long is closed; 0 = no limit.
+    pub idle_timeout_secs: u64,
+    /// A request body not complete this long after its header arrived is answered 408
+    /// `body_timeout`; 0 = no limit.
+    pub body_timeout_ms: u64,
+    /// Open connections at most; while that many are open, further ones wait in the listen
+    /// backlog until one closes. 0 = no limit.
+    pub max_connections: usize,
+    /// PEM certificate chain: with `tls_key`, the server speaks HTTPS only, and reloads both
+    /// files when either changes.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert` (PKCS#8, PKCS#1 or SEC1).
+    pub tls_key: Option<PathBuf>,
 }
 
 /// What writes may carry.
@@ -125,6 +141,12 @@ impl Default for ServerConfig {
             shutdown_grace_secs: 5,
             scoring_threads: 0,
             storage_retry_secs: 5,
+            header_timeout_ms: 10_000,
+            idle_timeout_secs: 60,
+            body_timeout_ms: 30_000,
+            max_connections: 1024,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -519,7 +541,32 @@ impl Config {
         self.auth.validate()?;
         self.privacy.validate()?;
         self.models.validate()?;
+        self.server.validate()?;
         Ok(())
+    }
+}
+
+impl ServerConfig {
+    /// TLS needs both files or neither, and both must be readable.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        match (&self.tls_cert, &self.tls_key) {
+            (None, None) => Ok(()),
+            (Some(_), None) | (None, Some(_)) => Err(ConfigError(
+                "server.tls_cert and server.tls_key go together: set both (PEM files) or neither"
+                    .into(),
+            )),
+            (Some(cert), Some(key)) => {
+                for (name, path) in [("server.tls_cert", cert), ("server.tls_key", key)] {
+                    if let Err(e) = std::fs::metadata(path) {
+                        return Err(ConfigError(format!(
+                            "{name}: cannot read {}: {e}",
+                            path.display()
+                        )));
+                    }
+                }
+                Ok(())
+            }
+        }
     }
 }
 
@@ -629,5 +676,27 @@ mod tests {
         std::fs::write(&path, "[serve]\ndefault_k = 0\n").unwrap();
         assert!(Config::load(Some(&path)).is_err());
         assert!(Config::load(Some(&dir.path().join("missing.toml"))).is_err());
+    }
+
+    #[test]
+    fn tls_needs_both_files_and_they_must_exist() {
+        let dir = tempfile::tempdir().unwrap();
+        let cert = dir.path().join("cert.pem");
+        let mut server = ServerConfig {
+            tls_cert: Some(cert.clone()),
+            ..ServerConfig::default()
+        };
+        let message = server.validate().unwrap_err().0;
+        assert!(message.contains("go together"), "{message}");
+        server.tls_key = Some(dir.path().join("key.pem"));
+        let message = server.validate().unwrap_err().0;
+        assert!(
+            message.contains("server.tls_cert: cannot read"),
+            "{message}"
+        );
+        std::fs::write(&cert, "x").unwrap();
+        std::fs::write(dir.path().join("key.pem"), "x").unwrap();
+        assert!(server.validate().is_ok());
+        assert!(ServerConfig::default().validate().is_ok());
     }
 }

@@ -21,6 +21,12 @@ pub enum EngineError {
     /// earlier champion to roll back to, already there).
     #[error("{0}")]
     ModelConflict(String),
+    /// A training ran past `train.max_secs` and was abandoned.
+    #[error(
+        "the training ran longer than train.max_secs ({limit_secs} s) and was abandoned; no model \
+         was written and the previous one keeps serving"
+    )]
+    TrainingTimedOut { limit_secs: u64 },
     /// A filter or boost expression that does not parse.
     #[error("{field}: {message}")]
     InvalidExpression { field: String, message: String },
@@ -68,6 +74,7 @@ impl EngineError {
             EngineError::Artifact(_) => "model_error",
             EngineError::TrainingBusy => "training_busy",
             EngineError::ModelConflict(_) => "model_conflict",
+            EngineError::TrainingTimedOut { .. } => "training_timeout",
             EngineError::InvalidExpression { .. } => "invalid_expression",
             EngineError::CursorExpired(_) => "cursor_expired",
             EngineError::UnknownName {

@@ -40,7 +40,7 @@ pub use cairn_store::{
     AuditRecord, CompactReport, Fault, FaultInjector, IoKind, StoreError, WriteFailure, ERASED_MARKER,
 };
 pub use catalog::{Catalog, KnownNames};
-pub use config::{Config, ConfigError, GateConfig, ModelsConfig};
+pub use config::{Config, ConfigError, GateConfig, ModelsConfig, ServerConfig};
 pub use error::{EngineError, NameKind};
 pub use recommend::{
     RecommendRequest, Recommendation, RecommendationSource, Recommendations, Warning, WarningCode,
@@ -112,6 +112,8 @@ pub struct Engine {
     training: AtomicBool,
     /// How far the running training is; `None` when none runs.
     training_status: std::sync::Mutex<Option<training::Tracker>>,
+    /// Trainings abandoned for running past `train.max_secs`, since this engine opened.
+    trainings_abandoned: AtomicU64,
     /// Computed lists kept for their later pages.
     lists: std::sync::Mutex<recommend::ListCache>,
     /// API keys by digest (see [`access`]).
@@ -186,6 +188,7 @@ impl Engine {
             models: ArcSwapOption::new(models),
             training: AtomicBool::new(false),
             training_status: Default::default(),
+            trainings_abandoned: AtomicU64::new(0),
             lists: Default::default(),
             keys: RwLock::new(keys),
             removals: AtomicU64::new(0),
@@ -492,14 +495,28 @@ impl Engine {
             return Err(EngineError::TrainingBusy);
         }
         *self.training_status_slot() = Some(training::Tracker::new(cairn_core::now_unix()));
+        let limit_secs = self.config.train.max_secs;
         let recorder = training::Recorder {
             slot: &self.training_status,
             observer: progress,
+            deadline: (limit_secs > 0)
+                .then(|| Instant::now() + std::time::Duration::from_secs(limit_secs)),
         };
-        let result = self.train_inner(&recorder, who, tamper);
+        let result = training::abandon_past_deadline(limit_secs, || {
+            self.train_inner(&recorder, who, tamper)
+        });
+        if let Err(e @ EngineError::TrainingTimedOut { .. }) = &result {
+            self.trainings_abandoned.fetch_add(1, Ordering::Relaxed);
+            tracing::error!("{e}");
+        }
         *self.training_status_slot() = None;
         self.training.store(false, Ordering::Release);
         result
+    }
+
+    /// Trainings abandoned for running past `train.max_secs` since this engine opened.
+    pub fn trainings_abandoned(&self) -> u64 {
+        self.trainings_abandoned.load(Ordering::Relaxed)
     }
 
     /// How far the running training is, or `None` when no training runs.
@@ -515,7 +532,7 @@ impl Engine {
 
     fn train_inner(
         &self,
-        progress: &dyn cairn_models::Progress,
+        progress: &training::Recorder<'_>,
         who: &str,
         tamper: &dyn Fn(&mut ModelSet),
     ) -> Result<TrainReport, EngineError> {
@@ -538,6 +555,8 @@ impl Engine {
             .config
             .fit_model_set_with_progress(&snapshot, &catalog, now, progress)?;
         let fit_seconds = fit_started.elapsed().as_secs_f64();
+        // The last stage may have run long: past the limit, nothing is saved.
+        progress.check_deadline();
         // Versions are never reused: a second training in the same second on the same log gets
         // a suffix.
         let base = models.version.clone();

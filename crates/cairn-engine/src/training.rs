@@ -2,10 +2,14 @@
 //! server can say it (`/readyz` while the first model trains) and forwards them to the caller's own
 //! [`Progress`] (the CLI's lines).
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Mutex;
+use std::time::Instant;
 
 use cairn_models::Progress;
 use cairn_pipeline::fit::TRAINING_STAGE;
+
+use crate::EngineError;
 
 /// The stage the engine reports while it reads the event log, before the pipeline's steps.
 pub(crate) const READING_EVENTS: &str = "reading events";
@@ -82,10 +86,22 @@ impl Tracker {
     }
 }
 
-/// Records every report in the engine's slot, then passes it on to the caller's observer.
+/// Records every report in the engine's slot, then passes it on to the caller's observer; past
+/// `deadline` (`train.max_secs`), abandons the training (see [`abandon_past_deadline`]).
 pub(crate) struct Recorder<'a> {
     pub(crate) slot: &'a Mutex<Option<Tracker>>,
     pub(crate) observer: &'a dyn Progress,
+    pub(crate) deadline: Option<Instant>,
+}
+
+impl Recorder<'_> {
+    /// Past the deadline, unwinds out of the training with [`DeadlinePassed`].
+    pub(crate) fn check_deadline(&self) {
+        if self.deadline.is_some_and(|d| Instant::now() >= d) {
+            // `resume_unwind` rather than `panic!`: no panic hook runs, so nothing is printed.
+            std::panic::resume_unwind(Box::new(DeadlinePassed));
+        }
+    }
 }
 
 impl Progress for Recorder<'_> {
@@ -94,6 +110,31 @@ impl Progress for Recorder<'_> {
             tracker.update(stage, done, total);
         }
         self.observer.update(stage, done, total);
+        self.check_deadline();
+    }
+}
+
+/// What a training past its deadline unwinds with.
+struct DeadlinePassed;
+
+/// Runs `train`, turning the unwind of a [`Recorder`] past its deadline into
+/// [`EngineError::TrainingTimedOut`]; any other panic goes on unwinding.
+///
+/// The pipeline offers no cancellation point of its own, but reports progress after every model
+/// iteration and stage, so the report is where a training is stopped. Unwinding drops only what
+/// the training built (its snapshot and half-fitted models): the engine's state changes only after
+/// the model file is written, which comes after the last deadline check. That is the same
+/// guarantee a SIGTERM relies on: no model file, the served model unchanged.
+pub(crate) fn abandon_past_deadline<T>(
+    limit_secs: u64,
+    train: impl FnOnce() -> Result<T, EngineError>,
+) -> Result<T, EngineError> {
+    match std::panic::catch_unwind(AssertUnwindSafe(train)) {
+        Ok(result) => result,
+        Err(payload) if payload.is::<DeadlinePassed>() => {
+            Err(EngineError::TrainingTimedOut { limit_secs })
+        }
+        Err(payload) => std::panic::resume_unwind(payload),
     }
 }
 
@@ -141,6 +182,7 @@ mod tests {
         let recorder = Recorder {
             slot: &slot,
             observer: &observer,
+            deadline: None,
         };
         recorder.update(TRAINING_STAGE, 1, 2);
         assert_eq!(slot.lock().unwrap().as_ref().unwrap().status().percent, 50);
@@ -153,10 +195,12 @@ mod tests {
 
 #[cfg(test)]
 mod engine_tests {
+    use std::time::Duration;
+
     use cairn_core::{Event, Item};
 
     use super::*;
-    use crate::{Config, Engine};
+    use crate::{Config, Engine, EngineError};
 
     #[test]
     fn training_reports_its_stages_and_clears_its_status_when_done() {
@@ -196,5 +240,61 @@ mod engine_tests {
         assert_eq!(last.3, Some(100));
         assert!(seen.iter().all(|s| s.3.is_some()));
         assert_eq!(engine.training_status(), None, "cleared after training");
+    }
+
+    #[test]
+    fn a_training_past_train_max_secs_is_abandoned_and_the_served_model_stays() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config {
+            data_dir: dir.path().to_path_buf(),
+            ..Config::default()
+        };
+        let first = {
+            let engine = Engine::open(config.clone()).unwrap();
+            engine
+                .put_items(vec![Item::new("a"), Item::new("b")])
+                .unwrap();
+            engine
+                .add_events(vec![
+                    Event::new("u", "a", "view"),
+                    Event::new("v", "b", "view"),
+                ])
+                .unwrap();
+            engine.train().unwrap().version
+        };
+        let files = || {
+            let mut names: Vec<_> = std::fs::read_dir(dir.path().join("models"))
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect();
+            names.sort();
+            names
+        };
+        let before = files();
+
+        let mut limited = config;
+        limited.train.max_secs = 1;
+        let engine = Engine::open(limited).unwrap();
+        engine
+            .add_events(vec![Event::new("w", "a", "view")])
+            .unwrap();
+        // The caller's observer is slow: the first report takes longer than the limit.
+        let slow = |_: &str, _: usize, _: usize| std::thread::sleep(Duration::from_millis(1100));
+        let err = engine.train_with_progress(&slow).unwrap_err();
+        assert!(
+            matches!(err, EngineError::TrainingTimedOut { limit_secs: 1 }),
+            "{err}"
+        );
+        assert_eq!(err.code(), "training_timeout");
+        assert_eq!(engine.trainings_abandoned(), 1);
+        assert_eq!(files(), before, "no model file written");
+        assert_eq!(engine.model_info().unwrap().version, first);
+        assert_eq!(engine.training_status(), None);
+        // Not stuck: the next training runs (and is abandoned the same way).
+        assert!(matches!(
+            engine.train_with_progress(&slow),
+            Err(EngineError::TrainingTimedOut { .. })
+        ));
+        assert_eq!(engine.trainings_abandoned(), 2);
     }
 }

@@ -27,6 +27,10 @@ use crate::PipelineError;
 pub struct TrainConfig {
     /// Background retraining period of `cairn serve`; 0 disables it.
     pub interval_secs: u64,
+    /// A training running longer than this many seconds is abandoned at its next progress report
+    /// (a model iteration or a stage): no model file is written and the served model stays; 0 =
+    /// no limit.
+    pub max_secs: u64,
     /// Popularity half-life; 0 gives all-time counts.
     pub popularity_half_life_days: f64,
     /// Trending compares this recent window...
@@ -51,6 +55,7 @@ impl Default for TrainConfig {
     fn default() -> Self {
         TrainConfig {
             interval_secs: 3600,
+            max_secs: 0,
             popularity_half_life_days: 30.0,
             trending_window_hours: 24.0,
             trending_baseline_days: 14.0,

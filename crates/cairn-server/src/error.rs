@@ -134,6 +134,7 @@ impl From<EngineError> for ApiError {
             | "not_found" => StatusCode::NOT_FOUND,
             "unprocessable" => StatusCode::UNPROCESSABLE_ENTITY,
             "training_busy" | "model_conflict" => StatusCode::CONFLICT,
+            "training_timeout" => StatusCode::SERVICE_UNAVAILABLE,
             "cursor_expired" => StatusCode::GONE,
             "store_in_use" | "storage_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
             // The disk under the store is full: the request was fine, and the same request

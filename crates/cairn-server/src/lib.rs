@@ -6,6 +6,7 @@
 
 pub mod auth;
 mod background;
+mod conn;
 pub mod dto;
 pub mod error;
 mod extract;
@@ -15,8 +16,9 @@ mod openapi;
 mod routes;
 mod scoring;
 mod state;
+mod tls;
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::io;
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,6 +33,7 @@ use utoipa::OpenApi as _;
 
 pub use background::{spawn_retention, spawn_retrainer, train_if_new_events};
 pub use error::{ApiError, ErrorBody};
+pub use tls::crypto_provider;
 
 use crate::auth::RateLimiter;
 use crate::error::ApiError as Error;
@@ -59,6 +62,7 @@ pub fn router(engine: Arc<Engine>) -> io::Result<Router> {
 
 fn build_router(engine: Arc<Engine>, keyless_open: bool) -> io::Result<Router> {
     let server = &engine.config().server;
+    let body_timeout = Duration::from_millis(server.body_timeout_ms);
     let auth_config = engine.config().auth.clone();
     let timeout = Duration::from_millis(server.request_timeout_ms);
     let max_body = server.max_body_bytes;
@@ -139,8 +143,16 @@ fn build_router(engine: Arc<Engine>, keyless_open: bool) -> io::Result<Router> {
 
     let metrics = Arc::clone(&state.metrics);
     // Outermost last: metrics see the final status, after panics and framework errors became JSON.
+    let body_limits = middleware::BodyLimits {
+        max_bytes: max_body,
+        timeout: Some(body_timeout).filter(|d| !d.is_zero()),
+    };
     let api = api
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn_with_state(
+            body_limits,
+            middleware::read_body,
+        ))
         .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::custom(middleware::panic_response))
         .layer(axum::middleware::from_fn(middleware::json_errors))
@@ -198,6 +210,8 @@ async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) ->
 }
 
 /// Serves the API on `listener` until `shutdown` completes, then finishes in-flight requests.
+/// Over HTTPS when `server.tls_cert` and `server.tls_key` are set; the connection limits of
+/// `server.*` apply (see the `conn` module).
 ///
 /// When events are stored but no model exists yet (a fresh import), a first training starts in the
 /// background at once, so recommendations do not stay empty until the first retraining period.
@@ -239,38 +253,34 @@ pub async fn serve(
     }
     tracing::info!(%addr, "serving the Cairn API");
     let keyless_open = addr.ip().is_loopback() || insecure;
-    let grace = Duration::from_secs(engine.config().server.shutdown_grace_secs);
+    let server = &engine.config().server;
+    let grace = Duration::from_secs(server.shutdown_grace_secs);
+    let limits = conn::Limits::from_config(server);
     let storage_probe = background::spawn_storage_probe(
         Arc::clone(&engine),
-        Duration::from_secs(engine.config().server.storage_retry_secs),
+        Duration::from_secs(server.storage_retry_secs),
     );
-    // Graceful, but bounded: after the signal, requests in flight (a forced training, a slow
-    // client) get `grace` to finish, then the server stops without them.
-    let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
-    let signal = async move {
-        shutdown.await;
-        let _ = stopping_tx.send(());
-    };
-    let server = axum::serve(listener, build_router(engine, keyless_open)?)
-        .with_graceful_shutdown(signal)
-        .into_future();
-    let deadline = async move {
-        if stopping_rx.await.is_err() {
-            std::future::pending::<()>().await;
+    let tls = match (&server.tls_cert, &server.tls_key) {
+        (Some(cert), Some(key)) => {
+            let tls = tls::Tls::load(cert, key)?;
+            tracing::info!(cert = %cert.display(), "serving HTTPS");
+            Some(tls)
         }
-        tokio::time::sleep(grace).await;
+        _ => None,
     };
-    let result = tokio::select! {
-        result = server => result,
-        () = deadline => {
-            tracing::warn!(
-                "requests still in flight {}s after the stop signal were abandoned \
-                 (server.shutdown_grace_secs)",
-                grace.as_secs()
-            );
-            Ok(())
-        }
-    };
+    let reloader = tls.as_ref().map(|t| t.spawn_reloader(tls::RELOAD_EVERY));
+    let result = conn::run(
+        listener,
+        build_router(engine, keyless_open)?,
+        limits,
+        tls,
+        shutdown,
+        grace,
+    )
+    .await;
+    if let Some(reloader) = reloader {
+        reloader.abort();
+    }
     storage_probe.abort();
     watcher.abort();
     result

@@ -44,6 +44,8 @@ pub struct EngineGauges {
     pub refused_versions: u64,
     /// The champion's version and creation time.
     pub champion: Option<(String, i64)>,
+    /// Trainings abandoned for running past `train.max_secs`.
+    pub trainings_abandoned: u64,
 }
 
 impl Default for HttpMetrics {
@@ -103,6 +105,7 @@ impl HttpMetrics {
                 gauge!("cairn_model_champion_created_seconds").set(*created as f64);
             }
             *last = now;
+            counter!("cairn_trainings_abandoned_total").absolute(engine.trainings_abandoned);
         });
         self.handle.run_upkeep();
         self.handle.render()

@@ -53,6 +53,79 @@ pub async fn timeout(State(limit): State<Duration>, req: Request, next: Next) ->
     }
 }
 
+/// How request bodies are read: `server.max_body_bytes` and `server.body_timeout_ms`.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimits {
+    pub max_bytes: usize,
+    /// `None` = no limit.
+    pub timeout: Option<Duration>,
+}
+
+/// Reads the whole request body before the handler runs: a `Content-Length` above
+/// `server.max_body_bytes` is answered 413 at once, without reading anything; a body that is not
+/// complete `server.body_timeout_ms` after the header is answered 408 `body_timeout`; a chunked body
+/// that grows past the limit is 413 too. The handler then gets the body from memory, so its own
+/// time (`request_timeout_ms`) does not count the client's upload.
+pub async fn read_body(State(limits): State<BodyLimits>, req: Request, next: Next) -> Response {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if let Some(declared) = declared {
+        if declared > limits.max_bytes as u64 {
+            return too_large(Some(declared), limits.max_bytes);
+        }
+    }
+    let (parts, body) = req.into_parts();
+    let read =
+        http_body_util::BodyExt::collect(http_body_util::Limited::new(body, limits.max_bytes));
+    let read = match limits.timeout {
+        Some(limit) => match tokio::time::timeout(limit, read).await {
+            Ok(read) => read,
+            Err(_) => {
+                return ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "body_timeout",
+                    format!(
+                        "the request body did not arrive within {} ms (server.body_timeout_ms); \
+                         send it at once, or a smaller one",
+                        limit.as_millis()
+                    ),
+                )
+                .into_response()
+            }
+        },
+        None => read.await,
+    };
+    match read {
+        Ok(collected) => {
+            let body = axum::body::Body::from(collected.to_bytes());
+            next.run(Request::from_parts(parts, body)).await
+        }
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => too_large(None, limits.max_bytes),
+        Err(e) => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "body_read_failed",
+            format!("the request body could not be read: {e}"),
+        )
+        .into_response(),
+    }
+}
+
+fn too_large(declared: Option<u64>, max: usize) -> Response {
+    let what = declared.map_or_else(
+        || "the request body is larger than".to_string(),
+        |n| format!("the request body declares {n} bytes, more than"),
+    );
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        format!("{what} the {max} bytes this server accepts (server.max_body_bytes); send smaller batches"),
+    )
+    .into_response()
+}
+
 /// The last line of the "every error is JSON" rule: an error response that some framework layer
 /// produced in plain text (or empty) is replaced by the JSON shape for its status.
 pub async fn json_errors(req: Request, next: Next) -> Response {

@@ -77,7 +77,12 @@ pub fn serve(engine: Arc<cairn_engine::Engine>) -> anyhow::Result<()> {
             .with_context(|| format!("cannot listen on {address}"))?;
         let bound = listener.local_addr()?;
         // Printed on stdout, one line, so scripts and tests can find the port when it was 0.
-        println!("cairn listening on http://{bound}");
+        let scheme = if server.tls_cert.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        println!("cairn listening on {scheme}://{bound}");
         let every = Duration::from_secs(engine.config().train.interval_secs);
         let retrainer = cairn_server::spawn_retrainer(Arc::clone(&engine), every);
         let retention = cairn_server::spawn_retention(Arc::clone(&engine));

@@ -36,9 +36,15 @@ pub fn text(out: &Output) -> String {
 /// `cairn serve` on port 0 over `dir`, without background retraining; returns the process and
 /// its base URL, read from the one line it prints when it listens.
 pub fn serve(dir: &Path) -> (Child, String) {
+    serve_with(dir, &[])
+}
+
+/// [`serve`] with more environment variables (`CAIRN_SERVER__TLS_CERT`, ...).
+pub fn serve_with(dir: &Path, envs: &[(&str, &std::ffi::OsStr)]) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_cairn"))
         .args(["serve", "--port", "0", "--data-dir"])
         .arg(dir)
+        .envs(envs.iter().copied())
         .env("CAIRN_TRAIN__INTERVAL_SECS", "0")
         .env("CAIRN_LOG", "warn")
         .stdout(Stdio::piped())

@@ -179,6 +179,7 @@ fn engine_gauges(engine: &cairn_engine::Engine) -> Result<EngineGauges, EngineEr
             .iter()
             .find(|v| v.champion)
             .map(|v| (v.meta.version.clone(), v.meta.created_at)),
+        trainings_abandoned: engine.trainings_abandoned(),
     })
 }
 
