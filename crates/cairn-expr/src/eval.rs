@@ -1,6 +1,8 @@
 //! Evaluation against one item. Values are borrowed views of the item, the user context or the
-//! compiled literals; nothing is allocated. Every value is treated as a sequence of scalars (a scalar is
-//! a sequence of one), which gives list fields their "any element" meaning in one place.
+//! compiled literals; nothing is allocated, but for one case: `==`/`in` between two long list
+//! fields, where a set of one side keeps the cost linear (see [`any_equal`]). Every value is
+//! treated as a sequence of scalars (a scalar is a sequence of one), which gives list fields their
+//! "any element" meaning in one place.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::LazyLock;
@@ -109,6 +111,18 @@ impl<'a> Value<'a> {
         }
     }
 
+    /// How many scalars the value holds.
+    fn len(self) -> usize {
+        match self {
+            Value::Missing => 0,
+            Value::Scalar(_) => 1,
+            Value::Labels(v) => v.len(),
+            Value::Scalars(v) => v.len(),
+            Value::Set(set) => set.len(),
+            Value::List(list) => list.len(),
+        }
+    }
+
     fn is_missing(self) -> bool {
         matches!(self, Value::Missing)
     }
@@ -190,7 +204,118 @@ fn operand<'a>(operand: &'a Operand, item: &'a Item, user: &UserContext<'a>) -> 
 /// Some element of `left` equals some element of `right`.
 #[inline]
 fn any_equal(left: Value<'_>, right: Value<'_>) -> bool {
-    left.any(|a| right.has(a))
+    match (left, right) {
+        // A set looks up in O(1): scan the other side.
+        (Value::Set(_), _) => right.any(|b| left.has(b)),
+        // Two list fields of an item (`tags == categories`): pairwise, an item with 1,000 tags and
+        // 100 categories costs 100,000 comparisons per comparison in the filter, and a 4 KiB
+        // filter holds ~180 of them. Past a small size, a set of one side keeps it linear.
+        (Value::Labels(_) | Value::Scalars(_), Value::Labels(_) | Value::Scalars(_))
+            if left.len().saturating_mul(right.len()) > PAIRWISE_LIMIT =>
+        {
+            let (small, large) = if left.len() <= right.len() {
+                (left, right)
+            } else {
+                (right, left)
+            };
+            let mut keys = HashSet::with_capacity(small.len());
+            small.any(|a| {
+                if let Some(k) = EqKey::of(a) {
+                    keys.insert(k);
+                }
+                false
+            });
+            large.any(|b| EqKey::of(b).is_some_and(|k| keys.contains(&k)))
+        }
+        _ => left.any(|a| right.has(a)),
+    }
+}
+
+/// Pairs of elements compared one by one before two list fields are compared through a set (for
+/// `==`) or through their extremes (for `<`, `<=`, `>`, `>=`).
+const PAIRWISE_LIMIT: usize = 256;
+
+/// A scalar as a hash key with `==`'s meaning: numbers by value (`-0 == 0`), NaN equal to nothing.
+#[derive(PartialEq, Eq, Hash)]
+enum EqKey<'a> {
+    Bool(bool),
+    Number(u64),
+    Str(&'a str),
+}
+
+impl<'a> EqKey<'a> {
+    fn of(x: ScalarRef<'a>) -> Option<Self> {
+        Some(match x {
+            ScalarRef::Bool(b) => EqKey::Bool(b),
+            ScalarRef::Number(n) if n.is_nan() => return None,
+            ScalarRef::Number(n) if n == 0.0 => EqKey::Number(0),
+            ScalarRef::Number(n) => EqKey::Number(n.to_bits()),
+            ScalarRef::Str(s) => EqKey::Str(s),
+        })
+    }
+}
+
+/// The smallest and largest number and string of a value (NaN left out): "some `a` of the left
+/// side is below some `b` of the right side" holds exactly when the left's smallest is below the
+/// right's largest, so ordered comparisons of long lists cost one pass over each side.
+#[derive(Default)]
+struct Extremes<'a> {
+    numbers: Option<(f64, f64)>,
+    strings: Option<(&'a str, &'a str)>,
+}
+
+impl<'a> Extremes<'a> {
+    fn of(v: Value<'a>) -> Self {
+        let mut e = Extremes::default();
+        v.any(|x| {
+            match x {
+                ScalarRef::Number(n) if !n.is_nan() => {
+                    let (lo, hi) = e.numbers.get_or_insert((n, n));
+                    *lo = lo.min(n);
+                    *hi = hi.max(n);
+                }
+                ScalarRef::Str(s) => {
+                    let (lo, hi) = e.strings.get_or_insert((s, s));
+                    *lo = (*lo).min(s);
+                    *hi = (*hi).max(s);
+                }
+                _ => {}
+            }
+            false
+        });
+        e
+    }
+}
+
+/// Whether some element of `left` stands in `op` (an ordering) to some element of `right`.
+fn any_ordered(op: CmpOp, left: Value<'_>, right: Value<'_>) -> bool {
+    if left.len().saturating_mul(right.len()) <= PAIRWISE_LIMIT {
+        return left.any(|a| right.any(|b| ordered(op, a, b)));
+    }
+    let (l, r) = (Extremes::of(left), Extremes::of(right));
+    // Lt/Le need the left's smallest against the right's largest; Gt/Ge the left's largest
+    // against the right's smallest.
+    let numbers = match (l.numbers, r.numbers) {
+        (Some((l_lo, l_hi)), Some((r_lo, r_hi))) => match op {
+            CmpOp::Lt => l_lo < r_hi,
+            CmpOp::Le => l_lo <= r_hi,
+            CmpOp::Gt => l_hi > r_lo,
+            CmpOp::Ge => l_hi >= r_lo,
+            CmpOp::Eq | CmpOp::Ne => false,
+        },
+        _ => false,
+    };
+    let strings = match (l.strings, r.strings) {
+        (Some((l_lo, l_hi)), Some((r_lo, r_hi))) => match op {
+            CmpOp::Lt => l_lo < r_hi,
+            CmpOp::Le => l_lo <= r_hi,
+            CmpOp::Gt => l_hi > r_lo,
+            CmpOp::Ge => l_hi >= r_lo,
+            CmpOp::Eq | CmpOp::Ne => false,
+        },
+        _ => false,
+    };
+    numbers || strings
 }
 
 /// Ordering holds only between two numbers or two strings; anything else is a type mismatch: false.
@@ -227,7 +352,7 @@ fn compare(op: CmpOp, left: Value<'_>, right: Value<'_>) -> bool {
     match op {
         CmpOp::Eq => any_equal(left, right),
         CmpOp::Ne => !left.is_missing() && !right.is_missing() && !any_equal(left, right),
-        _ => left.any(|a| right.any(|b| ordered(op, a, b))),
+        _ => any_ordered(op, left, right),
     }
 }
 
@@ -263,5 +388,73 @@ pub(crate) fn matches(node: &Node, item: &Item, user: &UserContext<'_>) -> bool 
         Node::Contains { left, right } => {
             contains(operand(left, item, user), operand(right, item, user))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn scalar() -> impl Strategy<Value = Scalar> {
+        prop_oneof![
+            any::<bool>().prop_map(Scalar::Bool),
+            prop_oneof![
+                Just(f64::NAN),
+                Just(0.0),
+                Just(-0.0),
+                (-20i32..20).prop_map(f64::from)
+            ]
+            .prop_map(Scalar::Number),
+            "[a-d]{0,2}".prop_map(Scalar::String),
+        ]
+    }
+
+    /// The definition: some pair of elements satisfies the comparison.
+    fn pairwise(op: CmpOp, left: Value<'_>, right: Value<'_>) -> bool {
+        match op {
+            CmpOp::Eq => left.any(|a| right.any(|b| a == b)),
+            _ => left.any(|a| right.any(|b| ordered(op, a, b))),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 400, rng_seed: proptest::test_runner::RngSeed::Fixed(7), ..ProptestConfig::default() })]
+
+        /// Long lists take the set and extremes shortcuts; they must mean what pairwise means.
+        #[test]
+        fn long_list_comparisons_agree_with_pairwise(
+            left in prop::collection::vec(scalar(), 0..60),
+            right in prop::collection::vec(scalar(), 0..60),
+        ) {
+            let labels_l: Vec<String> = left.iter().filter_map(|s| match s {
+                Scalar::String(s) => Some(s.clone()),
+                _ => None,
+            }).collect();
+            let pairs = [
+                (Value::Scalars(&left), Value::Scalars(&right)),
+                (Value::Labels(&labels_l), Value::Scalars(&right)),
+            ];
+            for (l, r) in pairs {
+                prop_assert_eq!(any_equal(l, r), pairwise(CmpOp::Eq, l, r));
+                for op in [CmpOp::Lt, CmpOp::Le, CmpOp::Gt, CmpOp::Ge] {
+                    prop_assert_eq!(any_ordered(op, l, r), pairwise(op, l, r), "{:?}", op);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_shortcuts_are_taken_past_the_pairwise_limit() {
+        let a: Vec<String> = (0..1000).map(|i| format!("t{i}")).collect();
+        let b: Vec<String> = (0..100).map(|i| format!("c{i}")).collect();
+        assert!(Value::Labels(&a).len() * Value::Labels(&b).len() > PAIRWISE_LIMIT);
+        assert!(!any_equal(Value::Labels(&a), Value::Labels(&b)));
+        let mut c = b.clone();
+        c.push("t999".into());
+        assert!(any_equal(Value::Labels(&a), Value::Labels(&c)));
+        assert!(any_ordered(CmpOp::Lt, Value::Labels(&b), Value::Labels(&a)));
+        assert!(!any_ordered(CmpOp::Gt, Value::Labels(&b), Value::Labels(&a)));
     }
 }
