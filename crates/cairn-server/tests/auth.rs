@@ -335,6 +335,7 @@ fn keys_with_their_own_limits_get_429_at_their_own_rates_and_their_last_use_is_k
         (&body["rate_limit_per_sec"], &body["rate_limit_burst"]),
         (&json!(0.0), &json!(1))
     );
+    let admin_token = admin.clone();
     let admin = Some(admin.as_str());
     let (slow_id, slow, _) = create(
         admin,
@@ -367,7 +368,7 @@ fn keys_with_their_own_limits_get_429_at_their_own_rates_and_their_last_use_is_k
     assert_eq!(allowed(&slow), 2);
     assert_eq!(allowed(&fast), 7);
     assert_eq!(allowed(&plain), 3);
-    assert_eq!(allowed(admin.unwrap()), 10);
+    assert_eq!(allowed(&admin_token), 10);
 
     // Wrong limits are refused.
     for (body, field) in [
