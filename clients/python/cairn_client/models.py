@@ -132,9 +132,16 @@ class CreatedKeyBody(TypedDict, total=False):
     # Unix seconds.
     created_at: Required[int]
     id: Required[str]
-    # Unix seconds of the key's last request seen by this server process; null when none.
+    # Unix seconds of the key's last request; null when none. Kept in memory on every request
+    # and written to the store at most once a minute per key, so after a restart it may be up to
+    # a minute old.
     last_used_at: Optional[int]
     name: Required[str]
+    # The key's own burst; null with `rate_limit_per_sec`.
+    rate_limit_burst: Optional[int]
+    # The key's own rate limit (requests per second, 0: not limited); null: the configured
+    # default applies.
+    rate_limit_per_sec: Optional[float]
     scope: Required[str]
     # Send as `Authorization: Bearer <token>`. Store it now; it cannot be shown again.
     token: Required[str]
@@ -239,9 +246,16 @@ class KeyInfo(TypedDict, total=False):
     # Unix seconds.
     created_at: Required[int]
     id: Required[str]
-    # Unix seconds of the key's last request seen by this server process; null when none.
+    # Unix seconds of the key's last request; null when none. Kept in memory on every request
+    # and written to the store at most once a minute per key, so after a restart it may be up to
+    # a minute old.
     last_used_at: Optional[int]
     name: Required[str]
+    # The key's own burst; null with `rate_limit_per_sec`.
+    rate_limit_burst: Optional[int]
+    # The key's own rate limit (requests per second, 0: not limited); null: the configured
+    # default applies.
+    rate_limit_per_sec: Optional[float]
     scope: Required[str]
 
 
@@ -329,6 +343,12 @@ class NewKey(TypedDict, total=False):
 
     # What the key is for, e.g. `backend` (1 to 100 characters).
     name: Required[str]
+    # Requests the key may make at once; only with `rate_limit_per_sec`, whose value rounded up
+    # it defaults to.
+    rate_limit_burst: Optional[int]
+    # The key's own rate limit in requests per second (0: this key is not limited); absent: the
+    # configured default (`auth.rate_limit_per_sec`) applies to it.
+    rate_limit_per_sec: Optional[float]
     # `read`, `ingest` or `admin`; each includes the ones before it.
     scope: Required[str]
 

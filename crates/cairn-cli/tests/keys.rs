@@ -71,3 +71,47 @@ fn a_store_in_use_is_named_with_the_api_to_use_instead() {
     let err = text(&out.stderr);
     assert!(err.contains("in use") && err.contains("/v1/keys"), "{err}");
 }
+
+#[test]
+fn keys_carry_their_own_rate_limit_in_the_listing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = cairn(
+        dir.path(),
+        &[
+            "keys",
+            "create",
+            "--scope",
+            "ingest",
+            "--name",
+            "app",
+            "--rate-limit-per-sec",
+            "50",
+            "--burst",
+            "100",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = cairn(
+        dir.path(),
+        &["keys", "create", "--scope", "read", "--name", "web"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // A burst needs a rate; a negative rate is refused.
+    for bad in [&["--burst", "5"][..], &["--rate-limit-per-sec", "-1"][..]] {
+        let mut args = vec!["keys", "create", "--scope", "read", "--name", "x"];
+        args.extend_from_slice(bad);
+        let out = cairn(dir.path(), &args);
+        assert!(!out.status.success(), "{bad:?}");
+    }
+
+    let listing = text(&cairn(dir.path(), &["keys", "list"]).stdout);
+    let lines: Vec<&str> = listing.lines().collect();
+    assert_eq!(lines.len(), 2, "{listing}");
+    let app = lines.iter().find(|l| l.contains("\tapp\t")).unwrap();
+    assert!(
+        app.ends_with("\tlast used never\trate limit 50/s burst 100"),
+        "{app}"
+    );
+    let web = lines.iter().find(|l| l.contains("\tweb\t")).unwrap();
+    assert!(web.ends_with("\trate limit default"), "{web}");
+}

@@ -67,17 +67,69 @@ impl FromStr for Scope {
 }
 
 /// A key as callers see it: never the token, never the digest.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ApiKey {
     pub id: String,
     pub name: String,
     pub scope: Scope,
     /// Unix seconds.
     pub created_at: i64,
-    /// Unix seconds of the last request made with the key in this process, if any (kept in memory,
-    /// not written to the store on every request).
+    /// Unix seconds of the last request made with the key, if any: kept in memory on every
+    /// request, written to the store at most once a minute per key ([`KEY_USE_WRITE_SECS`]).
     pub last_used_at: Option<i64>,
+    /// The key's own rate limit; `None` uses the configured default (`auth.rate_limit_per_sec`).
+    pub rate_limit: Option<RateLimit>,
 }
+
+/// A key's own request limit, a token bucket: `burst` requests at once, refilled at `per_sec`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateLimit {
+    /// Requests per second on average; 0 means this key is not limited.
+    pub per_sec: f64,
+    /// Requests at once (at least 1).
+    pub burst: u32,
+}
+
+/// Highest per-key rate accepted, in requests per second.
+pub const MAX_RATE_LIMIT: f64 = 1_000_000.0;
+
+impl RateLimit {
+    /// A limit from its two request fields: `burst` defaults to one second's worth of the rate
+    /// (at least 1); a burst without a rate is refused.
+    pub fn from_request(
+        per_sec: Option<f64>,
+        burst: Option<u32>,
+    ) -> Result<Option<RateLimit>, crate::EngineError> {
+        let Some(per_sec) = per_sec else {
+            return match burst {
+                None => Ok(None),
+                Some(_) => Err(crate::EngineError::invalid(
+                    "rate_limit_burst",
+                    "needs rate_limit_per_sec: give both, or neither to use the configured default",
+                )),
+            };
+        };
+        if !(per_sec.is_finite() && (0.0..=MAX_RATE_LIMIT).contains(&per_sec)) {
+            return Err(crate::EngineError::invalid(
+                "rate_limit_per_sec",
+                format!(
+                    "{per_sec} must be a number from 0 (no limit for this key) to {MAX_RATE_LIMIT}"
+                ),
+            ));
+        }
+        let burst = burst.unwrap_or_else(|| per_sec.ceil().clamp(1.0, f64::from(u32::MAX)) as u32);
+        if burst == 0 {
+            return Err(crate::EngineError::invalid(
+                "rate_limit_burst",
+                "must be at least 1 (requests at once)",
+            ));
+        }
+        Ok(Some(RateLimit { per_sec, burst }))
+    }
+}
+
+/// A key's last use is written to the store at most once in this many seconds.
+pub const KEY_USE_WRITE_SECS: i64 = 60;
 
 /// A key just created, with its token: the only time the token is available.
 #[derive(Debug, Clone)]
@@ -95,6 +147,8 @@ struct Entry {
     key: ApiKey,
     digest: [u8; 32],
     last_used: AtomicI64,
+    /// The last use written to the store (or claimed for writing), [`UNUSED`] when none.
+    last_written: AtomicI64,
 }
 
 /// The keys in memory, by digest. Written through to the store by [`KeyRing::create`] and
@@ -121,6 +175,10 @@ impl KeyRing {
                     record.id
                 ))
             })?;
+            let rate_limit = record.rate_limit_per_sec.map(|per_sec| RateLimit {
+                per_sec,
+                burst: record.rate_limit_burst.unwrap_or(1).max(1),
+            });
             ring.insert(
                 ApiKey {
                     id: record.id,
@@ -128,6 +186,7 @@ impl KeyRing {
                     scope,
                     created_at: record.created_at,
                     last_used_at: record.last_used_at,
+                    rate_limit,
                 },
                 digest,
             );
@@ -136,13 +195,14 @@ impl KeyRing {
     }
 
     fn insert(&mut self, key: ApiKey, digest: [u8; 32]) {
-        let last_used = AtomicI64::new(key.last_used_at.unwrap_or(UNUSED));
+        let last_used = key.last_used_at.unwrap_or(UNUSED);
         self.by_digest.insert(
             digest,
             Arc::new(Entry {
                 key,
                 digest,
-                last_used,
+                last_used: AtomicI64::new(last_used),
+                last_written: AtomicI64::new(last_used),
             }),
         );
     }
@@ -157,6 +217,7 @@ impl KeyRing {
         store: &dyn Store,
         name: &str,
         scope: Scope,
+        rate_limit: Option<RateLimit>,
         now: i64,
     ) -> Result<CreatedKey, crate::EngineError> {
         let name = name.trim();
@@ -176,15 +237,9 @@ impl KeyRing {
             scope,
             created_at: now,
             last_used_at: None,
+            rate_limit,
         };
-        store.put_key(&KeyRecord {
-            id: key.id.clone(),
-            name: key.name.clone(),
-            scope: scope.as_str().to_string(),
-            digest: hex(&digest),
-            created_at: now,
-            last_used_at: None,
-        })?;
+        store.put_key(&record(&key, &digest))?;
         self.insert(key.clone(), digest);
         Ok(CreatedKey { key, token })
     }
@@ -203,8 +258,10 @@ impl KeyRing {
         Ok(self.by_digest.remove(&digest).map(|e| e.snapshot()))
     }
 
-    /// The key this token belongs to, marking it used at `now`.
-    pub fn authenticate(&self, token: &str, now: i64) -> Option<ApiKey> {
+    /// The key this token belongs to, marking it used at `now`, and whether this use is the one
+    /// to write to the store: the first one [`KEY_USE_WRITE_SECS`] or more after the last written
+    /// (claimed here when `claim`, so that concurrent requests write it once).
+    pub fn authenticate(&self, token: &str, now: i64, claim: bool) -> Option<(ApiKey, bool)> {
         let presented = sha256(token);
         let entry = self.by_digest.get(&presented)?;
         // The map found the entry by digest; confirm it without an early exit, so a timing
@@ -213,7 +270,24 @@ impl KeyRing {
             return None;
         }
         entry.last_used.store(now, Ordering::Relaxed);
-        Some(entry.snapshot())
+        let written = entry.last_written.load(Ordering::Relaxed);
+        let due = claim
+            && (written == UNUSED || now.saturating_sub(written) >= KEY_USE_WRITE_SECS)
+            && entry
+                .last_written
+                .compare_exchange(written, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok();
+        Some((entry.snapshot(), due))
+    }
+
+    /// Writes key `id`'s last use, `at`, to the store (a no-op for a key revoked meanwhile).
+    pub fn write_use(&self, store: &dyn Store, id: &str, at: i64) -> Result<(), StoreError> {
+        let Some(entry) = self.by_digest.values().find(|e| e.key.id == id) else {
+            return Ok(());
+        };
+        let mut key = entry.snapshot();
+        key.last_used_at = Some(at.max(key.last_used_at.unwrap_or(at)));
+        store.put_key(&record(&key, &entry.digest))
     }
 
     /// Every key, in creation order (then id).
@@ -231,6 +305,20 @@ impl Entry {
             last_used_at: (used != UNUSED).then_some(used),
             ..self.key.clone()
         }
+    }
+}
+
+/// The stored form of a key.
+fn record(key: &ApiKey, digest: &[u8; 32]) -> KeyRecord {
+    KeyRecord {
+        id: key.id.clone(),
+        name: key.name.clone(),
+        scope: key.scope.as_str().to_string(),
+        digest: hex(digest),
+        created_at: key.created_at,
+        last_used_at: key.last_used_at,
+        rate_limit_per_sec: key.rate_limit.map(|l| l.per_sec),
+        rate_limit_burst: key.rate_limit.map(|l| l.burst),
     }
 }
 
@@ -289,26 +377,34 @@ mod tests {
         let store = EmbeddedStore::open(dir.path()).unwrap();
         let mut ring = KeyRing::load(&store).unwrap();
         assert!(ring.is_empty());
-        let a = ring.create(&store, "backend", Scope::Ingest, 100).unwrap();
-        let b = ring.create(&store, "ops", Scope::Admin, 101).unwrap();
+        let a = ring
+            .create(&store, "backend", Scope::Ingest, None, 100)
+            .unwrap();
+        let b = ring.create(&store, "ops", Scope::Admin, None, 101).unwrap();
         assert!(a.token.starts_with(TOKEN_PREFIX));
         assert_eq!(a.token.len(), TOKEN_PREFIX.len() + 64);
         assert_ne!(a.token, b.token);
         assert_ne!(a.key.id, b.key.id);
-        let found = ring.authenticate(&a.token, 200).unwrap();
+        let (found, _) = ring.authenticate(&a.token, 200, true).unwrap();
         assert_eq!(
             (found.id.as_str(), found.scope),
             (a.key.id.as_str(), Scope::Ingest)
         );
         assert_eq!(ring.list()[0].last_used_at, Some(200));
-        assert_eq!(ring.authenticate("cairn_nope", 200), None);
+        assert_eq!(
+            ring.authenticate("cairn_nope", 200, true).map(|(k, _)| k),
+            None
+        );
         let mut wrong = a.token.clone();
         wrong.pop();
         wrong.push('x');
-        assert_eq!(ring.authenticate(&wrong, 200), None);
+        assert_eq!(ring.authenticate(&wrong, 200, true).map(|(k, _)| k), None);
 
         let reloaded = KeyRing::load(&store).unwrap();
-        assert_eq!(reloaded.authenticate(&b.token, 300).unwrap().name, "ops");
+        assert_eq!(
+            reloaded.authenticate(&b.token, 300, true).unwrap().0.name,
+            "ops"
+        );
         let stored = store.list_keys().unwrap();
         assert!(stored
             .iter()
@@ -319,8 +415,86 @@ mod tests {
             "backend"
         );
         assert_eq!(ring.revoke(&store, &a.key.id).unwrap(), None);
-        assert_eq!(ring.authenticate(&a.token, 300), None);
+        assert_eq!(ring.authenticate(&a.token, 300, true).map(|(k, _)| k), None);
         assert_eq!(KeyRing::load(&store).unwrap().list().len(), 1);
+    }
+
+    #[test]
+    fn own_rate_limits_are_stored_and_last_use_is_written_once_a_minute() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        let mut ring = KeyRing::default();
+        let limit = RateLimit::from_request(Some(50.0), Some(100)).unwrap();
+        let app = ring
+            .create(&store, "app", Scope::Ingest, limit, 1_000)
+            .unwrap();
+        let plain = ring
+            .create(&store, "plain", Scope::Read, None, 1_000)
+            .unwrap();
+        // Both were created in the same second: listed by (created_at, id), so find them by name.
+        let by_name =
+            |keys: Vec<ApiKey>, name: &str| keys.into_iter().find(|k| k.name == name).unwrap();
+        let reloaded = KeyRing::load(&store).unwrap().list();
+        assert_eq!(
+            by_name(reloaded.clone(), "app").rate_limit,
+            Some(RateLimit {
+                per_sec: 50.0,
+                burst: 100
+            })
+        );
+        assert_eq!(by_name(reloaded, "plain").rate_limit, None);
+
+        // The first use is due for writing; uses within the minute after it are not.
+        let mut due = Vec::new();
+        for t in [2_000, 2_001, 2_059, 2_060, 2_061] {
+            let (key, write) = ring.authenticate(&app.token, t, true).unwrap();
+            assert_eq!(key.last_used_at, Some(t));
+            due.push(write);
+            if write {
+                ring.write_use(&store, &key.id, t).unwrap();
+            }
+        }
+        assert_eq!(due, [true, false, false, true, false]);
+        // In the store: the last written use, not the newest one in memory.
+        let stored = KeyRing::load(&store).unwrap().list();
+        let stored_app = by_name(stored.clone(), "app");
+        assert_eq!(stored_app.last_used_at, Some(2_060));
+        assert_eq!(stored_app.rate_limit, limit);
+        assert_eq!(by_name(stored, "plain").last_used_at, None);
+        // A reloaded ring counts the minute from the stored use.
+        let ring2 = KeyRing::load(&store).unwrap();
+        assert!(!ring2.authenticate(&app.token, 2_100, true).unwrap().1);
+        assert!(ring2.authenticate(&app.token, 2_120, true).unwrap().1);
+        assert!(ring2.authenticate(&plain.token, 2_120, true).unwrap().1);
+        // A revoked key's use writes nothing back.
+        ring.revoke(&store, &app.key.id).unwrap();
+        ring.write_use(&store, &app.key.id, 3_000).unwrap();
+        assert_eq!(store.list_keys().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn rate_limits_from_requests() {
+        let limit = |r, b| RateLimit::from_request(r, b);
+        assert_eq!(limit(None, None).unwrap(), None);
+        assert_eq!(
+            limit(Some(2.5), None).unwrap(),
+            Some(RateLimit {
+                per_sec: 2.5,
+                burst: 3
+            })
+        );
+        assert_eq!(limit(Some(0.0), None).unwrap().unwrap().burst, 1);
+        for (r, b, field) in [
+            (None, Some(5), "rate_limit_burst"),
+            (Some(-1.0), None, "rate_limit_per_sec"),
+            (Some(f64::NAN), None, "rate_limit_per_sec"),
+            (Some(1e9), None, "rate_limit_per_sec"),
+            (Some(5.0), Some(0), "rate_limit_burst"),
+        ] {
+            let err = limit(r, b).unwrap_err();
+            assert_eq!(err.code(), "invalid_argument");
+            assert!(err.to_string().contains(field), "{err}");
+        }
     }
 
     #[test]
@@ -329,7 +503,7 @@ mod tests {
         let store = EmbeddedStore::open(dir.path()).unwrap();
         let mut ring = KeyRing::default();
         for bad in ["", "   ", &"x".repeat(MAX_KEY_NAME + 1)] {
-            let err = ring.create(&store, bad, Scope::Read, 1).unwrap_err();
+            let err = ring.create(&store, bad, Scope::Read, None, 1).unwrap_err();
             assert_eq!(err.code(), "invalid_argument");
         }
         assert!(ring.is_empty());

@@ -32,6 +32,14 @@ pub struct UserExport {
     pub events: Vec<cairn_core::StoredEvent>,
 }
 
+/// One record of an export (see [`Engine::export_each`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Exported {
+    Item(cairn_core::Item),
+    User(cairn_core::User),
+    Event(cairn_core::Event),
+}
+
 /// What [`export`](Engine::export) writes: one JSON object per line, as `cairn import` reads them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExportKind {
@@ -95,23 +103,51 @@ impl Engine {
 
     /// Writes every item, user or event as JSON lines; returns how many.
     pub fn export(&self, kind: ExportKind, out: &mut dyn Write) -> Result<u64, EngineError> {
-        let mut n = 0u64;
         let mut failed: Option<std::io::Error> = None;
-        let mut line = |value: serde_json::Value| {
-            if failed.is_none() {
-                let written = serde_json::to_writer(&mut *out, &value)
-                    .map_err(std::io::Error::from)
-                    .and_then(|()| out.write_all(b"\n"));
-                match written {
-                    Ok(()) => n += 1,
-                    Err(e) => failed = Some(e),
+        let n = self.export_each(kind, &mut |record| {
+            let value = match record {
+                Exported::Item(item) => json(&item),
+                Exported::User(user) => json(&user),
+                Exported::Event(event) => json(&event),
+            };
+            let written = serde_json::to_writer(&mut *out, &value)
+                .map_err(std::io::Error::from)
+                .and_then(|()| out.write_all(b"\n"));
+            match written {
+                Ok(()) => true,
+                Err(e) => {
+                    failed = Some(e);
+                    false
                 }
             }
-            failed.is_none()
+        })?;
+        match failed {
+            Some(e) => Err(EngineError::Unprocessable(format!(
+                "writing the export: {e}"
+            ))),
+            None => Ok(n),
+        }
+    }
+
+    /// Hands every item (in id order), user (in id order) or event (in log order, as `cairn import`
+    /// reads it back) to `visit`, until it returns `false`; returns how many it accepted.
+    pub fn export_each(
+        &self,
+        kind: ExportKind,
+        visit: &mut dyn FnMut(Exported) -> bool,
+    ) -> Result<u64, EngineError> {
+        let mut n = 0u64;
+        let mut going = true;
+        let mut give = |record: Exported| {
+            if going {
+                going = visit(record);
+                n += u64::from(going);
+            }
+            going
         };
         match kind {
             ExportKind::Items => self.store.scan_items(&mut |item| {
-                line(json(&item));
+                give(Exported::Item(item));
             })?,
             ExportKind::Users => {
                 let mut after: Option<String> = None;
@@ -119,21 +155,25 @@ impl Engine {
                     let page = self.store.list_users(after.as_deref(), 1000)?;
                     let Some(last) = page.last() else { break };
                     after = Some(last.id.clone());
-                    if !page.into_iter().all(|u| line(json(&u))) {
+                    if !page.into_iter().all(|u| give(Exported::User(u))) {
                         break;
                     }
                 }
             }
             ExportKind::Events => self
                 .store
-                .scan_events(0, &mut |e| line(json(&e.into_event())))?,
+                .scan_events(0, &mut |e| give(Exported::Event(e.into_event())))?,
         }
-        match failed {
-            Some(e) => Err(EngineError::Unprocessable(format!(
-                "writing the export: {e}"
-            ))),
-            None => Ok(n),
-        }
+        Ok(n)
+    }
+
+    /// The training snapshot exactly as [`train`](Engine::train) reads it: every event of a known
+    /// type in log order, as (user, item, signed strength, unix seconds) over interned ids.
+    pub fn training_snapshot(&self) -> Result<cairn_pipeline::Snapshot, EngineError> {
+        Ok(crate::store_scan::read_snapshot(
+            self.store.as_ref(),
+            &self.config.event_types,
+        )?)
     }
 }
 

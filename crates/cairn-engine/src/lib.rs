@@ -31,7 +31,7 @@ use cairn_store::{DeletedUser, EmbeddedStore, Store, StoreStats};
 use crate::access::KeyRing;
 use crate::registry::{Alias, HistoryEntry, Registry, VersionMeta, VersionStatus, VersionView};
 
-pub use access::{ApiKey, CreatedKey, Scope};
+pub use access::{ApiKey, CreatedKey, RateLimit, Scope};
 
 pub use cairn_models::Progress;
 pub use cairn_pipeline::fit::TRAINING_STAGE;
@@ -896,8 +896,23 @@ impl Engine {
 
     /// Creates a key and stores its digest; the returned token is never available again.
     pub fn create_key(&self, name: &str, scope: Scope) -> Result<CreatedKey, EngineError> {
-        self.keys_mut()
-            .create(self.store.as_ref(), name, scope, cairn_core::now_unix())
+        self.create_key_limited(name, scope, None)
+    }
+
+    /// Creates a key with its own rate limit (`None`: the configured default applies to it).
+    pub fn create_key_limited(
+        &self,
+        name: &str,
+        scope: Scope,
+        rate_limit: Option<access::RateLimit>,
+    ) -> Result<CreatedKey, EngineError> {
+        self.keys_mut().create(
+            self.store.as_ref(),
+            name,
+            scope,
+            rate_limit,
+            cairn_core::now_unix(),
+        )
     }
 
     /// Every key (never a token or digest), oldest first.
@@ -914,7 +929,22 @@ impl Engine {
 
     /// The key a bearer token belongs to, if any.
     pub fn authenticate(&self, token: &str) -> Option<ApiKey> {
-        self.keys().authenticate(token, cairn_core::now_unix())
+        self.keys()
+            .authenticate(token, cairn_core::now_unix(), false)
+            .map(|(key, _)| key)
+    }
+
+    /// The key a bearer token belongs to, if any, and whether this use should be written to the
+    /// store now with [`record_key_use`](Engine::record_key_use): true for the first use at least
+    /// a minute after the last written one, so a key costs at most one store write a minute.
+    pub fn authenticate_use(&self, token: &str) -> Option<(ApiKey, bool)> {
+        self.keys()
+            .authenticate(token, cairn_core::now_unix(), true)
+    }
+
+    /// Writes key `id`'s last use, `at` (unix seconds), to the store; nothing for a revoked key.
+    pub fn record_key_use(&self, id: &str, at: i64) -> Result<(), EngineError> {
+        Ok(self.keys().write_use(self.store.as_ref(), id, at)?)
     }
 
     /// Appends an administrative action to the audit log; returns its position.

@@ -46,7 +46,9 @@ pub enum ImportError {
     Layout { path: PathBuf, message: String },
     #[error("{dir} does not look like a MovieLens dataset: {message}")]
     UnknownDataset { dir: PathBuf, message: String },
-    #[error("cannot tell the format of {path}; name it *.csv or *.jsonl, or pass --format")]
+    #[error(
+        "cannot tell the format of {path}; name it *.csv, *.jsonl or *.parquet, or pass --format"
+    )]
     UnknownFormat { path: PathBuf },
 }
 

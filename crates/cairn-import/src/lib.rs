@@ -1,5 +1,5 @@
-//! Bulk import for Cairn: streaming readers for generic CSV/JSONL files and the MovieLens datasets,
-//! and the demo shop generator. Readers only parse and check records; they know nothing of storage.
+//! Bulk import for Cairn: streaming readers for generic CSV, JSONL and Parquet files (and the
+//! Parquet writer of `cairn export`) and the MovieLens datasets, and the demo shop generator. Readers only parse and check records; they know nothing of storage.
 //! Each yields `(line, Result<record, RowError>)` so that the caller decides whether a bad row is
 //! skipped or rejects the whole import.
 
@@ -9,6 +9,7 @@ pub mod demo;
 pub mod error;
 pub mod generic;
 pub mod movielens;
+pub mod parquet_files;
 pub mod source;
 
 pub use csv_records::{CsvOptions, DEFAULT_MAX_RECORD_LINES};

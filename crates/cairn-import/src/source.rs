@@ -24,7 +24,11 @@ impl ByteCounter {
     }
 
     fn add(&self, n: usize) {
-        self.0.fetch_add(n as u64, Ordering::Relaxed);
+        self.add_u64(n as u64);
+    }
+
+    pub(crate) fn add_u64(&self, n: u64) {
+        self.0.fetch_add(n, Ordering::Relaxed);
     }
 }
 

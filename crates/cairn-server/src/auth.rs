@@ -7,14 +7,14 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use cairn_engine::{ApiKey, AuditRecord, Scope, ERASED_MARKER};
+use cairn_engine::{ApiKey, AuditRecord, RateLimit, Scope, ERASED_MARKER};
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -79,10 +79,12 @@ pub fn check_exposure(ip: IpAddr, has_keys: bool, insecure: bool) -> Result<(), 
     ))
 }
 
-/// Per-key token buckets: each key may make `burst` requests at once and `rate` per second on average.
+/// Per-key token buckets: each key may make `burst` requests at once and `rate` per second on
+/// average, by its own limit when it has one ([`cairn_engine::RateLimit`]), else by the configured
+/// default (`auth.rate_limit_per_sec`, `auth.rate_limit_burst`).
 pub struct RateLimiter {
-    rate: f64,
-    burst: f64,
+    /// `None` when the default is no limit (rate 0).
+    default: Option<RateLimit>,
     buckets: Mutex<HashMap<String, Bucket>>,
 }
 
@@ -92,30 +94,38 @@ struct Bucket {
 }
 
 impl RateLimiter {
-    /// `None` when `rate` is 0 (no limit).
-    pub fn new(rate: f64, burst: u32) -> Option<RateLimiter> {
-        (rate > 0.0).then(|| RateLimiter {
-            rate,
-            burst: f64::from(burst.max(1)),
+    /// The default limit is `rate` per second with `burst` at once; `rate` 0 means no default limit
+    /// (keys with their own limit are still held to it).
+    pub fn new(rate: f64, burst: u32) -> RateLimiter {
+        RateLimiter {
+            default: (rate > 0.0).then_some(RateLimit {
+                per_sec: rate,
+                burst: burst.max(1),
+            }),
             buckets: Mutex::new(HashMap::new()),
-        })
+        }
     }
 
-    /// Takes one token from `key`'s bucket at `now`, or says how long until one is there.
-    pub fn check(&self, key: &str, now: Instant) -> Result<(), Duration> {
+    /// Takes one token from `key`'s bucket at `now`, by the key's `own` limit or else the default,
+    /// or says how long until one is there. A key whose limit is a rate of 0 is never limited.
+    pub fn check(&self, key: &str, own: Option<RateLimit>, now: Instant) -> Result<(), Duration> {
+        let Some(limit) = own.or(self.default).filter(|l| l.per_sec > 0.0) else {
+            return Ok(());
+        };
+        let (rate, burst) = (limit.per_sec, f64::from(limit.burst.max(1)));
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         let bucket = buckets.entry(key.to_string()).or_insert(Bucket {
-            tokens: self.burst,
+            tokens: burst,
             at: now,
         });
         let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
-        bucket.tokens = (bucket.tokens + elapsed * self.rate).min(self.burst);
+        bucket.tokens = (bucket.tokens + elapsed * rate).min(burst);
         bucket.at = now;
         if bucket.tokens >= 1.0 {
             bucket.tokens -= 1.0;
             Ok(())
         } else {
-            Err(Duration::from_secs_f64((1.0 - bucket.tokens) / self.rate))
+            Err(Duration::from_secs_f64((1.0 - bucket.tokens) / rate))
         }
     }
 
@@ -164,12 +174,18 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
     let Some(needed) = required_scope(req.method(), &route) else {
         return next.run(req).await;
     };
-    let caller = match identify(&state, &req, needed) {
-        Ok(caller) => caller,
+    let (caller, write_use) = match identify(&state, &req, needed) {
+        Ok(found) => found,
         Err(response) => return *response,
     };
-    if let (Caller::Key(key), Some(limiter)) = (&caller, state.rate_limiter.as_deref()) {
-        if let Err(wait) = limiter.check(&key.id, Instant::now()) {
+    if let Caller::Key(key) = &caller {
+        if write_use {
+            record_use(&state, key);
+        }
+        if let Err(wait) = state
+            .rate_limiter
+            .check(&key.id, key.rate_limit, Instant::now())
+        {
             return rate_limited(wait);
         }
     }
@@ -204,12 +220,30 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
     response
 }
 
-/// The caller of a request that needs `needed`, or the error response.
-fn identify(state: &AppState, req: &Request, needed: Scope) -> Result<Caller, Box<Response>> {
+/// Writes a key's last use to the store on the blocking pool, without holding up the request
+/// (the engine asks for this at most once a minute per key). Queued there at once, so a shutdown
+/// after the response still writes it.
+fn record_use(state: &AppState, key: &ApiKey) {
+    let Some(at) = key.last_used_at else { return };
+    let (engine, id) = (Arc::clone(&state.engine), key.id.clone());
+    drop(tokio::task::spawn_blocking(move || {
+        if let Err(e) = engine.record_key_use(&id, at) {
+            tracing::warn!(key = %id, error = %e, "cannot record a key's last use");
+        }
+    }));
+}
+
+/// The caller of a request that needs `needed` and whether its key's last use is due to be
+/// written, or the error response.
+fn identify(
+    state: &AppState,
+    req: &Request,
+    needed: Scope,
+) -> Result<(Caller, bool), Box<Response>> {
     let engine = &state.engine;
     if !engine.has_keys() {
         if state.keyless_open {
-            return Ok(Caller::Anonymous);
+            return Ok((Caller::Anonymous, false));
         }
         return Err(Box::new(unauthorized(
             "no API key exists and this server is not on a loopback address; create one with \
@@ -237,7 +271,7 @@ fn identify(state: &AppState, req: &Request, needed: Scope) -> Result<Caller, Bo
             Some("invalid_request"),
         )));
     };
-    let Some(key) = engine.authenticate(token) else {
+    let Some((key, write_use)) = engine.authenticate_use(token) else {
         return Err(Box::new(unauthorized(
             "the API key is not valid (unknown or revoked); check the key, or create a new one",
             Some("invalid_token"),
@@ -256,7 +290,7 @@ fn identify(state: &AppState, req: &Request, needed: Scope) -> Result<Caller, Bo
             .into_response(),
         ));
     }
-    Ok(Caller::Key(key))
+    Ok((Caller::Key(key), write_use))
 }
 
 fn unauthorized(message: &str, bearer_error: Option<&str>) -> Response {
@@ -473,28 +507,54 @@ mod tests {
 
     #[test]
     fn token_buckets_allow_a_burst_then_the_rate() {
-        let limiter = RateLimiter::new(2.0, 3).unwrap();
+        let limiter = RateLimiter::new(2.0, 3);
         let t0 = Instant::now();
         for _ in 0..3 {
-            assert!(limiter.check("a", t0).is_ok());
+            assert!(limiter.check("a", None, t0).is_ok());
         }
-        let wait = limiter.check("a", t0).unwrap_err();
+        let wait = limiter.check("a", None, t0).unwrap_err();
         assert_eq!(wait, Duration::from_millis(500));
         // Other keys have their own bucket.
-        assert!(limiter.check("b", t0).is_ok());
+        assert!(limiter.check("b", None, t0).is_ok());
         // Half a second later one token is back, and only one.
         let t1 = t0 + Duration::from_millis(500);
-        assert!(limiter.check("a", t1).is_ok());
-        assert!(limiter.check("a", t1).is_err());
+        assert!(limiter.check("a", None, t1).is_ok());
+        assert!(limiter.check("a", None, t1).is_err());
         // Never more than the burst, however long the pause.
         let t2 = t1 + Duration::from_secs(3600);
         for _ in 0..3 {
-            assert!(limiter.check("a", t2).is_ok());
+            assert!(limiter.check("a", None, t2).is_ok());
         }
-        assert!(limiter.check("a", t2).is_err());
+        assert!(limiter.check("a", None, t2).is_err());
         limiter.forget("a");
-        assert!(limiter.check("a", t2).is_ok());
-        assert!(RateLimiter::new(0.0, 10).is_none());
+        assert!(limiter.check("a", None, t2).is_ok());
+    }
+
+    #[test]
+    fn a_key_with_its_own_limit_is_held_to_it() {
+        let own = |per_sec, burst| Some(RateLimit { per_sec, burst });
+        // No default limit: keys without their own are free, keys with one are held to it.
+        let limiter = RateLimiter::new(0.0, 10);
+        let t0 = Instant::now();
+        assert!((0..1000).all(|_| limiter.check("free", None, t0).is_ok()));
+        let allowed = (0..20)
+            .filter(|_| limiter.check("own", own(1.0, 5), t0).is_ok())
+            .count();
+        assert_eq!(allowed, 5);
+        assert_eq!(
+            limiter.check("own", own(1.0, 5), t0).unwrap_err(),
+            Duration::from_secs(1)
+        );
+        // A default limit: a key's own higher one, and an own rate of 0 (unlimited), win over it.
+        let limiter = RateLimiter::new(1.0, 2);
+        let count = |key: &str, limit| {
+            (0..50)
+                .filter(|_| limiter.check(key, limit, t0).is_ok())
+                .count()
+        };
+        assert_eq!(count("default", None), 2);
+        assert_eq!(count("big", own(100.0, 30)), 30);
+        assert_eq!(count("unlimited", own(0.0, 1)), 50);
     }
 
     #[test]

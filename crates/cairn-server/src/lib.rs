@@ -73,11 +73,10 @@ fn build_router(engine: Arc<Engine>, keyless_open: bool) -> io::Result<Router> {
         scoring: Arc::new(scoring),
         engine,
         keyless_open,
-        rate_limiter: RateLimiter::new(
+        rate_limiter: Arc::new(RateLimiter::new(
             auth_config.rate_limit_per_sec,
             auth_config.rate_limit_burst,
-        )
-        .map(Arc::new),
+        )),
     };
     let api = Router::new()
         .route("/v1/items", get(items::list_items).post(items::put_items))

@@ -16,8 +16,8 @@ pub struct AppState {
     pub scoring: Arc<ScoringPool>,
     /// Whether requests are answered without a key while no key exists (loopback, or `insecure`).
     pub keyless_open: bool,
-    /// Per-key request limits; `None` when `auth.rate_limit_per_sec` is 0.
-    pub rate_limiter: Option<Arc<RateLimiter>>,
+    /// Per-key request limits: a key's own, else `auth.rate_limit_per_sec` (0: none).
+    pub rate_limiter: Arc<RateLimiter>,
 }
 
 impl AppState {

@@ -313,6 +313,125 @@ fn a_key_over_its_rate_gets_429_with_retry_after() {
 }
 
 #[test]
+fn keys_with_their_own_limits_get_429_at_their_own_rates_and_their_last_use_is_kept() {
+    // The default: 3 requests at once, then one per 1000 s (none comes back during the test).
+    let server = TestServer::start(
+        |c| {
+            c.auth.rate_limit_per_sec = 0.001;
+            c.auth.rate_limit_burst = 3;
+        },
+        catalog,
+    );
+    let create = |token: Option<&str>, body: Value| {
+        let created = server.post("/v1/keys", token, body).expect(201).clone();
+        (
+            created["id"].as_str().unwrap().to_string(),
+            created["token"].as_str().unwrap().to_string(),
+            created,
+        )
+    };
+    // The admin key is not limited (rate 0), so that it can set up and look.
+    let (_, admin, body) = create(
+        None,
+        json!({"name": "ops", "scope": "admin", "rate_limit_per_sec": 0}),
+    );
+    assert_eq!(
+        (&body["rate_limit_per_sec"], &body["rate_limit_burst"]),
+        (&json!(0.0), &json!(1))
+    );
+    let admin_token = admin.clone();
+    let admin = Some(admin.as_str());
+    let (slow_id, slow, _) = create(
+        admin,
+        json!({"name": "slow", "scope": "read", "rate_limit_per_sec": 0.01, "rate_limit_burst": 2}),
+    );
+    let (fast_id, fast, _) = create(
+        admin,
+        json!({"name": "fast", "scope": "read", "rate_limit_per_sec": 0.01, "rate_limit_burst": 7}),
+    );
+    let (plain_id, plain, body) = create(admin, json!({"name": "plain", "scope": "read"}));
+    assert!(body["rate_limit_per_sec"].is_null(), "{body}");
+
+    // Ten requests at once from each: each key gets through as many as its own burst allows.
+    let allowed = |token: &str| {
+        (0..10)
+            .filter(|_| {
+                let reply = server.get("/v1/popular", Some(token));
+                if reply.status == 429 {
+                    reply.expect_error(429, "rate_limited");
+                    let retry: u64 = reply.header("retry-after").unwrap().parse().unwrap();
+                    assert!(retry >= 1, "Retry-After: {retry}");
+                    false
+                } else {
+                    reply.expect(200);
+                    true
+                }
+            })
+            .count()
+    };
+    assert_eq!(allowed(&slow), 2);
+    assert_eq!(allowed(&fast), 7);
+    assert_eq!(allowed(&plain), 3);
+    assert_eq!(allowed(&admin_token), 10);
+
+    // Wrong limits are refused.
+    for (body, field) in [
+        (
+            json!({"name": "x", "scope": "read", "rate_limit_burst": 5}),
+            "rate_limit_burst",
+        ),
+        (
+            json!({"name": "x", "scope": "read", "rate_limit_per_sec": -1}),
+            "rate_limit_per_sec",
+        ),
+    ] {
+        let message = server
+            .post("/v1/keys", admin, body)
+            .expect_error(400, "invalid_argument");
+        assert!(message.contains(field), "{message}");
+    }
+
+    // The listing shows each key's limit and last use.
+    let list = server.get("/v1/keys", admin).expect(200).clone();
+    let key = |id: &str| {
+        list["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["id"] == id)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(key(&fast_id)["rate_limit_burst"], 7);
+    assert_eq!(key(&slow_id)["rate_limit_per_sec"], 0.01);
+    assert!(key(&plain_id)["rate_limit_burst"].is_null());
+    let before = cairn_core::now_unix();
+    for id in [&slow_id, &fast_id, &plain_id] {
+        let used = key(id)["last_used_at"].as_i64().expect("used");
+        assert!(used <= before && used > before - 600, "{used}");
+    }
+
+    // The last use was written to the store: it is there after a restart.
+    let dir = server.stop();
+    let engine = Engine::open(Config {
+        data_dir: dir.path().to_path_buf(),
+        ..Config::default()
+    })
+    .unwrap();
+    let keys = engine.list_keys();
+    assert_eq!(keys.len(), 4);
+    assert!(keys.iter().all(|k| k.last_used_at.is_some()), "{keys:?}");
+    let fast = keys.iter().find(|k| k.id == fast_id).unwrap();
+    assert_eq!(
+        fast.rate_limit,
+        Some(cairn_engine::RateLimit {
+            per_sec: 0.01,
+            burst: 7
+        })
+    );
+}
+
+#[test]
 fn cors_is_off_by_default_and_answers_configured_origins() {
     let preflight = |server: &TestServer| {
         server

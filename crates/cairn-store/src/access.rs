@@ -4,7 +4,9 @@
 use serde::{Deserialize, Serialize};
 
 /// One API key as stored. `digest` is the hex SHA-256 of the token; the token itself is never stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Fields added after the first release carry `#[serde(default)]`, so records written before them
+/// still load.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct KeyRecord {
     /// Public identifier (`key_...`), shown in listings and the audit log.
     pub id: String,
@@ -16,9 +18,15 @@ pub struct KeyRecord {
     /// Unix seconds.
     pub created_at: i64,
     /// Unix seconds of the last authenticated request, if one was recorded (the server keeps it in
-    /// memory; nothing writes it yet).
+    /// memory and writes it at most once a minute per key).
     #[serde(default)]
     pub last_used_at: Option<i64>,
+    /// The key's own rate limit in requests per second (0: none); `None`: the configured default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit_per_sec: Option<f64>,
+    /// The key's own burst (requests at once), set with `rate_limit_per_sec`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit_burst: Option<u32>,
 }
 
 /// One administrative action: who did what, when, and how it ended.

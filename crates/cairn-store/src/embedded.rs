@@ -1109,6 +1109,8 @@ mod tests {
             digest: "ab".repeat(32),
             created_at: 10,
             last_used_at: None,
+            rate_limit_per_sec: Some(2.5),
+            rate_limit_burst: Some(5),
         };
         {
             let s = EmbeddedStore::open(dir.path()).unwrap();
@@ -1136,6 +1138,31 @@ mod tests {
         assert!(s.delete_key("key_b").unwrap());
         assert!(!s.delete_key("key_b").unwrap());
         assert!(s.list_keys().unwrap().is_empty());
+    }
+
+    #[test]
+    fn key_records_written_before_rate_limits_and_last_use_still_load() {
+        let (_d, s) = store();
+        // A record exactly as the first release wrote it: no last use, no rate limit.
+        let old =
+            br#"{"id":"key_old","name":"backend","scope":"read","digest":"cd","created_at":7}"#;
+        let txn = s.db.begin_write().unwrap();
+        txn.open_table(KEYS)
+            .unwrap()
+            .insert("key_old", old.as_slice())
+            .unwrap();
+        txn.commit().unwrap();
+        let keys = s.list_keys().unwrap();
+        assert_eq!(keys.len(), 1);
+        let k = &keys[0];
+        assert_eq!((k.id.as_str(), k.created_at), ("key_old", 7));
+        assert_eq!(
+            (k.last_used_at, k.rate_limit_per_sec, k.rate_limit_burst),
+            (None, None, None)
+        );
+        // Written back, a record without a limit keeps the old shape.
+        s.put_key(k).unwrap();
+        assert_eq!(s.list_keys().unwrap(), keys);
     }
 
     #[test]

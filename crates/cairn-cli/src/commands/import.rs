@@ -56,19 +56,21 @@ enum Source {
     ///
     /// CSV: a header row with user_id, item_id, type and optionally value, timestamp (unix seconds or
     /// RFC 3339), event_id, recommendation_id; any other column goes into the event's context.
-    /// JSONL: one event object per line, as the HTTP API takes them.
+    /// JSONL: one event object per line, as the HTTP API takes them. Parquet: the columns `cairn
+    /// export events --format parquet` writes.
     Events(FileArgs),
     /// Items from CSV or JSONL.
     ///
     /// CSV: a header row with id and optionally title, description, categories, tags, hidden,
     /// available_from, available_until, embedding (lists `|` separated); any other column becomes a
     /// property (numbers and true/false are typed). JSONL: one item object per line, as the HTTP API
-    /// takes them.
+    /// takes them. Parquet: the columns `cairn export items --format parquet` writes.
     Items(FileArgs),
     /// Users from CSV or JSONL.
     ///
     /// CSV: a header row with id; any other column becomes a property. JSONL: one user object per
-    /// line, as the HTTP API takes them.
+    /// line, as the HTTP API takes them. Parquet: the columns `cairn export users --format parquet`
+    /// writes.
     Users(FileArgs),
     /// A MovieLens directory: 100K, latest(-small) or 1M, recognised from its files.
     ///
@@ -84,7 +86,8 @@ enum Source {
 struct FileArgs {
     /// The file to read.
     file: PathBuf,
-    /// The file format; by default taken from the extension (.csv, .jsonl, .ndjson, .json).
+    /// The file format; by default taken from the extension (.csv, .jsonl, .ndjson, .json,
+    /// .parquet).
     #[arg(long, value_enum)]
     format: Option<FormatArg>,
 }
@@ -93,6 +96,7 @@ struct FileArgs {
 enum FormatArg {
     Csv,
     Jsonl,
+    Parquet,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum, Debug)]
@@ -146,6 +150,7 @@ impl Input {
             let format = match args.format {
                 Some(FormatArg::Csv) => Format::Csv,
                 Some(FormatArg::Jsonl) => Format::Jsonl,
+                Some(FormatArg::Parquet) => Format::Parquet,
                 None => Format::from_path(&args.file)?,
             };
             Ok((args.file, format))

@@ -2,7 +2,7 @@
 //! embedded store is single-process; a running server manages keys through `/v1/keys` instead).
 
 use anyhow::Context as _;
-use cairn_engine::{Engine, Scope};
+use cairn_engine::{Engine, RateLimit, Scope};
 use clap::{Args, Subcommand};
 
 use super::Context;
@@ -24,6 +24,14 @@ enum KeysCommand {
         /// What the key is for, e.g. `backend`.
         #[arg(long)]
         name: String,
+        /// The key's own rate limit, requests per second (0: not limited); without it the
+        /// configured default (auth.rate_limit_per_sec) applies to the key.
+        #[arg(long)]
+        rate_limit_per_sec: Option<f64>,
+        /// Requests the key may make at once (with --rate-limit-per-sec; by default that rate
+        /// rounded up).
+        #[arg(long, requires = "rate_limit_per_sec")]
+        burst: Option<u32>,
     },
     /// List the keys (never their tokens).
     List,
@@ -34,8 +42,14 @@ enum KeysCommand {
 pub fn run(ctx: &Context, args: KeysArgs) -> anyhow::Result<()> {
     let engine = open(ctx)?;
     match args.command {
-        KeysCommand::Create { scope, name } => {
-            let created = engine.create_key(&name, scope)?;
+        KeysCommand::Create {
+            scope,
+            name,
+            rate_limit_per_sec,
+            burst,
+        } => {
+            let limit = RateLimit::from_request(rate_limit_per_sec, burst)?;
+            let created = engine.create_key_limited(&name, scope, limit)?;
             eprintln!(
                 "created {} key {} ({}); the token below is shown only now, store it safely:",
                 created.key.scope, created.key.id, created.key.name
@@ -51,12 +65,20 @@ pub fn run(ctx: &Context, args: KeysArgs) -> anyhow::Result<()> {
                 );
             }
             for k in keys {
-                let used = k
-                    .last_used_at
-                    .map_or_else(|| "never".to_string(), |t| t.to_string());
+                let used = k.last_used_at.map_or_else(|| "never".to_string(), rfc3339);
+                let limit = match k.rate_limit {
+                    None => "default".to_string(),
+                    Some(l) if l.per_sec == 0.0 => "none".to_string(),
+                    Some(l) => format!("{}/s burst {}", l.per_sec, l.burst),
+                };
                 println!(
-                    "{}\t{}\t{}\tcreated {}\tlast used {}",
-                    k.id, k.scope, k.name, k.created_at, used
+                    "{}\t{}\t{}\tcreated {}\tlast used {}\trate limit {}",
+                    k.id,
+                    k.scope,
+                    k.name,
+                    rfc3339(k.created_at),
+                    used,
+                    limit
                 );
             }
         }
@@ -66,6 +88,10 @@ pub fn run(ctx: &Context, args: KeysArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+fn rfc3339(t: i64) -> String {
+    cairn_core::Timestamp(t).to_rfc3339()
 }
 
 fn open(ctx: &Context) -> anyhow::Result<Engine> {

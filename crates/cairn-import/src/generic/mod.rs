@@ -35,10 +35,12 @@ pub use csv_rows::{EVENT_COLUMNS, ITEM_COLUMNS, TEXT_COLUMNS, USER_COLUMNS};
 pub enum Format {
     Csv,
     Jsonl,
+    /// The Parquet files `cairn export --format parquet` writes (see [`crate::parquet_files`]).
+    Parquet,
 }
 
 impl Format {
-    /// The format a file name implies: `.csv`, or `.jsonl`/`.ndjson`/`.json`.
+    /// The format a file name implies: `.csv`, `.jsonl`/`.ndjson`/`.json`, or `.parquet`.
     pub fn from_path(path: &Path) -> Result<Format, ImportError> {
         let ext = path
             .extension()
@@ -47,6 +49,7 @@ impl Format {
         match ext.as_deref() {
             Some("csv") => Ok(Format::Csv),
             Some("jsonl" | "ndjson" | "json") => Ok(Format::Jsonl),
+            Some("parquet" | "pq") => Ok(Format::Parquet),
             _ => Err(ImportError::UnknownFormat {
                 path: path.to_path_buf(),
             }),
@@ -63,6 +66,7 @@ pub fn read_items(
     match format {
         Format::Csv => csv_rows::items(path, counter, options),
         Format::Jsonl => jsonl::rows::<Item>(path, "item", counter),
+        Format::Parquet => crate::parquet_files::read::<Item>(path, counter),
     }
 }
 
@@ -75,6 +79,7 @@ pub fn read_users(
     match format {
         Format::Csv => csv_rows::users(path, counter, options),
         Format::Jsonl => jsonl::rows::<User>(path, "user", counter),
+        Format::Parquet => crate::parquet_files::read::<User>(path, counter),
     }
 }
 
@@ -87,6 +92,7 @@ pub fn read_events(
     match format {
         Format::Csv => csv_rows::events(path, counter, options),
         Format::Jsonl => jsonl::rows::<Event>(path, "event", counter),
+        Format::Parquet => crate::parquet_files::read::<Event>(path, counter),
     }
 }
 
@@ -111,5 +117,9 @@ mod tests {
         let err = Format::from_path(Path::new("e.txt")).unwrap_err();
         assert!(err.to_string().contains("--format"), "{err}");
         assert!(Format::from_path(Path::new("noext")).is_err());
+        assert_eq!(
+            Format::from_path(Path::new("items.parquet")).unwrap(),
+            Format::Parquet
+        );
     }
 }

@@ -4,7 +4,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use cairn_engine::{ApiKey, AuditRecord, Scope};
+use cairn_engine::{ApiKey, AuditRecord, RateLimit, Scope};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -21,6 +21,16 @@ pub struct NewKey {
     /// `read`, `ingest` or `admin`; each includes the ones before it.
     #[schema(example = "read")]
     pub scope: String,
+    /// The key's own rate limit in requests per second (0: this key is not limited); absent: the
+    /// configured default (`auth.rate_limit_per_sec`) applies to it.
+    #[serde(default)]
+    #[schema(example = 50.0)]
+    pub rate_limit_per_sec: Option<f64>,
+    /// Requests the key may make at once; only with `rate_limit_per_sec`, whose value rounded up
+    /// it defaults to.
+    #[serde(default)]
+    #[schema(example = 100)]
+    pub rate_limit_burst: Option<u32>,
 }
 
 /// A key, without its token.
@@ -31,8 +41,15 @@ pub struct KeyInfo {
     pub scope: String,
     /// Unix seconds.
     pub created_at: i64,
-    /// Unix seconds of the key's last request seen by this server process; null when none.
+    /// Unix seconds of the key's last request; null when none. Kept in memory on every request
+    /// and written to the store at most once a minute per key, so after a restart it may be up to a
+    /// minute old.
     pub last_used_at: Option<i64>,
+    /// The key's own rate limit (requests per second, 0: not limited); null: the configured
+    /// default applies.
+    pub rate_limit_per_sec: Option<f64>,
+    /// The key's own burst; null with `rate_limit_per_sec`.
+    pub rate_limit_burst: Option<u32>,
 }
 
 /// A key just created. `token` is shown this once: the server keeps only its SHA-256 digest.
@@ -93,6 +110,8 @@ impl From<ApiKey> for KeyInfo {
             scope: k.scope.to_string(),
             created_at: k.created_at,
             last_used_at: k.last_used_at,
+            rate_limit_per_sec: k.rate_limit.map(|l| l.per_sec),
+            rate_limit_burst: k.rate_limit.map(|l| l.burst),
         }
     }
 }
@@ -117,7 +136,7 @@ impl From<AuditRecord> for AuditEntry {
     request_body = NewKey,
     responses(
         (status = 201, description = "The key and its token", body = CreatedKeyBody),
-        (status = 400, description = "Unknown scope or bad name (`invalid_argument`)", body = ErrorBody),
+        (status = 400, description = "Unknown scope, bad name or bad rate limit (`invalid_argument`)", body = ErrorBody),
     )
 )]
 pub async fn create_key(
@@ -130,7 +149,10 @@ pub async fn create_key(
         .map_err(|e: cairn_engine::access::UnknownScope| {
             ApiError::invalid("scope", e.to_string())
         })?;
-    let created = state.run(move |e| e.create_key(&body.name, scope)).await?;
+    let limit = RateLimit::from_request(body.rate_limit_per_sec, body.rate_limit_burst)?;
+    let created = state
+        .run(move |e| e.create_key_limited(&body.name, scope, limit))
+        .await?;
     Ok((
         StatusCode::CREATED,
         Json(CreatedKeyBody {
@@ -170,9 +192,7 @@ pub async fn revoke_key(
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let revoked = state.run(move |e| e.revoke_key(&id)).await?;
-    if let Some(limiter) = &state.rate_limiter {
-        limiter.forget(&revoked.id);
-    }
+    state.rate_limiter.forget(&revoked.id);
     Ok(StatusCode::NO_CONTENT)
 }
 
