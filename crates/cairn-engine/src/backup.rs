@@ -167,13 +167,15 @@ impl Engine {
         Ok(n)
     }
 
-    /// The training snapshot exactly as [`train`](Engine::train) reads it: every event of a known
-    /// type in log order, as (user, item, signed strength, unix seconds) over interned ids.
+    /// The log as [`train`](Engine::train) reads it: every event of a known type in log order, as
+    /// (user, item, signed strength, unix seconds) over interned ids. It is the whole log: the
+    /// registry's held-out slice (`models.holdout_*`) is only split off inside a training.
     pub fn training_snapshot(&self) -> Result<cairn_pipeline::Snapshot, EngineError> {
-        Ok(crate::store_scan::read_snapshot(
+        let (snapshot, _summary) = crate::store_scan::read_snapshot_with_summary(
             self.store.as_ref(),
             &self.config.event_types,
-        )?)
+        )?;
+        Ok(snapshot)
     }
 }
 

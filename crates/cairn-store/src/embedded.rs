@@ -1146,12 +1146,13 @@ mod tests {
         // A record exactly as the first release wrote it: no last use, no rate limit.
         let old =
             br#"{"id":"key_old","name":"backend","scope":"read","digest":"cd","created_at":7}"#;
-        let txn = s.db.begin_write().unwrap();
-        txn.open_table(KEYS)
-            .unwrap()
-            .insert("key_old", old.as_slice())
-            .unwrap();
-        txn.commit().unwrap();
+        s.write(|db| {
+            let txn = db.begin_write()?;
+            txn.open_table(KEYS)?.insert("key_old", old.as_slice())?;
+            txn.commit()?;
+            Ok(())
+        })
+        .unwrap();
         let keys = s.list_keys().unwrap();
         assert_eq!(keys.len(), 1);
         let k = &keys[0];
