@@ -10,6 +10,7 @@ pub mod backup;
 mod catalog;
 pub mod config;
 mod error;
+pub mod memory;
 mod recommend;
 mod store_scan;
 mod training;
@@ -35,7 +36,7 @@ pub use catalog::{Catalog, KnownNames};
 pub use config::{Config, ConfigError};
 pub use error::{EngineError, NameKind};
 pub use recommend::{
-    RecommendRequest, Recommendation, RecommendationSource, Recommendations, Warning, WarningCode,
+    CursorCacheStats, RecommendRequest, Recommendation, RecommendationSource, Recommendations, Warning, WarningCode,
 };
 pub use training::TrainingStatus;
 
@@ -113,7 +114,7 @@ impl Engine {
         config
             .validate()
             .map_err(|e| EngineError::Unprocessable(e.to_string()))?;
-        let store = EmbeddedStore::open(&config.data_dir)?;
+        let store = EmbeddedStore::open_with_cache(&config.data_dir, config.store.cache_bytes)?;
         Self::with_store(config, Arc::new(store))
     }
 
@@ -430,8 +431,12 @@ impl Engine {
         // Bound and swapped under one catalog lock, so no request sees the new set unbound.
         let mut catalog = self.catalog_mut();
         catalog.bind(models.clone());
+        let version = models.version.clone();
         self.models.store(Some(models));
         drop(catalog);
+        // The kept lists of the previous model can no longer be paged: free them now rather than
+        // when newer lists push them out.
+        self.lists().keep_only_version(&version);
         tracing::info!(
             version = %report.version,
             users = report.users,

@@ -44,15 +44,26 @@ pub struct EmbeddedStore {
     path: PathBuf,
 }
 
+/// The default bound of the store's page cache, in bytes (redb's own default is 1 GiB, which a
+/// server reaches as its log grows: training reads the whole log every time).
+pub const DEFAULT_CACHE_BYTES: usize = 64 * 1024 * 1024;
+
 impl EmbeddedStore {
-    /// Opens (creating if needed) the store in `data_dir`.
+    /// Opens (creating if needed) the store in `data_dir`, with a page cache of
+    /// [`DEFAULT_CACHE_BYTES`].
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        Self::open_with_cache(data_dir, DEFAULT_CACHE_BYTES)
+    }
+
+    /// Opens (creating if needed) the store in `data_dir`, its page cache (pages read and written,
+    /// kept in memory) bounded by `cache_bytes`: nine tenths for reads, one tenth for writes.
+    pub fn open_with_cache(data_dir: &Path, cache_bytes: usize) -> Result<Self, StoreError> {
         std::fs::create_dir_all(data_dir).map_err(|e| StoreError::Open {
             path: data_dir.to_path_buf(),
             message: e.to_string(),
         })?;
         let path = data_dir.join("cairn.redb");
-        let db = check::open_database(&path)?;
+        let db = check::open_database(&path, cache_bytes)?;
         let txn = db.begin_write()?;
         {
             txn.open_table(ITEMS)?;

@@ -13,7 +13,7 @@ mod record;
 use cairn_core::{Event, Item, StoredEvent, Timestamp, User};
 
 pub use access::{AuditRecord, KeyRecord};
-pub use embedded::{EmbeddedStore, Repair, StoreCheck};
+pub use embedded::{EmbeddedStore, Repair, StoreCheck, DEFAULT_CACHE_BYTES};
 pub use error::StoreError;
 
 /// What happened to a batch of events.

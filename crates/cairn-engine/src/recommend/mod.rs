@@ -33,6 +33,7 @@ use context::ItemRules;
 use explain::{popular_reason, Explainer};
 use fill::fill_from_order;
 pub(crate) use pages::ListCache;
+pub use pages::CursorCacheStats;
 pub use request::{
     RecommendRequest, Recommendation, RecommendationSource, Recommendations, Warning, WarningCode,
 };

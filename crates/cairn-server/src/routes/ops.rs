@@ -109,7 +109,12 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiEr
     responses((status = 200, description = "Prometheus text exposition format", body = String, content_type = "text/plain"))
 )]
 pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
-    let gauges = state.run(engine_gauges).await?;
+    let mut gauges = state.run(engine_gauges).await?;
+    if let Some(limiter) = state.rate_limiter.as_deref() {
+        let stats = limiter.stats();
+        gauges.rate_limit_buckets = stats.buckets as u64;
+        gauges.rate_limit_bytes = stats.bytes as u64;
+    }
     let text = state.metrics.render(&gauges);
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text))
 }
@@ -117,6 +122,7 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
 fn engine_gauges(engine: &cairn_engine::Engine) -> Result<EngineGauges, EngineError> {
     let stats = engine.stats()?;
     let model = engine.model_info();
+    let cursor = engine.cursor_cache_stats();
     Ok(EngineGauges {
         items: stats.items,
         users: stats.users,
@@ -127,6 +133,11 @@ fn engine_gauges(engine: &cairn_engine::Engine) -> Result<EngineGauges, EngineEr
             .as_ref()
             .map_or(0.0, |m| (now_unix() - m.trained_at).max(0) as f64),
         model_interactions: model.map_or(0, |m| m.interactions as u64),
+        cursor_lists: cursor.lists as u64,
+        cursor_bytes: cursor.bytes as u64,
+        store_cache_limit_bytes: engine.config().store.cache_bytes as u64,
+        resident_bytes: cairn_engine::memory::resident_bytes(),
+        ..Default::default()
     })
 }
 

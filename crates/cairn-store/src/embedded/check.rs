@@ -36,10 +36,11 @@ impl StoreCheck {
 /// How many problems a check lists before it only counts them.
 const LISTED: usize = 20;
 
-/// Opens (creating if needed) the redb file at `path`; damage is an error, never a panic.
-pub(super) fn open_database(path: &Path) -> Result<Database, StoreError> {
+/// Opens (creating if needed) the redb file at `path` with a page cache of at most `cache_bytes`;
+/// damage is an error, never a panic.
+pub(super) fn open_database(path: &Path, cache_bytes: usize) -> Result<Database, StoreError> {
     let dir = path.parent().unwrap_or(path).to_path_buf();
-    match quietly(|| Database::create(path)) {
+    match quietly(|| Database::builder().set_cache_size(cache_bytes).create(path)) {
         Ok(Ok(db)) => Ok(db),
         Ok(Err(DatabaseError::DatabaseAlreadyOpen)) => Err(StoreError::InUse(dir)),
         Ok(Err(DatabaseError::Storage(redb::StorageError::Corrupted(m)))) => {
@@ -92,7 +93,7 @@ impl EmbeddedStore {
                 message: "no store file here (is this the data directory?)".into(),
             });
         }
-        let mut db = open_database(&path)?;
+        let mut db = open_database(&path, super::DEFAULT_CACHE_BYTES)?;
         let mut report = StoreCheck::default();
         match quietly(|| db.check_integrity()) {
             Ok(Ok(ok)) => report.integrity_ok = ok,
@@ -192,13 +193,13 @@ impl EmbeddedStore {
         let path = data_dir.join("cairn.redb");
         let fresh_path = data_dir.join("cairn.redb.repairing");
         let _ = std::fs::remove_file(&fresh_path);
-        let old = open_database(&path)?;
+        let old = open_database(&path, super::DEFAULT_CACHE_BYTES)?;
         let mut report = Repair {
             damaged_copy: data_dir.join(format!("cairn.redb.damaged-{now}")),
             ..Repair::default()
         };
         {
-            let fresh = open_database(&fresh_path)?;
+            let fresh = open_database(&fresh_path, super::DEFAULT_CACHE_BYTES)?;
             let copied = quietly(|| copy_readable(&old, &fresh, &mut report));
             match copied {
                 Ok(result) => result?,
