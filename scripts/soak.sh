@@ -10,6 +10,8 @@
 #   OUT        results folder (target/soak/<time>)
 #   PORT       server port (18490)        PROFILE   cargo profile of the binaries: dev or release (dev)
 #   NO_BUILD=1 skip cargo build           EXTRA     more arguments for cairn-bench soak
+#   DATA_FROM  a data directory to copy instead of generating the demo (`cairn demo` trains once,
+#              which takes minutes in a dev build)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -33,8 +35,13 @@ CAIRN=$TARGET/$DIR/cairn
 BENCH=$TARGET/$DIR/cairn-bench
 mkdir -p "$OUT"
 
-log "demo data into $DATA"
-"$CAIRN" --data-dir "$DATA" demo >"$OUT/demo.log" 2>&1
+if [[ -n ${DATA_FROM:-} ]]; then
+    log "copying the data directory $DATA_FROM to $DATA"
+    cp -a "$DATA_FROM" "$DATA"
+else
+    log "demo data into $DATA"
+    "$CAIRN" --data-dir "$DATA" demo >"$OUT/demo.log" 2>&1
+fi
 
 # The bench forces the trainings; the server's own schedule is off.
 log "starting cairn serve on port $PORT (log: $OUT/server.log)"

@@ -219,7 +219,7 @@ impl Workload {
                             "event_id": format!("soak:{}:{conn}:{n}:{i}", self.seed),
                             "user_id": self.user(rng),
                             "item_id": self.item(rng),
-                            "event_type": event_type,
+                            "type": event_type,
                         })
                     })
                     .collect();
@@ -989,6 +989,11 @@ mod tests {
         assert_eq!(events[0]["event_id"], "soak:9:2:5:0");
         assert_eq!(events[2]["event_id"], "soak:9:2:5:2");
         assert!(events[0]["user_id"].as_str().unwrap().starts_with("user-00"));
+        // Each is an event as the API reads it.
+        for e in events {
+            let event: cairn_core::Event = serde_json::from_value(e.clone()).unwrap();
+            assert!(["view", "purchase"].contains(&event.event_type.as_str()));
+        }
     }
 
     #[test]
