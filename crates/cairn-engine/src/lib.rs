@@ -386,6 +386,9 @@ impl Engine {
         let result = self.train_inner(&recorder);
         *self.training_status_slot() = None;
         self.training.store(false, Ordering::Release);
+        // The snapshot, the interaction matrices and the previous model set are freed by now;
+        // without this the allocator keeps their pages (docs/reliability/memory.md).
+        memory::release_free_memory();
         result
     }
 
