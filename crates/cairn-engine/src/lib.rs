@@ -36,7 +36,8 @@ pub use catalog::{Catalog, KnownNames};
 pub use config::{Config, ConfigError};
 pub use error::{EngineError, NameKind};
 pub use recommend::{
-    CursorCacheStats, RecommendRequest, Recommendation, RecommendationSource, Recommendations, Warning, WarningCode,
+    CursorCacheStats, RecommendRequest, Recommendation, RecommendationSource, Recommendations,
+    Warning, WarningCode,
 };
 pub use training::TrainingStatus;
 

@@ -77,7 +77,10 @@ pub struct SoakArgs {
     #[arg(long, default_value_t = 1)]
     pub first_id: u64,
     /// Weights of the mix: recommendations, similar items, popular, event batches.
-    #[arg(long, default_value = "recommendations=55,similar=20,popular=10,events=15")]
+    #[arg(
+        long,
+        default_value = "recommendations=55,similar=20,popular=10,events=15"
+    )]
     pub mix: String,
     /// Events per batch.
     #[arg(long, default_value_t = 5)]
@@ -343,7 +346,8 @@ async fn drive(
             }
             continue;
         }
-        let micros = u32::try_from(finished.duration_since(started).as_micros()).unwrap_or(u32::MAX);
+        let micros =
+            u32::try_from(finished.duration_since(started).as_micros()).unwrap_or(u32::MAX);
         let minute = minute_of(start, finished);
         let mut m = minutes.lock().unwrap_or_else(|p| p.into_inner());
         match outcome {
@@ -358,7 +362,14 @@ async fn drive(
                 }
             }
             Err(e) => {
-                m.record(minute, Done { kind, micros, ok: false });
+                m.record(
+                    minute,
+                    Done {
+                        kind,
+                        micros,
+                        ok: false,
+                    },
+                );
                 m.error(format!("{kind:?}: {e}"));
                 connection = None;
             }
@@ -472,7 +483,14 @@ fn one_shot(target: &Target, method: &str, path: &str, key: Option<&str>) -> Res
     let chunked = head
         .to_ascii_lowercase()
         .contains("transfer-encoding: chunked");
-    Ok((status, if chunked { dechunk(body) } else { body.to_string() }))
+    Ok((
+        status,
+        if chunked {
+            dechunk(body)
+        } else {
+            body.to_string()
+        },
+    ))
 }
 
 /// The data of a chunked body.
@@ -654,12 +672,11 @@ async fn closed_run(work: &Arc<Workload>, concurrency: usize, measure: Duration)
     for t in tasks {
         let _ = t.await;
     }
-    let done: Vec<Done> = std::mem::take(
-        &mut minutes.lock().unwrap_or_else(|p| p.into_inner()).by_minute,
-    )
-    .into_iter()
-    .flatten()
-    .collect();
+    let done: Vec<Done> =
+        std::mem::take(&mut minutes.lock().unwrap_or_else(|p| p.into_inner()).by_minute)
+            .into_iter()
+            .flatten()
+            .collect();
     let l = latency(&done, |_| true);
     PeakRun {
         concurrency,
@@ -684,7 +701,10 @@ async fn soak(args: &SoakArgs, work: Arc<Workload>, peak_concurrency: &[usize]) 
             }
             let best = peak.iter().map(|r| r.rps).fold(0.0, f64::max);
             if best <= 0.0 {
-                bail!("no request succeeded while finding the peak; is the server at {} up?", args.url);
+                bail!(
+                    "no request succeeded while finding the peak; is the server at {} up?",
+                    args.url
+                );
             }
             best * args.fraction
         }
@@ -957,7 +977,9 @@ mod tests {
     fn the_mix_draws_by_weight() {
         let mix = Mix::parse("recommendations=3,events=1").unwrap();
         let mut rng = ChaCha8Rng::seed_from_u64(1);
-        let writes = (0..4000).filter(|_| mix.draw(&mut rng) == Kind::Events).count();
+        let writes = (0..4000)
+            .filter(|_| mix.draw(&mut rng) == Kind::Events)
+            .count();
         assert!((800..1200).contains(&writes), "{writes}");
         assert!(Mix::parse("nothing=1").is_err());
         assert!(Mix::parse("events=0").is_err());
@@ -988,7 +1010,10 @@ mod tests {
         assert_eq!(events.len(), 3);
         assert_eq!(events[0]["event_id"], "soak:9:2:5:0");
         assert_eq!(events[2]["event_id"], "soak:9:2:5:2");
-        assert!(events[0]["user_id"].as_str().unwrap().starts_with("user-00"));
+        assert!(events[0]["user_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("user-00"));
         // Each is an event as the API reads it.
         for e in events {
             let event: cairn_core::Event = serde_json::from_value(e.clone()).unwrap();
@@ -1003,15 +1028,30 @@ mod tests {
         assert_eq!(s.events, Some(1234.0));
         assert_eq!(s.cursor_bytes, Some(2048.0));
         assert_eq!(s.cursor_lists, Some(3.0));
-        assert_eq!(dechunk("5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"), "hello world");
+        assert_eq!(
+            dechunk("5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"),
+            "hello world"
+        );
     }
 
     #[test]
     fn latency_splits_errors_from_percentiles() {
         let done = [
-            Done { kind: Kind::Popular, micros: 1000, ok: true },
-            Done { kind: Kind::Events, micros: 3000, ok: true },
-            Done { kind: Kind::Events, micros: 9000, ok: false },
+            Done {
+                kind: Kind::Popular,
+                micros: 1000,
+                ok: true,
+            },
+            Done {
+                kind: Kind::Events,
+                micros: 3000,
+                ok: true,
+            },
+            Done {
+                kind: Kind::Events,
+                micros: 9000,
+                ok: false,
+            },
         ];
         let all = latency(&done, |_| true);
         assert_eq!((all.requests, all.errors), (3, 1));

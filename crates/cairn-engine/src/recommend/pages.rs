@@ -31,7 +31,8 @@ impl CachedList {
     /// twice: in the map and in the eviction order) with the map's slot.
     fn bytes(&self, id: &str) -> usize {
         let arc = heap_bytes(2 * size_of::<usize>() + size_of::<CachedList>());
-        let strings = heap_bytes(self.user_id.capacity()) + heap_bytes(self.model_version.capacity());
+        let strings =
+            heap_bytes(self.user_id.capacity()) + heap_bytes(self.model_version.capacity());
         let items = heap_bytes(self.items.capacity() * size_of::<Recommendation>())
             + self
                 .items
@@ -40,8 +41,8 @@ impl CachedList {
                 .sum::<usize>();
         // The map's slot (key, value and a control byte, at hashbrown's load of 7/8) and the
         // order's slot, each with a copy of the key.
-        let slot = (size_of::<String>() + size_of::<Arc<CachedList>>() + 1) * 8 / 7
-            + size_of::<String>();
+        let slot =
+            (size_of::<String>() + size_of::<Arc<CachedList>>() + 1) * 8 / 7 + size_of::<String>();
         arc + strings + items + slot + 2 * heap_bytes(id.len())
     }
 }
@@ -315,7 +316,13 @@ mod tests {
         for id in ["id-01", "id-02", "id-03"] {
             assert!(cache.get(id).is_some(), "{id}");
         }
-        assert_eq!(cache.stats(), CursorCacheStats { lists: 3, bytes: 3 * one });
+        assert_eq!(
+            cache.stats(),
+            CursorCacheStats {
+                lists: 3,
+                bytes: 3 * one
+            }
+        );
         // A list the size of two evicts the two oldest, not the newest.
         let two = cached("v", &["item-1", "item-2", "item-3", "item-4"]);
         let two_bytes = two.bytes("id-04");
@@ -339,7 +346,9 @@ mod tests {
         let mut peak = 0;
         for i in 0..5_000usize {
             let n = 1 + i % 40;
-            let ids: Vec<String> = (0..n).map(|j| format!("item-{}", (i * 7 + j) % 997)).collect();
+            let ids: Vec<String> = (0..n)
+                .map(|j| format!("item-{}", (i * 7 + j) % 997))
+                .collect();
             let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
             cache.insert(format!("{ID}-{i}"), cached("v", &ids), 10_000, bound);
             let stats = cache.stats();
@@ -371,7 +380,10 @@ mod tests {
         // Each item costs at least its struct and two allocations.
         let ten = cached("v", &["a"; 10]);
         let per_item = (ten.bytes("k") - small.bytes("k")) / 9;
-        assert!(per_item >= size_of::<Recommendation>() + 2 * 32, "{per_item}");
+        assert!(
+            per_item >= size_of::<Recommendation>() + 2 * 32,
+            "{per_item}"
+        );
     }
 
     #[test]
