@@ -88,6 +88,9 @@ enum Command {
     Load(serve_load::LoadArgs),
     /// In-process timings of the engine calls and stages behind the served endpoints.
     ServeProfile(serve_load::ProfileArgs),
+    /// A long run of mixed reads and writes at a share of the peak, trainings forced every
+    /// minute, the server's memory sampled: one CSV row per minute.
+    Soak(serve_load::SoakArgs),
 }
 
 fn main() -> Result<()> {
@@ -173,6 +176,7 @@ fn main() -> Result<()> {
         Command::ServeSetup(args) => serve_load::setup(&args)?,
         Command::Load(args) => serve_load::load(&args)?,
         Command::ServeProfile(args) => serve_load::profile(&args)?,
+        Command::Soak(args) => serve_load::soak(&args)?,
     }
     Ok(())
 }

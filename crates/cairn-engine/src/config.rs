@@ -34,6 +34,25 @@ pub struct Config {
     pub privacy: PrivacyConfig,
     /// The model registry: the frozen held-out slice, the promotion gate, aliases.
     pub models: ModelsConfig,
+    /// The embedded store's memory.
+    pub store: StoreConfig,
+}
+
+/// The `[store]` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// Bytes of store pages kept in memory at most (nine tenths for reads, one tenth for writes).
+    /// Pages not kept are read from the file again, usually from the operating system's cache.
+    pub cache_bytes: usize,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            cache_bytes: cairn_store::DEFAULT_CACHE_BYTES,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -107,8 +126,11 @@ pub struct ServeConfig {
     /// Items computed per list; pages (`cursor`) are served from this list, so they never repeat
     /// an item.
     pub list_window: usize,
-    /// Lists kept for paging; the oldest are dropped first (their cursors then expire).
+    /// Lists kept for paging at most; the oldest are dropped first (their cursors then expire).
     pub cursor_cache: usize,
+    /// Bytes the lists kept for paging may take at most (an estimate that counts each list's
+    /// item ids, reasons and allocations, about 150 bytes an item); the oldest are dropped first.
+    pub cursor_cache_bytes: usize,
     /// Placement used when a request names none.
     pub default_placement: String,
     /// Pipeline configurations by placement name (`home`, `item-page`, `cart` by default).
@@ -127,6 +149,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             privacy: PrivacyConfig::default(),
             models: ModelsConfig::default(),
+            store: StoreConfig::default(),
         }
     }
 }
@@ -161,6 +184,7 @@ impl Default for ServeConfig {
             default_k: 10,
             list_window: 50,
             cursor_cache: 10_000,
+            cursor_cache_bytes: 32 * 1024 * 1024,
             default_placement: "home".into(),
             placements: default_placements(),
         }
@@ -516,9 +540,14 @@ impl Config {
                 "serve.recent_items must be at least 1 and at most serve.history_limit".into(),
             ));
         }
-        if s.list_window == 0 || s.cursor_cache == 0 {
+        if self.store.cache_bytes < 1024 * 1024 {
             return Err(ConfigError(
-                "serve.list_window and serve.cursor_cache must be at least 1".into(),
+                "store.cache_bytes must be at least 1048576 (1 MiB)".into(),
+            ));
+        }
+        if s.list_window == 0 || s.cursor_cache == 0 || s.cursor_cache_bytes == 0 {
+            return Err(ConfigError(
+                "serve.list_window, serve.cursor_cache and serve.cursor_cache_bytes must be at least 1".into(),
             ));
         }
         if !s.placements.contains_key(&s.default_placement) {

@@ -10,6 +10,7 @@ pub mod backup;
 mod catalog;
 pub mod config;
 mod error;
+pub mod memory;
 pub mod privacy;
 mod gate;
 #[cfg(test)]
@@ -43,7 +44,8 @@ pub use catalog::{Catalog, KnownNames};
 pub use config::{Config, ConfigError, GateConfig, ModelsConfig, ServerConfig};
 pub use error::{EngineError, NameKind};
 pub use recommend::{
-    RecommendRequest, Recommendation, RecommendationSource, Recommendations, Warning, WarningCode,
+    CursorCacheStats, RecommendRequest, Recommendation, RecommendationSource, Recommendations,
+    Warning, WarningCode,
 };
 pub use training::TrainingStatus;
 
@@ -147,7 +149,7 @@ impl Engine {
         config
             .validate()
             .map_err(|e| EngineError::Unprocessable(e.to_string()))?;
-        let store = EmbeddedStore::open(&config.data_dir)?;
+        let store = EmbeddedStore::open_with_cache(&config.data_dir, config.store.cache_bytes)?;
         Self::with_store(config, Arc::new(store))
     }
 
@@ -511,6 +513,9 @@ impl Engine {
         }
         *self.training_status_slot() = None;
         self.training.store(false, Ordering::Release);
+        // The snapshot, the interaction matrices and the previous model set are freed by now;
+        // without this the allocator keeps their pages (docs/reliability/memory.md).
+        memory::release_free_memory();
         result
     }
 
@@ -687,8 +692,12 @@ impl Engine {
     fn serve_models(&self, models: Arc<ModelSet>) {
         let mut catalog = self.catalog_mut();
         catalog.bind(models.clone());
+        let version = models.version.clone();
         self.models.store(Some(models));
         drop(catalog);
+        // The kept lists of the previous model can no longer be paged: free them now rather than
+        // when newer lists push them out.
+        self.lists().keep_only_version(&version);
     }
 
     /// Whether there are events newer than the served model (or no model but some events), or

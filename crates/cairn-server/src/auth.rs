@@ -82,27 +82,59 @@ pub fn check_exposure(ip: IpAddr, has_keys: bool, insecure: bool) -> Result<(), 
 /// Per-key token buckets: each key may make `burst` requests at once and `rate` per second on
 /// average, by its own limit when it has one ([`cairn_engine::RateLimit`]), else by the configured
 /// default (`auth.rate_limit_per_sec`, `auth.rate_limit_burst`).
+///
+/// The buckets are bounded: a bucket left alone for `burst / rate` seconds is full again, exactly
+/// as a new one would be, so such idle buckets are dropped (swept every [`SWEEP_EVERY`] checks, and
+/// whenever the map is full); at [`MAX_BUCKETS`] active keys, the longest idle bucket gives way.
 pub struct RateLimiter {
     /// `None` when the default is no limit (rate 0).
     default: Option<RateLimit>,
-    buckets: Mutex<HashMap<String, Bucket>>,
+    max_buckets: usize,
+    buckets: Mutex<Buckets>,
+}
+
+#[derive(Default)]
+struct Buckets {
+    map: HashMap<String, Bucket>,
+    checks_since_sweep: u32,
 }
 
 struct Bucket {
     tokens: f64,
     at: Instant,
+    /// How long this bucket takes to fill from empty (its key's `burst / rate`): idle that long,
+    /// it is as good as new.
+    full_after: Duration,
+}
+
+/// Most buckets kept (one per API key that made a request recently).
+pub const MAX_BUCKETS: usize = 65_536;
+/// Checks between two sweeps of idle buckets.
+pub const SWEEP_EVERY: u32 = 4096;
+
+/// How full the rate limiter's map is, for the metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LimiterStats {
+    pub buckets: usize,
+    /// Estimated bytes: each key's allocation and the map's slots at its capacity.
+    pub bytes: usize,
 }
 
 impl RateLimiter {
     /// The default limit is `rate` per second with `burst` at once; `rate` 0 means no default limit
     /// (keys with their own limit are still held to it).
     pub fn new(rate: f64, burst: u32) -> RateLimiter {
+        Self::with_max_buckets(rate, burst, MAX_BUCKETS)
+    }
+
+    fn with_max_buckets(rate: f64, burst: u32, max_buckets: usize) -> RateLimiter {
         RateLimiter {
             default: (rate > 0.0).then_some(RateLimit {
                 per_sec: rate,
                 burst: burst.max(1),
             }),
-            buckets: Mutex::new(HashMap::new()),
+            max_buckets: max_buckets.max(1),
+            buckets: Mutex::new(Buckets::default()),
         }
     }
 
@@ -114,10 +146,30 @@ impl RateLimiter {
         };
         let (rate, burst) = (limit.per_sec, f64::from(limit.burst.max(1)));
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        let bucket = buckets.entry(key.to_string()).or_insert(Bucket {
+        buckets.checks_since_sweep += 1;
+        let full = !buckets.map.contains_key(key) && buckets.map.len() >= self.max_buckets;
+        if full || buckets.checks_since_sweep >= SWEEP_EVERY {
+            Self::sweep(&mut buckets, now);
+        }
+        if !buckets.map.contains_key(key) && buckets.map.len() >= self.max_buckets {
+            // Every bucket is in use: the longest idle one gives way (its key starts full again).
+            let oldest = buckets
+                .map
+                .iter()
+                .min_by_key(|(_, b)| b.at)
+                .map(|(k, _)| k.clone());
+            if let Some(oldest) = oldest {
+                buckets.map.remove(&oldest);
+            }
+        }
+        let full_after = Duration::from_secs_f64(burst / rate);
+        let bucket = buckets.map.entry(key.to_string()).or_insert(Bucket {
             tokens: burst,
             at: now,
+            full_after,
         });
+        // The key's limit may have changed since its bucket was made.
+        bucket.full_after = full_after;
         let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
         bucket.tokens = (bucket.tokens + elapsed * rate).min(burst);
         bucket.at = now;
@@ -129,12 +181,38 @@ impl RateLimiter {
         }
     }
 
+    /// Drops the buckets idle long enough to be full again.
+    fn sweep(buckets: &mut Buckets, now: Instant) {
+        buckets
+            .map
+            .retain(|_, b| now.saturating_duration_since(b.at) < b.full_after);
+        if buckets.map.capacity() > 2 * buckets.map.len() + 64 {
+            buckets.map.shrink_to_fit();
+        }
+        buckets.checks_since_sweep = 0;
+    }
+
     /// Forgets a key's bucket (after revocation).
     pub fn forget(&self, key: &str) {
         self.buckets
             .lock()
             .unwrap_or_else(|p| p.into_inner())
+            .map
             .remove(key);
+    }
+
+    pub fn stats(&self) -> LimiterStats {
+        let buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let slot = size_of::<(String, Bucket)>() + 1;
+        let keys: usize = buckets
+            .map
+            .keys()
+            .map(|k| cairn_engine::memory::heap_bytes(k.capacity()))
+            .sum();
+        LimiterStats {
+            buckets: buckets.map.len(),
+            bytes: keys + buckets.map.capacity() * slot,
+        }
     }
 }
 
@@ -563,6 +641,59 @@ mod tests {
         assert_eq!(percent_decode("100%"), "100%");
         assert_eq!(percent_decode("a%2"), "a%2");
         assert_eq!(percent_decode("%C3%A9"), "é");
+    }
+
+    #[test]
+    fn idle_buckets_are_swept_and_the_map_stays_bounded() {
+        // 10 per second, burst 5: a bucket idle for 0.5 s is full again.
+        let limiter = RateLimiter::with_max_buckets(10.0, 5, 100);
+        let t0 = Instant::now();
+        // Many keys, each used once: never more than 100 buckets.
+        for i in 0..1000 {
+            let key = format!("key-{i}");
+            assert!(limiter.check(&key, None, t0 + Duration::from_millis(i)).is_ok());
+            assert!(limiter.stats().buckets <= 100);
+        }
+        // At the cap with every bucket recent, the longest idle one gave way: the newest keys
+        // are kept.
+        assert_eq!(limiter.stats().buckets, 100);
+        {
+            let buckets = limiter.buckets.lock().unwrap();
+            assert!(buckets.map.contains_key("key-999") && !buckets.map.contains_key("key-0"));
+        }
+        // An emptied bucket is not swept while it refills: the limit still holds after a sweep.
+        let t1 = t0 + Duration::from_secs(10);
+        for _ in 0..5 {
+            assert!(limiter.check("busy", None, t1).is_ok());
+        }
+        assert!(limiter.check("busy", None, t1).is_err());
+        {
+            let mut buckets = limiter.buckets.lock().unwrap();
+            RateLimiter::sweep(&mut buckets, t1 + Duration::from_millis(100));
+            // The 1000 old keys were idle for seconds: all gone; `busy` is not full yet: kept.
+            assert_eq!(buckets.map.len(), 1);
+        }
+        let t2 = t1 + Duration::from_millis(100);
+        assert!(limiter.check("busy", None, t2).is_ok());
+        assert!(limiter.check("busy", None, t2).is_err());
+        let stats = limiter.stats();
+        assert_eq!(stats.buckets, 1);
+        assert!(stats.bytes > 0 && stats.bytes < 16 * 1024, "{stats:?}");
+    }
+
+    #[test]
+    fn a_sweep_runs_every_so_many_checks_without_a_full_map() {
+        let limiter = RateLimiter::new(1000.0, 1);
+        let t0 = Instant::now();
+        for i in 0..10 {
+            assert!(limiter.check(&format!("old-{i}"), None, t0).is_ok());
+        }
+        // One key checked SWEEP_EVERY times, long after: the idle keys go at the sweep.
+        let later = t0 + Duration::from_secs(60);
+        for i in 0..SWEEP_EVERY {
+            let _ = limiter.check("live", None, later + Duration::from_millis(u64::from(i)));
+        }
+        assert_eq!(limiter.stats().buckets, 1);
     }
 
     #[test]

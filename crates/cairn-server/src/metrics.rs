@@ -46,6 +46,25 @@ pub struct EngineGauges {
     pub champion: Option<(String, i64)>,
     /// Trainings abandoned for running past `train.max_secs`.
     pub trainings_abandoned: u64,
+    /// Lists kept for cursor pages, and their estimated bytes (`serve.cursor_cache_bytes`).
+    pub cursor_lists: u64,
+    pub cursor_bytes: u64,
+    /// Rate-limit buckets, and their estimated bytes.
+    pub rate_limit_buckets: u64,
+    pub rate_limit_bytes: u64,
+    /// The bound of the store's page cache (`store.cache_bytes`).
+    pub store_cache_limit_bytes: u64,
+    /// This process's resident memory (`VmRSS`), when it can be read.
+    pub resident_bytes: Option<u64>,
+}
+
+/// The method label of a request: one of the standard methods, else `other`, so that requests
+/// with made-up methods cannot add label sets (series) without end.
+pub fn method_label(method: &str) -> &'static str {
+    const KNOWN: [&str; 9] = [
+        "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE",
+    ];
+    KNOWN.into_iter().find(|m| *m == method).unwrap_or("other")
 }
 
 impl Default for HttpMetrics {
@@ -72,7 +91,7 @@ impl HttpMetrics {
 
     pub fn observe_request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
         let labels = [
-            ("method", method.to_string()),
+            ("method", method_label(method).to_string()),
             ("route", route.to_string()),
             ("status", status.to_string()),
         ];
@@ -106,6 +125,24 @@ impl HttpMetrics {
             }
             *last = now;
             counter!("cairn_trainings_abandoned_total").absolute(engine.trainings_abandoned);
+
+            let caches = [
+                ("cursor_pages", engine.cursor_lists, engine.cursor_bytes),
+                (
+                    "rate_limit",
+                    engine.rate_limit_buckets,
+                    engine.rate_limit_bytes,
+                ),
+            ];
+            for (cache, entries, bytes) in caches {
+                gauge!("cairn_cache_entries", "cache" => cache).set(entries as f64);
+                gauge!("cairn_cache_bytes", "cache" => cache).set(bytes as f64);
+            }
+            gauge!("cairn_cache_limit_bytes", "cache" => "store_pages")
+                .set(engine.store_cache_limit_bytes as f64);
+            if let Some(rss) = engine.resident_bytes {
+                gauge!("cairn_process_resident_bytes").set(rss as f64);
+            }
         });
         self.handle.run_upkeep();
         self.handle.render()
@@ -138,5 +175,50 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("cairn_items 7"), "{text}");
+    }
+
+    #[test]
+    fn made_up_methods_share_one_label() {
+        let m = HttpMetrics::new();
+        for i in 0..100 {
+            m.observe_request(&format!("X{i}"), "unmatched", 405, Duration::from_millis(1));
+        }
+        m.observe_request("GET", "unmatched", 404, Duration::from_millis(1));
+        let text = m.render(&EngineGauges::default());
+        let series = text
+            .lines()
+            .filter(|l| l.starts_with("cairn_http_requests_total{"))
+            .count();
+        assert_eq!(series, 2, "{text}");
+        assert!(
+            text.contains(
+                r#"cairn_http_requests_total{method="other",route="unmatched",status="405"} 100"#
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn cache_gauges_are_exported() {
+        let m = HttpMetrics::new();
+        let text = m.render(&EngineGauges {
+            cursor_lists: 3,
+            cursor_bytes: 1200,
+            rate_limit_buckets: 2,
+            rate_limit_bytes: 300,
+            store_cache_limit_bytes: 64,
+            resident_bytes: Some(4096),
+            ..Default::default()
+        });
+        for line in [
+            r#"cairn_cache_entries{cache="cursor_pages"} 3"#,
+            r#"cairn_cache_bytes{cache="cursor_pages"} 1200"#,
+            r#"cairn_cache_entries{cache="rate_limit"} 2"#,
+            r#"cairn_cache_bytes{cache="rate_limit"} 300"#,
+            r#"cairn_cache_limit_bytes{cache="store_pages"} 64"#,
+            "cairn_process_resident_bytes 4096",
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
     }
 }

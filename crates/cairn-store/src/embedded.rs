@@ -92,6 +92,8 @@ pub struct EmbeddedStore {
     health: Mutex<Health>,
     path: PathBuf,
     opener: backends::Opener,
+    /// The bound of redb's page cache (`store.cache_bytes`), kept for every reopen.
+    cache_bytes: usize,
 }
 
 fn now_unix() -> i64 {
@@ -100,11 +102,22 @@ fn now_unix() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
+/// The default bound of the store's page cache, in bytes (redb's own default is 1 GiB, which a
+/// server reaches as its log grows: training reads the whole log every time).
+pub const DEFAULT_CACHE_BYTES: usize = 64 * 1024 * 1024;
+
 impl EmbeddedStore {
-    /// Opens (creating if needed) the store in `data_dir`.
+    /// Opens (creating if needed) the store in `data_dir`, with a page cache of
+    /// [`DEFAULT_CACHE_BYTES`].
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        Self::open_with_cache(data_dir, DEFAULT_CACHE_BYTES)
+    }
+
+    /// Opens (creating if needed) the store in `data_dir`, its page cache (pages read and written,
+    /// kept in memory) bounded by `cache_bytes`: nine tenths for reads, one tenth for writes.
+    pub fn open_with_cache(data_dir: &Path, cache_bytes: usize) -> Result<Self, StoreError> {
         let path = data_dir.join("cairn.redb");
-        Self::open_with(data_dir, backends::file_opener(&path))
+        Self::open_with(data_dir, backends::file_opener(&path), cache_bytes)
     }
 
     /// [`EmbeddedStore::open`], with every write to the store file going through `faults`, which
@@ -112,10 +125,18 @@ impl EmbeddedStore {
     /// behaves as over a real disk that fails.
     pub fn open_with_faults(data_dir: &Path, faults: &FaultInjector) -> Result<Self, StoreError> {
         let path = data_dir.join("cairn.redb");
-        Self::open_with(data_dir, backends::faulty_opener(&path, faults))
+        Self::open_with(
+            data_dir,
+            backends::faulty_opener(&path, faults),
+            DEFAULT_CACHE_BYTES,
+        )
     }
 
-    fn open_with(data_dir: &Path, opener: backends::Opener) -> Result<Self, StoreError> {
+    fn open_with(
+        data_dir: &Path,
+        opener: backends::Opener,
+        cache_bytes: usize,
+    ) -> Result<Self, StoreError> {
         std::fs::create_dir_all(data_dir).map_err(|e| StoreError::Open {
             path: data_dir.to_path_buf(),
             message: e.to_string(),
@@ -127,15 +148,16 @@ impl EmbeddedStore {
             health: Mutex::default(),
             path,
             opener,
+            cache_bytes,
         };
-        let opened = check::open_database_with(&store.path, &store.opener)
+        let opened = check::open_database_with(&store.path, &store.opener, store.cache_bytes)
             .and_then(|db| Self::prepare(&db).map(|()| db));
         match opened {
             Ok(db) => *store.slot_mut() = Slot::Writable(db),
             // A disk that refuses writes at start: serve what is stored, read-only.
             Err(e) if e.io_kind().is_some() => {
                 store.record_failure(&e);
-                match check::open_read_only(&store.path, &store.opener) {
+                match check::open_read_only(&store.path, &store.opener, store.cache_bytes) {
                     Ok(db) => *store.slot_mut() = Slot::ReadOnly(db),
                     Err(_) => {
                         return Err(StoreError::Open {
@@ -320,13 +342,13 @@ impl EmbeddedStore {
                 message: "writes are failing".into(),
             })
         } else {
-            check::open_database_with(&self.path, &self.opener).map(Slot::Writable)
+            check::open_database_with(&self.path, &self.opener, self.cache_bytes).map(Slot::Writable)
         };
         if let Err(e) = &opened {
             if !failing {
                 self.record_failure(e);
             }
-            opened = check::open_read_only(&self.path, &self.opener).map(Slot::ReadOnly);
+            opened = check::open_read_only(&self.path, &self.opener, self.cache_bytes).map(Slot::ReadOnly);
         }
         *slot = opened.unwrap_or_else(|e| Slot::Closed(e.to_string()));
         self.generation.fetch_add(1, Ordering::SeqCst);
@@ -357,7 +379,7 @@ impl EmbeddedStore {
         let attempt = self.check_headroom().and_then(|()| {
             let mut slot = self.slot_mut();
             *slot = Slot::Closed("reopening".into());
-            let opened = check::open_database_with(&self.path, &self.opener).and_then(|db| {
+            let opened = check::open_database_with(&self.path, &self.opener, self.cache_bytes).and_then(|db| {
                 let txn = db.begin_write()?;
                 txn.open_table(META)?
                     .insert(WRITE_PROBE, now_unix().max(0) as u64)?;
@@ -370,7 +392,7 @@ impl EmbeddedStore {
                     Ok(())
                 }
                 Err(e) => {
-                    *slot = check::open_read_only(&self.path, &self.opener)
+                    *slot = check::open_read_only(&self.path, &self.opener, self.cache_bytes)
                         .map_or_else(|e| Slot::Closed(e.to_string()), Slot::ReadOnly);
                     Err(e)
                 }

@@ -16,7 +16,8 @@ use cairn_core::{Event, Item, StoredEvent, Timestamp, User};
 
 pub use access::{AuditRecord, KeyRecord};
 pub use embedded::{
-    EmbeddedStore, Fault, FaultInjector, Repair, StoreCheck, ERASED_MARKER, RETRY_EVERY,
+    EmbeddedStore, Fault, FaultInjector, Repair, StoreCheck, DEFAULT_CACHE_BYTES, ERASED_MARKER,
+    RETRY_EVERY,
 };
 pub use error::{IoKind, StoreError, WriteFailure};
 

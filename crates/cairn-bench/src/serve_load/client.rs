@@ -111,7 +111,7 @@ impl ConnectionResult {
 }
 
 #[derive(Debug, thiserror::Error)]
-enum RequestError {
+pub(super) enum RequestError {
     #[error("{0}")]
     Io(#[from] std::io::Error),
     #[error("bad response: {0}")]
@@ -120,13 +120,13 @@ enum RequestError {
     Closed,
 }
 
-struct Connection {
+pub(super) struct Connection {
     stream: TcpStream,
     buf: Vec<u8>,
 }
 
 impl Connection {
-    async fn open(addr: SocketAddr) -> std::io::Result<Connection> {
+    pub(super) async fn open(addr: SocketAddr) -> std::io::Result<Connection> {
         let stream = TcpStream::connect(addr).await?;
         stream.set_nodelay(true)?;
         Ok(Connection {
@@ -138,7 +138,7 @@ impl Connection {
     /// Sends one request and reads its response: (status, whether the server will close).
     /// Uses readiness + `try_*` calls rather than tokio's io-util traits, whose feature the workspace
     /// does not enable (turning it on here would rebuild tokio for every crate).
-    async fn exchange(&mut self, request: &[u8]) -> Result<(u16, bool), RequestError> {
+    pub(super) async fn exchange(&mut self, request: &[u8]) -> Result<(u16, bool), RequestError> {
         let mut sent = 0;
         while sent < request.len() {
             self.stream.writable().await?;

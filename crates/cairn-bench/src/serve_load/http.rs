@@ -33,6 +33,23 @@ pub fn get_request(host: &str, path: &str) -> Vec<u8> {
     format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nAccept: application/json\r\n\r\n").into_bytes()
 }
 
+/// A request with any method, an optional bearer key and an optional JSON body.
+pub fn request(method: &str, host: &str, path: &str, key: Option<&str>, body: &str) -> Vec<u8> {
+    let auth = key.map_or(String::new(), |k| format!("Authorization: Bearer {k}\r\n"));
+    let content = if body.is_empty() && method == "GET" {
+        String::new()
+    } else {
+        format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        )
+    };
+    format!(
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nAccept: application/json\r\n{auth}{content}\r\n{body}"
+    )
+    .into_bytes()
+}
+
 /// `Ok(None)` while `buf` does not yet hold a whole response; otherwise its status and length.
 pub fn parse_response(buf: &[u8]) -> Result<Option<Response>, ParseError> {
     let Some(head_len) = find(buf, b"\r\n\r\n").map(|i| i + 4) else {

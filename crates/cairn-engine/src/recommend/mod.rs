@@ -32,6 +32,7 @@ use cairn_pipeline::{Context, PlacementConfig};
 use context::ItemRules;
 use explain::{popular_reason, Explainer};
 use fill::fill_from_order;
+pub use pages::CursorCacheStats;
 pub(crate) use pages::ListCache;
 pub use request::{
     RecommendRequest, Recommendation, RecommendationSource, Recommendations, Warning, WarningCode,

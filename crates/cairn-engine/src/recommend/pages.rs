@@ -10,6 +10,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use super::request::{Recommendation, Recommendations};
+use crate::memory::heap_bytes;
 use crate::{Engine, EngineError};
 use cairn_pipeline::ModelSet;
 
@@ -24,32 +25,113 @@ pub(crate) struct CachedList {
     items: Vec<Recommendation>,
 }
 
-/// Lists by recommendation id, oldest evicted first.
+impl CachedList {
+    /// The bytes this list holds in memory under the key `id`: the `Arc`'s allocation, each
+    /// string's and the item vector's allocations, each item's id and reason, and the key (held
+    /// twice: in the map and in the eviction order) with the map's slot.
+    fn bytes(&self, id: &str) -> usize {
+        let arc = heap_bytes(2 * size_of::<usize>() + size_of::<CachedList>());
+        let strings =
+            heap_bytes(self.user_id.capacity()) + heap_bytes(self.model_version.capacity());
+        let items = heap_bytes(self.items.capacity() * size_of::<Recommendation>())
+            + self
+                .items
+                .iter()
+                .map(|r| heap_bytes(r.item_id.capacity()) + heap_bytes(r.reason.capacity()))
+                .sum::<usize>();
+        // The map's slot (key, value and a control byte, at hashbrown's load of 7/8) and the
+        // order's slot, each with a copy of the key.
+        let slot =
+            (size_of::<String>() + size_of::<Arc<CachedList>>() + 1) * 8 / 7 + size_of::<String>();
+        arc + strings + items + slot + 2 * heap_bytes(id.len())
+    }
+}
+
+/// Lists by recommendation id, oldest evicted first, bounded both in lists and in bytes.
 #[derive(Default)]
 pub(crate) struct ListCache {
-    lists: HashMap<String, Arc<CachedList>>,
+    lists: HashMap<String, (Arc<CachedList>, usize)>,
     order: VecDeque<String>,
+    /// The sum of the kept lists' [`CachedList::bytes`].
+    bytes: usize,
+}
+
+/// How full the cursor cache is, for the metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CursorCacheStats {
+    /// Lists kept for their later pages.
+    pub lists: usize,
+    /// Their estimated size in memory (see `serve.cursor_cache_bytes`).
+    pub bytes: usize,
 }
 
 impl ListCache {
-    fn insert(&mut self, id: String, list: CachedList, capacity: usize) {
-        while self.order.len() >= capacity {
-            if let Some(old) = self.order.pop_front() {
-                self.lists.remove(&old);
+    /// Keeps `list` under `id`, first dropping the oldest lists until at most `max_lists - 1`
+    /// lists remain and the new one fits in `max_bytes` beside them. A list larger than
+    /// `max_bytes` on its own is not kept (its cursor then expires at once).
+    fn insert(&mut self, id: String, list: CachedList, max_lists: usize, max_bytes: usize) {
+        let size = list.bytes(&id);
+        if size > max_bytes || max_lists == 0 {
+            return;
+        }
+        if let Some((_, old)) = self.lists.remove(&id) {
+            self.bytes -= old;
+            self.order.retain(|o| *o != id);
+        }
+        while self.order.len() >= max_lists || self.bytes + size > max_bytes {
+            let Some(old) = self.order.pop_front() else {
+                break;
+            };
+            if let Some((_, b)) = self.lists.remove(&old) {
+                self.bytes -= b;
             }
         }
         self.order.push_back(id.clone());
-        self.lists.insert(id, Arc::new(list));
+        self.lists.insert(id, (Arc::new(list), size));
+        self.bytes += size;
     }
 
     fn get(&self, id: &str) -> Option<Arc<CachedList>> {
-        self.lists.get(id).cloned()
+        self.lists.get(id).map(|(list, _)| list.clone())
+    }
+
+    /// Drops every list that another model made: their cursors have expired anyway.
+    pub(crate) fn keep_only_version(&mut self, version: &str) {
+        let lists = &mut self.lists;
+        let bytes = &mut self.bytes;
+        self.order.retain(|id| {
+            let stale = lists
+                .get(id)
+                .is_some_and(|(l, _)| l.model_version != version);
+            if stale {
+                if let Some((_, b)) = lists.remove(id) {
+                    *bytes -= b;
+                }
+            }
+            !stale
+        });
+        self.lists.shrink_to(self.order.len());
+        self.order.shrink_to(self.order.len());
+    }
+
+    pub(crate) fn stats(&self) -> CursorCacheStats {
+        CursorCacheStats {
+            lists: self.lists.len(),
+            bytes: self.bytes,
+        }
     }
 
     /// Drops every list of `user_id` (erasure); returns how many.
     pub(crate) fn remove_user(&mut self, user_id: &str) -> usize {
         let before = self.lists.len();
-        self.lists.retain(|_, list| list.user_id != user_id);
+        let bytes = &mut self.bytes;
+        self.lists.retain(|_, (list, b)| {
+            let keep = list.user_id != user_id;
+            if !keep {
+                *bytes -= *b;
+            }
+            keep
+        });
         let lists = &self.lists;
         self.order.retain(|id| lists.contains_key(id));
         before - self.lists.len()
@@ -125,6 +207,7 @@ impl Engine {
                         items: rest,
                     },
                     self.config.serve.cursor_cache,
+                    self.config.serve.cursor_cache_bytes,
                 );
                 Some(format!("{recommendation_id}.{k}"))
             }
@@ -165,7 +248,12 @@ impl Engine {
         self.lists().remove_user(user_id)
     }
 
-    fn lists(&self) -> std::sync::MutexGuard<'_, ListCache> {
+    /// How many lists the cursor cache keeps, and their estimated bytes.
+    pub fn cursor_cache_stats(&self) -> CursorCacheStats {
+        self.lists().stats()
+    }
+
+    pub(crate) fn lists(&self) -> std::sync::MutexGuard<'_, ListCache> {
         self.lists.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -215,21 +303,121 @@ mod tests {
         }
     }
 
+    fn cached(version: &str, items: &[&str]) -> CachedList {
+        CachedList {
+            user_id: "u".into(),
+            model_version: version.into(),
+            first_page: 1,
+            items: list(items),
+        }
+    }
+
     #[test]
     fn the_cache_evicts_the_oldest_list_first() {
         let mut cache = ListCache::default();
         for id in ["a", "b", "c"] {
-            let list = CachedList {
-                user_id: "u".into(),
-                model_version: "v".into(),
-                first_page: 1,
-                items: list(&[id]),
-            };
-            cache.insert(id.into(), list, 2);
+            cache.insert(id.into(), cached("v", &[id]), 2, usize::MAX);
         }
         assert!(cache.get("a").is_none());
         assert_eq!(cache.get("b").unwrap().items, list(&["b"]));
         assert_eq!(cache.get("c").unwrap().items, list(&["c"]));
+        assert_eq!(cache.stats().lists, 2);
+    }
+
+    #[test]
+    fn the_byte_bound_evicts_oldest_first_and_is_never_exceeded() {
+        let one = cached("v", &["item-1"]).bytes("id-00");
+        // Room for three one-item lists, not four.
+        let bound = 3 * one + one / 2;
+        let mut cache = ListCache::default();
+        for id in ["id-00", "id-01", "id-02", "id-03"] {
+            cache.insert(id.into(), cached("v", &["item-1"]), usize::MAX, bound);
+        }
+        assert!(cache.get("id-00").is_none());
+        for id in ["id-01", "id-02", "id-03"] {
+            assert!(cache.get(id).is_some(), "{id}");
+        }
+        assert_eq!(
+            cache.stats(),
+            CursorCacheStats {
+                lists: 3,
+                bytes: 3 * one
+            }
+        );
+        // A list the size of two evicts the two oldest, not the newest.
+        let two = cached("v", &["item-1", "item-2", "item-3", "item-4"]);
+        let two_bytes = two.bytes("id-04");
+        assert!(two_bytes > one && two_bytes <= bound - one);
+        cache.insert("id-04".into(), two, usize::MAX, bound);
+        assert!(cache.get("id-03").is_some() && cache.get("id-04").is_some());
+        assert!(cache.get("id-01").is_none() && cache.get("id-02").is_none());
+        assert!(cache.stats().bytes <= bound);
+        // A list larger than the whole bound is not kept, and evicts nothing.
+        let many: Vec<String> = (0..200).map(|i| format!("item-{i}")).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        cache.insert("id-05".into(), cached("v", &many), usize::MAX, bound);
+        assert!(cache.get("id-05").is_none());
+        assert!(cache.get("id-04").is_some());
+    }
+
+    #[test]
+    fn many_inserts_never_exceed_the_bytes_and_the_count_adds_up() {
+        let bound = 64 * 1024;
+        let mut cache = ListCache::default();
+        let mut peak = 0;
+        for i in 0..5_000usize {
+            let n = 1 + i % 40;
+            let ids: Vec<String> = (0..n)
+                .map(|j| format!("item-{}", (i * 7 + j) % 997))
+                .collect();
+            let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+            cache.insert(format!("{ID}-{i}"), cached("v", &ids), 10_000, bound);
+            let stats = cache.stats();
+            assert!(stats.bytes <= bound, "{stats:?} after {i}");
+            peak = peak.max(stats.bytes);
+            assert_eq!(stats.lists, cache.order.len());
+        }
+        // The bytes counted are the sum of the kept lists' sizes, not a drifting tally.
+        let sum: usize = cache
+            .order
+            .iter()
+            .map(|id| cache.lists[id].0.bytes(id))
+            .sum();
+        assert_eq!(sum, cache.stats().bytes);
+        // And the bound is used, not left mostly empty.
+        assert!(peak > bound * 9 / 10, "{peak}");
+    }
+
+    #[test]
+    fn the_size_counts_ids_reasons_and_the_item_vector() {
+        let small = cached("v", &["a"]);
+        let mut long = cached("v", &["a"]);
+        long.items[0].reason = "x".repeat(1000);
+        // The reason's allocation grew from 7 bytes to 1000, and the size by as much.
+        assert_eq!(
+            long.bytes("k") - small.bytes("k"),
+            heap_bytes(1000) - heap_bytes("popular".len())
+        );
+        // Each item costs at least its struct and two allocations.
+        let ten = cached("v", &["a"; 10]);
+        let per_item = (ten.bytes("k") - small.bytes("k")) / 9;
+        assert!(
+            per_item >= size_of::<Recommendation>() + 2 * 32,
+            "{per_item}"
+        );
+    }
+
+    #[test]
+    fn a_new_model_drops_the_lists_of_the_old_one() {
+        let mut cache = ListCache::default();
+        cache.insert("a".into(), cached("old", &["x"]), 10, usize::MAX);
+        cache.insert("b".into(), cached("new", &["y"]), 10, usize::MAX);
+        cache.insert("c".into(), cached("old", &["z"]), 10, usize::MAX);
+        let b = cache.get("b").unwrap().bytes("b");
+        cache.keep_only_version("new");
+        assert!(cache.get("a").is_none() && cache.get("c").is_none());
+        assert!(cache.get("b").is_some());
+        assert_eq!(cache.stats(), CursorCacheStats { lists: 1, bytes: b });
     }
 
     #[test]

@@ -150,7 +150,10 @@ fn storage_not_ready(failure: &WriteFailure, now: i64) -> ApiError {
     responses((status = 200, description = "Prometheus text exposition format", body = String, content_type = "text/plain"))
 )]
 pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
-    let gauges = state.run(engine_gauges).await?;
+    let mut gauges = state.run(engine_gauges).await?;
+    let stats = state.rate_limiter.stats();
+    gauges.rate_limit_buckets = stats.buckets as u64;
+    gauges.rate_limit_bytes = stats.bytes as u64;
     let text = state.metrics.render(&gauges);
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text))
 }
@@ -159,6 +162,7 @@ fn engine_gauges(engine: &cairn_engine::Engine) -> Result<EngineGauges, EngineEr
     let stats = engine.stats()?;
     let model = engine.model_info();
     let versions = engine.model_versions().unwrap_or_default();
+    let cursor = engine.cursor_cache_stats();
     Ok(EngineGauges {
         items: stats.items,
         users: stats.users,
@@ -180,6 +184,11 @@ fn engine_gauges(engine: &cairn_engine::Engine) -> Result<EngineGauges, EngineEr
             .find(|v| v.champion)
             .map(|v| (v.meta.version.clone(), v.meta.created_at)),
         trainings_abandoned: engine.trainings_abandoned(),
+        cursor_lists: cursor.lists as u64,
+        cursor_bytes: cursor.bytes as u64,
+        store_cache_limit_bytes: engine.config().store.cache_bytes as u64,
+        resident_bytes: cairn_engine::memory::resident_bytes(),
+        ..Default::default()
     })
 }
 

@@ -38,23 +38,38 @@ impl StoreCheck {
 /// How many problems a check lists before it only counts them.
 const LISTED: usize = 20;
 
-/// Opens (creating if needed) the redb file at `path`; damage is an error, never a panic.
-pub(super) fn open_database(path: &Path) -> Result<Database, StoreError> {
-    open_database_with(path, &super::backends::file_opener(path))
+/// Opens (creating if needed) the redb file at `path` with a page cache of at most `cache_bytes`;
+/// damage is an error, never a panic.
+pub(super) fn open_database(path: &Path, cache_bytes: usize) -> Result<Database, StoreError> {
+    open_database_with(path, &super::backends::file_opener(path), cache_bytes)
 }
 
-/// Opens the redb database at `path` over the backend `open` makes; damage is an error, never a
-/// panic.
-pub(super) fn open_database_with(path: &Path, open: &Opener) -> Result<Database, StoreError> {
-    open_over(path, || Builder::new().create_with_backend(Boxed(open()?)))
+/// Opens the redb database at `path` over the backend `open` makes, with a page cache of at most
+/// `cache_bytes`; damage is an error, never a panic.
+pub(super) fn open_database_with(
+    path: &Path,
+    open: &Opener,
+    cache_bytes: usize,
+) -> Result<Database, StoreError> {
+    open_over(path, || {
+        Builder::new()
+            .set_cache_size(cache_bytes)
+            .create_with_backend(Boxed(open()?))
+    })
 }
 
 /// A read-only view of the database at `path` (see [`ReadOnlyView`]): the file is never written.
-pub(super) fn open_read_only(path: &Path, open: &Opener) -> Result<Database, StoreError> {
+pub(super) fn open_read_only(
+    path: &Path,
+    open: &Opener,
+    cache_bytes: usize,
+) -> Result<Database, StoreError> {
     open_over(path, || {
         let view = ReadOnlyView::new(open()?)
             .map_err(|e| DatabaseError::Storage(redb::StorageError::Io(e)))?;
-        Builder::new().create_with_backend(view)
+        Builder::new()
+            .set_cache_size(cache_bytes)
+            .create_with_backend(view)
     })
 }
 
@@ -119,7 +134,7 @@ impl EmbeddedStore {
                 message: "no store file here (is this the data directory?)".into(),
             });
         }
-        let mut db = open_database(&path)?;
+        let mut db = open_database(&path, super::DEFAULT_CACHE_BYTES)?;
         let mut report = StoreCheck::default();
         match quietly(|| db.check_integrity()) {
             Ok(Ok(ok)) => report.integrity_ok = ok,
@@ -219,13 +234,13 @@ impl EmbeddedStore {
         let path = data_dir.join("cairn.redb");
         let fresh_path = data_dir.join("cairn.redb.repairing");
         let _ = std::fs::remove_file(&fresh_path);
-        let old = open_database(&path)?;
+        let old = open_database(&path, super::DEFAULT_CACHE_BYTES)?;
         let mut report = Repair {
             damaged_copy: data_dir.join(format!("cairn.redb.damaged-{now}")),
             ..Repair::default()
         };
         {
-            let fresh = open_database(&fresh_path)?;
+            let fresh = open_database(&fresh_path, super::DEFAULT_CACHE_BYTES)?;
             let copied = quietly(|| copy_readable(&old, &fresh, &mut report));
             match copied {
                 Ok(result) => result?,

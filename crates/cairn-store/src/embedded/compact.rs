@@ -33,7 +33,7 @@ impl EmbeddedStore {
         let partial = self.path.with_extension("redb.compact");
         let copied = copy_store(db, &partial)?;
         // Check that the copy opens before it takes the store's name: if not, the old file stays.
-        if let Err(e) = check::open_database(&partial) {
+        if let Err(e) = check::open_database(&partial, self.cache_bytes) {
             let _ = std::fs::remove_file(&partial);
             return Err(e);
         }
@@ -46,7 +46,7 @@ impl EmbeddedStore {
         // old handle goes first (its file, free pages and all, is released when it closes).
         let synced = std::fs::File::open(dir).and_then(|d| d.sync_all());
         *slot = Slot::Closed("compacting".into());
-        *slot = match check::open_database_with(&self.path, &self.opener) {
+        *slot = match check::open_database_with(&self.path, &self.opener, self.cache_bytes) {
             Ok(fresh) => Slot::Writable(fresh),
             Err(e) => Slot::Closed(e.to_string()),
         };
