@@ -14,6 +14,7 @@ from .models import (
     BackupResult,
     BatchRecommendBody,
     BatchRecommendations,
+    CompactResult,
     CreatedKeyBody,
     EventBatch,
     EventsStored,
@@ -122,6 +123,11 @@ class Client:
         """
         return self._request("POST", "/v1/recommendations/batch", query=[], body=body, expect="json")
 
+    def compact(self) -> CompactResult:
+        """POST /v1/compact: Rewrite the store file from its live rows and swap it in, so that nothing erased (`DELETE /v1/users/{id}`) or expired (`privacy.retention_days`) survives in it, not even in the file's free pages. Requests wait while it copies (as long as one backup of the live data). Not subject to the request timeout. Needs an API key of scope `admin` (or higher).
+        """
+        return self._request("POST", "/v1/compact", query=[], body=None, expect="json")
+
     def create_key(self, body: NewKey) -> CreatedKeyBody:
         """POST /v1/keys: Create an API key. The response holds the token, shown this once. Needs an API key of scope `admin` (or higher).
         """
@@ -133,7 +139,7 @@ class Client:
         return self._request("DELETE", f"/v1/items/{_segment(id)}", query=[], body=None, expect="none")
 
     def delete_user(self, id: str) -> UserErased:
-        """DELETE /v1/users/{id}: Erase a user: the user row and every event of theirs (right to erasure). The next training forgets them entirely; until then their recommendations fall back to popular items. Needs an API key of scope `admin` (or higher).
+        """DELETE /v1/users/{id}: Erase a user (right to erasure): the user row, every event of theirs with its idempotency record, their seen items, the kept pages of their lists (their cursors expire), and their id in the audit log (replaced by `[erased]`, the entries kept; this request is audited without it). Their recommendations fall back at once to those of a user never seen; the next training, which this makes due, leaves them out of the model; the next compaction (`POST /v1/compact`, or a clean stop) takes their bytes out of the store file. 404 when nothing was stored (audit entries naming the id are scrubbed all the same). Needs an API key of scope `admin` (or higher).
         """
         return self._request("DELETE", f"/v1/users/{_segment(id)}", query=[], body=None, expect="json")
 
@@ -218,7 +224,7 @@ class Client:
         return self._request("GET", "/v1/users", query=[("cursor", cursor), ("limit", limit)], body=None, expect="json")
 
     def metrics(self) -> str:
-        """GET /metrics: Prometheus metrics: `cairn_http_requests_total` and `cairn_http_request_duration_seconds` by method, route and status, and engine gauges (`cairn_items`, `cairn_events`, `cairn_model_age_seconds`, ...), and the model registry's `cairn_model_versions_refused_total` and `cairn_model_champion{version}` (1 for the champion) with `cairn_model_champion_created_seconds`. Needs an API key of scope `read` (or higher).
+        """GET /metrics: Prometheus metrics: `cairn_http_requests_total` and `cairn_http_request_duration_seconds` by method, route and status, and engine gauges (`cairn_items`, `cairn_events`, `cairn_model_age_seconds`, `cairn_store_writable` (0 while the disk refuses writes), ...), and the model registry's `cairn_model_versions_refused_total` and `cairn_model_champion{version}` (1 for the champion) with `cairn_model_champion_created_seconds`. Needs an API key of scope `read` (or higher).
         """
         return self._request("GET", "/metrics", query=[], body=None, expect="text")
 
@@ -276,7 +282,7 @@ class Client:
         return self._request("POST", "/v1/users", query=[], body=body, expect="json")
 
     def readyz(self) -> Health:
-        """GET /readyz: Readiness: 200 when a model is loaded, or when there are no events to train on yet (empty lists are then the right answer); 503 `not_ready` while events wait for a first model, with the first training's progress in the message (`training the first model: 40% done (als 7/15), ...`). Until then recommendation lists are empty (200 with no items); `/healthz` answers from the start.
+        """GET /readyz: Readiness: 200 when a model is loaded, or when there are no events to train on yet (empty lists are then the right answer); 503 `not_ready` while events wait for a first model, with the first training's progress in the message (`training the first model: 40% done (als 7/15), ...`). Until then recommendation lists are empty (200 with no items); `/healthz` answers from the start. While the disk refuses the store's writes, 503 `storage_full` (no space) or `storage_unavailable` (another I/O failure), saying since when; reads are still served, and a test write every `server.storage_retry_secs` clears it once the disk takes writes again.
         """
         return self._request("GET", "/readyz", query=[], body=None, expect="json")
 
