@@ -10,11 +10,11 @@ pub mod backup;
 mod catalog;
 pub mod config;
 mod error;
-pub mod memory;
-pub mod privacy;
 mod gate;
 #[cfg(test)]
 mod gate_tests;
+pub mod memory;
+pub mod privacy;
 mod recommend;
 pub mod registry;
 mod store_scan;
@@ -38,7 +38,8 @@ pub use cairn_models::Progress;
 pub use cairn_pipeline::fit::TRAINING_STAGE;
 pub use cairn_pipeline::ModelSet;
 pub use cairn_store::{
-    AuditRecord, CompactReport, Fault, FaultInjector, IoKind, StoreError, WriteFailure, ERASED_MARKER,
+    AuditRecord, CompactReport, Fault, FaultInjector, IoKind, StoreError, WriteFailure,
+    ERASED_MARKER,
 };
 pub use catalog::{Catalog, KnownNames};
 pub use config::{Config, ConfigError, GateConfig, ModelsConfig, ServerConfig};

@@ -248,7 +248,7 @@ impl<'a> EqKey<'a> {
         Some(match x {
             ScalarRef::Bool(b) => EqKey::Bool(b),
             ScalarRef::Number(n) if n.is_nan() => return None,
-            ScalarRef::Number(n) if n == 0.0 => EqKey::Number(0),
+            ScalarRef::Number(0.0) => EqKey::Number(0),
             ScalarRef::Number(n) => EqKey::Number(n.to_bits()),
             ScalarRef::Str(s) => EqKey::Str(s),
         })
@@ -455,6 +455,10 @@ mod tests {
         c.push("t999".into());
         assert!(any_equal(Value::Labels(&a), Value::Labels(&c)));
         assert!(any_ordered(CmpOp::Lt, Value::Labels(&b), Value::Labels(&a)));
-        assert!(!any_ordered(CmpOp::Gt, Value::Labels(&b), Value::Labels(&a)));
+        assert!(!any_ordered(
+            CmpOp::Gt,
+            Value::Labels(&b),
+            Value::Labels(&a)
+        ));
     }
 }

@@ -651,7 +651,9 @@ mod tests {
         // Many keys, each used once: never more than 100 buckets.
         for i in 0..1000 {
             let key = format!("key-{i}");
-            assert!(limiter.check(&key, None, t0 + Duration::from_millis(i)).is_ok());
+            assert!(limiter
+                .check(&key, None, t0 + Duration::from_millis(i))
+                .is_ok());
             assert!(limiter.stats().buckets <= 100);
         }
         // At the cap with every bucket recent, the longest idle one gave way: the newest keys

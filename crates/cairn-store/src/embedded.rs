@@ -342,13 +342,15 @@ impl EmbeddedStore {
                 message: "writes are failing".into(),
             })
         } else {
-            check::open_database_with(&self.path, &self.opener, self.cache_bytes).map(Slot::Writable)
+            check::open_database_with(&self.path, &self.opener, self.cache_bytes)
+                .map(Slot::Writable)
         };
         if let Err(e) = &opened {
             if !failing {
                 self.record_failure(e);
             }
-            opened = check::open_read_only(&self.path, &self.opener, self.cache_bytes).map(Slot::ReadOnly);
+            opened = check::open_read_only(&self.path, &self.opener, self.cache_bytes)
+                .map(Slot::ReadOnly);
         }
         *slot = opened.unwrap_or_else(|e| Slot::Closed(e.to_string()));
         self.generation.fetch_add(1, Ordering::SeqCst);
@@ -379,13 +381,14 @@ impl EmbeddedStore {
         let attempt = self.check_headroom().and_then(|()| {
             let mut slot = self.slot_mut();
             *slot = Slot::Closed("reopening".into());
-            let opened = check::open_database_with(&self.path, &self.opener, self.cache_bytes).and_then(|db| {
-                let txn = db.begin_write()?;
-                txn.open_table(META)?
-                    .insert(WRITE_PROBE, now_unix().max(0) as u64)?;
-                txn.commit()?;
-                Ok(db)
-            });
+            let opened = check::open_database_with(&self.path, &self.opener, self.cache_bytes)
+                .and_then(|db| {
+                    let txn = db.begin_write()?;
+                    txn.open_table(META)?
+                        .insert(WRITE_PROBE, now_unix().max(0) as u64)?;
+                    txn.commit()?;
+                    Ok(db)
+                });
             let result = match opened {
                 Ok(db) => {
                     *slot = Slot::Writable(db);
