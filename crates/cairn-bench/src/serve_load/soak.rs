@@ -85,6 +85,11 @@ pub struct SoakArgs {
     /// Events per batch.
     #[arg(long, default_value_t = 5)]
     pub batch: usize,
+    /// Distinct event ids the writes cycle through; 0 = every event new. With a number, once that
+    /// many events are stored the writes are acknowledged duplicates, so the log (and what memory
+    /// is proportional to) stops growing: the soak then shows whether RSS is flat on fixed data.
+    #[arg(long, default_value_t = 0)]
+    pub event_ids: u64,
     /// An API key (admin, for the forced trainings and /metrics) when the server has keys.
     #[arg(long, env = "CAIRN_SOAK_KEY")]
     pub key: Option<String>,
@@ -182,9 +187,21 @@ struct Workload {
     items: (String, u64, u64),
     batch: usize,
     seed: u64,
+    /// See [`SoakArgs::event_ids`].
+    event_ids: u64,
 }
 
 impl Workload {
+    /// The id of the `i`-th event of connection `conn`'s `n`-th request.
+    fn event_id(&self, conn: usize, n: u64, i: usize) -> String {
+        if self.event_ids == 0 {
+            return format!("soak:{}:{conn}:{n}:{i}", self.seed);
+        }
+        // Each connection walks through the ids from its own offset.
+        let k = n * self.batch as u64 + i as u64 + conn as u64 * 7919;
+        format!("soak:{}:{}", self.seed, k % self.event_ids)
+    }
+
     fn user(&self, rng: &mut ChaCha8Rng) -> String {
         let (t, first, n) = &self.users;
         format_id(t, first + rng.random_range(0..*n))
@@ -219,7 +236,7 @@ impl Workload {
                             "view"
                         };
                         serde_json::json!({
-                            "event_id": format!("soak:{}:{conn}:{n}:{i}", self.seed),
+                            "event_id": self.event_id(conn, n, i),
                             "user_id": self.user(rng),
                             "item_id": self.item(rng),
                             "type": event_type,
@@ -636,6 +653,7 @@ pub fn run(args: &SoakArgs) -> Result<()> {
         items: (args.item_template.clone(), args.first_id, args.items),
         batch: args.batch,
         seed: args.seed,
+        event_ids: args.event_ids,
     });
     let runtime = if args.threads <= 1 {
         tokio::runtime::Builder::new_current_thread()
@@ -987,6 +1005,30 @@ mod tests {
     }
 
     #[test]
+    fn with_event_ids_set_the_writes_cycle_through_that_many_ids() {
+        let work = Workload {
+            target: Target::new("http://127.0.0.1:9", "/", 1).unwrap(),
+            key: None,
+            mix: Mix::parse("events=1").unwrap(),
+            users: ("user-{:04}".into(), 1, 10),
+            items: ("sku-{:05}".into(), 1, 10),
+            batch: 5,
+            seed: 9,
+            event_ids: 100,
+        };
+        let ids: std::collections::BTreeSet<String> = (0..4)
+            .flat_map(|conn| (0..500).flat_map(move |n| (0..5).map(move |i| (conn, n, i))))
+            .map(|(conn, n, i)| work.event_id(conn, n, i))
+            .collect();
+        assert_eq!(ids.len(), 100, "10,000 events, 100 distinct ids");
+        let unique = Workload {
+            event_ids: 0,
+            ..work
+        };
+        assert_ne!(unique.event_id(0, 1, 0), unique.event_id(0, 21, 0));
+    }
+
+    #[test]
     fn event_batches_are_json_with_unique_ids() {
         let work = Workload {
             target: Target::new("http://127.0.0.1:9", "/", 1).unwrap(),
@@ -996,6 +1038,7 @@ mod tests {
             items: ("sku-{:05}".into(), 1, 10),
             batch: 3,
             seed: 9,
+            event_ids: 0,
         };
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         let (kind, bytes) = work.next(&mut rng, 2, 5);
