@@ -67,10 +67,25 @@ enum Command {
 /// mimalloc rather than glibc's malloc: under the soak (docs/reliability/soak.md), glibc's
 /// per-thread arenas kept 3-5 times the live heap after each training and the server's RSS grew
 /// with every one; mimalloc returns freed pages to the system.
+/// Wrapped in a counter of the live heap (`cairn_heap_live_bytes`), which tells a leak (the live
+/// heap grows) from pages the allocator keeps (only the RSS grows).
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: cairn_engine::memory::CountingAllocator<mimalloc::MiMalloc> =
+    cairn_engine::memory::CountingAllocator::new(mimalloc::MiMalloc);
+
+extern "C" {
+    /// mimalloc's own: frees what its heaps hold unused and returns those pages to the system
+    /// (`force`: also the pages it would keep for reuse). Linked in by the `mimalloc` crate.
+    fn mi_collect(force: bool);
+}
+
+fn release_mimalloc_pages() {
+    // SAFETY: mi_collect takes no pointer; mimalloc makes it safe to call from any thread.
+    unsafe { mi_collect(true) }
+}
 
 fn main() -> ExitCode {
+    cairn_engine::memory::set_release_hook(release_mimalloc_pages);
     let cli = Cli::parse();
     commands::init_tracing();
     let ctx = commands::Context {

@@ -2,6 +2,10 @@
 //! memory flat (`serve.cursor_cache_bytes`, the rate limiter's buckets) and the gauges that show
 //! them (docs/reliability/memory.md).
 
+use std::alloc::{GlobalAlloc, Layout};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::OnceLock;
+
 /// What one heap allocation of `requested` bytes costs with glibc's malloc: 8 bytes of header,
 /// rounded up to 16, at least 32. An estimate (another allocator rounds differently), but one that
 /// counts every allocation rather than only the bytes asked for.
@@ -33,12 +37,94 @@ pub fn parse_vm_rss(status: &str) -> Option<u64> {
     Some(kib * 1024)
 }
 
+/// A global allocator that counts the bytes live on the heap (handed out and not yet freed) and
+/// passes every call to the allocator it wraps.
+///
+/// The resident set size cannot tell a leak from an allocator that keeps freed pages for later:
+/// both grow the RSS. The live count can: a leak grows it, retention does not. Its price is one
+/// relaxed atomic add per allocation and per free, on one shared counter.
+pub struct CountingAllocator<A> {
+    inner: A,
+}
+
+static LIVE_HEAP_BYTES: AtomicUsize = AtomicUsize::new(0);
+static COUNTING: AtomicBool = AtomicBool::new(false);
+
+impl<A> CountingAllocator<A> {
+    pub const fn new(inner: A) -> Self {
+        CountingAllocator { inner }
+    }
+}
+
+// SAFETY: every call is passed to `inner` unchanged; the counter only observes sizes.
+unsafe impl<A: GlobalAlloc> GlobalAlloc for CountingAllocator<A> {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let p = self.inner.alloc(layout);
+        if !p.is_null() {
+            counted(layout.size() as isize);
+        }
+        p
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        let p = self.inner.alloc_zeroed(layout);
+        if !p.is_null() {
+            counted(layout.size() as isize);
+        }
+        p
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        self.inner.dealloc(ptr, layout);
+        counted(-(layout.size() as isize));
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let p = self.inner.realloc(ptr, layout, new_size);
+        if !p.is_null() {
+            counted(new_size as isize - layout.size() as isize);
+        }
+        p
+    }
+}
+
+#[inline]
+fn counted(delta: isize) {
+    if delta >= 0 {
+        LIVE_HEAP_BYTES.fetch_add(delta as usize, Ordering::Relaxed);
+    } else {
+        LIVE_HEAP_BYTES.fetch_sub(delta.unsigned_abs(), Ordering::Relaxed);
+    }
+    if !COUNTING.load(Ordering::Relaxed) {
+        COUNTING.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The bytes live on the heap, when the process's global allocator is a [`CountingAllocator`]
+/// (the `cairn` binary's is); `None` otherwise. Sizes as requested, without the allocator's
+/// rounding and headers.
+pub fn live_heap_bytes() -> Option<u64> {
+    COUNTING
+        .load(Ordering::Relaxed)
+        .then(|| LIVE_HEAP_BYTES.load(Ordering::Relaxed) as u64)
+}
+
+static RELEASE_HOOK: OnceLock<fn()> = OnceLock::new();
+
+/// Sets what [`release_free_memory`] calls besides glibc's `malloc_trim`: the binary that chooses
+/// the global allocator knows how to make it give back its free pages (mimalloc's `mi_collect`);
+/// this crate does not. The first call wins.
+pub fn set_release_hook(hook: fn()) {
+    let _ = RELEASE_HOOK.set(hook);
+}
+
 /// Hands the allocator's free memory back to the operating system.
 ///
 /// glibc's malloc gives each thread that allocates its own arena and keeps what is freed there
 /// for later use; a training allocates on several threads, so after it the process holds tens of
 /// MB that nothing uses (counted with `malloc_stats` during a soak: 137 MB held by the arenas,
-/// 41 MB of it in use). `malloc_trim` returns their free pages. Elsewhere this does nothing.
+/// 41 MB of it in use). `malloc_trim` returns their free pages. Then it calls the hook of
+/// [`set_release_hook`], if one is set (the `cairn` binary's: mimalloc's `mi_collect(true)`).
 pub fn release_free_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
@@ -50,6 +136,9 @@ pub fn release_free_memory() {
         unsafe {
             malloc_trim(0);
         }
+    }
+    if let Some(hook) = RELEASE_HOOK.get() {
+        hook();
     }
 }
 
@@ -64,6 +153,25 @@ mod tests {
         assert_eq!(heap_bytes(24), 32);
         assert_eq!(heap_bytes(25), 48);
         assert_eq!(heap_bytes(1000), 1008);
+    }
+
+    #[test]
+    fn the_counting_allocator_counts_what_is_live() {
+        let counting = CountingAllocator::new(std::alloc::System);
+        let before = LIVE_HEAP_BYTES.load(Ordering::Relaxed);
+        let layout = Layout::from_size_align(1000, 8).unwrap();
+        // SAFETY: the layout is non-zero in size; each pointer is freed once with its layout.
+        unsafe {
+            let a = counting.alloc(layout);
+            let b = counting.alloc_zeroed(layout);
+            assert_eq!(LIVE_HEAP_BYTES.load(Ordering::Relaxed), before + 2000);
+            let a = counting.realloc(a, layout, 3000);
+            assert_eq!(LIVE_HEAP_BYTES.load(Ordering::Relaxed), before + 4000);
+            counting.dealloc(a, Layout::from_size_align(3000, 8).unwrap());
+            counting.dealloc(b, layout);
+        }
+        assert_eq!(LIVE_HEAP_BYTES.load(Ordering::Relaxed), before);
+        assert_eq!(live_heap_bytes(), Some(before as u64));
     }
 
     #[test]

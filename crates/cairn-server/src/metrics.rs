@@ -56,6 +56,8 @@ pub struct EngineGauges {
     pub store_cache_limit_bytes: u64,
     /// This process's resident memory (`VmRSS`), when it can be read.
     pub resident_bytes: Option<u64>,
+    /// The bytes live on the heap, when the binary counts them (`memory::CountingAllocator`).
+    pub live_heap_bytes: Option<u64>,
 }
 
 /// The method label of a request: one of the standard methods, else `other`, so that requests
@@ -143,6 +145,9 @@ impl HttpMetrics {
             if let Some(rss) = engine.resident_bytes {
                 gauge!("cairn_process_resident_bytes").set(rss as f64);
             }
+            if let Some(live) = engine.live_heap_bytes {
+                gauge!("cairn_heap_live_bytes").set(live as f64);
+            }
         });
         self.handle.run_upkeep();
         self.handle.render()
@@ -208,6 +213,7 @@ mod tests {
             rate_limit_bytes: 300,
             store_cache_limit_bytes: 64,
             resident_bytes: Some(4096),
+            live_heap_bytes: Some(2048),
             ..Default::default()
         });
         for line in [
@@ -217,6 +223,7 @@ mod tests {
             r#"cairn_cache_bytes{cache="rate_limit"} 300"#,
             r#"cairn_cache_limit_bytes{cache="store_pages"} 64"#,
             "cairn_process_resident_bytes 4096",
+            "cairn_heap_live_bytes 2048",
         ] {
             assert!(text.contains(line), "{line} in {text}");
         }

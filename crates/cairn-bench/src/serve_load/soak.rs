@@ -460,6 +460,7 @@ struct Scrape {
     events: Option<f64>,
     cursor_bytes: Option<f64>,
     cursor_lists: Option<f64>,
+    heap_live_bytes: Option<f64>,
 }
 
 fn parse_scrape(text: &str) -> Scrape {
@@ -472,6 +473,7 @@ fn parse_scrape(text: &str) -> Scrape {
         events: value("cairn_events "),
         cursor_bytes: value("cairn_cache_bytes{cache=\"cursor_pages\"} "),
         cursor_lists: value("cairn_cache_entries{cache=\"cursor_pages\"} "),
+        heap_live_bytes: value("cairn_heap_live_bytes "),
     }
 }
 
@@ -538,6 +540,10 @@ struct MinuteRow {
     write_p99_ms: f64,
     rss_mib_end: f64,
     rss_mib_max: f64,
+    /// The lowest sample of the minute: the RSS between trainings' transients.
+    rss_mib_min: f64,
+    /// The bytes live on the server's heap at the minute's end (`cairn_heap_live_bytes`).
+    heap_live_mib: f64,
     events_stored: f64,
     cursor_lists: f64,
     cursor_mib: f64,
@@ -547,7 +553,7 @@ struct MinuteRow {
     loadavg_1m: f64,
 }
 
-const CSV_HEADER: &str = "minute,requests,errors,rps,p50_ms,p99_ms,max_ms,read_p99_ms,write_p99_ms,rss_mib_end,rss_mib_max,events_stored,cursor_lists,cursor_mib,trainings,train_seconds_max,train_errors,loadavg_1m";
+const CSV_HEADER: &str = "minute,requests,errors,rps,p50_ms,p99_ms,max_ms,read_p99_ms,write_p99_ms,rss_mib_end,rss_mib_max,rss_mib_min,heap_live_mib,events_stored,cursor_lists,cursor_mib,trainings,train_seconds_max,train_errors,loadavg_1m";
 
 impl MinuteRow {
     fn csv(&self) -> String {
@@ -559,7 +565,7 @@ impl MinuteRow {
             }
         };
         format!(
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             self.minute,
             self.all.requests,
             self.all.errors,
@@ -571,6 +577,8 @@ impl MinuteRow {
             f(self.write_p99_ms),
             f(self.rss_mib_end),
             f(self.rss_mib_max),
+            f(self.rss_mib_min),
+            f(self.heap_live_mib),
             f(self.events_stored),
             f(self.cursor_lists),
             f(self.cursor_mib),
@@ -611,6 +619,16 @@ struct Summary {
     rss_growth_pct: f64,
     /// The largest RSS after the warm-up over the RSS at its end, in percent.
     rss_max_growth_pct: f64,
+    /// The lowest RSS sample of the last minute of the warm-up and of the last minute, and the
+    /// growth between, in percent: the RSS without a training's transient.
+    rss_min_mib_after_warmup: f64,
+    rss_min_mib_end: f64,
+    rss_min_growth_pct: f64,
+    /// The live heap (`cairn_heap_live_bytes`) at the end of the warm-up and at the end, and the
+    /// growth between, in percent: a leak grows it, an allocator keeping pages does not.
+    heap_live_mib_after_warmup: f64,
+    heap_live_mib_end: f64,
+    heap_live_growth_pct: f64,
     /// The p99 of each minute after the warm-up: lowest, median, highest.
     p99_ms_min: f64,
     p99_ms_median: f64,
@@ -856,6 +874,10 @@ async fn soak(args: &SoakArgs, work: Arc<Workload>, peak_concurrency: &[usize]) 
                 .or_else(|| in_minute.last().map(|s| s.kib))
                 .map_or(f64::NAN, mib),
             rss_mib_max: in_minute.iter().map(|s| s.kib).max().map_or(f64::NAN, mib),
+            rss_mib_min: in_minute.iter().map(|s| s.kib).min().map_or(f64::NAN, mib),
+            heap_live_mib: scraped
+                .heap_live_bytes
+                .map_or(f64::NAN, |b| b / (1024.0 * 1024.0)),
             events_stored: scraped.events.unwrap_or(f64::NAN),
             cursor_lists: scraped.cursor_lists.unwrap_or(f64::NAN),
             cursor_mib: scraped
@@ -937,6 +959,15 @@ fn summarize(args: &SoakArgs, rows: &[MinuteRow], inputs: SummaryInputs) -> Summ
         .and_then(|i| rows.get(i))
         .map_or(f64::NAN, |r| r.rss_mib_end);
     let end = rows.last().map_or(f64::NAN, |r| r.rss_mib_end);
+    let at_warm = |f: fn(&MinuteRow) -> f64| {
+        warm.checked_sub(1)
+            .and_then(|i| rows.get(i))
+            .map_or(f64::NAN, f)
+    };
+    let at_end = |f: fn(&MinuteRow) -> f64| rows.last().map_or(f64::NAN, f);
+    let growth = |from: f64, to: f64| (to - from) / from * 100.0;
+    let (min_base, min_end) = (at_warm(|r| r.rss_mib_min), at_end(|r| r.rss_mib_min));
+    let (heap_base, heap_end) = (at_warm(|r| r.heap_live_mib), at_end(|r| r.heap_live_mib));
     let max_after = after.iter().map(|r| r.rss_mib_max).fold(f64::NAN, f64::max);
     let mut p99: Vec<f64> = after
         .iter()
@@ -969,6 +1000,12 @@ fn summarize(args: &SoakArgs, rows: &[MinuteRow], inputs: SummaryInputs) -> Summ
         rss_mib_max_after_warmup: max_after,
         rss_growth_pct: (end - base) / base * 100.0,
         rss_max_growth_pct: (max_after - base) / base * 100.0,
+        rss_min_mib_after_warmup: min_base,
+        rss_min_mib_end: min_end,
+        rss_min_growth_pct: growth(min_base, min_end),
+        heap_live_mib_after_warmup: heap_base,
+        heap_live_mib_end: heap_end,
+        heap_live_growth_pct: growth(heap_base, heap_end),
         p99_ms_min: pick(0.0),
         p99_ms_median: pick(0.5),
         p99_ms_max: pick(1.0),
@@ -1066,8 +1103,9 @@ mod tests {
 
     #[test]
     fn scrapes_and_chunked_bodies() {
-        let text = "# HELP x\ncairn_events 1234\ncairn_cache_bytes{cache=\"cursor_pages\"} 2048\ncairn_cache_entries{cache=\"cursor_pages\"} 3\n";
+        let text = "# HELP x\ncairn_events 1234\ncairn_cache_bytes{cache=\"cursor_pages\"} 2048\ncairn_cache_entries{cache=\"cursor_pages\"} 3\ncairn_heap_live_bytes 4096\n";
         let s = parse_scrape(text);
+        assert_eq!(s.heap_live_bytes, Some(4096.0));
         assert_eq!(s.events, Some(1234.0));
         assert_eq!(s.cursor_bytes, Some(2048.0));
         assert_eq!(s.cursor_lists, Some(3.0));

@@ -188,6 +188,7 @@ fn engine_gauges(engine: &cairn_engine::Engine) -> Result<EngineGauges, EngineEr
         cursor_bytes: cursor.bytes as u64,
         store_cache_limit_bytes: engine.config().store.cache_bytes as u64,
         resident_bytes: cairn_engine::memory::resident_bytes(),
+        live_heap_bytes: cairn_engine::memory::live_heap_bytes(),
         ..Default::default()
     })
 }
