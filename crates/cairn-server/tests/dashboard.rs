@@ -285,8 +285,9 @@ fn promote_and_rollback_through_the_forms_move_the_champion() {
     });
     let http = client();
     let base = &server.base;
+    let api = common::client();
     let models = || -> Value {
-        http.get(format!("{base}/v1/models")).send().unwrap().json().unwrap()
+        api.get(format!("{base}/v1/models")).send().unwrap().json().unwrap()
     };
     let before = models();
     let versions: Vec<String> = before["versions"]
