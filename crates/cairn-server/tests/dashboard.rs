@@ -51,7 +51,11 @@ fn set_cookie(r: &Response, name: &str) -> Option<(String, String)> {
         .filter_map(|v| v.to_str().ok())
         .find(|v| v.starts_with(&format!("{name}=")))
         .map(|line| {
-            let value = line[name.len() + 1..].split(';').next().unwrap().to_string();
+            let value = line[name.len() + 1..]
+                .split(';')
+                .next()
+                .unwrap()
+                .to_string();
             (value, line.to_string())
         })
 }
@@ -64,18 +68,27 @@ fn csrf_of(html: &str) -> String {
 
 #[test]
 fn open_mode_serves_pages_with_an_anonymous_session() {
-    let server = common::Running::start(|c| c.train.ranker.enabled = false, |e| {
-        seed(e);
-        e.train().unwrap();
-    });
+    let server = common::Running::start(
+        |c| c.train.ranker.enabled = false,
+        |e| {
+            seed(e);
+            e.train().unwrap();
+        },
+    );
     let http = client();
     let base = &server.base;
     let r = http.get(format!("{base}/")).send().unwrap();
     assert_eq!(r.status(), 200);
     let (token, line) = set_cookie(&r, "cairn_session").expect("a session cookie");
-    assert!(line.contains("HttpOnly") && line.contains("SameSite=Strict"), "{line}");
+    assert!(
+        line.contains("HttpOnly") && line.contains("SameSite=Strict"),
+        "{line}"
+    );
     assert!(!line.contains("Secure"), "no TLS, no Secure flag: {line}");
-    let csp = r.headers()["content-security-policy"].to_str().unwrap().to_string();
+    let csp = r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
     assert!(csp.contains("default-src 'none'"), "{csp}");
     assert!(r.headers().contains_key("server-timing"));
     let html = r.text().unwrap();
@@ -94,7 +107,11 @@ fn open_mode_serves_pages_with_an_anonymous_session() {
         "/reports",
         "/assets/dashboard.css",
     ] {
-        let r = http.get(format!("{base}{path}")).header(COOKIE, &cookie).send().unwrap();
+        let r = http
+            .get(format!("{base}{path}"))
+            .header(COOKIE, &cookie)
+            .send()
+            .unwrap();
         assert_eq!(r.status(), 200, "{path}");
     }
     // A search by category lists only that category's items.
@@ -108,7 +125,11 @@ fn open_mode_serves_pages_with_an_anonymous_session() {
     assert_eq!(html.matches("href=\"/items/i").count(), 20, "{html}");
     assert!(html.contains("/items/i20\"") && !html.contains("/items/i0\""));
     // A user id search opens the user's page.
-    let r = http.get(format!("{base}/users?q=u7")).header(COOKIE, &cookie).send().unwrap();
+    let r = http
+        .get(format!("{base}/users?q=u7"))
+        .header(COOKIE, &cookie)
+        .send()
+        .unwrap();
     assert_eq!(r.status(), 303);
     assert_eq!(r.headers()[LOCATION], "/users/u7");
     // The preview with a filter lists only matching items.
@@ -132,10 +153,13 @@ fn open_mode_serves_pages_with_an_anonymous_session() {
 
 #[test]
 fn bad_input_is_a_4xx_page() {
-    let server = common::Running::start(|c| c.train.ranker.enabled = false, |e| {
-        seed(e);
-        e.train().unwrap();
-    });
+    let server = common::Running::start(
+        |c| c.train.ranker.enabled = false,
+        |e| {
+            seed(e);
+            e.train().unwrap();
+        },
+    );
     let http = client();
     let base = &server.base;
     let r = http.get(format!("{base}/")).send().unwrap();
@@ -160,7 +184,11 @@ fn bad_input_is_a_4xx_page() {
         ("/users/nope", 404),
         ("/users/u1?rows=1000", 400),
     ] {
-        let r = http.get(format!("{base}{path}")).header(COOKIE, &cookie).send().unwrap();
+        let r = http
+            .get(format!("{base}{path}"))
+            .header(COOKIE, &cookie)
+            .send()
+            .unwrap();
         assert_eq!(r.status(), status, "{path}");
         let html = r.text().unwrap();
         assert!(html.contains("role=\"alert\""), "{path}: {html}");
@@ -176,12 +204,15 @@ fn bad_input_is_a_4xx_page() {
 fn with_keys_the_pages_need_a_login_with_an_admin_key() {
     let mut admin = String::new();
     let mut reader = String::new();
-    let server = common::Running::start(|c| c.train.ranker.enabled = false, |e| {
-        seed(e);
-        e.train().unwrap();
-        admin = e.create_key("ops", Scope::Admin).unwrap().token;
-        reader = e.create_key("app", Scope::Read).unwrap().token;
-    });
+    let server = common::Running::start(
+        |c| c.train.ranker.enabled = false,
+        |e| {
+            seed(e);
+            e.train().unwrap();
+            admin = e.create_key("ops", Scope::Admin).unwrap().token;
+            reader = e.create_key("app", Scope::Read).unwrap().token;
+        },
+    );
     let http = client();
     let base = &server.base;
     // No session: pages redirect to the login, posts are refused.
@@ -213,7 +244,11 @@ fn with_keys_the_pages_need_a_login_with_an_admin_key() {
     };
     assert_eq!(login(&admin, false).status(), 403, "a wrong login token");
     assert_eq!(login("cairn_nope", true).status(), 401);
-    assert_eq!(login(&reader, true).status(), 403, "a read key is not enough");
+    assert_eq!(
+        login(&reader, true).status(),
+        403,
+        "a read key is not enough"
+    );
     // Without the login cookie at all.
     let r = http
         .post(format!("{base}/login"))
@@ -225,9 +260,16 @@ fn with_keys_the_pages_need_a_login_with_an_admin_key() {
     let r = login(&admin, true);
     assert_eq!(r.status(), 303);
     let (session, line) = set_cookie(&r, "cairn_session").expect("a session");
-    assert!(line.contains("HttpOnly") && line.contains("SameSite=Strict"), "{line}");
+    assert!(
+        line.contains("HttpOnly") && line.contains("SameSite=Strict"),
+        "{line}"
+    );
     let cookie = format!("cairn_session={session}");
-    let page = http.get(format!("{base}/")).header(COOKIE, &cookie).send().unwrap();
+    let page = http
+        .get(format!("{base}/"))
+        .header(COOKIE, &cookie)
+        .send()
+        .unwrap();
     assert_eq!(page.status(), 200);
     let html = page.text().unwrap();
     assert!(html.contains("ops ("), "who is logged in: {html}");
@@ -246,7 +288,11 @@ fn with_keys_the_pages_need_a_login_with_an_admin_key() {
             .unwrap();
         assert_eq!(r.status(), 403);
     }
-    let r = http.post(format!("{base}/logout")).header(COOKIE, &cookie).send().unwrap();
+    let r = http
+        .post(format!("{base}/logout"))
+        .header(COOKIE, &cookie)
+        .send()
+        .unwrap();
     assert_eq!(r.status(), 403, "logout needs the token too");
 
     // The login and the refused move are in the audit log, which the API shows to the admin key.
@@ -270,24 +316,35 @@ fn with_keys_the_pages_need_a_login_with_an_admin_key() {
     assert_eq!(r.status(), 303);
     let (cleared, line) = set_cookie(&r, "cairn_session").unwrap();
     assert!(cleared.is_empty() && line.contains("Max-Age=0"), "{line}");
-    let r = http.get(format!("{base}/")).header(COOKIE, &cookie).send().unwrap();
+    let r = http
+        .get(format!("{base}/"))
+        .header(COOKIE, &cookie)
+        .send()
+        .unwrap();
     assert_eq!(r.status(), 303);
 }
 
 #[test]
 fn promote_and_rollback_through_the_forms_move_the_champion() {
-    let server = common::Running::start(|c| c.train.ranker.enabled = false, |e| {
-        seed(e);
-        e.train().unwrap();
-        e.add_events(vec![Event::new("u0", "i1", "purchase").at(1_700_100_000)])
-            .unwrap();
-        e.train().unwrap();
-    });
+    let server = common::Running::start(
+        |c| c.train.ranker.enabled = false,
+        |e| {
+            seed(e);
+            e.train().unwrap();
+            e.add_events(vec![Event::new("u0", "i1", "purchase").at(1_700_100_000)])
+                .unwrap();
+            e.train().unwrap();
+        },
+    );
     let http = client();
     let base = &server.base;
     let api = common::client();
     let models = || -> Value {
-        api.get(format!("{base}/v1/models")).send().unwrap().json().unwrap()
+        api.get(format!("{base}/v1/models"))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
     };
     let before = models();
     let versions: Vec<String> = before["versions"]
@@ -302,7 +359,10 @@ fn promote_and_rollback_through_the_forms_move_the_champion() {
     let (token, _) = set_cookie(&r, "cairn_session").unwrap();
     let cookie = format!("cairn_session={token}");
     let html = r.text().unwrap();
-    assert!(html.contains(&format!("action=promote&amp;version={}", versions[0])), "{html}");
+    assert!(
+        html.contains(&format!("action=promote&amp;version={}", versions[0])),
+        "{html}"
+    );
 
     // Rollback: the confirmation page, then the form.
     let confirm = http
@@ -317,7 +377,11 @@ fn promote_and_rollback_through_the_forms_move_the_champion() {
     let r = http
         .post(format!("{base}/models/confirm"))
         .header(COOKIE, &cookie)
-        .form(&[("csrf", csrf.as_str()), ("action", "rollback"), ("reason", "dashboard test")])
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("action", "rollback"),
+            ("reason", "dashboard test"),
+        ])
         .send()
         .unwrap();
     assert_eq!(r.status(), 303, "{}", r.text().unwrap_or_default());
@@ -341,7 +405,11 @@ fn promote_and_rollback_through_the_forms_move_the_champion() {
     let r = http
         .post(format!("{base}/models/confirm"))
         .header(COOKIE, &cookie)
-        .form(&[("csrf", csrf.as_str()), ("action", "rollback"), ("reason", " ")])
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("action", "rollback"),
+            ("reason", " "),
+        ])
         .send()
         .unwrap();
     assert_eq!(r.status(), 400);
@@ -352,7 +420,15 @@ fn promote_and_rollback_through_the_forms_move_the_champion() {
         .unwrap()
         .json()
         .unwrap();
-    let last = history["entries"].as_array().unwrap().last().unwrap().clone();
+    let last = history["entries"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
     assert_eq!(last["reason"], "back again");
-    assert!(last["who"].as_str().unwrap().ends_with("via dashboard"), "{last}");
+    assert!(
+        last["who"].as_str().unwrap().ends_with("via dashboard"),
+        "{last}"
+    );
 }

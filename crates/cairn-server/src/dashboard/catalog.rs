@@ -262,7 +262,12 @@ pub(super) async fn item(
         }
         p { a href=(format!("/preview?context={}", urlencode(&item.id))) { "Preview recommendations with this item as context →" } }
     };
-    Ok(layout(&format!("Item {}", item.id), "/items", &session, body))
+    Ok(layout(
+        &format!("Item {}", item.id),
+        "/items",
+        &session,
+        body,
+    ))
 }
 
 /// A recommendation list as a table: position, item, score, source, reason.
@@ -303,9 +308,7 @@ pub(super) async fn users(
         let key = t.clone();
         let exists = dash
             .app
-            .run(move |e| {
-                Ok(e.get_user(&key).is_ok() || !e.user_events(&key, 1)?.is_empty())
-            })
+            .run(move |e| Ok(e.get_user(&key).is_ok() || !e.user_events(&key, 1)?.is_empty()))
             .await?;
         if exists {
             return Ok(Redirect::to(&format!("/users/{}", urlencode(t))).into_response());

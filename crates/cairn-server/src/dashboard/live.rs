@@ -257,7 +257,11 @@ pub fn line_chart(title: &str, unit: &str, points: &[(i64, f64)]) -> maud::Marku
         (Some(a), Some(b)) => (a.0, b.0.max(a.0 + 1)),
         _ => (0, 1),
     };
-    let scale_y = if max > 0.0 { (H - 2.0 * PAD) / max } else { 0.0 };
+    let scale_y = if max > 0.0 {
+        (H - 2.0 * PAD) / max
+    } else {
+        0.0
+    };
     let path: String = points
         .iter()
         .map(|(x, y)| {
@@ -313,17 +317,28 @@ mod tests {
         assert_eq!(bucket_of(1e12), BUCKETS - 1);
         for us in [70.0, 1000.0, 25_000.0, 3e6] {
             let i = bucket_of(us);
-            assert!(us < bucket_bound_us(i) && us >= bucket_bound_us(i - 1), "{us}");
+            assert!(
+                us < bucket_bound_us(i) && us >= bucket_bound_us(i - 1),
+                "{us}"
+            );
         }
     }
 
     #[test]
     fn a_sample_has_rates_quantiles_and_errors_of_its_interval_only() {
         let c = LiveCounters::default();
-        c.observe("/v1/users/{id}/recommendations", 200, Duration::from_millis(1));
+        c.observe(
+            "/v1/users/{id}/recommendations",
+            200,
+            Duration::from_millis(1),
+        );
         let before = c.totals();
         for _ in 0..98 {
-            c.observe("/v1/users/{id}/recommendations", 200, Duration::from_millis(2));
+            c.observe(
+                "/v1/users/{id}/recommendations",
+                200,
+                Duration::from_millis(2),
+            );
         }
         c.observe("/v1/popular", 200, Duration::from_millis(200));
         c.observe("/v1/popular", 200, Duration::from_millis(200));

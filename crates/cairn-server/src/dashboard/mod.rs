@@ -259,7 +259,9 @@ pub(crate) fn csrf_field(session: &Session) -> Markup {
 /// Unix seconds as `YYYY-MM-DD HH:MM:SS UTC`.
 pub(crate) fn when(unix: i64) -> String {
     let ts = cairn_core::Timestamp(unix).to_rfc3339();
-    ts.replace('T', " ").replace("+00:00", " UTC").replace('Z', " UTC")
+    ts.replace('T', " ")
+        .replace("+00:00", " UTC")
+        .replace('Z', " UTC")
 }
 
 /// A duration in seconds as `3 d 4 h`, `5 h 2 min`, `40 s`.
@@ -321,33 +323,32 @@ async fn gate(State(dash): State<Dash>, req: Request, next: Next) -> Response {
         // An anonymous session only while no key exists and the server runs open.
         None => !has_keys && dash.app.keyless_open,
     });
-    let (session, new_cookie) = match valid {
-        Some((_, s)) => (s, None),
-        None if !has_keys && dash.app.keyless_open => {
-            let (token, s) = dash
-                .sessions
-                .open(None, "open mode (no API keys)".to_string());
-            (s, Some(token))
-        }
-        None if has_keys => {
-            if req.method() == Method::GET || req.method() == Method::HEAD {
-                return Redirect::to("/login").into_response();
+    let (session, new_cookie) =
+        match valid {
+            Some((_, s)) => (s, None),
+            None if !has_keys && dash.app.keyless_open => {
+                let (token, s) = dash
+                    .sessions
+                    .open(None, "open mode (no API keys)".to_string());
+                (s, Some(token))
             }
-            return PageError::new(
-                StatusCode::UNAUTHORIZED,
-                "log in first: this page needs a session (POST /login with an admin key)",
-            )
-            .into_response();
-        }
-        None => {
-            return PageError::new(
+            None if has_keys => {
+                if req.method() == Method::GET || req.method() == Method::HEAD {
+                    return Redirect::to("/login").into_response();
+                }
+                return PageError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "log in first: this page needs a session (POST /login with an admin key)",
+                )
+                .into_response();
+            }
+            None => return PageError::new(
                 StatusCode::FORBIDDEN,
                 "no API key exists and this server is not on a loopback address; create an admin \
                  key (`cairn keys create --scope admin --name ops`) and log in with it",
             )
-            .into_response()
-        }
-    };
+            .into_response(),
+        };
     let req = if req.method() == Method::GET || req.method() == Method::HEAD {
         req
     } else {
@@ -485,7 +486,15 @@ async fn login(
         );
     }
     let who = format!("{} ({})", key.name, key.id);
-    audit(&dash, &key.id, &key.name, "POST /login (dashboard)", None, 303).await;
+    audit(
+        &dash,
+        &key.id,
+        &key.name,
+        "POST /login (dashboard)",
+        None,
+        303,
+    )
+    .await;
     let (token, _) = dash.sessions.open(Some(key.id), who);
     let mut response = Redirect::to("/").into_response();
     let h = response.headers_mut();

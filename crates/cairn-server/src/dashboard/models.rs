@@ -54,8 +54,15 @@ pub(super) async fn page(
     history.reverse();
     let page = check_page(q.page, versions.len())?;
     let pages = versions.len().div_ceil(PER_PAGE).max(1);
-    let shown: Vec<&VersionView> = versions.iter().skip((page - 1) * PER_PAGE).take(PER_PAGE).collect();
-    let champion = versions.iter().find(|v| v.champion).map(|v| v.meta.version.clone());
+    let shown: Vec<&VersionView> = versions
+        .iter()
+        .skip((page - 1) * PER_PAGE)
+        .take(PER_PAGE)
+        .collect();
+    let champion = versions
+        .iter()
+        .find(|v| v.champion)
+        .map(|v| v.meta.version.clone());
     let now = cairn_core::now_unix();
     let body = html! {
         @if let Some(done) = &q.done { p.notice role="status" { (done) } }
@@ -180,11 +187,17 @@ pub(super) async fn confirm(
     Q(q): Q<ConfirmQuery>,
 ) -> Result<Html<String>, PageError> {
     let versions = dash.app.run(|e| e.model_versions()).await?;
-    let champion = versions.iter().find(|v| v.champion).map(|v| v.meta.version.clone());
+    let champion = versions
+        .iter()
+        .find(|v| v.champion)
+        .map(|v| v.meta.version.clone());
     let (title, what, version) = match (q.action.as_str(), &q.version) {
         ("promote", Some(v)) => {
             if !versions.iter().any(|x| &x.meta.version == v) {
-                return Err(PageError::new(StatusCode::NOT_FOUND, format!("no model version `{v}`")));
+                return Err(PageError::new(
+                    StatusCode::NOT_FOUND,
+                    format!("no model version `{v}`"),
+                ));
             }
             (
                 "Promote a version",
@@ -264,13 +277,20 @@ pub(super) async fn confirmed(
                 .app
                 .run(move |e| e.promote_model(&v, Alias::Champion, &who, &reason))
                 .await;
-            (format!("POST /v1/models/{version}/promote (dashboard)"), result)
+            (
+                format!("POST /v1/models/{version}/promote (dashboard)"),
+                result,
+            )
         }
         ("rollback", None) => {
             let result = dash.app.run(move |e| e.rollback_model(&who, &reason)).await;
             ("POST /v1/models/rollback (dashboard)".to_string(), result)
         }
-        _ => return Err(PageError::bad("use action=promote with a version, or action=rollback")),
+        _ => {
+            return Err(PageError::bad(
+                "use action=promote with a version, or action=rollback",
+            ))
+        }
     };
     let status = match &result {
         Ok(_) => 303,

@@ -34,7 +34,11 @@ pub(super) async fn page(
             .collect()
     };
     let health = match (&write_failure, &model, stats.events) {
-        (Some(f), _, _) => format!("writes refused since {} ago: {}", ago(now - f.since), f.message),
+        (Some(f), _, _) => format!(
+            "writes refused since {} ago: {}",
+            ago(now - f.since),
+            f.message
+        ),
         (None, Some(_), _) => "ready: a model serves".to_string(),
         (None, None, 0) => "ready: no events yet, lists are empty".to_string(),
         (None, None, _) => "not ready: events wait for a first model".to_string(),

@@ -54,7 +54,11 @@ pub(super) async fn page(
     let max_k = MAX_K.min(config.serve.max_k);
     let k = match q.k.unwrap_or(10) {
         k @ 1.. if k <= max_k => k,
-        k => return Err(PageError::bad(format!("k={k} is out of range; use 1 to {max_k}"))),
+        k => {
+            return Err(PageError::bad(format!(
+                "k={k} is out of range; use 1 to {max_k}"
+            )))
+        }
     };
     let user = non_empty(&q.user);
     let context: Vec<String> = non_empty(&q.context)

@@ -174,7 +174,11 @@ mod tests {
             std::fs::write(dir.path().join(name).join("report.html"), "<p>x</p>").unwrap();
         }
         std::fs::create_dir(dir.path().join("empty")).unwrap();
-        let names: Vec<String> = scan(dir.path()).unwrap().into_iter().map(|r| r.name).collect();
+        let names: Vec<String> = scan(dir.path())
+            .unwrap()
+            .into_iter()
+            .map(|r| r.name)
+            .collect();
         assert_eq!(names.len(), 2);
         assert!(names.contains(&"a".to_string()) && names.contains(&"b".to_string()));
     }
