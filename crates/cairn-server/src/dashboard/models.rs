@@ -36,7 +36,7 @@ fn status_name(s: VersionStatus) -> &'static str {
 fn check_page(page: Option<usize>, total: usize) -> Result<usize, PageError> {
     let pages = total.div_ceil(PER_PAGE).max(1);
     match page.unwrap_or(1) {
-        p if p >= 1 && p <= pages => Ok(p),
+        p if (1..=pages).contains(&p) => Ok(p),
         p => Err(PageError::bad(format!(
             "page {p} is out of range; there are {pages} pages"
         ))),

@@ -111,7 +111,7 @@ impl Sessions {
     }
 
     #[cfg(test)]
-    pub fn len(&self) -> usize {
+    pub fn count(&self) -> usize {
         self.map.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 }
@@ -189,7 +189,7 @@ mod tests {
         let (a, sa) = s.open(Some("k1".into()), "ops (k1)".into());
         let (b, _) = s.open(None, "anonymous".into());
         let (c, _) = s.open(None, "anonymous".into());
-        assert_eq!(s.len(), 2);
+        assert_eq!(s.count(), 2);
         assert!(s.get(&a).is_none(), "the oldest gave way");
         assert!(s.get(&b).is_some() && s.get(&c).is_some());
         assert!(sa.csrf_ok(&sa.csrf) && !sa.csrf_ok("") && !sa.csrf_ok(&a));
