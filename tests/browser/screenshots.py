@@ -20,7 +20,7 @@ def main(out):
         passed = cs.second_version(server)
         # Some traffic, so the overview's sampler has something to draw.
         _, users = cs.http("GET", server.base + "/v1/users?limit=3")
-        user = users["items"][1]["id"]
+        user = users["users"][1]["id"]
         _, items = cs.http("GET", server.base + "/v1/items?limit=1")
         item = items["items"][0]
         category = item["categories"][0]

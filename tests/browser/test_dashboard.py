@@ -19,7 +19,7 @@ def item_paths(server):
 def all_pages(server):
     item = item_paths(server)
     _, users = cs.http("GET", server.base + "/v1/users?limit=1")
-    user = users["items"][0]["id"]
+    user = users["users"][0]["id"]
     return PAGES + [
         "/items/" + urllib.parse.quote(item["id"]),
         "/users/" + urllib.parse.quote(user),
@@ -62,19 +62,19 @@ def test_rollback_and_promote_through_the_ui_change_the_api(server, watched):
     page.get_by_role("button", name="Confirm").click()
     assert page.url.startswith(server.base + "/models?done=")
     assert champion(server) == older
-    row = page.locator("tr", has=page.locator(f"code:text-is('{newest}')"))
+    row = page.locator("tr", has=page.locator(f"code:text-is('{newest}')")).first
     row.get_by_role("link", name="Promote…").click()
     page.get_by_label("Reason").fill("browser test promote")
     page.get_by_role("button", name="Confirm").click()
     assert champion(server) == newest
-    assert "champion" in page.locator("tr", has=page.locator(f"code:text-is('{newest}')")).inner_text()
+    assert "champion" in page.locator("tr", has=page.locator(f"code:text-is('{newest}')")).first.inner_text()
     assert watched.errors == []
 
 
 def test_preview_with_a_filter_lists_only_matching_items(server, watched):
     page = watched.page
     _, users = cs.http("GET", server.base + "/v1/users?limit=3")
-    user = users["items"][2]["id"]
+    user = users["users"][2]["id"]
     category = item_paths(server)["categories"][0]
     page.goto(server.base + "/preview")
     page.get_by_label("User id").fill(user)
