@@ -7,6 +7,7 @@
 pub mod auth;
 mod background;
 mod conn;
+mod dashboard;
 pub mod dto;
 pub mod error;
 mod extract;
@@ -159,6 +160,8 @@ fn build_router(engine: Arc<Engine>, keyless_open: bool) -> io::Result<Router> {
             metrics,
             middleware::record_metrics,
         ))
+        // The web dashboard at `/` (its own session login and CSRF checks; see `dashboard`).
+        .merge(dashboard::router(&state))
         .with_state(state);
     // Outside everything else, so a browser's preflight is answered before authentication.
     Ok(match cors_layer(&auth_config.cors_origins) {

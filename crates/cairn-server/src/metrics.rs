@@ -24,6 +24,8 @@ pub struct HttpMetrics {
     handle: PrometheusHandle,
     /// The champion last published, whose gauge goes to 0 when another takes its place.
     champion: std::sync::Mutex<Option<String>>,
+    /// The same requests, counted for the dashboard's overview sampler.
+    pub live: std::sync::Arc<crate::dashboard::live::LiveCounters>,
 }
 
 /// Engine figures published as gauges on every scrape.
@@ -88,10 +90,12 @@ impl HttpMetrics {
             recorder,
             handle,
             champion: Default::default(),
+            live: Default::default(),
         }
     }
 
     pub fn observe_request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
+        self.live.observe(route, status, elapsed);
         let labels = [
             ("method", method_label(method).to_string()),
             ("route", route.to_string()),

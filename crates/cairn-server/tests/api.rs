@@ -1146,7 +1146,7 @@ fn bad_input_is_a_json_error_and_stores_nothing() {
         .expect_error(404, "user_not_found");
     s.get("/v1/nothing-here")
         .expect_error(404, "route_not_found");
-    s.get("/").expect_error(404, "route_not_found");
+    s.get("/nothing-here").expect_error(404, "route_not_found");
     s.send(Method::PATCH, "/v1/items/a0", Some(json!({})))
         .expect_error(405, "method_not_allowed");
     s.send(Method::DELETE, "/v1/popular", None)

@@ -1,0 +1,150 @@
+"""End-to-end tests of the dashboard in headless Chromium against the real `cairn serve`."""
+
+import re
+import urllib.parse
+
+import pytest
+
+import cairn_server as cs
+
+PAGES = ["/", "/models", "/items", "/users", "/preview", "/reports"]
+WIDTHS = [1280, 390]
+
+
+def item_paths(server):
+    _, items = cs.http("GET", server.base + "/v1/items?limit=1")
+    return items["items"][0]
+
+
+def all_pages(server):
+    item = item_paths(server)
+    _, users = cs.http("GET", server.base + "/v1/users?limit=1")
+    user = users["users"][0]["id"]
+    return PAGES + [
+        "/items/" + urllib.parse.quote(item["id"]),
+        "/users/" + urllib.parse.quote(user),
+        "/preview?user=" + urllib.parse.quote(user) + "&placement=home&compare=cart",
+        "/models/confirm?action=rollback",
+        "/reports/example",
+    ]
+
+
+def no_overflow(page):
+    return page.evaluate(
+        "document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+
+
+@pytest.mark.parametrize("watched", WIDTHS, indirect=True)
+def test_every_page_loads_clean_and_fits(server, watched):
+    page = watched.page
+    for path in all_pages(server):
+        response = page.goto(server.base + path)
+        assert response.status == 200, path
+        assert page.title(), path
+        assert no_overflow(page), f"{path} overflows horizontally"
+    assert watched.errors == []
+
+
+def champion(server):
+    _, models = cs.http("GET", server.base + "/v1/models")
+    return models["champion"]
+
+
+def test_rollback_and_promote_through_the_ui_change_the_api(server, watched):
+    page = watched.page
+    newest, older = server.passed[-1]["version"], server.passed[-2]["version"]
+    if champion(server) != newest:
+        cs.http("POST", f"{server.base}/v1/models/{newest}/promote", {"reason": "test setup"})
+    page.goto(server.base + "/models")
+    page.get_by_role("link", name="Roll back…").click()
+    assert "Roll back" in page.locator("h1").inner_text()
+    page.get_by_label("Reason").fill("browser test rollback")
+    page.get_by_role("button", name="Confirm").click()
+    assert page.url.startswith(server.base + "/models?done=")
+    assert champion(server) == older
+    row = page.locator("tr", has=page.locator(f"code:text-is('{newest}')")).first
+    row.get_by_role("link", name="Promote…").click()
+    page.get_by_label("Reason").fill("browser test promote")
+    page.get_by_role("button", name="Confirm").click()
+    assert champion(server) == newest
+    assert "champion" in page.locator("tr", has=page.locator(f"code:text-is('{newest}')")).first.inner_text()
+    assert watched.errors == []
+
+
+def test_preview_with_a_filter_lists_only_matching_items(server, watched):
+    page = watched.page
+    _, users = cs.http("GET", server.base + "/v1/users?limit=3")
+    user = users["users"][2]["id"]
+    category = item_paths(server)["categories"][0]
+    page.goto(server.base + "/preview")
+    page.get_by_label("User id").fill(user)
+    page.select_option("#placement", "home")
+    page.get_by_label("Filter").fill(f'category == "{category}"')
+    page.get_by_role("button", name="Preview").click()
+    links = page.locator("table.recs td a").all_inner_texts()
+    assert links, page.content()
+    for item_id in links:
+        _, item = cs.http("GET", server.base + "/v1/items/" + urllib.parse.quote(item_id))
+        assert category in item["categories"], (item_id, item)
+    # Without the filter the same list reaches other categories.
+    page.get_by_label("Filter").fill("")
+    page.get_by_role("button", name="Preview").click()
+    others = page.locator("table.recs td a").all_inner_texts()
+    cats = set()
+    for item_id in others:
+        _, item = cs.http("GET", server.base + "/v1/items/" + urllib.parse.quote(item_id))
+        cats.update(item["categories"])
+    assert cats - {category}, cats
+    assert watched.errors == []
+
+
+def tab_to(page, element_id, limit=40):
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement && document.activeElement.id") == element_id:
+            return
+    raise AssertionError(f"#{element_id} is not reachable with Tab")
+
+
+def test_forms_work_with_the_keyboard_alone(keyed_server, watched):
+    page = watched.page
+    base = keyed_server.base
+    page.goto(base + "/")
+    assert page.url == base + "/login"
+    # The key field has the focus; type, Enter.
+    page.keyboard.type(keyed_server.token)
+    page.keyboard.press("Enter")
+    page.wait_for_url(base + "/")
+    assert page.locator("h1").inner_text() == "Overview"
+    # The preview form: Tab to its fields, type, Enter.
+    page.goto(base + "/preview")
+    tab_to(page, "user")
+    page.keyboard.type("nobody-yet")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r".*/preview\?user=nobody-yet.*"))
+    assert page.locator("section.list").count() >= 1
+    # The item search, then log out with the keyboard.
+    page.goto(base + "/items")
+    tab_to(page, "q")
+    page.keyboard.type("anything")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r".*/items\?q=anything.*"))
+    tab_to(page, "logout")
+    page.keyboard.press("Enter")
+    page.wait_for_url(base + "/login")
+    page.goto(base + "/models")
+    assert page.url == base + "/login", "the session ended"
+    assert watched.errors == []
+
+
+def test_a_wrong_key_is_refused_and_the_pages_stay_closed(keyed_server, watched):
+    page = watched.page
+    base = keyed_server.base
+    page.goto(base + "/login")
+    page.get_by_label("Admin API key").fill("cairn_wrong")
+    page.get_by_role("button", name="Log in").click()
+    assert "not valid" in page.locator("[role=alert]").inner_text()
+    page.goto(base + "/items")
+    assert page.url == base + "/login"
+    # The refused login answered 401: the only failed response, expected here.
+    assert [e for e in watched.errors if "401" not in e] == []
