@@ -492,7 +492,7 @@ mod tests {
         // x: history {0} (a), list [1] (b) at k = 1 -> KL = ln(1 / 0.01)
         assert!((col("Miscalibration@1")[0] - 100f64.ln()).abs() < 1e-12);
         // x at k = 2: list [1, 2] -> q = [0.5, 0.5], p = [1, 0]
-        let q = 0.99 * 0.5 + 0.01;
+        let q: f64 = 0.99 * 0.5 + 0.01;
         assert!((col("Miscalibration@2")[0] - (1.0 / q).ln()).abs() < 1e-12);
         // z: history {1} (b), list [0, 2] (a, a) at k = 2 -> ln(1 / 0.01)
         assert!((col("Miscalibration@2")[1] - 100f64.ln()).abs() < 1e-12);

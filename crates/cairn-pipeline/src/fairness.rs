@@ -313,10 +313,11 @@ mod tests {
         let empty = c.kl();
         assert!((empty - 100f64.ln()).abs() < 1e-12, "nothing placed: log 1/α");
         c.add(&[1]);
-        let expected = 0.75 * (0.75 / (0.01 * 0.75)).ln() + 0.25 * (0.25 / (0.99 + 0.0025)).ln();
+        let expected: f64 =
+            0.75 * (0.75f64 / (0.01 * 0.75)).ln() + 0.25 * (0.25f64 / (0.99 + 0.0025)).ln();
         assert!((c.kl() - expected).abs() < 1e-12);
         // Adding an item of both categories: q = [0.5/2, 1.5/2]
-        let q = [0.25, 0.75];
+        let q: [f64; 2] = [0.25, 0.75];
         let with = 0.75 * (0.75 / (0.99 * q[0] + 0.0075)).ln()
             + 0.25 * (0.25 / (0.99 * q[1] + 0.0025)).ln();
         assert!((c.kl_with(&[0, 1]) - with).abs() < 1e-12);
