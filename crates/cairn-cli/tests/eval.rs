@@ -121,12 +121,18 @@ fn eval_sweeps_the_pipeline_re_rankers_and_reports_calibration() {
         ],
     );
     assert!(!stderr.contains("could not be fitted"), "{stderr}");
-    assert!(stdout.contains("calibration and popularity bias (top-10)"), "{stdout}");
+    assert!(
+        stdout.contains("calibration and popularity bias (top-10)"),
+        "{stdout}"
+    );
     assert!(stdout.contains("share of position-discounted top-10 exposure per item group"));
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
     let models = report["stages"][0]["models"].as_array().unwrap();
-    let labels: Vec<&str> = models.iter().map(|m| m["model"].as_str().unwrap()).collect();
+    let labels: Vec<&str> = models
+        .iter()
+        .map(|m| m["model"].as_str().unwrap())
+        .collect();
     assert_eq!(
         labels,
         [
@@ -154,7 +160,10 @@ fn eval_sweeps_the_pipeline_re_rankers_and_reports_calibration() {
         .unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("calibration_lambda must be between 0 and 1"), "{stderr}");
+    assert!(
+        stderr.contains("calibration_lambda must be between 0 and 1"),
+        "{stderr}"
+    );
 }
 
 /// What `cairn tune --out best.toml` writes is a configuration the server and training read as it

@@ -311,7 +311,10 @@ mod tests {
         // p = [0.75, 0.25] over categories 0 and 1; the list holds one item of category 1.
         let mut c = Calibration::new(1.0, vec![(0, 3.0), (1, 1.0)], 2).unwrap();
         let empty = c.kl();
-        assert!((empty - 100f64.ln()).abs() < 1e-12, "nothing placed: log 1/α");
+        assert!(
+            (empty - 100f64.ln()).abs() < 1e-12,
+            "nothing placed: log 1/α"
+        );
         c.add(&[1]);
         let expected: f64 =
             0.75 * (0.75f64 / (0.01 * 0.75)).ln() + 0.25 * (0.25f64 / (0.99 + 0.0025)).ln();

@@ -137,7 +137,9 @@ impl ItemTable {
         // The share to six decimals, so that 0.8f32 (0.800000012) means 80%.
         let share = (f64::from(share) * 1e6).round() / 1e6;
         let target = (share * total as f64).ceil() as u64;
-        let at = running.partition_point(|&r| r < target).min(sorted.len() - 1);
+        let at = running
+            .partition_point(|&r| r < target)
+            .min(sorted.len() - 1);
         sorted[at].max(1)
     }
 
@@ -206,7 +208,11 @@ mod tests {
         let cf = IdMap::from_ids((0..5).map(|i| format!("i{i}")).collect());
         // 50 + 30 + 10 + 6 + 4 = 100 interactions.
         let t = ItemTable::build(&cf, &[1; 5], &[10, 50, 4, 30, 6], &[0.0; 5], &[]);
-        assert_eq!(t.short_head_threshold(0.5), 50, "the top item alone holds half");
+        assert_eq!(
+            t.short_head_threshold(0.5),
+            50,
+            "the top item alone holds half"
+        );
         assert_eq!(t.short_head_threshold(0.8), 30, "50 + 30");
         assert_eq!(t.short_head_threshold(0.85), 10, "50 + 30 + 10");
         assert_eq!(t.short_head_threshold(0.99), 4);

@@ -121,7 +121,12 @@ pub fn run(ctx: &Context, args: EvalArgs) -> anyhow::Result<()> {
             Some(p) => Arc::clone(p),
             None => Arc::new(ServedPipeline::new(ctx.config()?, window)),
         };
-        for knobs in args.rerank.iter().map(|k| k.trim()).filter(|k| !k.is_empty()) {
+        for knobs in args
+            .rerank
+            .iter()
+            .map(|k| k.trim())
+            .filter(|k| !k.is_empty())
+        {
             models.push(ModelChoice::External(External(Arc::new(
                 base.variant(knobs)?,
             ))));

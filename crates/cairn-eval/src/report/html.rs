@@ -411,7 +411,12 @@ interactions.</p>");
 /// interactions.
 fn fairness_section(h: &mut String, report: &Report, ranked: &[&ModelReport]) {
     let ks = &report.config.ranking.ks;
-    let Some(k) = ks.iter().copied().find(|&k| k >= 10).or(ks.first().copied()) else {
+    let Some(k) = ks
+        .iter()
+        .copied()
+        .find(|&k| k >= 10)
+        .or(ks.first().copied())
+    else {
         return;
     };
     let miscal = format!("Miscalibration@{k}");
@@ -446,7 +451,10 @@ Relative values divide each model's mean by the first model's.</p>"
             .collect();
         h.push_str("<div class=\"charts\">");
         h.push_str(&line_chart(
-            &format!("Trade-off: {ndcg}, {miscal} and {arp} relative to {}", ranked[0].model),
+            &format!(
+                "Trade-off: {ndcg}, {miscal} and {arp} relative to {}",
+                ranked[0].model
+            ),
             &xs,
             &series,
         ));
@@ -495,11 +503,12 @@ the training interactions; an item in several groups is split evenly over them.<
         ("catalog".to_string(), first.catalog_share.clone()),
         ("interactions".to_string(), first.interaction_share.clone()),
     ];
-    series.extend(
-        exposed
-            .iter()
-            .map(|(name, e)| (format!("{name} (discounted)"), e.discounted_exposure.clone())),
-    );
+    series.extend(exposed.iter().map(|(name, e)| {
+        (
+            format!("{name} (discounted)"),
+            e.discounted_exposure.clone(),
+        )
+    }));
     if exposed.len() <= 4 {
         h.push_str("<div class=\"charts\">");
         h.push_str(&bar_chart(

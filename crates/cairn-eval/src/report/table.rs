@@ -148,7 +148,11 @@ pub fn fairness_tables(stage: &StageReport) -> String {
                     pct(first.catalog_share.get(g)),
                     pct(first.interaction_share.get(g)),
                 ];
-                row.extend(exposed.iter().map(|(_, e)| pct(e.discounted_exposure.get(g))));
+                row.extend(
+                    exposed
+                        .iter()
+                        .map(|(_, e)| pct(e.discounted_exposure.get(g))),
+                );
                 row
             })
             .collect();
