@@ -91,6 +91,9 @@ fn eval_placement(quota: usize) -> PlacementConfig {
         exploration: 0.0,
         new_item_days: 14.0,
         new_item_slots: 0,
+        calibration_lambda: 0.0,
+        popularity_lambda: 0.0,
+        short_head_share: PlacementConfig::default().short_head_share,
     }
 }
 

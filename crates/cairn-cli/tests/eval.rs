@@ -101,6 +101,71 @@ fn eval_scores_the_served_pipeline_beside_registry_models() {
     assert!(recall.is_finite() && recall > 0.0, "Recall@10 {recall}");
 }
 
+/// `--rerank` adds re-ranking variants of the pipeline, fitted once; the report shows
+/// miscalibration, exposure by genre and the trade-off chart; a wrong knob names itself.
+#[test]
+fn eval_sweeps_the_pipeline_re_rankers_and_reports_calibration() {
+    let (dir, data) = tiny_dataset();
+    let out = dir.path().join("report");
+    let (stdout, stderr) = eval_ok(
+        &data,
+        &[
+            "--models".as_ref(),
+            "pipeline".as_ref(),
+            "--rerank".as_ref(),
+            "calibration=0.5,popularity=1,calibration=1+popularity=0.5".as_ref(),
+            "--k".as_ref(),
+            "5,10".as_ref(),
+            "--out".as_ref(),
+            out.as_os_str(),
+        ],
+    );
+    assert!(!stderr.contains("could not be fitted"), "{stderr}");
+    assert!(
+        stdout.contains("calibration and popularity bias (top-10)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("share of position-discounted top-10 exposure per item group"));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let models = report["stages"][0]["models"].as_array().unwrap();
+    let labels: Vec<&str> = models
+        .iter()
+        .map(|m| m["model"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        labels,
+        [
+            "pipeline",
+            "pipeline calibration=0.5",
+            "pipeline popularity=1",
+            "pipeline calibration=1+popularity=0.5"
+        ]
+    );
+    for m in models {
+        let miscal = m["metrics"]["Miscalibration@10"]["mean"].as_f64().unwrap();
+        assert!(miscal.is_finite() && miscal >= 0.0, "{m}");
+        assert!(m["group_exposure"]["groups"].as_array().unwrap().len() >= 2);
+    }
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("Trade-off: NDCG@10, Miscalibration@10 and ARP@10"));
+    assert!(html.contains("Exposure by item group (top-10)"));
+
+    let output = Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args(["eval", "--data"])
+        .arg(&data)
+        .args(["--models", "pipeline", "--rerank", "calibration=2"])
+        .env("CAIRN_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("calibration_lambda must be between 0 and 1"),
+        "{stderr}"
+    );
+}
+
 /// What `cairn tune --out best.toml` writes is a configuration the server and training read as it
 /// is (`[train.model]`), and `cairn eval --model-file` reads it back.
 #[test]

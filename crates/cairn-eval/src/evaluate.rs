@@ -11,7 +11,10 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::metrics::beyond::average_popularity;
-use crate::metrics::{auc, gini, intra_list_diversity, novelty, NormalizedFeatures, Relevance};
+use crate::metrics::{
+    auc, gini, group_exposure, intra_list_diversity, miscalibration, novelty, GroupExposure,
+    NormalizedFeatures, Relevance,
+};
 use crate::task::EvalTask;
 
 /// Which metrics to compute.
@@ -79,13 +82,21 @@ pub struct RankingResult {
     /// Catalog-level metrics: Coverage@k, Gini@k.
     pub aggregates: BTreeMap<String, f64>,
     pub popularity_bins: Option<PopularityBins>,
+    /// Exposure per item group at the popularity bins' k, where the task has item groups.
+    pub group_exposure: Option<GroupExposure>,
     /// The ranked lists of the evaluated users (item indices, best first), aligned with `per_user`.
     #[serde(skip)]
     pub lists: Vec<Vec<u32>>,
 }
 
 /// Metric names in display order for these options (the keys of `metrics.py` where it has them).
-pub fn metric_names(opts: &RankingOptions, graded: bool, features: bool) -> Vec<String> {
+/// `groups`: the task has item groups, so miscalibration is computed.
+pub fn metric_names(
+    opts: &RankingOptions,
+    graded: bool,
+    features: bool,
+    groups: bool,
+) -> Vec<String> {
     let mut names = Vec::new();
     for &k in &opts.ks {
         for base in [
@@ -105,6 +116,9 @@ pub fn metric_names(opts: &RankingOptions, graded: bool, features: bool) -> Vec<
         names.push(format!("ARP@{k}"));
         if features {
             names.push(format!("ILD@{k}"));
+        }
+        if groups {
+            names.push(format!("Miscalibration@{k}"));
         }
     }
     names.push(format!("MRR@{}", opts.list_len()));
@@ -132,7 +146,8 @@ pub fn evaluate_ranking(
     });
     let features = task.features.as_ref().map(NormalizedFeatures::new);
     let graded = task.users.iter().any(|u| u.gains.is_some());
-    let names = metric_names(opts, graded, features.is_some());
+    let groups = task.groups.as_ref();
+    let names = metric_names(opts, graded, features.is_some(), groups.is_some());
     let evaluated: Vec<usize> = (0..task.users.len())
         .filter(|&u| !task.users[u].targets.is_empty())
         .collect();
@@ -155,7 +170,8 @@ pub fn evaluate_ranking(
                 let user = &task.users[u];
                 scores.iter_mut().for_each(|s| *s = 0.0);
                 model.score(&user.history, scores);
-                let mut seen: Vec<u32> = user.history.iter().map(|h| h.0).collect();
+                let seen_in_order: Vec<u32> = user.history.iter().map(|h| h.0).collect();
+                let mut seen = seen_in_order.clone();
                 seen.sort_unstable();
                 let is_candidate = |i: u32| {
                     seen.binary_search(&i).is_err()
@@ -195,6 +211,9 @@ pub fn evaluate_ranking(
                     if let Some(f) = &features {
                         values.push(nan(intra_list_diversity(top, f)));
                     }
+                    if let Some(g) = groups {
+                        values.push(nan(miscalibration(&seen_in_order, top, g)));
+                    }
                 }
                 values.push(nan(rel.reciprocal_rank(list_len)));
                 if opts.auc {
@@ -219,13 +238,29 @@ pub fn evaluate_ranking(
     }
     let lists: Vec<Vec<u32>> = rows.into_iter().map(|(l, _)| l).collect();
     let aggregates = catalog_metrics(task, &lists, &opts.ks);
-    let popularity_bins = opts
+    let bins_k = opts
         .ks
         .iter()
         .copied()
         .find(|&k| k >= 10)
-        .or(opts.ks.first().copied())
-        .map(|k| popularity_bins(task, &lists, k));
+        .or(opts.ks.first().copied());
+    let popularity_bins = bins_k.map(|k| popularity_bins(task, &lists, k));
+    let group_exposure = match (bins_k, groups) {
+        (Some(k), Some(g)) => {
+            let catalog: Vec<u32> = match &task.candidates {
+                Some(c) => c.clone(),
+                None => (0..task.n_items() as u32).collect(),
+            };
+            Some(group_exposure(
+                lists.iter().map(Vec::as_slice),
+                k,
+                g,
+                &catalog,
+                &task.item_popularity,
+            ))
+        }
+        _ => None,
+    };
     RankingResult {
         per_user: PerUser {
             users: evaluated
@@ -236,6 +271,7 @@ pub fn evaluate_ranking(
         },
         aggregates,
         popularity_bins,
+        group_exposure,
         lists,
     }
 }
@@ -354,6 +390,7 @@ mod tests {
             ],
             candidates: None,
             features: None,
+            groups: None,
             ratings: None,
         }
     }
@@ -434,5 +471,38 @@ mod tests {
         };
         let r = evaluate_ranking(&model, &t, &opts, &|_| {});
         assert_eq!(r.lists[0], vec![1, 2]);
+    }
+
+    #[test]
+    fn item_groups_add_miscalibration_and_group_exposure() {
+        let mut t = task();
+        // items 0 and 2 are "a", 1 is "b", 3 is both
+        t.groups = Some(crate::metrics::ItemGroups::from_pairs(
+            4,
+            [(0, "a"), (1, "b"), (2, "a"), (3, "a"), (3, "b")],
+        ));
+        let model = Popularity::from_matrix(&t.train.user_items);
+        let opts = RankingOptions {
+            ks: vec![1, 2],
+            auc: false,
+            ..RankingOptions::default()
+        };
+        let r = evaluate_ranking(&model, &t, &opts, &|_| {});
+        let col = |n: &str| r.per_user.columns[n].clone();
+        // x: history {0} (a), list [1] (b) at k = 1 -> KL = ln(1 / 0.01)
+        assert!((col("Miscalibration@1")[0] - 100f64.ln()).abs() < 1e-12);
+        // x at k = 2: list [1, 2] -> q = [0.5, 0.5], p = [1, 0]
+        let q: f64 = 0.99 * 0.5 + 0.01;
+        assert!((col("Miscalibration@2")[0] - (1.0 / q).ln()).abs() < 1e-12);
+        // z: history {1} (b), list [0, 2] (a, a) at k = 2 -> ln(1 / 0.01)
+        assert!((col("Miscalibration@2")[1] - 100f64.ln()).abs() < 1e-12);
+        let e = r.group_exposure.unwrap();
+        // at the popularity bins' k (no k >= 10 here: the first, 1)
+        assert_eq!(e.k, 1);
+        assert_eq!(e.groups, vec!["a", "b"]);
+        // slots at k = 1: 1 (b) for x, 0 (a) for z
+        assert_eq!(e.exposure, vec![0.5, 0.5]);
+        // catalog: a = 1 + 1 + 0.5, b = 1 + 0.5
+        assert_eq!(e.catalog_share, vec![2.5 / 4.0, 1.5 / 4.0]);
     }
 }

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{EvalError, Result};
 use crate::evaluate::{evaluate_ranking, PerUser, PopularityBins, RankingOptions};
 use crate::external::External;
+use crate::metrics::GroupExposure;
 use crate::rating_models::{evaluate_ratings, RatingModelSpec, RatingResult};
 use crate::split::{Role, SplitSet, Stage};
 use crate::stats::{paired_comparison, summarize, CiConfig, PairedComparison, Summary};
@@ -156,6 +157,10 @@ pub struct RunConfig {
     /// Keep every user's ranked list (item ids) in the model reports, for `write_lists`.
     #[serde(default)]
     pub keep_lists: bool,
+    /// Item groups for miscalibration and exposure by group: the split's features named
+    /// `<group_by>:<group>`; by default `genre` where the split has it, else every feature.
+    #[serde(default)]
+    pub group_by: Option<String>,
 }
 
 impl Default for RunConfig {
@@ -166,6 +171,7 @@ impl Default for RunConfig {
             stages: StageSelection::Test,
             baseline: None,
             keep_lists: false,
+            group_by: None,
         }
     }
 }
@@ -182,6 +188,9 @@ pub struct ModelReport {
     /// Catalog-level metrics (Coverage@k, Gini@k).
     pub aggregates: BTreeMap<String, f64>,
     pub popularity_bins: Option<PopularityBins>,
+    /// Share of top-k exposure per item group, where the split has item groups.
+    #[serde(default)]
+    pub group_exposure: Option<GroupExposure>,
     pub rating: Option<RatingResult>,
     #[serde(skip)]
     pub per_user: PerUser,
@@ -360,7 +369,10 @@ pub fn run(
     let mut reports = Vec::new();
     let n_stages = stages.len();
     for (i, stage) in stages.into_iter().enumerate() {
-        let task = EvalTask::build(split, stage);
+        let mut task = EvalTask::build(split, stage);
+        if let Some(prefix) = &config.group_by {
+            task.group_by(split, Some(prefix.as_str()));
+        }
         let place = format!("{} ({}/{n_stages})", task.name, i + 1);
         reports.push(stage_report(
             split, stage, &task, models, &labels, &place, config, progress,
@@ -554,6 +566,7 @@ fn ranking_report(
         metrics,
         aggregates: result.aggregates,
         popularity_bins: result.popularity_bins,
+        group_exposure: result.group_exposure,
         rating: None,
         per_user: result.per_user,
         lists,
@@ -582,6 +595,7 @@ fn rating_report(
         metrics: BTreeMap::new(),
         aggregates: BTreeMap::new(),
         popularity_bins: None,
+        group_exposure: None,
         rating,
         per_user: PerUser::default(),
         lists: Vec::new(),

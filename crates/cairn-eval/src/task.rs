@@ -15,6 +15,7 @@ use std::collections::HashMap;
 use cairn_core::{CsrMatrix, IdMap, InteractionMatrix};
 
 use crate::data::{compare_ids, unique_in_order, unique_sorted_by_id, Row, Vocab};
+use crate::metrics::ItemGroups;
 use crate::split::{SplitSet, Stage, StageData};
 
 /// One evaluated user.
@@ -58,6 +59,9 @@ pub struct EvalTask {
     pub candidates: Option<Vec<u32>>,
     /// Items × features, binary, for intra-list diversity.
     pub features: Option<CsrMatrix>,
+    /// Item groups for miscalibration and exposure by group (see [`EvalTask::group_by`]); by
+    /// default the `genre:` features where the split has any, else every feature.
+    pub groups: Option<ItemGroups>,
     pub ratings: Option<RatingData>,
 }
 
@@ -154,15 +158,45 @@ impl EvalTask {
             }
             _ => None,
         };
-        EvalTask {
+        let mut task = EvalTask {
             name: stage.name.clone(),
             train,
             item_popularity,
             users,
             candidates,
             features,
+            groups: None,
             ratings,
-        }
+        };
+        task.group_by(split, None);
+        task
+    }
+
+    /// Groups the items by the split's features named `<prefix>:<group>` (e.g. `genre`, `brand`,
+    /// `provider`). Without a prefix: `genre` where any feature has it, else every feature is a
+    /// group. No matching feature leaves the task without groups.
+    pub fn group_by(&mut self, split: &SplitSet, prefix: Option<&str>) {
+        let Some(pairs) = &split.item_features else {
+            self.groups = None;
+            return;
+        };
+        let prefix = match prefix {
+            Some(p) => Some(p.to_string()),
+            None => pairs
+                .iter()
+                .any(|(_, f)| f.starts_with("genre:"))
+                .then(|| "genre".to_string()),
+        };
+        let items = &self.train.items;
+        let selected = pairs.iter().filter_map(|(item, feature)| {
+            let name = match &prefix {
+                Some(p) => feature.strip_prefix(p.as_str())?.strip_prefix(':')?,
+                None => feature.as_str(),
+            };
+            Some((items.get(split.vocab.items.id(*item))?, name))
+        });
+        let groups = ItemGroups::from_pairs(self.n_items(), selected);
+        self.groups = (groups.n_groups() > 0).then_some(groups);
     }
 }
 

@@ -3,6 +3,7 @@
 //! the per-item facts that retrievers and ranker features need.
 
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 use cairn_core::{IdMap, Item};
 use serde::{Deserialize, Serialize};
@@ -31,6 +32,10 @@ pub struct ItemTable {
     pub popular_by_category: Vec<Vec<u32>>,
     /// Items never interacted with, then items by decreasing first-interaction time.
     pub newest: Vec<u32>,
+    /// Interaction counts sorted in decreasing order, with their running sums: computed on first
+    /// use (by the popularity correction), not saved.
+    #[serde(skip)]
+    by_interactions: OnceLock<(Vec<u32>, Vec<u64>)>,
 }
 
 impl ItemTable {
@@ -104,7 +109,38 @@ impl ItemTable {
             interactions: counts,
             popular_by_category,
             newest,
+            by_interactions: OnceLock::new(),
         }
+    }
+
+    /// The fewest interactions an item of the short head has: the short head is the most popular
+    /// items that together receive `share` of all interactions (ties at the boundary included).
+    /// `u32::MAX` when there are no interactions (every item is in the long tail).
+    pub fn short_head_threshold(&self, share: f32) -> u32 {
+        let (sorted, running) = self.by_interactions.get_or_init(|| {
+            let mut sorted = self.interactions.clone();
+            sorted.sort_unstable_by(|a, b| b.cmp(a));
+            let mut total = 0u64;
+            let running = sorted
+                .iter()
+                .map(|&c| {
+                    total += u64::from(c);
+                    total
+                })
+                .collect();
+            (sorted, running)
+        });
+        let total = running.last().copied().unwrap_or(0);
+        if total == 0 {
+            return u32::MAX;
+        }
+        // The share to six decimals, so that 0.8f32 (0.800000012) means 80%.
+        let share = (f64::from(share) * 1e6).round() / 1e6;
+        let target = (share * total as f64).ceil() as u64;
+        let at = running
+            .partition_point(|&r| r < target)
+            .min(sorted.len() - 1);
+        sorted[at].max(1)
     }
 
     pub fn len(&self) -> usize {
@@ -165,5 +201,22 @@ mod tests {
             !busy.is_new(0, 100 + 3_600, 1.0),
             "well exposed, so not new"
         );
+    }
+
+    #[test]
+    fn the_short_head_takes_the_given_share_of_interactions() {
+        let cf = IdMap::from_ids((0..5).map(|i| format!("i{i}")).collect());
+        // 50 + 30 + 10 + 6 + 4 = 100 interactions.
+        let t = ItemTable::build(&cf, &[1; 5], &[10, 50, 4, 30, 6], &[0.0; 5], &[]);
+        assert_eq!(
+            t.short_head_threshold(0.5),
+            50,
+            "the top item alone holds half"
+        );
+        assert_eq!(t.short_head_threshold(0.8), 30, "50 + 30");
+        assert_eq!(t.short_head_threshold(0.85), 10, "50 + 30 + 10");
+        assert_eq!(t.short_head_threshold(0.99), 4);
+        let empty = ItemTable::build(&cf, &[1; 5], &[0; 5], &[0.0; 5], &[]);
+        assert_eq!(empty.short_head_threshold(0.8), u32::MAX);
     }
 }

@@ -12,6 +12,7 @@
 pub mod ann;
 pub mod artifact;
 mod error;
+pub mod fairness;
 pub mod features;
 pub mod fit;
 pub mod fusion;

@@ -3,6 +3,7 @@
 //! `cairn-bench pipeline` use these pieces).
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use cairn_core::{IdMap, Item};
 use cairn_models::Recommender;
@@ -35,7 +36,7 @@ pub fn catalog_from_features<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a s
 /// A history given as (item, strength) carries no times, so its events are not decayed by age
 /// (serving weighs recent events more); its order still decides which items are the most recent.
 pub struct PipelineRecommender {
-    models: ModelSet,
+    models: Arc<ModelSet>,
     placement: PlacementConfig,
     history: HistoryConfig,
     window: usize,
@@ -52,6 +53,26 @@ impl PipelineRecommender {
     /// may hold; lists are `window` items long at most.
     pub fn new(
         models: ModelSet,
+        placement: PlacementConfig,
+        history: HistoryConfig,
+        items: &IdMap,
+        candidates: Option<&[u32]>,
+        window: usize,
+    ) -> PipelineRecommender {
+        Self::shared(
+            Arc::new(models),
+            placement,
+            history,
+            items,
+            candidates,
+            window,
+        )
+    }
+
+    /// Like [`PipelineRecommender::new`] over a model set that other recommenders share (e.g.
+    /// one fit evaluated with several placements).
+    pub fn shared(
+        models: Arc<ModelSet>,
         placement: PlacementConfig,
         history: HistoryConfig,
         items: &IdMap,

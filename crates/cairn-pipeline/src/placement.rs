@@ -105,6 +105,20 @@ pub struct PlacementConfig {
     /// Positions (the third onward) reserved for items nobody has interacted with yet whose
     /// features match the user's recent items; 0 disables.
     pub new_item_slots: usize,
+    /// Calibrated recommendations (Steck 2018): each position goes to the candidate that
+    /// maximises (1 − λ)·relevance − λ·KL(p ‖ q̃), with p the category mix of the user's history
+    /// and q̃ that of the list with the candidate added (smoothed: 0.99·q + 0.01·p). 0 (the
+    /// default) disables; 1 orders by calibration alone. See `rerank`.
+    pub calibration_lambda: f32,
+    /// Popularity-bias correction (smooth xQuAD, Abdollahpouri et al. 2019, with the short head
+    /// and the long tail as two groups): each position goes to the candidate that maximises
+    /// (1 − λ)·relevance + λ·P(g|u)·(1 − share of g in the list so far), g the candidate's group
+    /// and P(g|u) the share of the user's history in it. 0 (the default) disables.
+    pub popularity_lambda: f32,
+    /// The short head is the most popular items that together receive this share of the
+    /// training interactions; every other item is in the long tail. Used by
+    /// `popularity_lambda`.
+    pub short_head_share: f32,
 }
 
 impl Default for PlacementConfig {
@@ -148,6 +162,9 @@ impl Default for PlacementConfig {
             exploration: 0.0,
             new_item_days: 14.0,
             new_item_slots: 1,
+            calibration_lambda: 0.0,
+            popularity_lambda: 0.0,
+            short_head_share: 0.8,
         }
     }
 }
@@ -178,6 +195,21 @@ impl PlacementConfig {
         if !(0.0..=1.0).contains(&self.exploration) {
             return Err(format!(
                 "serve.placements.{name}.exploration must be between 0 and 1"
+            ));
+        }
+        for (key, value) in [
+            ("calibration_lambda", self.calibration_lambda),
+            ("popularity_lambda", self.popularity_lambda),
+        ] {
+            if !(0.0..=1.0).contains(&value) {
+                return Err(format!(
+                    "serve.placements.{name}.{key} must be between 0 and 1"
+                ));
+            }
+        }
+        if !(self.short_head_share > 0.0 && self.short_head_share < 1.0) {
+            return Err(format!(
+                "serve.placements.{name}.short_head_share must be above 0 and below 1"
             ));
         }
         if self.new_item_days.is_nan() || self.new_item_days < 0.0 {
@@ -228,4 +260,32 @@ pub fn default_placements() -> BTreeMap<String, PlacementConfig> {
         ("item-page".to_string(), item_page),
         ("cart".to_string(), cart),
     ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fairness_knobs_are_off_by_default_and_validated() {
+        for p in default_placements().values() {
+            assert_eq!(p.calibration_lambda, 0.0);
+            assert_eq!(p.popularity_lambda, 0.0);
+        }
+        let bad = |f: fn(&mut PlacementConfig)| {
+            let mut p = PlacementConfig::default();
+            f(&mut p);
+            p.validate("home").unwrap_err()
+        };
+        assert!(bad(|p| p.calibration_lambda = 1.5).contains("calibration_lambda"));
+        assert!(bad(|p| p.popularity_lambda = -0.1).contains("popularity_lambda"));
+        assert!(bad(|p| p.short_head_share = 1.0).contains("short_head_share"));
+        assert!(bad(|p| p.calibration_lambda = f32::NAN).contains("calibration_lambda"));
+        let ok = PlacementConfig {
+            calibration_lambda: 0.3,
+            popularity_lambda: 1.0,
+            ..PlacementConfig::default()
+        };
+        assert!(ok.validate("home").is_ok());
+    }
 }

@@ -40,6 +40,9 @@ pub struct Activity {
     /// retriever adds them to the seeds' profile, so that such an item personalises the list by
     /// what it is.
     pub unseen_features: Vec<(u32, f32)>,
+    /// (table item, strength) of every event with positive strength, in the order given: the
+    /// history that calibrated re-ranking and the popularity correction measure the list against.
+    pub positives: Vec<(u32, f32)>,
 }
 
 impl Activity {
@@ -71,6 +74,9 @@ impl Activity {
             a.strength_counts[strength_bucket(strength)] += 1.0;
             let Some(i) = item else { continue };
             items.push(i);
+            if strength > 0.0 {
+                a.positives.push((i, strength));
+            }
             for &c in table.categories_of(i) {
                 if strength > 0.0 {
                     *a.category_affinity.entry(c).or_insert(0.0) += strength;

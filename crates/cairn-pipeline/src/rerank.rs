@@ -1,12 +1,15 @@
 //! Stage 3: re-ranking. Boosts scale relevance; the list is then filled greedily, position by
 //! position: with probability `exploration` a new item takes the position, otherwise the best
-//! remaining candidate by maximal marginal relevance that respects the per-category limit.
+//! remaining candidate by maximal marginal relevance that respects the per-category limit, its
+//! value traded against calibration and the popularity correction where the placement asks
+//! (`crate::fairness`).
 
 use std::collections::HashMap;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use crate::fairness::FairObjective;
 use crate::fusion::credited_source;
 use crate::model_set::ModelSet;
 use crate::placement::{PlacementConfig, Source};
@@ -72,6 +75,15 @@ pub fn rerank(
     let mut per_category: HashMap<u32, usize> = HashMap::new();
     let mut out: Vec<Ranked> = Vec::with_capacity(ctx.window);
     let vectors = m.main.as_ref().and_then(item_vectors);
+    let mut fair = FairObjective::new(&m.table, &ctx.activity, placement);
+    let place = |fair: &mut Option<FairObjective>, item: u32| {
+        if let Some(f) = fair {
+            f.add(
+                m.table.categories_of(item),
+                f.is_tail(m.table.interactions[item as usize]),
+            );
+        }
+    };
     let fits_category = |per_category: &HashMap<u32, usize>, c: usize| {
         placement.max_per_category == 0
             || m.table.primary_category(cands[c].item).is_none_or(|k| {
@@ -93,6 +105,7 @@ pub fn rerank(
             untouched_left -= 1;
             if let Some(c) = untouched.by_ref().find(|&c| !placed[c]) {
                 placed[c] = true;
+                place(&mut fair, cands[c].item);
                 out.push(Ranked {
                     item: cands[c].item,
                     score: rel[c],
@@ -126,6 +139,7 @@ pub fn rerank(
                 &placed,
                 &out,
                 |c| fits_category(&per_category, c),
+                fair.as_ref(),
             );
         }
         if pick.is_none() && placement.max_per_category > 0 {
@@ -135,6 +149,7 @@ pub fn rerank(
         }
         let Some(c) = pick else { break };
         placed[c] = true;
+        place(&mut fair, cands[c].item);
         if let Some(k) = m.table.primary_category(cands[c].item) {
             *per_category.entry(k).or_insert(0) += 1;
         }
@@ -153,7 +168,8 @@ pub fn rerank(
 }
 
 /// The unplaced candidate with the best `λ·relevance − (1−λ)·max similarity to the placed ones`;
-/// with λ = 1 simply the best remaining by relevance.
+/// with λ = 1 simply the best remaining by relevance. With a fairness objective, that value is
+/// traded against it ([`FairObjective::value`]).
 #[allow(clippy::too_many_arguments)]
 fn best_by_mmr(
     m: &ModelSet,
@@ -165,21 +181,35 @@ fn best_by_mmr(
     placed: &[bool],
     out: &[Ranked],
     eligible: impl Fn(usize) -> bool,
+    fair: Option<&FairObjective>,
 ) -> Option<usize> {
     let lambda = placement.mmr_lambda;
     let mut remaining = order.iter().copied().filter(|&c| !placed[c] && eligible(c));
-    if lambda >= 1.0 || out.is_empty() {
+    let mmr = lambda < 1.0 && !out.is_empty();
+    if !mmr && fair.is_none() {
         return remaining.next();
     }
     // MMR looks at the head of the relevance order only: far-down candidates cannot win.
     remaining
         .take(200)
         .map(|c| {
-            let sim = out
-                .iter()
-                .map(|p| similarity(m, vectors, cands[c].item, p.item))
-                .fold(0.0, f32::max);
-            (c, lambda * rel[c] - (1.0 - lambda) * sim)
+            let mut v = rel[c];
+            if mmr {
+                let sim = out
+                    .iter()
+                    .map(|p| similarity(m, vectors, cands[c].item, p.item))
+                    .fold(0.0, f32::max);
+                v = lambda * rel[c] - (1.0 - lambda) * sim;
+            }
+            if let Some(f) = fair {
+                let item = cands[c].item;
+                v = f.value(
+                    v,
+                    m.table.categories_of(item),
+                    f.is_tail(m.table.interactions[item as usize]),
+                );
+            }
+            (c, v)
         })
         .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
         .map(|(c, _)| c)

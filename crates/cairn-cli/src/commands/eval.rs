@@ -72,6 +72,17 @@ pub struct EvalArgs {
     /// Columns of the printed table (default: a headline set).
     #[arg(long, value_delimiter = ',')]
     pub columns: Vec<String>,
+    /// Re-ranking variants of the `pipeline` model, each evaluated on the same fit: knobs of the
+    /// default placement joined by `+`, e.g. `calibration=0.3`, `popularity=0.2`,
+    /// `calibration=0.3+popularity=0.2`. Listed in order, they draw the trade-off curve of the
+    /// HTML report.
+    #[arg(long, value_delimiter = ',')]
+    pub rerank: Vec<String>,
+    /// Item groups for miscalibration and exposure by group: the split's features named
+    /// `<GROUP_BY>:<group>` (e.g. `genre`, `brand`). Default: `genre` where the split has it, else
+    /// every feature.
+    #[arg(long)]
+    pub group_by: Option<String>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -89,6 +100,8 @@ pub enum Stages {
 
 pub fn run(ctx: &Context, args: EvalArgs) -> anyhow::Result<()> {
     let mut models = Vec::new();
+    let window = args.k.iter().copied().max().unwrap_or(0);
+    let mut pipeline: Option<Arc<ServedPipeline>> = None;
     for name in args
         .models
         .iter()
@@ -96,13 +109,28 @@ pub fn run(ctx: &Context, args: EvalArgs) -> anyhow::Result<()> {
         .filter(|n| !n.is_empty())
     {
         models.push(if name == pipeline_model::NAME {
-            ModelChoice::External(External(Arc::new(ServedPipeline {
-                config: ctx.config()?,
-                window: args.k.iter().copied().max().unwrap_or(0),
-            })))
+            let served = Arc::new(ServedPipeline::new(ctx.config()?, window));
+            pipeline = Some(Arc::clone(&served));
+            ModelChoice::External(External(served))
         } else {
             ModelChoice::by_name(name)?
         });
+    }
+    if !args.rerank.is_empty() {
+        let base = match &pipeline {
+            Some(p) => Arc::clone(p),
+            None => Arc::new(ServedPipeline::new(ctx.config()?, window)),
+        };
+        for knobs in args
+            .rerank
+            .iter()
+            .map(|k| k.trim())
+            .filter(|k| !k.is_empty())
+        {
+            models.push(ModelChoice::External(External(Arc::new(
+                base.variant(knobs)?,
+            ))));
+        }
     }
     for path in &args.model_file {
         models.push(ModelChoice::Ranking(TunedConfig::read_model(path)?));
@@ -128,6 +156,7 @@ pub fn run(ctx: &Context, args: EvalArgs) -> anyhow::Result<()> {
         },
         baseline: args.baseline.clone(),
         keep_lists: args.lists,
+        group_by: args.group_by.clone(),
     };
     let (split, source) = load_split(&args)?;
     let progress = crate::progress::Bars::default();

@@ -4,10 +4,12 @@
 
 pub mod auc;
 pub mod beyond;
+pub mod fairness;
 pub mod ranking;
 pub mod rating;
 
 pub use auc::auc;
 pub use beyond::{catalog_coverage, gini, intra_list_diversity, novelty, NormalizedFeatures};
+pub use fairness::{group_exposure, miscalibration, GroupExposure, ItemGroups};
 pub use ranking::Relevance;
 pub use rating::{mae, rmse};

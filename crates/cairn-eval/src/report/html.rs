@@ -3,7 +3,8 @@
 
 use super::svg::{bar_chart, esc, line_chart, log_share_chart, percent};
 use super::table::default_columns;
-use crate::runner::{describe_hyperparameters, Report, StageReport};
+use crate::metrics::GroupExposure;
+use crate::runner::{describe_hyperparameters, ModelReport, Report, StageReport};
 
 const STYLE: &str = "body{font-family:sans-serif;max-width:1280px;margin:20px auto;padding:0 16px;color:#222}\
 table{border-collapse:collapse;margin:8px 0 16px;font-size:13px}th,td{border:1px solid #ccc;padding:4px 8px;text-align:right}\
@@ -324,6 +325,8 @@ deciles that receive a small share stay apart when the most popular decile takes
 that received no slot. A model free of popularity bias would spread its slots at least as evenly as the training \
 interactions.</p>");
 
+    fairness_section(h, report, &ranked);
+
     // Model comparison: headline metrics with intervals, then paired tests against the baseline.
     let kmax = report.config.ranking.list_len();
     let mut headline: Vec<String> = vec![format!("NDCG@{kmax}")];
@@ -400,6 +403,148 @@ interactions.</p>");
         }
         h.push_str("</table>");
     }
+}
+
+/// Calibration and exposure by item group: the trade-off of accuracy against miscalibration and
+/// popularity over the models in their order (a re-ranking knob swept from 0 to 1 gives the
+/// curve), then each group's share of the exposure against its share of the catalog and of the
+/// interactions.
+fn fairness_section(h: &mut String, report: &Report, ranked: &[&ModelReport]) {
+    let ks = &report.config.ranking.ks;
+    let Some(k) = ks
+        .iter()
+        .copied()
+        .find(|&k| k >= 10)
+        .or(ks.first().copied())
+    else {
+        return;
+    };
+    let miscal = format!("Miscalibration@{k}");
+    if !ranked.iter().any(|m| m.metrics.contains_key(&miscal)) {
+        return;
+    }
+    let ndcg = format!("NDCG@{k}");
+    let arp = format!("ARP@{k}");
+    h.push_str("<h3>Calibration, popularity and accuracy</h3>");
+    h.push_str(&format!(
+        "<p class=\"note\">{miscal}: KL divergence between the group mix of the user's history and that of the top-{k} \
+(Steck 2018; an item's weight split evenly over its groups; the list's mix smoothed with α = 0.01; 0 = calibrated). \
+Relative values divide each model's mean by the first model's.</p>"
+    ));
+    let metrics = [&ndcg, &miscal, &arp];
+    if ranked.len() >= 2 {
+        let base: Vec<Option<f64>> = metrics.iter().map(|m| ranked[0].value(m)).collect();
+        let xs: Vec<String> = ranked.iter().map(|m| m.model.clone()).collect();
+        let series: Vec<(String, Vec<Option<f64>>)> = metrics
+            .iter()
+            .zip(&base)
+            .map(|(metric, b)| {
+                let values = ranked
+                    .iter()
+                    .map(|m| match (m.value(metric), b) {
+                        (Some(v), Some(b)) if *b != 0.0 => Some(v / b),
+                        _ => None,
+                    })
+                    .collect();
+                (format!("{metric} (relative)"), values)
+            })
+            .collect();
+        h.push_str("<div class=\"charts\">");
+        h.push_str(&line_chart(
+            &format!(
+                "Trade-off: {ndcg}, {miscal} and {arp} relative to {}",
+                ranked[0].model
+            ),
+            &xs,
+            &series,
+        ));
+        h.push_str("</div>");
+    }
+    h.push_str("<table><tr><th>model</th>");
+    for metric in metrics {
+        h.push_str(&format!("<th>{}</th><th>change</th>", esc(metric)));
+    }
+    h.push_str("</tr>");
+    for m in ranked {
+        h.push_str(&format!("<tr><td>{}</td>", esc(&m.model)));
+        for metric in metrics {
+            let v = m.value(metric);
+            let change = match (v, ranked[0].value(metric)) {
+                (Some(v), Some(b)) if b != 0.0 => format!("{:+.1}%", 100.0 * (v / b - 1.0)),
+                _ => "–".into(),
+            };
+            let cell = match m.metrics.get(metric) {
+                Some(s) => format!(
+                    "{:.4} <span class=\"ci\">[{:.4}, {:.4}]</span>",
+                    s.mean, s.ci_low, s.ci_high
+                ),
+                None => fmt(v),
+            };
+            h.push_str(&format!("<td>{cell}</td><td>{change}</td>"));
+        }
+        h.push_str("</tr>");
+    }
+    h.push_str("</table>");
+
+    let exposed: Vec<(&str, &GroupExposure)> = ranked
+        .iter()
+        .filter_map(|m| m.group_exposure.as_ref().map(|e| (m.model.as_str(), e)))
+        .collect();
+    let Some((_, first)) = exposed.first() else {
+        return;
+    };
+    h.push_str(&format!(
+        "<h3>Exposure by item group (top-{})</h3><p class=\"note\">Each group's share of the top-{} slots, \
+position-discounted (rank r weighs 1/log2(r + 1), as in NDCG) and plain, against its share of the catalog and of \
+the training interactions; an item in several groups is split evenly over them.</p>",
+        first.k, first.k
+    ));
+    let mut series: Vec<(String, Vec<f64>)> = vec![
+        ("catalog".to_string(), first.catalog_share.clone()),
+        ("interactions".to_string(), first.interaction_share.clone()),
+    ];
+    series.extend(exposed.iter().map(|(name, e)| {
+        (
+            format!("{name} (discounted)"),
+            e.discounted_exposure.clone(),
+        )
+    }));
+    if exposed.len() <= 4 {
+        h.push_str("<div class=\"charts\">");
+        h.push_str(&bar_chart(
+            "Share per group: catalog, interactions, exposure",
+            &first.groups,
+            &series,
+            None,
+            0,
+        ));
+        h.push_str("</div>");
+    }
+    h.push_str("<table><tr><th>group</th><th>catalog</th><th>interactions</th>");
+    for (name, _) in &exposed {
+        h.push_str(&format!(
+            "<th>{0} discounted</th><th>{0} plain</th>",
+            esc(name)
+        ));
+    }
+    h.push_str("</tr>");
+    for (g, group) in first.groups.iter().enumerate() {
+        h.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td>",
+            esc(group),
+            percent(first.catalog_share[g]),
+            percent(first.interaction_share[g])
+        ));
+        for (_, e) in &exposed {
+            h.push_str(&format!(
+                "<td>{}</td><td>{}</td>",
+                percent(e.discounted_exposure.get(g).copied().unwrap_or(0.0)),
+                percent(e.exposure.get(g).copied().unwrap_or(0.0))
+            ));
+        }
+        h.push_str("</tr>");
+    }
+    h.push_str("</table>");
 }
 
 #[cfg(test)]
@@ -548,5 +693,24 @@ mod tests {
         assert!(page.contains("per popularity decile (log scale)"));
         assert!(page.contains("<th>decile 10</th>"));
         assert!(page.contains("<td>training interactions</td>"));
+    }
+
+    #[test]
+    fn calibration_trade_off_and_group_exposure_are_shown() {
+        let report = report(None);
+        let model = &report.stages[0].models[0];
+        let miscal = &model.metrics["Miscalibration@10"];
+        assert!(miscal.mean.is_finite() && miscal.mean >= 0.0);
+        let exposure = model.group_exposure.as_ref().unwrap();
+        let mut groups = exposure.groups.clone();
+        groups.sort();
+        assert_eq!(groups, ["Comedy", "Drama", "Feature"]);
+        let total: f64 = exposure.discounted_exposure.iter().sum();
+        assert!((total - 1.0).abs() < 1e-9);
+        let page = render(&report);
+        assert!(page.contains("Calibration, popularity and accuracy"));
+        assert!(page.contains("Trade-off: NDCG@10, Miscalibration@10 and ARP@10"));
+        assert!(page.contains("Exposure by item group (top-10)"));
+        assert!(page.contains("<td>Comedy</td>") && page.contains("<td>Drama</td>"));
     }
 }

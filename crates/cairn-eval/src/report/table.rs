@@ -53,6 +53,7 @@ pub fn render(report: &Report, columns: &[String]) -> String {
         ));
         out.push_str(&stage_table(stage, columns));
         out.push('\n');
+        out.push_str(&fairness_tables(stage));
     }
     if !report.fold_means.is_empty() {
         out.push_str(&format!("{}: mean over folds\n", report.protocol));
@@ -91,6 +92,77 @@ fn stage_table(stage: &StageReport, columns: &[String]) -> String {
         })
         .collect();
     layout(&header, &rows)
+}
+
+/// Where the stage has item groups: accuracy, miscalibration and popularity bias at the k of the
+/// group exposure, then each group's share of the position-discounted exposure per model against
+/// its share of the catalog and of the training interactions. Empty otherwise.
+pub fn fairness_tables(stage: &StageReport) -> String {
+    let Some(k) = stage
+        .models
+        .iter()
+        .find_map(|m| m.group_exposure.as_ref().map(|e| e.k))
+    else {
+        return String::new();
+    };
+    let metrics = [
+        format!("NDCG@{k}"),
+        format!("Miscalibration@{k}"),
+        format!("ARP@{k}"),
+        format!("Gini@{k}"),
+    ];
+    let mut header = vec!["model".to_string()];
+    header.extend(metrics.iter().cloned());
+    let rows: Vec<Vec<String>> = stage
+        .models
+        .iter()
+        .filter(|m| m.group_exposure.is_some())
+        .map(|m| {
+            let mut row = vec![m.model.clone()];
+            row.extend(metrics.iter().map(|c| fmt(m.value(c))));
+            row
+        })
+        .collect();
+    let mut out = format!("calibration and popularity bias (top-{k}):\n");
+    out.push_str(&layout(&header, &rows));
+    let exposed: Vec<_> = stage
+        .models
+        .iter()
+        .filter_map(|m| m.group_exposure.as_ref().map(|e| (m.model.as_str(), e)))
+        .collect();
+    if let Some((_, first)) = exposed.first() {
+        let mut header = vec![
+            "group".to_string(),
+            "catalog".to_string(),
+            "interactions".to_string(),
+        ];
+        header.extend(exposed.iter().map(|(name, _)| name.to_string()));
+        let pct = |v: Option<&f64>| format!("{:.1}%", 100.0 * v.copied().unwrap_or(0.0));
+        let rows: Vec<Vec<String>> = first
+            .groups
+            .iter()
+            .enumerate()
+            .map(|(g, name)| {
+                let mut row = vec![
+                    name.clone(),
+                    pct(first.catalog_share.get(g)),
+                    pct(first.interaction_share.get(g)),
+                ];
+                row.extend(
+                    exposed
+                        .iter()
+                        .map(|(_, e)| pct(e.discounted_exposure.get(g))),
+                );
+                row
+            })
+            .collect();
+        out.push_str(&format!(
+            "share of position-discounted top-{k} exposure per item group:\n"
+        ));
+        out.push_str(&layout(&header, &rows));
+    }
+    out.push('\n');
+    out
 }
 
 fn fmt(v: Option<f64>) -> String {
