@@ -70,8 +70,7 @@ impl EngineError {
                 ..
             } => "model_version_not_found",
             EngineError::NotFound {
-                kind: "experiment",
-                ..
+                kind: "experiment", ..
             } => "experiment_not_found",
             EngineError::NotFound {
                 kind: "recommendation",

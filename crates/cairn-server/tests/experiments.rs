@@ -48,7 +48,10 @@ fn post(base: &str, path: &str, body: Value) -> (u16, Value) {
 }
 
 fn get(base: &str, path: &str) -> (u16, Value) {
-    let r = common::client().get(format!("{base}{path}")).send().unwrap();
+    let r = common::client()
+        .get(format!("{base}{path}"))
+        .send()
+        .unwrap();
     let status = r.status().as_u16();
     (status, r.json().unwrap_or(Value::Null))
 }
@@ -200,19 +203,25 @@ fn ab_assignment_impressions_clicks_results_and_a_restart() {
         }
         let mut events = Vec::new();
         if n % 2 == 0 {
-            events.push(json!({"event_id": format!("c-{n}"), "user_id": user, "item_id": items[0],
-                "type": "click", "recommendation_id": rid, "position": 1}));
+            events.push(
+                json!({"event_id": format!("c-{n}"), "user_id": user, "item_id": items[0],
+                "type": "click", "recommendation_id": rid, "position": 1}),
+            );
             w.clicks += 1;
             w.positions.get_mut(&1).unwrap().1 += 1;
         }
         if n % 4 == 0 {
-            events.push(json!({"event_id": format!("p-{n}"), "user_id": user, "item_id": items[0],
-                "type": "purchase", "recommendation_id": rid}));
+            events.push(
+                json!({"event_id": format!("p-{n}"), "user_id": user, "item_id": items[0],
+                "type": "purchase", "recommendation_id": rid}),
+            );
             w.conversions += 1;
             w.positions.get_mut(&1).unwrap().2 += 1;
         }
         // A view is neither a click nor a conversion.
-        events.push(json!({"user_id": user, "item_id": items[1], "type": "view", "recommendation_id": rid}));
+        events.push(
+            json!({"user_id": user, "item_id": items[1], "type": "view", "recommendation_id": rid}),
+        );
         let r = http
             .post(format!("{base}/v1/events"))
             .json(&json!({ "events": events }))
@@ -294,7 +303,10 @@ fn ab_assignment_impressions_clicks_results_and_a_restart() {
         json!({"id": "home-b", "variants": [{"name": "a"}, {"name": "b", "placement": "cart"}],
             "namespace": "home", "traffic": 0.6}),
     );
-    assert_eq!((status, &body["error"]["code"]), (409, &json!("experiment_conflict")));
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (409, &json!("experiment_conflict"))
+    );
     let (status, body) = post(
         &base,
         "/v1/experiments",
@@ -353,12 +365,23 @@ fn ab_assignment_impressions_clicks_results_and_a_restart() {
     check_variant(&after["variants"][v1i], &want[v1i]);
 
     // Stop: no more lists from it; listed as stopped; a second stop conflicts.
-    let (status, stopped) = post(&base, "/v1/experiments/home-ab/stop", json!({"reason": "done"}));
-    assert_eq!((status, &stopped["status"]), (200, &json!("stopped")), "{stopped}");
+    let (status, stopped) = post(
+        &base,
+        "/v1/experiments/home-ab/stop",
+        json!({"reason": "done"}),
+    );
+    assert_eq!(
+        (status, &stopped["status"]),
+        (200, &json!("stopped")),
+        "{stopped}"
+    );
     let r = recommend(&base, user);
     assert_ne!(r["experiment"], "home-ab", "{r}");
     let (status, body) = post(&base, "/v1/experiments/home-ab/stop", json!({}));
-    assert_eq!((status, &body["error"]["code"]), (409, &json!("experiment_conflict")));
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (409, &json!("experiment_conflict"))
+    );
     let (status, list) = get(&base, "/v1/experiments");
     assert_eq!(status, 200);
     let ids: Vec<&str> = list["experiments"]
@@ -370,8 +393,15 @@ fn ab_assignment_impressions_clicks_results_and_a_restart() {
     assert_eq!(ids, ["home-ab", "home-b"]);
 
     // Ship: the variant's placement serves the placement from now on; recorded.
-    let (status, body) = post(&base, "/v1/experiments/home-b/ship", json!({"variant": "nope"}));
-    assert_eq!((status, &body["error"]["code"]), (400, &json!("invalid_argument")));
+    let (status, body) = post(
+        &base,
+        "/v1/experiments/home-b/ship",
+        json!({"variant": "nope"}),
+    );
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (400, &json!("invalid_argument"))
+    );
     let (status, shipped) = post(
         &base,
         "/v1/experiments/home-b/ship",
@@ -477,7 +507,12 @@ fn interleaving_credits_the_team_that_picked_the_clicked_item() {
 fn bad_input_is_a_4xx_with_a_code() {
     let server = start();
     let base = server.base.clone();
-    let code = |(status, body): (u16, Value)| (status, body["error"]["code"].as_str().unwrap_or("").to_string());
+    let code = |(status, body): (u16, Value)| {
+        (
+            status,
+            body["error"]["code"].as_str().unwrap_or("").to_string(),
+        )
+    };
     let exp = |body: Value| code(post(&base, "/v1/experiments", body));
     assert_eq!(
         exp(json!({"id": "x", "type": "bandit", "variants": [{"name": "a"}, {"name": "b"}]})),
@@ -492,11 +527,15 @@ fn bad_input_is_a_4xx_with_a_code() {
         (400, "invalid_argument".into())
     );
     assert_eq!(
-        exp(json!({"id": "x", "variants": [{"name": "a"}, {"name": "b", "model_version": "v-none"}]})),
+        exp(
+            json!({"id": "x", "variants": [{"name": "a"}, {"name": "b", "model_version": "v-none"}]})
+        ),
         (404, "model_version_not_found".into())
     );
     assert_eq!(
-        exp(json!({"id": "x", "type": "interleaving", "variants": [{"name": "a"}, {"name": "b"}, {"name": "c"}]})),
+        exp(
+            json!({"id": "x", "type": "interleaving", "variants": [{"name": "a"}, {"name": "b"}, {"name": "c"}]})
+        ),
         (400, "invalid_argument".into())
     );
     assert_eq!(
@@ -537,7 +576,9 @@ fn bad_input_is_a_4xx_with_a_code() {
     let rid = list["recommendation_id"].as_str().unwrap();
     let item = list["items"][0]["item_id"].as_str().unwrap();
     assert_eq!(
-        imp(json!({"recommendation_id": rid, "items": [{"item_id": "not-in-list", "position": 1}]})),
+        imp(
+            json!({"recommendation_id": rid, "items": [{"item_id": "not-in-list", "position": 1}]})
+        ),
         (400, "invalid_argument".into())
     );
     assert_eq!(
@@ -549,12 +590,18 @@ fn bad_input_is_a_4xx_with_a_code() {
         (400, "invalid_argument".into())
     );
     assert_eq!(
-        imp(json!({"recommendation_id": rid, "user_id": "u2", "items": [{"item_id": item, "position": 1}]})),
+        imp(
+            json!({"recommendation_id": rid, "user_id": "u2", "items": [{"item_id": item, "position": 1}]})
+        ),
         (400, "invalid_argument".into())
     );
     assert_eq!(
-        code(post(&base, "/v1/events", json!({"events": [{"user_id": "u1", "item_id": item,
-            "type": "click", "position": 0}]}))),
+        code(post(
+            &base,
+            "/v1/events",
+            json!({"events": [{"user_id": "u1", "item_id": item,
+            "type": "click", "position": 0}]})
+        )),
         (400, "invalid_argument".into())
     );
     // Outside any experiment a list still has its id and takes impressions.

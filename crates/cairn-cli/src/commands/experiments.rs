@@ -82,9 +82,7 @@ pub fn run(_ctx: &Context, args: ExperimentsArgs) -> anyhow::Result<()> {
     if let Some(key) = &args.key {
         request = request.bearer_auth(key);
     }
-    let response = request
-        .send()
-        .with_context(|| format!("{method} {url}"))?;
+    let response = request.send().with_context(|| format!("{method} {url}"))?;
     let status = response.status();
     let body: Value = response
         .json()

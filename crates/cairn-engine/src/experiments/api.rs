@@ -191,9 +191,8 @@ impl Engine {
         }
         let (treatment_models, treatment_placement) = lane(1);
         let treatment = run(&treatment_models, treatment_placement);
-        let ids = |l: &[Recommendation]| -> Vec<String> {
-            l.iter().map(|r| r.item_id.clone()).collect()
-        };
+        let ids =
+            |l: &[Recommendation]| -> Vec<String> { l.iter().map(|r| r.item_id.clone()).collect() };
         let len = control.len().max(treatment.len());
         let mixed = team_draft(&ids(&control), &ids(&treatment), len, recommendation_id);
         let mut by_id: HashMap<(Team, &str), &Recommendation> = HashMap::new();

@@ -4,7 +4,9 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
-use cairn_experiment::{analyze, AnalysisConfig, Credit, PreferenceSummary, Report, Team, UserOutcome};
+use cairn_experiment::{
+    analyze, AnalysisConfig, Credit, PreferenceSummary, Report, Team, UserOutcome,
+};
 use serde::{Deserialize, Serialize};
 
 use super::defs::{Experiment, ExperimentKind};
@@ -131,7 +133,8 @@ pub(crate) struct Counts {
 
 impl Counts {
     pub(crate) fn is_impressed(&self, rid: &str, item: &str) -> bool {
-        self.impressed.contains(&(rid.to_string(), item.to_string()))
+        self.impressed
+            .contains(&(rid.to_string(), item.to_string()))
     }
 
     pub(crate) fn is_attributed(&self, key: &str) -> bool {
@@ -433,7 +436,12 @@ mod tests {
         }
     }
 
-    fn impression(rid: &str, user: &str, variant: usize, items: &[(&str, Option<Team>)]) -> LogRecord {
+    fn impression(
+        rid: &str,
+        user: &str,
+        variant: usize,
+        items: &[(&str, Option<Team>)],
+    ) -> LogRecord {
         LogRecord::Impression {
             rid: rid.into(),
             user: user.into(),
@@ -453,7 +461,14 @@ mod tests {
         }
     }
 
-    fn click(key: &str, rid: &str, user: &str, variant: usize, position: u32, team: Option<Team>) -> LogRecord {
+    fn click(
+        key: &str,
+        rid: &str,
+        user: &str,
+        variant: usize,
+        position: u32,
+        team: Option<Team>,
+    ) -> LogRecord {
         LogRecord::Event {
             key: key.into(),
             rid: rid.into(),
@@ -500,7 +515,10 @@ mod tests {
             let line = serde_json::to_string(record).unwrap();
             replayed.apply(&serde_json::from_str(&line).unwrap());
         }
-        assert_eq!(replayed.results(&e, &mut |_| 0.0), counts.results(&e, &mut |_| 0.0));
+        assert_eq!(
+            replayed.results(&e, &mut |_| 0.0),
+            counts.results(&e, &mut |_| 0.0)
+        );
     }
 
     #[test]
@@ -517,6 +535,9 @@ mod tests {
         assert_eq!((p.users, p.prefer_treatment, p.ties), (2, 1, 1));
         assert!((p.mean_preference - 0.5).abs() < 1e-12);
         assert_eq!((r.variants[0].clicks, r.variants[1].clicks), (1, 2));
-        assert_eq!((r.variants[0].impressions, r.variants[1].impressions), (2, 2));
+        assert_eq!(
+            (r.variants[0].impressions, r.variants[1].impressions),
+            (2, 2)
+        );
     }
 }

@@ -228,8 +228,7 @@ impl NewExperiment {
         let same = |a: &VariantDef, b: &VariantDef| {
             a.model_version == b.model_version && a.placement == b.placement
         };
-        if self.kind == ExperimentKind::Interleaving && same(&self.variants[0], &self.variants[1])
-        {
+        if self.kind == ExperimentKind::Interleaving && same(&self.variants[0], &self.variants[1]) {
             return Err(invalid(
                 "variants",
                 "the two variants serve the same model and placement; interleaving them measures nothing",

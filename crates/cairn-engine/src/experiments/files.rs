@@ -81,7 +81,8 @@ fn read_lines<T: serde::de::DeserializeOwned>(
         if line.trim().is_empty() {
             continue;
         }
-        let value = serde_json::from_str(line).map_err(|e| io_err(path, format!("line {}: {e}", n + 1)))?;
+        let value =
+            serde_json::from_str(line).map_err(|e| io_err(path, format!("line {}: {e}", n + 1)))?;
         each(value);
     }
     Ok(())

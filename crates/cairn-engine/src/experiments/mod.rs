@@ -35,8 +35,7 @@ use crate::EngineError;
 
 pub use counts::{ExperimentResults, ImpressionsOutcome, PositionCounts, VariantResult};
 pub use defs::{
-    Experiment, ExperimentKind, ExperimentStatus, HistoryRecord, NewExperiment, Shipped,
-    VariantDef,
+    Experiment, ExperimentKind, ExperimentStatus, HistoryRecord, NewExperiment, Shipped, VariantDef,
 };
 pub(crate) use serving::Route;
 

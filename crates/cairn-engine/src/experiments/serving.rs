@@ -81,10 +81,11 @@ impl Experiments {
 
     /// Keeps a served list (its first page) so that its impressions can be posted.
     pub(crate) fn remember(&self, rid: &str, list: ServedList) {
-        self.lists
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(rid.to_string(), list, self.config.recent_lists);
+        self.lists.lock().unwrap_or_else(|p| p.into_inner()).insert(
+            rid.to_string(),
+            list,
+            self.config.recent_lists,
+        );
     }
 
     fn recent(&self, rid: &str) -> Option<Arc<ServedList>> {
@@ -113,29 +114,33 @@ impl Experiments {
         }
         let mut counts = self.counts();
         // The list as served, or (after a restart) as its earlier impressions recorded it.
-        let (list_user, placement, experiment, items): (String, String, Option<(String, usize)>, HashMap<String, Option<Team>>) =
-            match self.recent(rid) {
+        let (list_user, placement, experiment, items): (
+            String,
+            String,
+            Option<(String, usize)>,
+            HashMap<String, Option<Team>>,
+        ) = match self.recent(rid) {
+            Some(l) => (
+                l.user.clone(),
+                l.placement.clone(),
+                l.experiment.clone(),
+                l.items.iter().cloned().collect(),
+            ),
+            None => match counts.lists.get(rid) {
                 Some(l) => (
                     l.user.clone(),
                     l.placement.clone(),
                     l.experiment.clone(),
-                    l.items.iter().cloned().collect(),
+                    l.items.iter().map(|(i, (_, t))| (i.clone(), *t)).collect(),
                 ),
-                None => match counts.lists.get(rid) {
-                    Some(l) => (
-                        l.user.clone(),
-                        l.placement.clone(),
-                        l.experiment.clone(),
-                        l.items.iter().map(|(i, (_, t))| (i.clone(), *t)).collect(),
-                    ),
-                    None => {
-                        return Err(EngineError::NotFound {
-                            kind: "recommendation",
-                            id: rid.to_string(),
-                        })
-                    }
-                },
-            };
+                None => {
+                    return Err(EngineError::NotFound {
+                        kind: "recommendation",
+                        id: rid.to_string(),
+                    })
+                }
+            },
+        };
         if let Some(u) = user {
             if u != list_user {
                 return Err(EngineError::invalid(
@@ -234,24 +239,20 @@ impl Experiments {
             };
             let Some(rid) = rid else { continue };
             let found = match self.recent(&rid) {
-                Some(l) => l
-                    .items
-                    .iter()
-                    .position(|(i, _)| *i == e.item_id)
-                    .map(|p| {
-                        let shown = counts
-                            .lists
-                            .get(&rid)
-                            .and_then(|il| il.items.get(&e.item_id))
-                            .map(|(pos, _)| *pos);
-                        (
-                            l.user.clone(),
-                            l.placement.clone(),
-                            l.experiment.clone(),
-                            shown.unwrap_or(p as u32 + 1),
-                            l.items[p].1,
-                        )
-                    }),
+                Some(l) => l.items.iter().position(|(i, _)| *i == e.item_id).map(|p| {
+                    let shown = counts
+                        .lists
+                        .get(&rid)
+                        .and_then(|il| il.items.get(&e.item_id))
+                        .map(|(pos, _)| *pos);
+                    (
+                        l.user.clone(),
+                        l.placement.clone(),
+                        l.experiment.clone(),
+                        shown.unwrap_or(p as u32 + 1),
+                        l.items[p].1,
+                    )
+                }),
                 None => counts.lists.get(&rid).and_then(|l| {
                     l.items.get(&e.item_id).map(|(pos, team)| {
                         (

@@ -349,9 +349,7 @@ pub async fn create(
 ) -> Result<Json<ExperimentView>, ApiError> {
     let new = new_experiment(body)?;
     let who = caller.who();
-    let e = state
-        .run(move |e| e.create_experiment(new, &who))
-        .await?;
+    let e = state.run(move |e| e.create_experiment(new, &who)).await?;
     Ok(Json(view(e, None)))
 }
 
