@@ -30,6 +30,14 @@ pub(crate) struct Route {
     pub lanes: Vec<Lane>,
 }
 
+/// A list as impressions need it: user, placement, (experiment, variant), item → team.
+type ListView = (
+    String,
+    String,
+    Option<(String, usize)>,
+    HashMap<String, Option<Team>>,
+);
+
 impl Experiments {
     /// The route of `user`'s request for `placement`: the first running experiment of the
     /// placement that assigns the user decides; else a shipped default placement, if any.
@@ -114,12 +122,7 @@ impl Experiments {
         }
         let mut counts = self.counts();
         // The list as served, or (after a restart) as its earlier impressions recorded it.
-        let (list_user, placement, experiment, items): (
-            String,
-            String,
-            Option<(String, usize)>,
-            HashMap<String, Option<Team>>,
-        ) = match self.recent(rid) {
+        let (list_user, placement, experiment, items): ListView = match self.recent(rid) {
             Some(l) => (
                 l.user.clone(),
                 l.placement.clone(),
