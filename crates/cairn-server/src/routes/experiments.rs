@@ -355,7 +355,7 @@ pub async fn create(
 
 /// Every experiment, running or not, in creation order.
 #[utoipa::path(
-    get, path = "/v1/experiments", tag = "experiments",
+    get, path = "/v1/experiments", operation_id = "list_experiments", tag = "experiments",
     responses((status = 200, description = "The experiments", body = ExperimentList))
 )]
 pub async fn list(State(state): State<AppState>) -> Result<Json<ExperimentList>, ApiError> {
@@ -373,7 +373,7 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<ExperimentList>,
 
 /// One experiment's definition and state.
 #[utoipa::path(
-    get, path = "/v1/experiments/{id}", tag = "experiments",
+    get, path = "/v1/experiments/{id}", operation_id = "show_experiment", tag = "experiments",
     params(("id" = String, Path, description = "Experiment id")),
     responses(
         (status = 200, description = "The experiment", body = ExperimentView),
