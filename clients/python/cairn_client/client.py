@@ -15,10 +15,16 @@ from .models import (
     BatchRecommendBody,
     BatchRecommendations,
     CompactResult,
+    CreateExperiment,
     CreatedKeyBody,
     EventBatch,
     EventsStored,
+    ExperimentList,
+    ExperimentResultsView,
+    ExperimentView,
     Health,
+    Impressions,
+    ImpressionsRecorded,
     Item,
     ItemBatch,
     ItemPage,
@@ -33,6 +39,8 @@ from .models import (
     RecommendBody,
     RecommendationList,
     RollbackRequest,
+    ShipExperiment,
+    StopExperiment,
     TrainResult,
     Upserted,
     User,
@@ -128,6 +136,11 @@ class Client:
         """
         return self._request("POST", "/v1/compact", query=[], body=None, expect="json")
 
+    def create(self, body: CreateExperiment) -> ExperimentView:
+        """POST /v1/experiments: Create and start an experiment on a placement's recommendation requests. Users are assigned by a salted SHA-256 hash of their id (stable across restarts and replicas); the definition is written to the data directory before this answers. Needs an API key of scope `admin` (or higher).
+        """
+        return self._request("POST", "/v1/experiments", query=[], body=body, expect="json")
+
     def create_key(self, body: NewKey) -> CreatedKeyBody:
         """POST /v1/keys: Create an API key. The response holds the token, shown this once. Needs an API key of scope `admin` (or higher).
         """
@@ -197,10 +210,20 @@ class Client:
         """
         return self._request("GET", "/v1/models/history", query=[], body=None, expect="json")
 
+    def impressions(self, body: Impressions) -> ImpressionsRecorded:
+        """POST /v1/impressions: Record which items of a recommendation list were shown, at which positions. Each (list, item) counts once, so a retry is safe; the record is fsynced before the answer. Clicks and conversions (`POST /v1/events`) that carry the list's `recommendation_id`, or that follow an impression of their item to their user within `experiments.attribution_window_secs`, count for the list's experiment, variant, placement and position. Needs an API key of scope `ingest` (or higher).
+        """
+        return self._request("POST", "/v1/impressions", query=[], body=body, expect="json")
+
     def list(self) -> ModelVersionList:
         """GET /v1/models: Every model version with its aliases and gate verdict, oldest first. Needs an API key of scope `read` (or higher).
         """
         return self._request("GET", "/v1/models", query=[], body=None, expect="json")
+
+    def list_experiments(self) -> ExperimentList:
+        """GET /v1/experiments: Every experiment, running or not, in creation order. Needs an API key of scope `read` (or higher).
+        """
+        return self._request("GET", "/v1/experiments", query=[], body=None, expect="json")
 
     def list_items(self, *, cursor: Optional[str] = None, limit: Optional[int] = None) -> ItemPage:
         """GET /v1/items: Items in id order, a page at a time. Needs an API key of scope `read` (or higher).
@@ -286,6 +309,11 @@ class Client:
         """
         return self._request("GET", "/readyz", query=[], body=None, expect="json")
 
+    def results(self, id: str) -> ExperimentResultsView:
+        """GET /v1/experiments/{id}/results: Counts per variant and position, and the analysis: for A/B the differences to the control with always-valid intervals (safe to look at every day), Holm across metrics, CUPED where users had earlier activity, the sample-ratio-mismatch check; for interleaving the per-user preference with its interval. Needs an API key of scope `read` (or higher).
+        """
+        return self._request("GET", f"/v1/experiments/{_segment(id)}/results", query=[], body=None, expect="json")
+
     def revoke_key(self, id: str) -> None:
         """DELETE /v1/keys/{id}: Revoke an API key: requests with its token are refused from now on. Needs an API key of scope `admin` (or higher).
         """
@@ -296,10 +324,20 @@ class Client:
         """
         return self._request("POST", "/v1/models/rollback", query=[], body=body, expect="json")
 
+    def ship(self, id: str, body: ShipExperiment) -> ExperimentView:
+        """POST /v1/experiments/{id}/ship: Ship a variant: its model version becomes the champion through the registry (recorded in the alias history), its placement's configuration serves the experiment's placement from now on; the experiment stops, and the ship is recorded. Needs an API key of scope `admin` (or higher).
+        """
+        return self._request("POST", f"/v1/experiments/{_segment(id)}/ship", query=[], body=body, expect="json")
+
     def show(self, version: str) -> ModelVersion:
         """GET /v1/models/{version}: One model version with everything recorded about it. Needs an API key of scope `read` (or higher).
         """
         return self._request("GET", f"/v1/models/{_segment(version)}", query=[], body=None, expect="json")
+
+    def show_experiment(self, id: str) -> ExperimentView:
+        """GET /v1/experiments/{id}: One experiment's definition and state. Needs an API key of scope `read` (or higher).
+        """
+        return self._request("GET", f"/v1/experiments/{_segment(id)}", query=[], body=None, expect="json")
 
     def similar(
         self,
@@ -314,6 +352,11 @@ class Client:
         category: Only items in this category; absent or empty for all. A category no item has is an error (`unknown_category`).
         """
         return self._request("GET", f"/v1/items/{_segment(id)}/similar", query=[("k", k), ("category", category)], body=None, expect="json")
+
+    def stop(self, id: str, body: StopExperiment) -> ExperimentView:
+        """POST /v1/experiments/{id}/stop: Stop an experiment: its users get the default lists again; its results stay readable. Needs an API key of scope `admin` (or higher).
+        """
+        return self._request("POST", f"/v1/experiments/{_segment(id)}/stop", query=[], body=body, expect="json")
 
     def train(self) -> TrainResult:
         """POST /v1/train: Train now on all events and swap the new model in; requests keep being served meanwhile. Not subject to the request timeout. Needs an API key of scope `admin` (or higher).

@@ -126,6 +126,28 @@ class CompactResult(TypedDict, total=False):
     users: Required[int]
 
 
+class CreateExperiment(TypedDict, total=False):
+    """`POST /v1/experiments`."""
+
+    description: Optional[str]
+    # 1 to 64 letters, digits, `-`, `_`, `.`; never reused.
+    id: Required[str]
+    # Experiments of one namespace are mutually exclusive (no user is in two of them).
+    namespace: Optional[str]
+    # The placement whose recommendation requests the experiment takes (default:
+    # `serve.default_placement`).
+    placement: Optional[str]
+    # Users at which a decision is expected, for the always-valid intervals (default 10000).
+    planned_users: Optional[int]
+    # Salt of the assignment hash (default `experiment/<id>`).
+    salt: Optional[str]
+    # Share of all users in the experiment, in (0, 1] (default 1).
+    traffic: Optional[float]
+    # `ab` (default) or `interleaving` (team draft between exactly two variants).
+    type: Optional[str]
+    variants: Required[List["VariantBody"]]
+
+
 class CreatedKeyBody(TypedDict, total=False):
     """A key just created. `token` is shown this once: the server keeps only its SHA-256 digest."""
 
@@ -172,6 +194,9 @@ class Event(TypedDict, total=False):
     # Client-supplied id. When present, posting the same event twice stores it once.
     event_id: Optional[str]
     item_id: Required[str]
+    # The 1-based position at which the item was shown in that recommendation, for attribution
+    # by position. Read by the experiments' attribution only; the event log does not store it.
+    position: Optional[int]
     # The recommendation this event follows from, for attribution.
     recommendation_id: Optional[str]
     timestamp: Optional["Timestamp"]
@@ -198,6 +223,61 @@ class EventsStored(TypedDict, total=False):
     stored: Required[int]
 
 
+class ExperimentList(TypedDict, total=False):
+    """The `ExperimentList` schema."""
+
+    # In creation order.
+    experiments: Required[List["ExperimentView"]]
+
+
+class ExperimentResultsView(TypedDict, total=False):
+    """`GET /v1/experiments/{id}/results`."""
+
+    # A/B: `variants` (totals), `comparisons` (each treatment against the control per metric
+    # `ctr`, `clicks_per_user`, `conversions_per_user`: `difference`, `interval` (fixed
+    # horizon), `always_valid` interval and `always_valid_p`, `holm_p`, `significant`, `cuped`),
+    # `srm` (`observed`, `expected`, `p_value`, `flagged` at p < 0.001) and `decision` with
+    # `reason`.
+    analysis: Optional[Dict[str, Any]]
+    # A/B: why there is no analysis (e.g. a variant has no users yet).
+    analysis_error: Optional[str]
+    experiment: Required["ExperimentView"]
+    # Interleaving: `users`, `prefer_treatment`, `prefer_control`, `ties`, `mean_preference` (in
+    # [-1, 1], positive favours the second variant), `std_error`, `interval` (95%), `p_value`,
+    # `sign_test_p`.
+    preference: Optional[Dict[str, Any]]
+    # Users with an acknowledged impression or an attributed click or conversion.
+    users: Required[int]
+    # Users with events before the experiment started; CUPED is used when there are any.
+    users_with_pre_period: Required[int]
+    variants: Required[List["VariantResultView"]]
+
+
+class ExperimentView(TypedDict, total=False):
+    """One experiment."""
+
+    # Unix seconds.
+    created_at: Required[int]
+    created_by: Required[str]
+    description: Required[str]
+    id: Required[str]
+    namespace: Optional[str]
+    namespace_range: Required["NamespaceRange"]
+    placement: Required[str]
+    planned_users: Required[int]
+    # Why a running experiment does not serve (a variant's model could not be loaded at start).
+    problem: Optional[str]
+    salt: Required[str]
+    shipped: Optional["ShippedView"]
+    # `running`, `stopped` or `shipped`.
+    status: Required[str]
+    stopped_at: Optional[int]
+    traffic: Required[float]
+    # `ab` or `interleaving`.
+    type: Required[str]
+    variants: Required[List["VariantBody"]]
+
+
 class Health(TypedDict, total=False):
     """The `Health` schema."""
 
@@ -205,6 +285,26 @@ class Health(TypedDict, total=False):
     model_version: Optional[str]
     # `ok` (liveness) or `ready` (readiness).
     status: Required[str]
+
+
+class Impressions(TypedDict, total=False):
+    """`POST /v1/impressions`."""
+
+    # The items shown, each with its position (items of the list's first page).
+    items: Required[List["ShownItem"]]
+    # The `recommendation_id` of the list shown.
+    recommendation_id: Required[str]
+    # The user the list was shown to; when given it must be the list's.
+    user_id: Optional[str]
+
+
+class ImpressionsRecorded(TypedDict, total=False):
+    """The `ImpressionsRecorded` schema."""
+
+    # Items of this list recorded before (a retry), not counted again.
+    duplicates: Required[int]
+    # Items newly recorded as shown (durably: the write was fsynced).
+    recorded: Required[int]
 
 
 class Item(TypedDict, total=False):
@@ -338,6 +438,14 @@ class ModelVersionList(TypedDict, total=False):
     versions: Required[List["ModelVersion"]]
 
 
+class NamespaceRange(TypedDict, total=False):
+    """The namespace bucket range `[start, end)` of 10000 an experiment owns."""
+
+    end: Required[int]
+    namespace: Required[str]
+    start: Required[int]
+
+
 class NewKey(TypedDict, total=False):
     """The `NewKey` schema."""
 
@@ -358,6 +466,15 @@ class PinRule(TypedDict, total=False):
 
     item: Required[str]
     # 1-based position on the first page.
+    position: Required[int]
+
+
+class PositionView(TypedDict, total=False):
+    """Counts at one 1-based position."""
+
+    clicks: Required[int]
+    conversions: Required[int]
+    impressions: Required[int]
     position: Required[int]
 
 
@@ -414,6 +531,8 @@ class RecommendBody(TypedDict, total=False):
 class RecommendationList(TypedDict, total=False):
     """The `RecommendationList` schema."""
 
+    # The online experiment that served this list (see `/v1/experiments`); absent outside one.
+    experiment: Optional[str]
     # Best first.
     items: Required[List["RecommendedItem"]]
     # Version of the model that produced the list; null before the first training.
@@ -423,6 +542,9 @@ class RecommendationList(TypedDict, total=False):
     next_cursor: Optional[str]
     # Unique per response; send it back as `recommendation_id` on events for attribution.
     recommendation_id: Required[str]
+    # The experiment's variant this user is in (`interleaved` for an interleaving experiment);
+    # absent outside an experiment.
+    variant: Optional[str]
     # What looked wrong in the request without making it wrong, e.g. an unknown context item or
     # a pin that was not placed; absent when nothing did. Only the first page of a list carries
     # warnings: a `cursor` request gets none.
@@ -463,6 +585,42 @@ class RollbackRequest(TypedDict, total=False):
 
 # One scalar property value. Numbers are f64 and must be finite.
 Scalar = Union[bool, float, str]
+
+
+class ShipExperiment(TypedDict, total=False):
+    """`POST /v1/experiments/{id}/ship`."""
+
+    reason: Optional[str]
+    # The variant to ship.
+    variant: Required[str]
+
+
+class ShippedView(TypedDict, total=False):
+    """A shipped variant."""
+
+    # Unix seconds.
+    at: Required[int]
+    by: Required[str]
+    # The placement whose configuration now serves the experiment's placement.
+    default_placement: Optional[str]
+    # The model version promoted to champion through the registry.
+    promoted_model: Optional[str]
+    reason: Required[str]
+    variant: Required[str]
+
+
+class ShownItem(TypedDict, total=False):
+    """One shown item."""
+
+    item_id: Required[str]
+    # 1-based position on the page.
+    position: Required[int]
+
+
+class StopExperiment(TypedDict, total=False):
+    """`POST /v1/experiments/{id}/stop`."""
+
+    reason: Optional[str]
 
 
 class StoredEvent(TypedDict, total=False):
@@ -559,6 +717,37 @@ class UserPage(TypedDict, total=False):
     users: Required[List["User"]]
 
 
+class VariantBody(TypedDict, total=False):
+    """A variant as created: a model version and/or a placement's configuration; what it leaves out is the champion model and the experiment's placement."""
+
+    # A model version from `GET /v1/models` (loaded into memory while the experiment runs).
+    model_version: Optional[str]
+    # Unique in the experiment: 1 to 64 letters, digits, `-`, `_`, `.`. The first variant is the
+    # control.
+    name: Required[str]
+    # A configured placement whose pipeline configuration this variant serves.
+    placement: Optional[str]
+    # Relative share of the experiment's users (default 1; ignored by interleaving).
+    weight: Optional[int]
+
+
+class VariantResultView(TypedDict, total=False):
+    """A variant's totals (interleaving: of the items its team picked)."""
+
+    clicks: Required[int]
+    clicks_per_user: Required[float]
+    # conversions / impressions.
+    conversion_rate: Required[float]
+    conversions: Required[int]
+    conversions_per_user: Required[float]
+    # clicks / impressions.
+    ctr: Required[float]
+    impressions: Required[int]
+    name: Required[str]
+    positions: Required[List["PositionView"]]
+    users: Required[int]
+
+
 class Warning(TypedDict, total=False):
     """Something suspicious about a request that was answered anyway."""
 
@@ -583,13 +772,19 @@ __all__ = [
     "BatchResult",
     "BoostRule",
     "CompactResult",
+    "CreateExperiment",
     "CreatedKeyBody",
     "ErrorBody",
     "ErrorDetail",
     "Event",
     "EventBatch",
     "EventsStored",
+    "ExperimentList",
+    "ExperimentResultsView",
+    "ExperimentView",
     "Health",
+    "Impressions",
+    "ImpressionsRecorded",
     "Item",
     "ItemBatch",
     "ItemPage",
@@ -600,8 +795,10 @@ __all__ = [
     "ModelStatus",
     "ModelVersion",
     "ModelVersionList",
+    "NamespaceRange",
     "NewKey",
     "PinRule",
+    "PositionView",
     "PromoteRequest",
     "PropertyValue",
     "RankerStatus",
@@ -610,6 +807,10 @@ __all__ = [
     "RecommendedItem",
     "RollbackRequest",
     "Scalar",
+    "ShipExperiment",
+    "ShippedView",
+    "ShownItem",
+    "StopExperiment",
     "StoredEvent",
     "Timestamp",
     "TrainResult",
@@ -620,5 +821,7 @@ __all__ = [
     "UserExport",
     "UserHistory",
     "UserPage",
+    "VariantBody",
+    "VariantResultView",
     "Warning",
 ]

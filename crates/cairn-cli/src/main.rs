@@ -62,6 +62,9 @@ enum Command {
     Models(commands::models::ModelsArgs),
     /// Probe a running server (`/healthz` by default); exits 0 only on HTTP 200. For health checks.
     Health(commands::health::HealthArgs),
+    /// List online experiments, show one, read its results, stop it or ship a variant (over the
+    /// HTTP API of a running server).
+    Experiments(commands::experiments::ExperimentsArgs),
 }
 
 /// mimalloc rather than glibc's malloc: under the soak (docs/reliability/soak.md), glibc's
@@ -111,6 +114,7 @@ fn main() -> ExitCode {
         Command::Export(a) => commands::export::run(&ctx, a),
         Command::Keys(a) => commands::keys::run(&ctx, a),
         Command::Health(a) => commands::health::run(&ctx, a),
+        Command::Experiments(a) => commands::experiments::run(&ctx, a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

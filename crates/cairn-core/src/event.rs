@@ -30,6 +30,10 @@ pub struct Event {
     /// The recommendation this event follows from, for attribution.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recommendation_id: Option<String>,
+    /// The 1-based position at which the item was shown in that recommendation, for attribution
+    /// by position. Read by the experiments' attribution only; the event log does not store it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<u32>,
     /// Free context: device, page, placement...
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub context: BTreeMap<String, PropertyValue>,
@@ -49,6 +53,7 @@ impl Event {
             value: None,
             timestamp: None,
             recommendation_id: None,
+            position: None,
             context: BTreeMap::new(),
         }
     }
@@ -148,6 +153,12 @@ impl Validate for Event {
         if let Some(r) = &self.recommendation_id {
             check_id("recommendation_id", r)?;
         }
+        if self.position == Some(0) {
+            return Err(ValidationError::new(
+                "position",
+                "positions are 1-based: the first item of a list is at position 1",
+            ));
+        }
         check_properties("context", &self.context)
     }
 }
@@ -198,6 +209,7 @@ impl StoredEvent {
             timestamp: Some(self.timestamp),
             event_id: self.event_id,
             recommendation_id: self.recommendation_id,
+            position: None,
             context: self.context,
         }
     }

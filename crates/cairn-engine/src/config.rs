@@ -36,6 +36,68 @@ pub struct Config {
     pub models: ModelsConfig,
     /// The embedded store's memory.
     pub store: StoreConfig,
+    /// Online experiments: attribution of clicks and conversions to served lists.
+    pub experiments: ExperimentsConfig,
+}
+
+/// The `[experiments]` section (see docs/OPERATIONS.md, "Experiments").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExperimentsConfig {
+    /// An event without a `recommendation_id` counts for the list whose impression showed its item
+    /// to its user at most this many seconds before it; 0 attributes by `recommendation_id` only.
+    pub attribution_window_secs: u64,
+    /// Event types that count as clicks of a shown item.
+    pub click_types: Vec<String>,
+    /// Event types that count as conversions of a shown item.
+    pub conversion_types: Vec<String>,
+    /// Served lists kept in memory so that their impressions can be posted (the oldest is
+    /// forgotten first; its impressions are then refused as unknown). Each costs about 40 bytes
+    /// per item of its first page.
+    pub recent_lists: usize,
+}
+
+impl Default for ExperimentsConfig {
+    fn default() -> Self {
+        ExperimentsConfig {
+            attribution_window_secs: 24 * 3600,
+            click_types: vec!["click".into()],
+            conversion_types: vec!["purchase".into()],
+            recent_lists: 100_000,
+        }
+    }
+}
+
+impl ExperimentsConfig {
+    pub fn validate(&self, event_types: &EventTypes) -> Result<(), ConfigError> {
+        if self.recent_lists == 0 {
+            return Err(ConfigError(
+                "experiments.recent_lists must be at least 1".into(),
+            ));
+        }
+        for (key, list) in [
+            ("click_types", &self.click_types),
+            ("conversion_types", &self.conversion_types),
+        ] {
+            for t in list {
+                if event_types.get(t).is_none() {
+                    return Err(ConfigError(format!(
+                        "experiments.{key}: `{t}` is not a configured event type"
+                    )));
+                }
+            }
+        }
+        if let Some(t) = self
+            .click_types
+            .iter()
+            .find(|t| self.conversion_types.contains(t))
+        {
+            return Err(ConfigError(format!(
+                "experiments: `{t}` is both a click and a conversion type; name it in one list"
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// The `[store]` section.
@@ -150,6 +212,7 @@ impl Default for Config {
             privacy: PrivacyConfig::default(),
             models: ModelsConfig::default(),
             store: StoreConfig::default(),
+            experiments: ExperimentsConfig::default(),
         }
     }
 }
@@ -529,6 +592,7 @@ impl Config {
         self.event_types
             .validate()
             .map_err(|e| ConfigError(e.to_string()))?;
+        self.experiments.validate(&self.event_types)?;
         let s = &self.serve;
         if s.max_k == 0 || s.default_k == 0 || s.default_k > s.max_k {
             return Err(ConfigError(

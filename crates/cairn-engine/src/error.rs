@@ -41,6 +41,13 @@ pub enum EngineError {
         field: String,
         message: String,
     },
+    /// An experiment operation that contradicts the experiments' state (an id taken, a namespace
+    /// full, an experiment already stopped or shipped).
+    #[error("{0}")]
+    ExperimentConflict(String),
+    /// The experiments' files could not be read or written.
+    #[error("experiments: {0}")]
+    ExperimentStorage(String),
 }
 
 /// What kind of name an [`EngineError::UnknownName`] is.
@@ -62,6 +69,13 @@ impl EngineError {
                 kind: "model version",
                 ..
             } => "model_version_not_found",
+            EngineError::NotFound {
+                kind: "experiment", ..
+            } => "experiment_not_found",
+            EngineError::NotFound {
+                kind: "recommendation",
+                ..
+            } => "recommendation_not_found",
             EngineError::NotFound { .. } => "not_found",
             EngineError::Unprocessable(_) => "unprocessable",
             EngineError::Store(StoreError::InUse(_)) => "store_in_use",
@@ -85,6 +99,8 @@ impl EngineError {
                 kind: NameKind::Property,
                 ..
             } => "unknown_property",
+            EngineError::ExperimentConflict(_) => "experiment_conflict",
+            EngineError::ExperimentStorage(_) => "experiment_storage_error",
         }
     }
 

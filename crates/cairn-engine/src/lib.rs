@@ -10,6 +10,7 @@ pub mod backup;
 mod catalog;
 pub mod config;
 mod error;
+pub mod experiments;
 mod gate;
 #[cfg(test)]
 mod gate_tests;
@@ -44,6 +45,10 @@ pub use cairn_store::{
 pub use catalog::{Catalog, KnownNames};
 pub use config::{Config, ConfigError, GateConfig, ModelsConfig, ServerConfig};
 pub use error::{EngineError, NameKind};
+pub use experiments::{
+    Experiment, ExperimentKind, ExperimentResults, ExperimentStatus, ExperimentTag,
+    ImpressionsOutcome, NewExperiment, VariantDef,
+};
 pub use recommend::{
     CursorCacheStats, RecommendRequest, Recommendation, RecommendationSource, Recommendations,
     Warning, WarningCode,
@@ -139,6 +144,8 @@ pub struct Engine {
     trained_seq: AtomicU64,
     /// Length and modification time of the alias history when last looked at.
     watched: Mutex<Option<(u64, SystemTime)>>,
+    /// Online experiments and their attribution (see [`experiments`]).
+    experiments: experiments::Experiments,
 }
 
 /// Largest page a listing returns.
@@ -180,6 +187,11 @@ impl Engine {
             .unwrap_or(0);
         let keys = KeyRing::load(store.as_ref())?;
         let pseudonymizer = privacy::Pseudonymizer::from_config(&config.privacy)?;
+        let experiments = experiments::Experiments::open(
+            config.data_dir.join("experiments"),
+            config.experiments.clone(),
+            &registry,
+        )?;
         let models = models.map(Arc::new);
         if let Some(m) = &models {
             catalog.bind(m.clone());
@@ -202,6 +214,7 @@ impl Engine {
             registry,
             trained_seq: AtomicU64::new(trained_seq),
             watched: Mutex::new(None),
+            experiments,
         })
     }
 
@@ -380,6 +393,8 @@ impl Engine {
             }
         }
         let outcome = self.store.append_events(&events, Timestamp::now())?;
+        // Clicks and conversions count for the experiment lists they follow from.
+        self.attribute_events(&events)?;
         Ok(EventsOutcome {
             stored: outcome.stored.len(),
             duplicates: outcome.duplicates,

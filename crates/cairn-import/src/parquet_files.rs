@@ -556,6 +556,7 @@ impl ParquetRecord for Event {
             value: row.double("value")?,
             timestamp: row.timestamp("timestamp")?,
             recommendation_id: row.string("recommendation_id")?,
+            position: None,
             context: row.properties("context")?,
         };
         event.validate().map_err(|e| format!("event {e}"))?;

@@ -38,6 +38,8 @@ pub fn required_scope(method: &Method, route: &str) -> Option<Scope> {
         "/v1/models" | "/v1/models/history" | "/v1/models/{version}" if get => Read,
         "/v1/items" | "/v1/items/{id}" if get => Read,
         "/v1/items" | "/v1/users" | "/v1/events" if method == Method::POST => Ingest,
+        "/v1/impressions" if method == Method::POST => Ingest,
+        "/v1/experiments" | "/v1/experiments/{id}" | "/v1/experiments/{id}/results" if get => Read,
         "/v1/items/{id}" | "/v1/users/{id}" if method == Method::PUT => Ingest,
         // Reading user rows and histories is reading personal data: admin only.
         "/v1/users" | "/v1/users/{id}" | "/v1/users/{id}/events" | "/v1/users/{id}/export"
@@ -534,6 +536,20 @@ mod tests {
         assert_eq!(required_scope(&Method::POST, "/v1/train"), admin);
         assert_eq!(required_scope(&Method::GET, "/v1/users/{id}/events"), admin);
         assert_eq!(required_scope(&Method::PATCH, "/v1/items"), admin);
+        // Experiments: results are read, impressions are ingest, decisions are admin.
+        assert_eq!(required_scope(&Method::GET, "/v1/experiments"), read);
+        assert_eq!(
+            required_scope(&Method::GET, "/v1/experiments/{id}/results"),
+            read
+        );
+        assert_eq!(required_scope(&Method::POST, "/v1/impressions"), ingest);
+        for route in [
+            "/v1/experiments",
+            "/v1/experiments/{id}/stop",
+            "/v1/experiments/{id}/ship",
+        ] {
+            assert_eq!(required_scope(&Method::POST, route), admin, "{route}");
+        }
     }
 
     #[test]

@@ -277,6 +277,13 @@ pub struct RecommendationList {
     /// warnings: a `cursor` request gets none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<Warning>,
+    /// The online experiment that served this list (see `/v1/experiments`); absent outside one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub experiment: Option<String>,
+    /// The experiment's variant this user is in (`interleaved` for an interleaving experiment);
+    /// absent outside an experiment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
 }
 
 /// Something suspicious about a request that was answered anyway.
@@ -369,6 +376,8 @@ impl From<cairn_engine::Recommendations> for RecommendationList {
                     message: w.message,
                 })
                 .collect(),
+            experiment: r.experiment.as_ref().map(|t| t.experiment.clone()),
+            variant: r.experiment.map(|t| t.variant),
         }
     }
 }

@@ -131,9 +131,11 @@ impl From<EngineError> for ApiError {
             | "user_not_found"
             | "key_not_found"
             | "model_version_not_found"
+            | "experiment_not_found"
+            | "recommendation_not_found"
             | "not_found" => StatusCode::NOT_FOUND,
             "unprocessable" => StatusCode::UNPROCESSABLE_ENTITY,
-            "training_busy" | "model_conflict" => StatusCode::CONFLICT,
+            "training_busy" | "model_conflict" | "experiment_conflict" => StatusCode::CONFLICT,
             "training_timeout" => StatusCode::SERVICE_UNAVAILABLE,
             "cursor_expired" => StatusCode::GONE,
             "store_in_use" | "storage_unavailable" => StatusCode::SERVICE_UNAVAILABLE,

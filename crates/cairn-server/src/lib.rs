@@ -39,7 +39,9 @@ pub use tls::crypto_provider;
 use crate::auth::RateLimiter;
 use crate::error::ApiError as Error;
 use crate::metrics::HttpMetrics;
-use crate::routes::{access, batch, data, events, items, models, ops, recommend, users};
+use crate::routes::{
+    access, batch, data, events, experiments, items, models, ops, recommend, users,
+};
 use crate::scoring::ScoringPool;
 use crate::state::AppState;
 
@@ -117,7 +119,16 @@ fn build_router(engine: Arc<Engine>, keyless_open: bool) -> io::Result<Router> {
         .route("/openapi.json", get(ops::openapi))
         .route("/v1/keys", get(access::list_keys).post(access::create_key))
         .route("/v1/keys/{id}", delete(access::revoke_key))
-        .route("/v1/audit", get(access::audit));
+        .route("/v1/audit", get(access::audit))
+        .route(
+            "/v1/experiments",
+            get(experiments::list).post(experiments::create),
+        )
+        .route("/v1/experiments/{id}", get(experiments::show))
+        .route("/v1/experiments/{id}/results", get(experiments::results))
+        .route("/v1/experiments/{id}/stop", post(experiments::stop))
+        .route("/v1/experiments/{id}/ship", post(experiments::ship))
+        .route("/v1/impressions", post(experiments::impressions));
     // Layers added with `Router::layer` wrap the routes present at that point only, so the training
     // route added below is exempt. A zero timeout means none.
     let api = if timeout.is_zero() {

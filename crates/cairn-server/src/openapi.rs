@@ -7,7 +7,9 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::OpenApi;
 
 use crate::auth::SecurityDoc;
-use crate::routes::{access, batch, data, events, items, models, ops, recommend, users};
+use crate::routes::{
+    access, batch, data, events, experiments, items, models, ops, recommend, users,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -53,6 +55,13 @@ use crate::routes::{access, batch, data, events, items, models, ops, recommend, 
         access::list_keys,
         access::revoke_key,
         access::audit,
+        experiments::create,
+        experiments::list,
+        experiments::show,
+        experiments::results,
+        experiments::stop,
+        experiments::ship,
+        experiments::impressions,
     ),
     modifiers(&SecurityDoc, &CommonResponses),
     tags(
@@ -63,6 +72,7 @@ use crate::routes::{access, batch, data, events, items, models, ops, recommend, 
         (name = "model", description = "Training and the served model"),
         (name = "operations", description = "Health, readiness, metrics, this document"),
         (name = "access", description = "API keys and the audit log"),
+        (name = "experiments", description = "Online A/B and interleaving experiments, their results and decisions"),
     )
 )]
 pub struct ApiDoc;

@@ -1508,6 +1508,12 @@ fn openapi_documents_every_route_and_every_documented_route_exists() {
         "/v1/keys",
         "/v1/keys/{id}",
         "/v1/audit",
+        "/v1/experiments",
+        "/v1/experiments/{id}",
+        "/v1/experiments/{id}/results",
+        "/v1/experiments/{id}/stop",
+        "/v1/experiments/{id}/ship",
+        "/v1/impressions",
     ]
     .into_iter()
     .collect();

@@ -6,6 +6,7 @@ pub mod check;
 pub mod compact;
 pub mod demo;
 pub mod eval;
+pub mod experiments;
 pub mod export;
 pub mod health;
 pub mod import;

@@ -77,6 +77,8 @@ impl Engine {
                     ),
                 )
             })?;
+        // Online experiments: the user's variant may serve another model set or placement.
+        let route = self.experiment_route(&req.user_id, placement_name);
         let rules = RequestRules::parse(req)?;
         for (i, id) in req.context_items.iter().enumerate() {
             cairn_core::validate::check_id(&format!("context[{i}]"), id)?;
@@ -98,19 +100,25 @@ impl Engine {
         let mut warnings = context_warnings(&catalog, &req.context_items);
         let now = now_unix();
         let recommendation_id = Uuid::new_v4().to_string();
-        let mut items = match models.as_deref() {
-            Some(m) => self.run_pipeline(
-                m,
-                &catalog,
-                req,
-                placement,
-                &rules,
-                &history,
-                &seen_before,
-                user.as_ref(),
-                now,
-            ),
-            None => Vec::new(),
+        let served = models.as_ref().map(|champion| {
+            let run = |m: &ModelSet, placement: &PlacementConfig| {
+                self.run_pipeline(
+                    m,
+                    &catalog,
+                    req,
+                    placement,
+                    &rules,
+                    &history,
+                    &seen_before,
+                    user.as_ref(),
+                    now,
+                )
+            };
+            self.serve_route(&route, champion, placement, &recommendation_id, &run)
+        });
+        let (mut items, models, teams) = match served {
+            Some(s) => (s.items, Some(s.models), s.teams),
+            None => (Vec::new(), None, Default::default()),
         };
         // Every item of the list is in the category, when one is asked for.
         warnings.extend(category_warning(
@@ -129,6 +137,17 @@ impl Engine {
             req.k,
         );
         list.warnings = warnings;
+        if models.is_some() {
+            self.remember_list(
+                &list.recommendation_id,
+                &req.user_id,
+                placement_name,
+                &route,
+                &list.items,
+                &teams,
+            );
+            list.experiment = route.tag;
+        }
         Ok(list)
     }
 

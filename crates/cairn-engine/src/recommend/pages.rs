@@ -179,6 +179,7 @@ impl CachedList {
             items,
             next_cursor,
             warnings: Vec::new(),
+            experiment: None,
         })
     }
 }
@@ -219,6 +220,7 @@ impl Engine {
             items,
             next_cursor,
             warnings: Vec::new(),
+            experiment: None,
         }
     }
 
@@ -237,7 +239,9 @@ impl Engine {
             ));
         }
         let models = self.models();
-        if models.as_deref().map(|m| m.version.as_str()) != Some(list.model_version.as_str()) {
+        if models.as_deref().map(|m| m.version.as_str()) != Some(list.model_version.as_str())
+            && !self.experiment_holds(&list.model_version)
+        {
             return Err(cursor_expired());
         }
         list.page(id, offset, k)

@@ -125,6 +125,8 @@ pub struct Recommendations {
     /// What looked wrong in the request without making it wrong (an unknown context item, a pin
     /// that was not placed); empty when nothing did. Only the first page of a list carries them.
     pub warnings: Vec<Warning>,
+    /// The experiment and variant that served the list (first page only), if any.
+    pub experiment: Option<crate::ExperimentTag>,
 }
 
 /// Something suspicious about a request that was answered anyway.
@@ -205,6 +207,7 @@ impl Engine {
             items,
             next_cursor: None,
             warnings,
+            experiment: None,
         }
     }
 }

@@ -5,6 +5,7 @@ pub mod access;
 pub mod batch;
 pub mod data;
 pub mod events;
+pub mod experiments;
 pub mod items;
 pub mod models;
 pub mod ops;
