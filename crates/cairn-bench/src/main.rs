@@ -46,6 +46,17 @@ enum Command {
         #[arg(long)]
         blend: bool,
     },
+    /// The validation curve of the autoencoder on a strong-gen split folder: one JSON line every
+    /// `--every` epochs with the mean training loss and the validation users' metrics (the test users
+    /// are not read), to choose the epoch count and the other settings on validation.
+    VaeCurve {
+        split: PathBuf,
+        /// A `VaeConfig` as JSON; fields left out keep their defaults.
+        #[arg(long, default_value = "{}")]
+        config: String,
+        #[arg(long, default_value_t = 5)]
+        every: usize,
+    },
     /// Explicit ratings on the official ml-100k folds: RMSE and fit time per fold.
     Explicit {
         split: PathBuf,
@@ -149,6 +160,15 @@ fn main() -> Result<()> {
                 line["loadavg_1m"] = speed::loadavg().into();
                 println!("{line}");
             }
+        }
+        Command::VaeCurve {
+            split,
+            config,
+            every,
+        } => {
+            let config: cairn_models::VaeConfig =
+                serde_json::from_str(&config).context("--config must be a VaeConfig")?;
+            strong::vae_curve(&data::read_strong(&split)?, config, every)?
         }
         Command::Explicit { split, models } => explicit::run(&split, &models)?,
         Command::Pipeline {

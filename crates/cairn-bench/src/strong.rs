@@ -104,3 +104,33 @@ pub fn blend(split: &StrongSplit, members: &[ModelSpec]) -> Result<serde_json::V
         "threads": rayon::current_num_threads(), "loadavg_1m": crate::speed::loadavg(),
     }))
 }
+
+/// Fits the autoencoder on train and prints, every `every` epochs (and after the last), the mean
+/// training loss and the validation users' metrics, with the seconds spent training so far.
+pub fn vae_curve(split: &StrongSplit, config: cairn_models::VaeConfig, every: usize) -> Result<()> {
+    let start = Instant::now();
+    let mut eval_s = 0.0;
+    cairn_models::MultVae::fit_with(
+        &split.train.user_items,
+        config,
+        &cairn_models::Silent,
+        &mut |epoch, loss, model| {
+            if epoch % every.max(1) != 0 && epoch != config.epochs {
+                return;
+            }
+            let t0 = Instant::now();
+            let v = evaluate(model, &split.validation);
+            let train_s = start.elapsed().as_secs_f64() - eval_s;
+            eval_s += t0.elapsed().as_secs_f64();
+            println!(
+                "{}",
+                serde_json::json!({
+                    "epoch": epoch, "loss": loss, "validation": v, "train_s": train_s,
+                    "threads": rayon::current_num_threads(), "loadavg_1m": crate::speed::loadavg(),
+                })
+            );
+        },
+    )?;
+    eprintln!("# config {}", serde_json::to_string(&config)?);
+    Ok(())
+}
