@@ -56,6 +56,9 @@ enum Command {
         config: String,
         #[arg(long, default_value_t = 5)]
         every: usize,
+        /// Then blend with EASE at this λ (weights learned on validation) and score the test users.
+        #[arg(long)]
+        ease_lambda: Option<f32>,
     },
     /// Explicit ratings on the official ml-100k folds: RMSE and fit time per fold.
     Explicit {
@@ -165,10 +168,11 @@ fn main() -> Result<()> {
             split,
             config,
             every,
+            ease_lambda,
         } => {
             let config: cairn_models::VaeConfig =
                 serde_json::from_str(&config).context("--config must be a VaeConfig")?;
-            strong::vae_curve(&data::read_strong(&split)?, config, every)?
+            strong::vae_curve(&data::read_strong(&split)?, config, every, ease_lambda)?
         }
         Command::Explicit { split, models } => explicit::run(&split, &models)?,
         Command::Pipeline {

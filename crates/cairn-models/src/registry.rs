@@ -56,7 +56,15 @@ impl ModelSpec {
     }
 
     pub fn known_names() -> &'static [&'static str] {
-        &["popularity", "item-knn", "als", "bpr", "ease", "user-knn", "vae"]
+        &[
+            "popularity",
+            "item-knn",
+            "als",
+            "bpr",
+            "ease",
+            "user-knn",
+            "vae",
+        ]
     }
 
     /// Fits the model on the interactions, or says why it cannot (e.g. EASE above its memory cap).

@@ -148,10 +148,7 @@ fn par_matmul(dst: MatMut<'_, f32>, lhs: MatRef<'_, f32>, rhs: MatRef<'_, f32>) 
         let mid = n.div_ceil(COL_BLOCK) / 2 * COL_BLOCK;
         let (left, right) = dst.split_at_col_mut(mid);
         let (rl, rr) = rhs.split_at_col(mid);
-        rayon::join(
-            || par_matmul(left, lhs, rl),
-            || par_matmul(right, lhs, rr),
-        );
+        rayon::join(|| par_matmul(left, lhs, rl), || par_matmul(right, lhs, rr));
     } else if m > ROW_BLOCK {
         let mid = m.div_ceil(ROW_BLOCK) / 2 * ROW_BLOCK;
         let (top, bottom) = dst.split_at_row_mut(mid);
@@ -440,8 +437,7 @@ impl Workspace {
             if variational {
                 for k in 0..z {
                     out[k] = mu[k] + eps[u * z + k] * (0.5 * logvar[k]).exp();
-                    kl += 0.5
-                        * (-logvar[k] + logvar[k].exp() + mu[k] * mu[k] - 1.0) as f64;
+                    kl += 0.5 * (-logvar[k] + logvar[k].exp() + mu[k] * mu[k] - 1.0) as f64;
                 }
             } else {
                 out.copy_from_slice(mu);
@@ -451,7 +447,11 @@ impl Workspace {
         par_matmul(view_mut(h3, b, h), view(zs, b, z), view(&model.w3, z, h));
         add_bias(h3, &model.b3);
         h3.par_iter_mut().for_each(|x| *x = x.tanh());
-        par_matmul(view_mut(logits, b, n), view(h3, b, h), view(&model.w4, h, n));
+        par_matmul(
+            view_mut(logits, b, n),
+            view(h3, b, h),
+            view(&model.w4, h, n),
+        );
         add_bias(logits, &model.b4);
         // Multinomial likelihood: loss −Σ_{i∈x} log softmax_i; its gradient in the logits is
         // softmax · |x| − x, over the batch size. The per-user losses are added in user order.
@@ -524,8 +524,8 @@ impl Workspace {
                 for k in 0..z {
                     let std = (0.5 * logvar[k]).exp();
                     d_mu[k] = dz[k] + kl_scale * mu[k];
-                    d_logvar[k] = dz[k] * eps[u * z + k] * 0.5 * std
-                        + kl_scale * 0.5 * (std * std - 1.0);
+                    d_logvar[k] =
+                        dz[k] * eps[u * z + k] * 0.5 * std + kl_scale * 0.5 * (std * std - 1.0);
                 }
             } else {
                 d_mu.copy_from_slice(dz);
@@ -702,14 +702,7 @@ mod tests {
         assert_eq!(a.w1, b.w1);
         assert_eq!(a.w4, b.w4);
         assert_eq!(a.b4, b.b4);
-        let other = MultVae::fit(
-            &data.train,
-            VaeConfig {
-                seed: 7,
-                ..config
-            },
-        )
-        .unwrap();
+        let other = MultVae::fit(&data.train, VaeConfig { seed: 7, ..config }).unwrap();
         assert_ne!(a.w4, other.w4);
     }
 
