@@ -46,6 +46,20 @@ enum Command {
         #[arg(long)]
         blend: bool,
     },
+    /// The validation curve of the autoencoder on a strong-gen split folder: one JSON line every
+    /// `--every` epochs with the mean training loss and the validation users' metrics (the test users
+    /// are not read), to choose the epoch count and the other settings on validation.
+    VaeCurve {
+        split: PathBuf,
+        /// A `VaeConfig` as JSON; fields left out keep their defaults.
+        #[arg(long, default_value = "{}")]
+        config: String,
+        #[arg(long, default_value_t = 5)]
+        every: usize,
+        /// Then blend with EASE at this λ (weights learned on validation) and score the test users.
+        #[arg(long)]
+        ease_lambda: Option<f32>,
+    },
     /// Explicit ratings on the official ml-100k folds: RMSE and fit time per fold.
     Explicit {
         split: PathBuf,
@@ -149,6 +163,16 @@ fn main() -> Result<()> {
                 line["loadavg_1m"] = speed::loadavg().into();
                 println!("{line}");
             }
+        }
+        Command::VaeCurve {
+            split,
+            config,
+            every,
+            ease_lambda,
+        } => {
+            let config: cairn_models::VaeConfig =
+                serde_json::from_str(&config).context("--config must be a VaeConfig")?;
+            strong::vae_curve(&data::read_strong(&split)?, config, every, ease_lambda)?
         }
         Command::Explicit { split, models } => explicit::run(&split, &models)?,
         Command::Pipeline {

@@ -104,3 +104,71 @@ pub fn blend(split: &StrongSplit, members: &[ModelSpec]) -> Result<serde_json::V
         "threads": rayon::current_num_threads(), "loadavg_1m": crate::speed::loadavg(),
     }))
 }
+
+/// Fits the autoencoder on train and prints, every `every` epochs (and after the last), the mean
+/// training loss and the validation users' metrics, with the seconds spent training so far. With
+/// `ease_lambda`, then fits EASE, learns the weights of a blend of the two on the validation users,
+/// and scores the test users once with the final autoencoder, EASE and the blend (one JSON line).
+pub fn vae_curve(
+    split: &StrongSplit,
+    config: cairn_models::VaeConfig,
+    every: usize,
+    ease_lambda: Option<f32>,
+) -> Result<()> {
+    let start = Instant::now();
+    let mut eval_s = 0.0;
+    let vae = cairn_models::MultVae::fit_with(
+        &split.train.user_items,
+        config,
+        &cairn_models::Silent,
+        &mut |epoch, loss, model| {
+            if epoch % every.max(1) != 0 && epoch != config.epochs {
+                return;
+            }
+            let t0 = Instant::now();
+            let v = evaluate(model, &split.validation);
+            let train_s = start.elapsed().as_secs_f64() - eval_s;
+            eval_s += t0.elapsed().as_secs_f64();
+            println!(
+                "{}",
+                serde_json::json!({
+                    "epoch": epoch, "loss": loss, "validation": v, "train_s": train_s,
+                    "threads": rayon::current_num_threads(), "loadavg_1m": crate::speed::loadavg(),
+                })
+            );
+        },
+    )?;
+    let vae_fit_s = start.elapsed().as_secs_f64() - eval_s;
+    let Some(lambda) = ease_lambda else {
+        return Ok(());
+    };
+    let t0 = Instant::now();
+    let ease = cairn_models::Ease::fit(
+        &split.train.user_items,
+        cairn_models::EaseConfig {
+            lambda,
+            ..cairn_models::EaseConfig::default()
+        },
+    )?;
+    let ease_fit_s = t0.elapsed().as_secs_f64();
+    let members = vec![
+        cairn_models::FittedModel::Ease(ease),
+        cairn_models::FittedModel::Vae(vae),
+    ];
+    let grid = [0.0, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0];
+    let blend = cairn_models::Blend::learn(members, &split.validation.users, &grid, 3, 100);
+    let validation = evaluate(&blend, &split.validation);
+    println!(
+        "{}",
+        serde_json::json!({
+            "config": config, "ease_lambda": lambda, "weights": blend.weights,
+            "blend_validation_ndcg_100": validation.ndcg_100,
+            "test_vae": evaluate(&blend.members[1], &split.test),
+            "test_ease": evaluate(&blend.members[0], &split.test),
+            "test_blend": evaluate(&blend, &split.test),
+            "vae_fit_s": vae_fit_s, "ease_fit_s": ease_fit_s,
+            "threads": rayon::current_num_threads(), "loadavg_1m": crate::speed::loadavg(),
+        })
+    );
+    Ok(())
+}

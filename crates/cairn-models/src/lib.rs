@@ -19,6 +19,7 @@ pub mod registry;
 pub mod topk;
 pub mod trending;
 pub mod user_knn;
+pub mod vae;
 
 // For `dispatch_simd!`, which expands in other modules and names the level through `$crate`.
 #[doc(hidden)]
@@ -40,6 +41,7 @@ pub use registry::{FactorModel, FittedModel, ModelSpec};
 pub use topk::top_k;
 pub use trending::Trending;
 pub use user_knn::{UserKnn, UserKnnConfig};
+pub use vae::{MultVae, VaeConfig};
 
 /// One interaction for time-aware models: (item index, strength, unix seconds).
 pub type TimedInteraction = (u32, f32, i64);

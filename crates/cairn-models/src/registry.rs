@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     AlsConfig, Bpr, BprConfig, Ease, EaseConfig, ImplicitAls, ItemKnn, ItemKnnConfig, ModelError,
-    Popularity, Progress, Recommender, Silent, SimilarItems, UserKnn, UserKnnConfig,
+    MultVae, Popularity, Progress, Recommender, Silent, SimilarItems, UserKnn, UserKnnConfig,
+    VaeConfig,
 };
 
 /// A model and its hyperparameters. Serialized as `{"model": "item-knn", ...params}`.
@@ -23,6 +24,8 @@ pub enum ModelSpec {
     /// Closed-form item-item autoencoder; fails cleanly above its memory cap.
     Ease(EaseConfig),
     UserKnn(UserKnnConfig),
+    /// Variational (or denoising) autoencoder with a multinomial likelihood.
+    Vae(VaeConfig),
 }
 
 impl ModelSpec {
@@ -34,6 +37,7 @@ impl ModelSpec {
             ModelSpec::Bpr(_) => "bpr",
             ModelSpec::Ease(_) => "ease",
             ModelSpec::UserKnn(_) => "user-knn",
+            ModelSpec::Vae(_) => "vae",
         }
     }
 
@@ -46,12 +50,21 @@ impl ModelSpec {
             "bpr" => ModelSpec::Bpr(BprConfig::default()),
             "ease" => ModelSpec::Ease(EaseConfig::default()),
             "user-knn" => ModelSpec::UserKnn(UserKnnConfig::default()),
+            "vae" | "mult-vae" => ModelSpec::Vae(VaeConfig::default()),
             _ => return None,
         })
     }
 
     pub fn known_names() -> &'static [&'static str] {
-        &["popularity", "item-knn", "als", "bpr", "ease", "user-knn"]
+        &[
+            "popularity",
+            "item-knn",
+            "als",
+            "bpr",
+            "ease",
+            "user-knn",
+            "vae",
+        ]
     }
 
     /// Fits the model on the interactions, or says why it cannot (e.g. EASE above its memory cap).
@@ -78,6 +91,9 @@ impl ModelSpec {
             ModelSpec::Bpr(c) => FittedModel::Bpr(Bpr::fit_with_progress(m, *c, progress)),
             ModelSpec::Ease(c) => FittedModel::Ease(Ease::fit(m, *c)?),
             ModelSpec::UserKnn(c) => FittedModel::UserKnn(UserKnn::fit(m, *c)),
+            ModelSpec::Vae(c) => {
+                FittedModel::Vae(MultVae::fit_with(m, *c, progress, &mut |_, _, _| {})?)
+            }
         })
     }
 }
@@ -92,6 +108,7 @@ pub enum FittedModel {
     Bpr(Bpr),
     Ease(Ease),
     UserKnn(UserKnn),
+    Vae(MultVae),
 }
 
 impl FittedModel {
@@ -103,6 +120,7 @@ impl FittedModel {
             FittedModel::Bpr(m) => m,
             FittedModel::Ease(m) => m,
             FittedModel::UserKnn(m) => m,
+            FittedModel::Vae(m) => m,
         }
     }
 
@@ -116,7 +134,8 @@ impl FittedModel {
             FittedModel::Popularity(_)
             | FittedModel::ItemKnn(_)
             | FittedModel::Ease(_)
-            | FittedModel::UserKnn(_) => None,
+            | FittedModel::UserKnn(_)
+            | FittedModel::Vae(_) => None,
         }
     }
 
@@ -127,7 +146,7 @@ impl FittedModel {
             FittedModel::Als(m) => Some(m),
             FittedModel::Bpr(m) => Some(m),
             FittedModel::Ease(m) => Some(m),
-            FittedModel::Popularity(_) | FittedModel::UserKnn(_) => None,
+            FittedModel::Popularity(_) | FittedModel::UserKnn(_) | FittedModel::Vae(_) => None,
         }
     }
 }
