@@ -9,6 +9,7 @@ pub mod eval;
 pub mod export;
 pub mod health;
 pub mod import;
+pub mod import_factors;
 pub mod keys;
 pub mod models;
 pub mod openapi;
