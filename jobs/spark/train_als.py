@@ -51,6 +51,8 @@ def parse_args(argv):
                     help="a pair with positive summed strength counts 1, others are dropped (default)")
     ap.add_argument("--no-binarize", dest="binarize", action="store_false")
     ap.add_argument("--blocks", type=int, default=0, help="MLlib's numUserBlocks and numItemBlocks (0: MLlib's default, 10)")
+    ap.add_argument("--checkpoint-dir", default=None,
+                    help="Spark checkpoint folder: MLlib then cuts the factors' lineage every 10 iterations (long runs on a cluster)")
     ap.add_argument("--master", default=None, help="Spark master when not run by spark-submit (default local[*])")
     ap.add_argument("--driver-memory", default="2g", help="spark.driver.memory in local mode")
     return ap.parse_args(argv)
@@ -76,6 +78,8 @@ def main(argv=None):
         .getOrCreate()
     )
     spark.sparkContext.setLogLevel("WARN")
+    if args.checkpoint_dir:
+        spark.sparkContext.setCheckpointDir(args.checkpoint_dir)
 
     if args.csv:
         raw = spark.read.option("header", True).csv(args.input)
