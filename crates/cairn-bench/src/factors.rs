@@ -79,7 +79,9 @@ pub fn run(split: &StrongSplit, dir: &Path, regularizations: &[f32]) -> Result<s
     for &l in &grid {
         let v = evaluate(&model_for(l), &split.validation);
         eprintln!("  fold-in λ {l}: validation ndcg@100 {:.4}", v.ndcg_100);
-        tried.push(serde_json::json!({"fold_in_regularization": l, "validation_ndcg_100": v.ndcg_100}));
+        tried.push(
+            serde_json::json!({"fold_in_regularization": l, "validation_ndcg_100": v.ndcg_100}),
+        );
         if best.is_none_or(|b| v.ndcg_100 > b.0) {
             best = Some((v.ndcg_100, l));
         }

@@ -88,7 +88,11 @@ fn write_job_output(out: &Path, data: &InteractionMatrix) {
 
 fn get(base: &str, path: &str) -> Value {
     let response = reqwest::blocking::get(format!("{base}{path}")).unwrap();
-    assert!(response.status().is_success(), "{path}: {}", response.status());
+    assert!(
+        response.status().is_success(),
+        "{path}: {}",
+        response.status()
+    );
     response.json().unwrap()
 }
 

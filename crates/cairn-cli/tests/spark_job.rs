@@ -32,7 +32,10 @@ fn missing_spark() -> Option<String> {
         Ok(o) => Some(format!(
             "`{} -c 'import pyspark, numpy'` failed: {}",
             python(),
-            String::from_utf8_lossy(&o.stderr).lines().last().unwrap_or("")
+            String::from_utf8_lossy(&o.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
         )),
         Err(e) => Some(format!("cannot run `{}`: {e}", python())),
     }
@@ -71,7 +74,14 @@ fn spark_trained_factors_serve_through_cairn() {
         .args(["--input", export.to_str().unwrap()])
         .args(["--out", factors.to_str().unwrap()])
         .args(["--rank", "8", "--reg-param", "0.05", "--alpha", "10"])
-        .args(["--iterations", "5", "--master", "local[1]", "--driver-memory", "1g"])
+        .args([
+            "--iterations",
+            "5",
+            "--master",
+            "local[1]",
+            "--driver-memory",
+            "1g",
+        ])
         .output()
         .expect("python runs");
     let job_text = common::text(&out);
@@ -82,7 +92,9 @@ fn spark_trained_factors_serve_through_cairn() {
     assert_eq!(manifest["format"], "cairn-factors");
     assert_eq!(manifest["params"]["rank"], 8);
     assert!(manifest["training_seconds"].as_f64().unwrap() > 0.0);
-    assert!(manifest["spark_version"].as_str().is_some_and(|v| !v.is_empty()));
+    assert!(manifest["spark_version"]
+        .as_str()
+        .is_some_and(|v| !v.is_empty()));
 
     let out = common::cairn_ok(d, &["import", "factors", factors.to_str().unwrap()]);
     let text = common::text(&out);

@@ -200,16 +200,23 @@ fn floats(field: Option<Field>) -> Result<Vec<f32>, String> {
             })
             .collect(),
         Some(Field::Null) | None => Err("features: must not be null".into()),
-        Some(other) => Err(format!("features: expected a list of floats, found {other}")),
+        Some(other) => Err(format!(
+            "features: expected a list of floats, found {other}"
+        )),
     }
 }
 
 /// Writes a table in [`FACTOR_SCHEMA`] (one row group): what the Spark job writes, for tests and
 /// for tools that train elsewhere without Spark. `vectors` holds `ids.len()` rows of equal length.
 pub fn write_factor_table(path: &Path, ids: &[String], vectors: &[f32]) -> Result<(), ImportError> {
-    let dim = if ids.is_empty() { 0 } else { vectors.len() / ids.len() };
+    let dim = if ids.is_empty() {
+        0
+    } else {
+        vectors.len() / ids.len()
+    };
     assert_eq!(dim * ids.len(), vectors.len(), "whole rows of equal length");
-    let layout = |e: ::parquet::errors::ParquetError| ImportError::layout(path, format!("Parquet: {e}"));
+    let layout =
+        |e: ::parquet::errors::ParquetError| ImportError::layout(path, format!("Parquet: {e}"));
     let file = File::create(path).map_err(|e| ImportError::io(path, e))?;
     let schema = Arc::new(parse_message_type(FACTOR_SCHEMA).expect("the schema parses"));
     let properties = Arc::new(
@@ -242,7 +249,10 @@ pub fn write_factor_table(path: &Path, ids: &[String], vectors: &[f32]) -> Resul
             rep.push(i16::from(j > 0));
         }
     }
-    let mut column = group.next_column().map_err(layout)?.expect("features column");
+    let mut column = group
+        .next_column()
+        .map_err(layout)?
+        .expect("features column");
     column
         .typed::<FloatType>()
         .write_batch(vectors, Some(&def), Some(&rep))
@@ -284,17 +294,27 @@ mod tests {
     fn a_folder_of_part_files_reads_in_name_order_and_skips_markers() {
         let dir = tempfile::tempdir().unwrap();
         write_factor_table(&dir.path().join("part-00001.parquet"), &ids(&["z"]), &[9.0]).unwrap();
-        write_factor_table(&dir.path().join("part-00000.parquet"), &ids(&["x", "y"]), &[1.0, 2.0])
-            .unwrap();
+        write_factor_table(
+            &dir.path().join("part-00000.parquet"),
+            &ids(&["x", "y"]),
+            &[1.0, 2.0],
+        )
+        .unwrap();
         std::fs::write(dir.path().join("_SUCCESS"), "").unwrap();
         std::fs::write(dir.path().join(".part-00000.parquet.crc"), "junk").unwrap();
         let table = read_factor_table(dir.path(), Some(1)).unwrap();
         assert_eq!(table.ids, ids(&["x", "y", "z"]));
         assert_eq!(table.vectors, [1.0, 2.0, 9.0]);
-        assert!(table.origin(2).ends_with("part-00001.parquet:1"), "{}", table.origin(2));
+        assert!(
+            table.origin(2).ends_with("part-00001.parquet:1"),
+            "{}",
+            table.origin(2)
+        );
 
         let empty = tempfile::tempdir().unwrap();
-        let err = read_factor_table(empty.path(), None).unwrap_err().to_string();
+        let err = read_factor_table(empty.path(), None)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("holds no .parquet file"), "{err}");
     }
 
@@ -317,7 +337,9 @@ mod tests {
             names.extend(id.map(|s| ByteArray::from(s.as_bytes().to_vec())));
         }
         let mut c = group.next_column().unwrap().unwrap();
-        c.typed::<ByteArrayType>().write_batch(&names, Some(&def), None).unwrap();
+        c.typed::<ByteArrayType>()
+            .write_batch(&names, Some(&def), None)
+            .unwrap();
         c.close().unwrap();
         let (mut values, mut def, mut rep) = (Vec::new(), Vec::new(), Vec::new());
         for (_, features) in rows {
@@ -341,7 +363,9 @@ mod tests {
             }
         }
         let mut c = group.next_column().unwrap().unwrap();
-        c.typed::<FloatType>().write_batch(&values, Some(&def), Some(&rep)).unwrap();
+        c.typed::<FloatType>()
+            .write_batch(&values, Some(&def), Some(&rep))
+            .unwrap();
         c.close().unwrap();
         group.close().unwrap();
         writer.close().unwrap();
@@ -362,21 +386,42 @@ mod tests {
         let path = dir.path().join("ok.parquet");
         spark_like(&path, &[(Some("u1"), Some(vec![Some(1.0), Some(-2.0)]))]);
         let table = read_factor_table(&path, None).unwrap();
-        assert_eq!((table.ids.as_slice(), table.vectors.as_slice()), (ids(&["u1"]).as_slice(), [1.0, -2.0].as_slice()));
+        assert_eq!(
+            (table.ids.as_slice(), table.vectors.as_slice()),
+            (ids(&["u1"]).as_slice(), [1.0, -2.0].as_slice())
+        );
 
         let good = (Some("u1"), Some(vec![Some(1.0), Some(2.0)]));
         let err = error_of(&[good.clone(), (Some("u2"), Some(vec![Some(1.0)]))]);
-        assert!(err.ends_with("row 2: id `u2`: features: 1 values, but the vectors have 2"), "{err}");
-        let err = error_of(&[good.clone(), (Some("u2"), Some(vec![Some(f32::NAN), Some(0.0)]))]);
-        assert!(err.ends_with("row 2: id `u2`: features[0] is NaN, not a finite number"), "{err}");
+        assert!(
+            err.ends_with("row 2: id `u2`: features: 1 values, but the vectors have 2"),
+            "{err}"
+        );
+        let err = error_of(&[
+            good.clone(),
+            (Some("u2"), Some(vec![Some(f32::NAN), Some(0.0)])),
+        ]);
+        assert!(
+            err.ends_with("row 2: id `u2`: features[0] is NaN, not a finite number"),
+            "{err}"
+        );
         let err = error_of(&[good.clone(), (Some("u2"), Some(vec![Some(1.0), None]))]);
-        assert!(err.ends_with("row 2: id `u2`: features[1] is null"), "{err}");
+        assert!(
+            err.ends_with("row 2: id `u2`: features[1] is null"),
+            "{err}"
+        );
         let err = error_of(&[good.clone(), (Some("u3"), None)]);
-        assert!(err.ends_with("row 2: id `u3`: features: must not be null"), "{err}");
+        assert!(
+            err.ends_with("row 2: id `u3`: features: must not be null"),
+            "{err}"
+        );
         let err = error_of(&[good.clone(), (None, Some(vec![Some(1.0), Some(2.0)]))]);
         assert!(err.ends_with("row 2: id: must not be null"), "{err}");
         let err = error_of(&[good.clone(), good.clone()]);
-        assert!(err.contains("row 2: id `u1` appears twice (first at "), "{err}");
+        assert!(
+            err.contains("row 2: id `u1` appears twice (first at "),
+            "{err}"
+        );
         assert!(err.ends_with("part-0.parquet:1)"), "{err}");
     }
 
@@ -399,7 +444,9 @@ mod tests {
             .unwrap();
         c.close().unwrap();
         let mut c = group.next_column().unwrap().unwrap();
-        c.typed::<Int32Type>().write_batch(&[1], None, None).unwrap();
+        c.typed::<Int32Type>()
+            .write_batch(&[1], None, None)
+            .unwrap();
         c.close().unwrap();
         group.close().unwrap();
         writer.close().unwrap();
@@ -424,11 +471,16 @@ mod tests {
             .unwrap();
         c.close().unwrap();
         let mut c = group.next_column().unwrap().unwrap();
-        c.typed::<DoubleType>().write_batch(&[1.0], None, None).unwrap();
+        c.typed::<DoubleType>()
+            .write_batch(&[1.0], None, None)
+            .unwrap();
         c.close().unwrap();
         group.close().unwrap();
         writer.close().unwrap();
         let err = read_factor_table(&path, None).unwrap_err().to_string();
-        assert!(err.contains("row 1: id `a`: features: expected a list of floats"), "{err}");
+        assert!(
+            err.contains("row 1: id `a`: features: expected a list of floats"),
+            "{err}"
+        );
     }
 }

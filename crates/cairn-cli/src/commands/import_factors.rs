@@ -47,7 +47,8 @@ impl Manifest {
             bail!(
                 "{}: `format` is {}, not \"cairn-factors\" (write it with jobs/spark/train_als.py)",
                 path.display(),
-                raw.get("format").map_or("missing".into(), |f| f.to_string())
+                raw.get("format")
+                    .map_or("missing".into(), |f| f.to_string())
             );
         }
         let number = |key: &str| -> anyhow::Result<f64> {
