@@ -3,6 +3,7 @@
 
 mod data;
 mod explicit;
+mod factors;
 mod grids;
 mod metrics;
 mod pipeline;
@@ -59,6 +60,18 @@ enum Command {
         /// Then blend with EASE at this λ (weights learned on validation) and score the test users.
         #[arg(long)]
         ease_lambda: Option<f32>,
+    },
+    /// Strong generalization with item factors trained elsewhere (jobs/spark/train_als.py's
+    /// output folder): held-out users folded in as Cairn serves them, the fold-in λ picked on the
+    /// validation users.
+    StrongFactors {
+        split: PathBuf,
+        /// The folder with item_factors/ and manifest.json.
+        factors: PathBuf,
+        /// Fold-in penalties to try (comma-separated); by default the manifest's reg_param × mean
+        /// interactions per user, MLlib's penalty of the mean user.
+        #[arg(long, value_delimiter = ',')]
+        fold_in_regularization: Vec<f32>,
     },
     /// Explicit ratings on the official ml-100k folds: RMSE and fit time per fold.
     Explicit {
@@ -173,6 +186,16 @@ fn main() -> Result<()> {
             let config: cairn_models::VaeConfig =
                 serde_json::from_str(&config).context("--config must be a VaeConfig")?;
             strong::vae_curve(&data::read_strong(&split)?, config, every, ease_lambda)?
+        }
+        Command::StrongFactors {
+            split,
+            factors,
+            fold_in_regularization,
+        } => {
+            let data = data::read_strong(&split)?;
+            let mut line = factors::run(&data, &factors, &fold_in_regularization)?;
+            line["split"] = split.display().to_string().into();
+            println!("{line}");
         }
         Command::Explicit { split, models } => explicit::run(&split, &models)?,
         Command::Pipeline {

@@ -177,6 +177,17 @@ impl Engine {
         )?;
         Ok(snapshot)
     }
+
+    /// [`Engine::training_snapshot`] less the promotion gate's held-out slice (`models.holdout_*`):
+    /// the events a training started now fits on. A model trained elsewhere on these (`cairn export
+    /// interactions --without-holdout`, then `cairn import factors`) is judged by the gate on
+    /// events it has not seen, as a model `cairn train` fits is.
+    pub fn training_snapshot_without_holdout(
+        &self,
+    ) -> Result<cairn_pipeline::Snapshot, EngineError> {
+        let full = self.training_snapshot()?;
+        Ok(crate::gate::split(&full, &self.config.models).0)
+    }
 }
 
 /// Puts the backup in `backup` into `data_dir` (the server stopped): the backup is checked first

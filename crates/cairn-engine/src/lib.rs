@@ -70,6 +70,17 @@ pub struct Page<T> {
     pub next_cursor: Option<String>,
 }
 
+/// A factor model trained outside Cairn, for [`Engine::import_model`].
+pub struct ImportedModel<'a> {
+    /// Builds the model over the training data's users and items (the indices of
+    /// `snapshot.users` and `snapshot.items`; the gate's held-out events are already left out), or
+    /// says what is wrong (an unknown id, a count that does not match).
+    #[allow(clippy::type_complexity)]
+    pub build: &'a dyn Fn(&cairn_pipeline::Snapshot) -> Result<cairn_models::FittedModel, String>,
+    /// Where it came from, recorded as `model.imported` in the version's metadata.
+    pub source: serde_json::Value,
+}
+
 #[derive(Debug, Clone)]
 pub struct TrainReport {
     pub version: String,
@@ -479,7 +490,19 @@ impl Engine {
         who: &str,
         progress: &dyn cairn_models::Progress,
     ) -> Result<TrainReport, EngineError> {
-        self.train_guarded(who, progress, &|_| {})
+        self.train_guarded(who, progress, &|_| {}, None)
+    }
+
+    /// A training whose served factor model was trained outside Cairn (`cairn import factors`):
+    /// everything else is fitted as [`Engine::train`] fits it, the version is written to the
+    /// registry with `model.source` in its metadata, and it goes through the same promotion gate.
+    pub fn import_model(
+        &self,
+        who: &str,
+        progress: &dyn cairn_models::Progress,
+        model: &ImportedModel<'_>,
+    ) -> Result<TrainReport, EngineError> {
+        self.train_guarded(who, progress, &|_| {}, Some(model))
     }
 
     /// A training whose fitted model set `tamper` changes before the gate sees it: how tests build
@@ -490,7 +513,7 @@ impl Engine {
         who: &str,
         tamper: &dyn Fn(&mut ModelSet),
     ) -> Result<TrainReport, EngineError> {
-        self.train_guarded(who, &cairn_models::Silent, tamper)
+        self.train_guarded(who, &cairn_models::Silent, tamper, None)
     }
 
     /// [`Engine::train`], telling `progress` how far it got: a `reading events` stage, then the
@@ -500,7 +523,7 @@ impl Engine {
         &self,
         progress: &dyn cairn_models::Progress,
     ) -> Result<TrainReport, EngineError> {
-        self.train_guarded("engine", progress, &|_| {})
+        self.train_guarded("engine", progress, &|_| {}, None)
     }
 
     fn train_guarded(
@@ -508,6 +531,7 @@ impl Engine {
         who: &str,
         progress: &dyn cairn_models::Progress,
         tamper: &dyn Fn(&mut ModelSet),
+        imported: Option<&ImportedModel<'_>>,
     ) -> Result<TrainReport, EngineError> {
         if self.training.swap(true, Ordering::AcqRel) {
             return Err(EngineError::TrainingBusy);
@@ -521,7 +545,7 @@ impl Engine {
                 .then(|| Instant::now() + std::time::Duration::from_secs(limit_secs)),
         };
         let result = training::abandon_past_deadline(limit_secs, || {
-            self.train_inner(&recorder, who, tamper)
+            self.train_inner(&recorder, who, tamper, imported)
         });
         if let Err(e @ EngineError::TrainingTimedOut { .. }) = &result {
             self.trainings_abandoned.fetch_add(1, Ordering::Relaxed);
@@ -556,6 +580,7 @@ impl Engine {
         progress: &training::Recorder<'_>,
         who: &str,
         tamper: &dyn Fn(&mut ModelSet),
+        imported: Option<&ImportedModel<'_>>,
     ) -> Result<TrainReport, EngineError> {
         let started = Instant::now();
         // Read before the log: an erasure while this training reads leaves it due again.
@@ -572,9 +597,24 @@ impl Engine {
         snapshot.cap_reference_time(now);
         let catalog: Vec<Item> = self.catalog().iter().map(|i| (**i).clone()).collect();
         let fit_started = Instant::now();
-        let mut models = self
-            .config
-            .fit_model_set_with_progress(&snapshot, &catalog, now, progress)?;
+        let mut models = match imported {
+            None => self
+                .config
+                .fit_model_set_with_progress(&snapshot, &catalog, now, progress)?,
+            Some(imported) => {
+                let main = (imported.build)(&snapshot).map_err(EngineError::Unprocessable)?;
+                ModelSet::fit_with_main(
+                    &snapshot,
+                    &catalog,
+                    &self.config.train,
+                    &self.config.serve.history(),
+                    self.config.default_placement()?,
+                    now,
+                    progress,
+                    main,
+                )?
+            }
+        };
         let fit_seconds = fit_started.elapsed().as_secs_f64();
         // The last stage may have run long: past the limit, nothing is saved.
         progress.check_deadline();
@@ -642,6 +682,7 @@ impl Engine {
                     "valid_ndcg": r.valid_ndcg,
                     "fusion_ndcg": r.fusion_ndcg,
                 })),
+                "imported": imported.map(|i| &i.source),
             }),
             metrics: Some(measured.metrics),
             gate: Some(report),

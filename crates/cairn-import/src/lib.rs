@@ -7,6 +7,7 @@ mod cells;
 pub mod csv_records;
 pub mod demo;
 pub mod error;
+pub mod factors;
 pub mod generic;
 pub mod movielens;
 pub mod parquet_files;

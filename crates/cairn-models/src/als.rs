@@ -188,6 +188,36 @@ impl ImplicitAls {
         self.config.factors
     }
 
+    /// A model from factors trained elsewhere (e.g. Spark MLlib's ALS): `user_factors` and
+    /// `item_factors` row-major with `config.factors` values per row. The Gram matrix fold-in needs
+    /// is computed here, so the model folds users in, scores and lists similar items like a fitted
+    /// one; `mean_user_len` is the mean items per training user (used only by frequency-scaled
+    /// penalties). Panics when a slice's length is not a multiple of the factor count.
+    pub fn from_factors(
+        config: AlsConfig,
+        user_factors: Vec<f32>,
+        item_factors: Vec<f32>,
+        mean_user_len: f32,
+    ) -> Self {
+        let k = config.factors.max(1);
+        assert!(
+            user_factors.len() % k == 0 && item_factors.len() % k == 0,
+            "factor slices must hold whole rows of {k} values"
+        );
+        ImplicitAls {
+            config: AlsConfig {
+                factors: k,
+                ..config
+            },
+            n_users: user_factors.len() / k,
+            n_items: item_factors.len() / k,
+            item_gram: gram(&item_factors, k),
+            user_factors,
+            item_factors,
+            mean_user_len,
+        }
+    }
+
     /// The factors of a user from their history, solved exactly against the item factors.
     pub fn fold_in(&self, history: &[(u32, f32)]) -> Vec<f32> {
         let k = self.factors();
@@ -621,6 +651,29 @@ mod tests {
                 "{solver:?}: {recall} vs pop {pop}"
             );
         }
+    }
+
+    #[test]
+    fn a_model_from_its_own_factors_folds_in_and_scores_like_the_fitted_one() {
+        let data = planted(9, 300, 80, 5, 30);
+        let fitted = ImplicitAls::fit(&data.train, small());
+        let rebuilt = ImplicitAls::from_factors(
+            fitted.config,
+            fitted.user_factors.clone(),
+            fitted.item_factors.clone(),
+            fitted.mean_user_len,
+        );
+        assert_eq!(
+            (rebuilt.n_users, rebuilt.n_items),
+            (data.train.n_rows, data.train.n_cols)
+        );
+        assert_eq!(rebuilt.item_gram, fitted.item_gram);
+        let history = history_of(&data.train, 3);
+        assert_eq!(rebuilt.fold_in(&history), fitted.fold_in(&history));
+        assert_eq!(
+            top_lists(&rebuilt, &data.held_out, 10),
+            top_lists(&fitted, &data.held_out, 10)
+        );
     }
 
     #[test]

@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use cairn_content::{ContentModel, FeatureConfig, FeatureSpace};
 use cairn_core::Item;
-use cairn_models::{ItemKnn, ItemKnnConfig, ModelSpec, Popularity, Progress, Silent, Trending};
+use cairn_models::{
+    FittedModel, ItemKnn, ItemKnnConfig, ModelSpec, Popularity, Progress, Silent, Trending,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::ann::{AnnConfig, ItemIndex};
@@ -152,6 +154,59 @@ impl ModelSet {
         trained_at: i64,
         progress: &dyn Progress,
     ) -> Result<ModelSet, PipelineError> {
+        Self::fit_all(
+            snapshot, catalog, config, history, placement, trained_at, progress, None,
+        )
+    }
+
+    /// [`ModelSet::fit_with_progress`] with a factor model trained elsewhere (e.g. ALS factors
+    /// from Spark) as the served model instead of fitting `train.model`: the ANN index is built over
+    /// its item vectors and serving folds users in through it. `main` must be indexed by
+    /// `snapshot.items` (its `n_items` their count). The ranker learns, as in every training, from
+    /// the models `config` fits on the log's past at each cut; it then reads the served model's
+    /// scores as its factor-model feature.
+    #[allow(clippy::too_many_arguments)]
+    pub fn fit_with_main(
+        snapshot: &Snapshot,
+        catalog: &[Item],
+        config: &TrainConfig,
+        history: &HistoryConfig,
+        placement: &PlacementConfig,
+        trained_at: i64,
+        progress: &dyn Progress,
+        main: FittedModel,
+    ) -> Result<ModelSet, PipelineError> {
+        use cairn_models::Recommender as _;
+        if main.n_items() != snapshot.items.len() {
+            return Err(PipelineError::Artifact(format!(
+                "the imported model has {} items, the training data {}",
+                main.n_items(),
+                snapshot.items.len()
+            )));
+        }
+        Self::fit_all(
+            snapshot,
+            catalog,
+            config,
+            history,
+            placement,
+            trained_at,
+            progress,
+            Some(main),
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn fit_all(
+        snapshot: &Snapshot,
+        catalog: &[Item],
+        config: &TrainConfig,
+        history: &HistoryConfig,
+        placement: &PlacementConfig,
+        trained_at: i64,
+        progress: &dyn Progress,
+        main: Option<FittedModel>,
+    ) -> Result<ModelSet, PipelineError> {
         let cuts = ranker_cut_count(snapshot, &config.ranker);
         let ranker_steps = if cuts > 0 { cuts + 1 } else { 0 };
         let steps = ranker_steps + 1;
@@ -162,7 +217,7 @@ impl ModelSet {
             let k = refitted.fetch_add(1, Ordering::Relaxed);
             let step = format!("ranker cut {} of {cuts}: refit models", k + 1);
             progress.update(&step, 0, 1);
-            let models = Self::fit_models_with_progress(past, catalog, config, 0, progress);
+            let models = Self::fit_models_with_progress(past, catalog, config, 0, progress, None);
             progress.update(&step, 1, 1);
             progress.update(TRAINING_STAGE, (k + 1).min(cuts), steps);
             models
@@ -171,7 +226,7 @@ impl ModelSet {
         progress.update(TRAINING_STAGE, ranker_steps, steps);
         progress.update("fit models", 0, 1);
         let mut models =
-            Self::fit_models_with_progress(snapshot, catalog, config, trained_at, progress)?;
+            Self::fit_models_with_progress(snapshot, catalog, config, trained_at, progress, main)?;
         progress.update("fit models", 1, 1);
         models.ranker = ranker;
         progress.update(TRAINING_STAGE, steps, steps);
@@ -185,7 +240,7 @@ impl ModelSet {
         config: &TrainConfig,
         trained_at: i64,
     ) -> Result<ModelSet, PipelineError> {
-        Self::fit_models_with_progress(snapshot, catalog, config, trained_at, &Silent)
+        Self::fit_models_with_progress(snapshot, catalog, config, trained_at, &Silent, None)
     }
 
     fn fit_models_with_progress(
@@ -194,6 +249,7 @@ impl ModelSet {
         config: &TrainConfig,
         trained_at: i64,
         progress: &dyn Progress,
+        imported: Option<FittedModel>,
     ) -> Result<ModelSet, PipelineError> {
         let matrix = snapshot.matrix();
         let timed = snapshot.timed();
@@ -222,9 +278,10 @@ impl ModelSet {
             },
         );
         progress.update("item-knn", 1, 1);
-        let main = match &config.model {
-            None | Some(ModelSpec::ItemKnn(_)) => None,
-            Some(spec) => Some(spec.fit_model_with_progress(&matrix, progress).map_err(
+        let main = match (imported, &config.model) {
+            (Some(model), _) => Some(model),
+            (None, None | Some(ModelSpec::ItemKnn(_))) => None,
+            (None, Some(spec)) => Some(spec.fit_model_with_progress(&matrix, progress).map_err(
                 |source| PipelineError::Model {
                     model: spec.name(),
                     source,

@@ -41,6 +41,11 @@ pub struct ExportArgs {
     /// taken from the extension of --out (.parquet), else jsonl.
     #[arg(long, value_enum)]
     format: Option<FormatArg>,
+    /// Interactions only: leave out the promotion gate's held-out events (`models.holdout_*`), so
+    /// that a model trained elsewhere on the export (docs/SPARK.md) is gated on events it has not
+    /// seen. Without it the whole log is written.
+    #[arg(long)]
+    without_holdout: bool,
 }
 
 pub fn run(ctx: &Context, args: ExportArgs) -> anyhow::Result<()> {
@@ -56,21 +61,25 @@ pub fn run(ctx: &Context, args: ExportArgs) -> anyhow::Result<()> {
             FormatArg::Jsonl
         }
     });
+    if args.without_holdout && !matches!(args.what, What::Interactions) {
+        bail!("--without-holdout applies to `cairn export interactions` only");
+    }
     let engine = ctx.open_engine()?;
+    let holdout = !args.without_holdout;
     let n = match format {
-        FormatArg::Jsonl => jsonl(&engine, args.what, args.out.as_deref())?,
+        FormatArg::Jsonl => jsonl(&engine, args.what, args.out.as_deref(), holdout)?,
         FormatArg::Parquet => {
             let Some(out) = args.out.as_deref() else {
                 bail!("--format parquet writes a file: pass --out FILE.parquet");
             };
-            parquet(&engine, args.what, out)?
+            parquet(&engine, args.what, out, holdout)?
         }
     };
     eprintln!("exported {n} rows");
     Ok(())
 }
 
-fn jsonl(engine: &Engine, what: What, out: Option<&Path>) -> anyhow::Result<u64> {
+fn jsonl(engine: &Engine, what: What, out: Option<&Path>, holdout: bool) -> anyhow::Result<u64> {
     let mut writer: Box<dyn Write> = match out {
         Some(path) => Box::new(BufWriter::new(
             std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
@@ -81,7 +90,7 @@ fn jsonl(engine: &Engine, what: What, out: Option<&Path>) -> anyhow::Result<u64>
         Some(kind) => engine.export(kind, &mut writer)?,
         None => {
             let mut n = 0;
-            for row in interactions(engine)? {
+            for row in interactions(engine, holdout)? {
                 let line = serde_json::json!({
                     "user_id": row.user_id,
                     "item_id": row.item_id,
@@ -99,10 +108,10 @@ fn jsonl(engine: &Engine, what: What, out: Option<&Path>) -> anyhow::Result<u64>
     Ok(n)
 }
 
-fn parquet(engine: &Engine, what: What, out: &Path) -> anyhow::Result<u64> {
+fn parquet(engine: &Engine, what: What, out: &Path, holdout: bool) -> anyhow::Result<u64> {
     let Some(kind) = kind(what) else {
         let mut writer = ParquetWriter::<Interaction>::create(out)?;
-        for row in interactions(engine)? {
+        for row in interactions(engine, holdout)? {
             writer.write(row)?;
         }
         return Ok(writer.finish()?);
@@ -157,11 +166,18 @@ fn kind(what: What) -> Option<ExportKind> {
     }
 }
 
-/// The snapshot `cairn train` reads, with its ids spelled out, in log order.
-fn interactions(engine: &Engine) -> anyhow::Result<impl Iterator<Item = Interaction>> {
-    let snapshot = engine
-        .training_snapshot()
-        .context("reading the training snapshot")?;
+/// The snapshot `cairn train` reads, with its ids spelled out, in log order; without the gate's
+/// held-out events unless `holdout`.
+fn interactions(
+    engine: &Engine,
+    holdout: bool,
+) -> anyhow::Result<impl Iterator<Item = Interaction>> {
+    let snapshot = if holdout {
+        engine.training_snapshot()
+    } else {
+        engine.training_snapshot_without_holdout()
+    }
+    .context("reading the training snapshot")?;
     Ok((0..snapshot.events.len()).map(move |k| {
         let (u, i, strength, timestamp) = snapshot.events[k];
         Interaction {

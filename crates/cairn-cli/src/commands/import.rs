@@ -76,6 +76,11 @@ enum Source {
     ///
     /// Imports the movies (genres as categories, tags, extras), the users where the dataset has them,
     /// and the ratings as `rating` events; MovieLens 1M pairs without a rating become `like` events.
+    /// User and item factors trained elsewhere (the Spark job, docs/SPARK.md) as a new model
+    /// version: the folder holds user_factors/, item_factors/ (Parquet: id, features) and
+    /// manifest.json. The rest of the model set is fitted on the stored events, and the version
+    /// goes through the promotion gate as a training's does. The options above do not apply.
+    Factors(super::import_factors::FactorsArgs),
     Movielens {
         /// The dataset directory, e.g. ../shared/data/ml-100k.
         dir: PathBuf,
@@ -160,6 +165,7 @@ impl Input {
             Source::Users(a) => file(a).map(|(p, f)| Input::Users(p, f))?,
             Source::Events(a) => file(a).map(|(p, f)| Input::Events(p, f))?,
             Source::Movielens { dir } => Input::MovieLens(MovieLens::detect(&dir)?),
+            Source::Factors(_) => bail!("`cairn import factors` is not a file of records"),
         })
     }
 
@@ -272,6 +278,10 @@ impl ImportSummary {
 const SUMMARY_BAD_ROWS: usize = 5;
 
 pub fn run(ctx: &Context, args: ImportArgs) -> anyhow::Result<ExitCode> {
+    if let Source::Factors(factors) = args.source {
+        super::import_factors::run(ctx, factors)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let input = Input::from_source(args.source)?;
     let engine = ctx.open_engine()?;
     let started = Instant::now();

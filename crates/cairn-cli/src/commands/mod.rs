@@ -10,6 +10,7 @@ pub mod experiments;
 pub mod export;
 pub mod health;
 pub mod import;
+pub mod import_factors;
 pub mod keys;
 pub mod models;
 pub mod openapi;

@@ -30,6 +30,12 @@ pub fn run(ctx: &Context, _args: TrainArgs) -> anyhow::Result<()> {
         report.seconds,
         report.path.display()
     );
+    print_gate(&report);
+    Ok(())
+}
+
+/// What the promotion gate decided about a new version, and what to do next.
+pub(crate) fn print_gate(report: &cairn_engine::TrainReport) {
     if report.serving {
         println!(
             "version {} passed the promotion gate and is the champion",
@@ -50,5 +56,4 @@ pub fn run(ctx: &Context, _args: TrainArgs) -> anyhow::Result<()> {
             println!("  - {reason}");
         }
     }
-    Ok(())
 }
