@@ -10,6 +10,7 @@ pub mod export;
 pub mod health;
 pub mod import;
 pub mod keys;
+pub mod migrate;
 pub mod models;
 pub mod openapi;
 pub mod pipeline_model;
