@@ -324,7 +324,13 @@ impl PostgresStore {
             let quoted = quote_ident(schema);
             let mut sql = String::new();
             if create_schema {
-                sql.push_str(&format!("CREATE SCHEMA IF NOT EXISTS {quoted}; "));
+                // CREATE SCHEMA IF NOT EXISTS is not safe against a concurrent twin: serialised
+                // under the migrations' advisory lock, held until this implicit transaction
+                // (one simple query) commits.
+                let key = migrate::LOCK_KEY;
+                sql.push_str(&format!(
+                    "SELECT pg_advisory_xact_lock({key}); CREATE SCHEMA IF NOT EXISTS {quoted}; "
+                ));
             }
             sql.push_str(&format!("SET search_path TO {quoted}"));
             client

@@ -25,7 +25,7 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
 }];
 
 /// The key of the advisory lock held while migrating (any fixed number; "cairn" in ASCII).
-const LOCK_KEY: i64 = 0x63_61_69_72_6e;
+pub(crate) const LOCK_KEY: i64 = 0x63_61_69_72_6e;
 
 /// Applies the migrations `client`'s schema lacks; returns the versions applied now.
 pub(crate) fn apply(client: &mut Client) -> Result<Vec<i32>, Fail> {
