@@ -22,17 +22,18 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// Everything a store holds, for comparison.
-fn contents(
-    s: &dyn Store,
-) -> (
+/// Items, users, events, keys, the audit log and the log's end.
+type Contents = (
     Vec<Item>,
     Vec<User>,
     Vec<StoredEvent>,
     Vec<KeyRecord>,
     Vec<AuditRecord>,
     u64,
-) {
+);
+
+/// Everything a store holds, for comparison.
+fn contents(s: &dyn Store) -> Contents {
     let mut events = Vec::new();
     s.scan_events(0, &mut |e| {
         events.push(e);

@@ -644,6 +644,11 @@ fn is_config_key(key: &str) -> bool {
     })
 }
 
+/// Whether `s` is a PostgreSQL connection URL (`postgres://…` or `postgresql://…`).
+pub fn is_postgres_url(s: &str) -> bool {
+    s.starts_with("postgres://") || s.starts_with("postgresql://")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -743,9 +748,15 @@ mod tests {
         assert!(server.validate().is_ok());
         assert!(ServerConfig::default().validate().is_ok());
     }
-}
 
-/// Whether `s` is a PostgreSQL connection URL (`postgres://…` or `postgresql://…`).
-pub fn is_postgres_url(s: &str) -> bool {
-    s.starts_with("postgres://") || s.starts_with("postgresql://")
+    #[test]
+    fn store_url_must_name_postgres() {
+        let mut c = Config::default();
+        assert_eq!(c.store.url, None, "the embedded store is the default");
+        c.store.url = Some("postgres://cairn@db:5432/cairn".into());
+        assert!(c.validate().is_ok());
+        c.store.url = Some("mysql://db/cairn".into());
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("store.url"), "{err}");
+    }
 }
