@@ -60,6 +60,10 @@ enum Command {
     /// List model versions, show one, promote one, roll back the champion (works while `cairn
     /// serve` runs: it picks the change up within `models.watch_interval_ms`).
     Models(commands::models::ModelsArgs),
+    /// Move the stored data (items, users, events with their positions and ids, API keys, the
+    /// audit log) between a data directory and PostgreSQL (`postgres://…`), either way (server
+    /// stopped).
+    Migrate(commands::migrate::MigrateArgs),
     /// Probe a running server (`/healthz` by default); exits 0 only on HTTP 200. For health checks.
     Health(commands::health::HealthArgs),
     /// List online experiments, show one, read its results, stop it or ship a variant (over the
@@ -115,6 +119,7 @@ fn main() -> ExitCode {
         Command::Keys(a) => commands::keys::run(&ctx, a),
         Command::Health(a) => commands::health::run(&ctx, a),
         Command::Experiments(a) => commands::experiments::run(&ctx, a),
+        Command::Migrate(a) => commands::migrate::run(&ctx, a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

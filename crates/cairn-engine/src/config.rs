@@ -34,7 +34,7 @@ pub struct Config {
     pub privacy: PrivacyConfig,
     /// The model registry: the frozen held-out slice, the promotion gate, aliases.
     pub models: ModelsConfig,
-    /// The embedded store's memory.
+    /// The store: the embedded one's memory, or the PostgreSQL database to use instead.
     pub store: StoreConfig,
     /// Online experiments: attribution of clicks and conversions to served lists.
     pub experiments: ExperimentsConfig,
@@ -107,12 +107,19 @@ pub struct StoreConfig {
     /// Bytes of store pages kept in memory at most (nine tenths for reads, one tenth for writes).
     /// Pages not kept are read from the file again, usually from the operating system's cache.
     pub cache_bytes: usize,
+    /// A PostgreSQL connection URL (`postgres://user:password@host:5432/db`): the catalog, event
+    /// log, API keys and audit log live in that database instead of the embedded store in
+    /// `data_dir` (models stay in `data_dir`). Unset (the default): the embedded store.
+    /// See docs/POSTGRES.md.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
             cache_bytes: cairn_store::DEFAULT_CACHE_BYTES,
+            url: None,
         }
     }
 }
@@ -609,6 +616,14 @@ impl Config {
                 "store.cache_bytes must be at least 1048576 (1 MiB)".into(),
             ));
         }
+        if let Some(url) = &self.store.url {
+            if !is_postgres_url(url) {
+                return Err(ConfigError(
+                    "store.url must be a PostgreSQL URL starting with postgres:// or postgresql://"
+                        .into(),
+                ));
+            }
+        }
         if s.list_window == 0 || s.cursor_cache == 0 || s.cursor_cache_bytes == 0 {
             return Err(ConfigError(
                 "serve.list_window, serve.cursor_cache and serve.cursor_cache_bytes must be at least 1".into(),
@@ -691,6 +706,11 @@ fn is_config_key(key: &str) -> bool {
             key == *name
         }
     })
+}
+
+/// Whether `s` is a PostgreSQL connection URL (`postgres://…` or `postgresql://…`).
+pub fn is_postgres_url(s: &str) -> bool {
+    s.starts_with("postgres://") || s.starts_with("postgresql://")
 }
 
 #[cfg(test)]
@@ -791,5 +811,16 @@ mod tests {
         std::fs::write(dir.path().join("key.pem"), "x").unwrap();
         assert!(server.validate().is_ok());
         assert!(ServerConfig::default().validate().is_ok());
+    }
+
+    #[test]
+    fn store_url_must_name_postgres() {
+        let mut c = Config::default();
+        assert_eq!(c.store.url, None, "the embedded store is the default");
+        c.store.url = Some("postgres://cairn@db:5432/cairn".into());
+        assert!(c.validate().is_ok());
+        c.store.url = Some("mysql://db/cairn".into());
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("store.url"), "{err}");
     }
 }

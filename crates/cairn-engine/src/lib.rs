@@ -43,7 +43,7 @@ pub use cairn_store::{
     ERASED_MARKER,
 };
 pub use catalog::{Catalog, KnownNames};
-pub use config::{Config, ConfigError, GateConfig, ModelsConfig, ServerConfig};
+pub use config::{is_postgres_url, Config, ConfigError, GateConfig, ModelsConfig, ServerConfig};
 pub use error::{EngineError, NameKind};
 pub use experiments::{
     Experiment, ExperimentKind, ExperimentResults, ExperimentStatus, ExperimentTag,
@@ -163,13 +163,20 @@ pub struct Engine {
 pub const MAX_PAGE: usize = 1000;
 
 impl Engine {
-    /// Opens the embedded store in `config.data_dir` and the latest saved model, if any.
+    /// Opens the store (the embedded one in `config.data_dir`, or the PostgreSQL database of
+    /// `store.url`, migrated to this version's schema) and the latest saved model, if any.
     pub fn open(config: Config) -> Result<Engine, EngineError> {
         config
             .validate()
             .map_err(|e| EngineError::Unprocessable(e.to_string()))?;
-        let store = EmbeddedStore::open_with_cache(&config.data_dir, config.store.cache_bytes)?;
-        Self::with_store(config, Arc::new(store))
+        let store: Arc<dyn Store> = match &config.store.url {
+            Some(url) => Arc::new(cairn_store_postgres::PostgresStore::connect(url)?),
+            None => Arc::new(EmbeddedStore::open_with_cache(
+                &config.data_dir,
+                config.store.cache_bytes,
+            )?),
+        };
+        Self::with_store(config, store)
     }
 
     /// [`Engine::open`], with every write to the store file going through `faults`, which can make

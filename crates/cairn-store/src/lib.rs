@@ -8,6 +8,7 @@
 //! disk takes them ([`Store::write_failure`], [`Store::retry_writes`]).
 
 mod access;
+mod copy;
 mod embedded;
 mod error;
 mod record;
@@ -15,6 +16,8 @@ mod record;
 use cairn_core::{Event, Item, StoredEvent, Timestamp, User};
 
 pub use access::{AuditRecord, KeyRecord};
+pub use copy::copy_store;
+pub use embedded::scrub_record as scrub_audit_record;
 pub use embedded::{
     EmbeddedStore, Fault, FaultInjector, Repair, StoreCheck, DEFAULT_CACHE_BYTES, ERASED_MARKER,
     RETRY_EVERY,
@@ -132,6 +135,16 @@ pub trait Store: Send + Sync + 'static {
     /// storage, not even in freed space, while reads and writes wait. Returns what it kept.
     fn compact(&self) -> Result<CompactReport, StoreError>;
 
+    /// Adds events with the log positions and ids another store gave them (`cairn migrate`, a
+    /// copy across backends), all or none: each `seq` must be above the log's end and above the
+    /// one before it in `events`, and an event id must not be stored yet. The log's end is then
+    /// raised to `last_seq` when that is higher, so positions handed out later never reuse one
+    /// the source handed out.
+    fn import_events(&self, events: &[StoredEvent], last_seq: u64) -> Result<(), StoreError>;
+
+    /// Adds audit records with their positions (each above every stored one), all or none.
+    fn import_audit(&self, records: &[AuditRecord]) -> Result<(), StoreError>;
+
     // ----- access: API keys and the audit log -----
 
     /// Inserts or replaces a key (by id).
@@ -159,4 +172,14 @@ pub trait Store: Send + Sync + 'static {
     fn retry_writes(&self) -> Option<WriteFailure> {
         self.write_failure()
     }
+}
+
+/// Refuses an imported position that is not above the previous one (see [`Store::import_events`]).
+pub fn check_import_order(seq: u64, end: u64) -> Result<(), StoreError> {
+    if seq <= end {
+        return Err(StoreError::Backend(format!(
+            "imported position {seq} is not above the log's end {end}: import into an empty store"
+        )));
+    }
+    Ok(())
 }

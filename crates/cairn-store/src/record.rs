@@ -37,6 +37,21 @@ impl EventRecord {
         }
     }
 
+    /// The record of an event another store holds (an import keeps its timestamp as stored).
+    pub fn from_stored(e: &StoredEvent) -> Self {
+        EventRecord {
+            user: e.user_id.clone(),
+            item: e.item_id.clone(),
+            event_type: e.event_type.clone(),
+            value: e.value,
+            ts: e.timestamp.0,
+            event_id: e.event_id.clone(),
+            recommendation_id: e.recommendation_id.clone(),
+            context_json: (!e.context.is_empty())
+                .then(|| serde_json::to_string(&e.context).expect("context serializes")),
+        }
+    }
+
     pub fn encode(&self) -> Vec<u8> {
         postcard::to_allocvec(self).expect("event record serializes")
     }

@@ -12,6 +12,7 @@ pub mod health;
 pub mod import;
 pub mod import_factors;
 pub mod keys;
+pub mod migrate;
 pub mod models;
 pub mod openapi;
 pub mod pipeline_model;
