@@ -17,6 +17,9 @@ pub mod memory;
 pub mod privacy;
 mod recommend;
 pub mod registry;
+pub mod shadow;
+#[cfg(test)]
+mod shadow_tests;
 mod store_scan;
 mod training;
 
@@ -43,6 +46,7 @@ pub use cairn_store::{
 };
 pub use catalog::{Catalog, KnownNames};
 pub use config::{Config, ConfigError, GateConfig, ModelsConfig, ServerConfig};
+pub use config::{GuardrailConfig, ShadowConfig};
 pub use error::{EngineError, NameKind};
 pub use recommend::{
     CursorCacheStats, RecommendRequest, Recommendation, RecommendationSource, Recommendations,
@@ -139,6 +143,8 @@ pub struct Engine {
     trained_seq: AtomicU64,
     /// Length and modification time of the alias history when last looked at.
     watched: Mutex<Option<(u64, SystemTime)>>,
+    /// Shadow tests and guardrails (see [`shadow`]).
+    monitor: shadow::Monitor,
 }
 
 /// Largest page a listing returns.
@@ -185,7 +191,6 @@ impl Engine {
             catalog.bind(m.clone());
         }
         Ok(Engine {
-            config,
             store,
             catalog: RwLock::new(catalog),
             models: ArcSwapOption::new(models),
@@ -202,6 +207,8 @@ impl Engine {
             registry,
             trained_seq: AtomicU64::new(trained_seq),
             watched: Mutex::new(None),
+            monitor: shadow::Monitor::new(&config.shadow, &config.models.guardrails),
+            config,
         })
     }
 
@@ -380,6 +387,7 @@ impl Engine {
             }
         }
         let outcome = self.store.append_events(&events, Timestamp::now())?;
+        self.observe_events(&events);
         Ok(EventsOutcome {
             stored: outcome.stored.len(),
             duplicates: outcome.duplicates,
@@ -649,6 +657,7 @@ impl Engine {
             if alias == Alias::Champion {
                 ModelSet::point_latest(&path)?;
                 self.serve_models(Arc::clone(&models));
+                self.watch_promotion(&models.version);
                 serving = true;
             }
         } else {
@@ -755,6 +764,7 @@ impl Engine {
         let entry = self.registry.promote(version, alias, who, reason)?;
         if let Some(models) = loaded {
             self.swap_champion(models)?;
+            self.watch_promotion(version);
         }
         Ok(entry)
     }
@@ -790,6 +800,9 @@ impl Engine {
         }
         let meta = self.registry.check_servable(champion)?;
         self.swap_champion(self.load_version(&meta)?)?;
+        if shadow::promoted_last(&self.registry.history()?, champion) {
+            self.watch_promotion(champion);
+        }
         tracing::info!(
             version = champion,
             "the champion changed in the alias history; serving it"

@@ -8,6 +8,7 @@ use utoipa::OpenApi;
 
 use crate::auth::SecurityDoc;
 use crate::routes::{access, batch, data, events, items, models, ops, recommend, users};
+use crate::routes::shadow;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -45,6 +46,7 @@ use crate::routes::{access, batch, data, events, items, models, ops, recommend, 
         models::history,
         models::promote,
         models::rollback,
+        shadow::report,
         ops::healthz,
         ops::readyz,
         ops::metrics,

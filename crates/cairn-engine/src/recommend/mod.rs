@@ -47,11 +47,39 @@ impl Engine {
         &self,
         req: &RecommendRequest,
     ) -> Result<Recommendations, EngineError> {
+        let result = self.serve_list(req);
+        // Shadow tests and the guardrails see every outcome (see `crate::shadow`).
+        self.observe_recommendation(req, &result);
+        result
+    }
+
+    fn serve_list(&self, req: &RecommendRequest) -> Result<Recommendations, EngineError> {
         self.check_k(req.k)?;
         cairn_core::validate::check_id("user_id", &req.user_id)?;
         if let Some(cursor) = &req.cursor {
             return self.next_page(&req.user_id, cursor, req.k);
         }
+        let models = self.models();
+        let recommendation_id = Uuid::new_v4().to_string();
+        let (items, warnings) = self.ranked_list(req, models.as_deref())?;
+        let mut list = self.first_page(
+            &req.user_id,
+            recommendation_id,
+            models.as_deref(),
+            items,
+            req.k,
+        );
+        list.warnings = warnings;
+        Ok(list)
+    }
+
+    /// The whole ranked list (pins placed) that `models` gives for a first-page request, with the
+    /// request's warnings; the serving path pages it, shadow tests score a challenger with it.
+    pub(crate) fn ranked_list(
+        &self,
+        req: &RecommendRequest,
+        models: Option<&ModelSet>,
+    ) -> Result<(Vec<Recommendation>, Vec<Warning>), EngineError> {
         let placement_name = req
             .placement
             .as_deref()
@@ -91,14 +119,12 @@ impl Engine {
             Vec::new()
         };
         let user = self.store.get_user(&req.user_id)?;
-        let models = self.models();
         let catalog = self.catalog();
         check_category(&catalog, req.category.as_deref())?;
         rules.check_properties(catalog.properties())?;
         let mut warnings = context_warnings(&catalog, &req.context_items);
         let now = now_unix();
-        let recommendation_id = Uuid::new_v4().to_string();
-        let mut items = match models.as_deref() {
+        let mut items = match models {
             Some(m) => self.run_pipeline(
                 m,
                 &catalog,
@@ -121,15 +147,7 @@ impl Engine {
         ));
         warnings.extend(apply_pins(&catalog, now, &req.pins, &mut items));
         score::score_pins(&mut items);
-        let mut list = self.first_page(
-            &req.user_id,
-            recommendation_id,
-            models.as_deref(),
-            items,
-            req.k,
-        );
-        list.warnings = warnings;
-        Ok(list)
+        Ok((items, warnings))
     }
 
     #[allow(clippy::too_many_arguments)]
