@@ -456,7 +456,10 @@ mod tests {
             let report = decide(&new, Some(("c", &champ)), &gate);
             let paired = report.ndcg_vs_champion.unwrap();
             assert!((paired.mean_diff + 0.02).abs() < 1e-9, "{paired:?}");
-            assert!(paired.ci_low < -0.015 && paired.ci_high > -0.015, "{paired:?}");
+            assert!(
+                paired.ci_low < -0.015 && paired.ci_high > -0.015,
+                "{paired:?}"
+            );
             let check = report
                 .checks
                 .iter()
@@ -466,7 +469,10 @@ mod tests {
             (check.passed, check.detail)
         };
         let (passed, detail) = verdict(NdcgRule::Mean);
-        assert!(!passed && detail.contains("the mean must be at least -0.015"), "{detail}");
+        assert!(
+            !passed && detail.contains("the mean must be at least -0.015"),
+            "{detail}"
+        );
         assert!(!verdict(NdcgRule::LowerBound).0);
         let (passed, detail) = verdict(NdcgRule::UpperBound);
         assert!(passed && detail.contains("upper bound"), "{detail}");
@@ -476,7 +482,10 @@ mod tests {
                 ndcg_rule: rule,
                 ..GateConfig::default()
             };
-            assert!(decide(&champ, Some(("c", &champ)), &gate).passed, "{rule:?}");
+            assert!(
+                decide(&champ, Some(("c", &champ)), &gate).passed,
+                "{rule:?}"
+            );
         }
     }
 }

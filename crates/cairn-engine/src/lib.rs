@@ -46,7 +46,7 @@ pub use cairn_store::{
 };
 pub use catalog::{Catalog, KnownNames};
 pub use config::{Config, ConfigError, GateConfig, ModelsConfig, ServerConfig};
-pub use config::{GuardrailConfig, ShadowConfig};
+pub use config::{GuardrailConfig, NdcgRule, ShadowConfig};
 pub use error::{EngineError, NameKind};
 pub use recommend::{
     CursorCacheStats, RecommendRequest, Recommendation, RecommendationSource, Recommendations,

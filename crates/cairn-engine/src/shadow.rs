@@ -690,7 +690,7 @@ impl Engine {
         };
         let started = Instant::now();
         let list = self
-            .ranked_list(&job.req, Some(models.as_ref()))
+            .personal_list(&job.req, Some(models.as_ref()))
             .map(|(items, _)| {
                 items
                     .into_iter()
@@ -790,6 +790,8 @@ mod tests {
         }
         assert_eq!(state.versions.len(), MAX_VERSIONS);
         assert!(!state.versions.contains_key("v0") && !state.versions.contains_key("v1"));
-        assert!(state.versions.contains_key(&format!("v{}", MAX_VERSIONS + 1)));
+        assert!(state
+            .versions
+            .contains_key(&format!("v{}", MAX_VERSIONS + 1)));
     }
 }

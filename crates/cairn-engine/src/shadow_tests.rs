@@ -67,7 +67,10 @@ fn the_champion_as_its_own_challenger_agrees_fully() {
     assert_eq!((report.sampled, report.dropped, report.queued), (41, 0, 0));
     assert_eq!(report.challenger.as_deref(), Some(v.as_str()));
     let c = &report.versions[0];
-    assert_eq!((c.version.as_str(), c.scored, c.errors), (v.as_str(), 41, 0));
+    assert_eq!(
+        (c.version.as_str(), c.scored, c.errors),
+        (v.as_str(), 41, 0)
+    );
     for (what, m) in [("overlap", c.overlap), ("rbo", c.rbo), ("tau", c.tau)] {
         assert_eq!(m.n, 41, "{what}");
         assert!((m.mean - 1.0).abs() < 1e-9, "{what}: {m:?}");
@@ -245,17 +248,17 @@ fn a_champion_with_empty_lists_is_rolled_back_by_the_guardrail() {
     assert_eq!(entry.who, "guardrail");
     assert_eq!(entry.version, good.version);
     assert_eq!(entry.previous.as_deref(), Some(bad.version.as_str()));
-    assert!(entry.reason.contains("empty-list rate 1.000"), "{}", entry.reason);
+    assert!(
+        entry.reason.contains("empty-list rate 1.000"),
+        "{}",
+        entry.reason
+    );
     assert_eq!(engine.model_info().unwrap().version, good.version);
     assert_eq!(engine.guardrail_rollbacks(), 1);
     let last = engine.model_history().unwrap().pop().unwrap();
     assert_eq!(last, entry);
     // The watch ended: the restored champion is not judged, and serves lists again.
-    assert!(!engine
-        .recommend(&request("u1"))
-        .unwrap()
-        .items
-        .is_empty());
+    assert!(!engine.recommend(&request("u1")).unwrap().items.is_empty());
     assert!(engine.check_guardrail().is_none());
     assert_eq!(engine.shadow_report().guardrail.watching, None);
 }

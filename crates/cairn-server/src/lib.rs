@@ -38,8 +38,8 @@ pub use tls::crypto_provider;
 use crate::auth::RateLimiter;
 use crate::error::ApiError as Error;
 use crate::metrics::HttpMetrics;
-use crate::routes::{access, batch, data, events, items, models, ops, recommend, users};
 use crate::routes::shadow;
+use crate::routes::{access, batch, data, events, items, models, ops, recommend, users};
 use crate::scoring::ScoringPool;
 use crate::state::AppState;
 

@@ -7,8 +7,8 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::OpenApi;
 
 use crate::auth::SecurityDoc;
-use crate::routes::{access, batch, data, events, items, models, ops, recommend, users};
 use crate::routes::shadow;
+use crate::routes::{access, batch, data, events, items, models, ops, recommend, users};
 
 #[derive(OpenApi)]
 #[openapi(

@@ -108,8 +108,14 @@ fn the_challenger_is_scored_off_the_request_path_and_reported() {
     }
     assert!(c["latency_ms"]["mean"].as_f64().unwrap() > 0.0);
     let metrics = text(base, "/metrics");
-    assert!(metrics.contains("cairn_shadow_requests_total 30"), "{metrics}");
-    assert!(metrics.contains("cairn_shadow_dropped_total 0"), "{metrics}");
+    assert!(
+        metrics.contains("cairn_shadow_requests_total 30"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("cairn_shadow_dropped_total 0"),
+        "{metrics}"
+    );
     let v = c["version"].as_str().unwrap();
     for line in [
         format!("cairn_shadow_scored_total{{challenger=\"{v}\"}} 30"),

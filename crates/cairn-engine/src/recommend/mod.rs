@@ -61,7 +61,7 @@ impl Engine {
         }
         let models = self.models();
         let recommendation_id = Uuid::new_v4().to_string();
-        let (items, warnings) = self.ranked_list(req, models.as_deref())?;
+        let (items, warnings) = self.personal_list(req, models.as_deref())?;
         let mut list = self.first_page(
             &req.user_id,
             recommendation_id,
@@ -75,7 +75,7 @@ impl Engine {
 
     /// The whole ranked list (pins placed) that `models` gives for a first-page request, with the
     /// request's warnings; the serving path pages it, shadow tests score a challenger with it.
-    pub(crate) fn ranked_list(
+    pub(crate) fn personal_list(
         &self,
         req: &RecommendRequest,
         models: Option<&ModelSet>,

@@ -229,9 +229,11 @@ pub fn prometheus(r: &ShadowReport) -> String {
         ("errors", "Requests the challenger failed to score.", |c| {
             c.errors
         }),
-        ("added_items", "Items the challenger would have added.", |c| {
-            c.added_items
-        }),
+        (
+            "added_items",
+            "Items the challenger would have added.",
+            |c| c.added_items,
+        ),
         (
             "added_engaged",
             "Items the challenger would have added that the user then engaged with.",
@@ -274,11 +276,9 @@ pub fn prometheus(r: &ShadowReport) -> String {
             "Rank-biased overlap of the challenger's list with the served one.",
             |c| c.rbo,
         ),
-        (
-            "tau",
-            "Kendall's tau of the items both lists hold.",
-            |c| c.tau,
-        ),
+        ("tau", "Kendall's tau of the items both lists hold.", |c| {
+            c.tau
+        }),
     ];
     for (name, help, get) in summaries {
         let _ = writeln!(
