@@ -207,3 +207,159 @@ fn a_champion_serving_empty_lists_is_rolled_back_by_the_guardrail() {
         .unwrap()
         .starts_with(&bad));
 }
+
+/// A larger shop for the overhead measurement: `users` users in 10 taste groups of 30 items, 12
+/// views each.
+fn seed_shop(engine: &Engine, users: usize) {
+    let items = (0..300).map(|i| Item::new(format!("i{i}"))).collect();
+    engine.put_items(items).unwrap();
+    let mut events = Vec::new();
+    for u in 0..users {
+        let g = u % 10;
+        for n in 0..12usize {
+            let item = g * 30 + (u * 7 + n * 5) % 30;
+            events.push(
+                Event::new(format!("u{u}"), format!("i{item}"), "view")
+                    .at(1_700_000_000 + (u * 20 + n) as i64),
+            );
+        }
+    }
+    engine.add_events(events).unwrap();
+}
+
+/// One server run over `dir`: `clients` threads send recommendation requests back to back for
+/// `secs` seconds (after one second of warm-up); returns the latencies in microseconds, the failed
+/// requests and the shadow report.
+fn measured_run(
+    dir: &std::path::Path,
+    champion: &str,
+    shadow: bool,
+    clients: usize,
+    secs: u64,
+) -> (Vec<u64>, usize, Value) {
+    let dir = dir.to_path_buf();
+    let champion = champion.to_string();
+    let server = common::Running::start_opened(
+        move |c| {
+            c.data_dir = dir;
+            c.train.ranker.enabled = false;
+            c.shadow.enabled = shadow;
+            c.shadow.sample_share = 1.0;
+            c.shadow.challenger = champion;
+        },
+        // The previous run's monitor thread may hold the store for a moment after its stop.
+        |c| {
+            for _ in 0..200 {
+                if let Ok(e) = Engine::open(c.clone()) {
+                    return e;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Engine::open(c).expect("engine opens")
+        },
+        |_| {},
+    );
+    let base = server.base.clone();
+    let warm_until = Instant::now() + Duration::from_secs(1);
+    let until = warm_until + Duration::from_secs(secs);
+    let threads: Vec<_> = (0..clients)
+        .map(|t| {
+            let base = base.clone();
+            std::thread::spawn(move || {
+                let http = common::client();
+                let (mut lat, mut failed) = (Vec::new(), 0);
+                let mut x: u64 = 0x9e37_79b9_7f4a_7c15 ^ t as u64;
+                while Instant::now() < until {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    let at = Instant::now();
+                    let ok = http
+                        .get(format!(
+                            "{base}/v1/users/u{}/recommendations?k=10",
+                            x % 2000
+                        ))
+                        .send()
+                        .is_ok_and(|r| r.status() == 200);
+                    if at >= warm_until {
+                        if ok {
+                            lat.push(at.elapsed().as_micros() as u64);
+                        } else {
+                            failed += 1;
+                        }
+                    }
+                }
+                (lat, failed)
+            })
+        })
+        .collect();
+    let (mut lat, mut failed) = (Vec::new(), 0);
+    for t in threads {
+        let (l, f) = t.join().unwrap();
+        lat.extend(l);
+        failed += f;
+    }
+    let report = get(&base, "/v1/shadow");
+    drop(server);
+    (lat, failed, report)
+}
+
+/// Not a test of behaviour but the measurement of docs/BENCHMARKS.md ("Shadow tests"): serving
+/// latency without shadow tests and with them at 100% sampling (the champion as its own
+/// challenger, so every request costs a second scoring on the monitor thread), in alternating
+/// pairs over the same data directory. `CAIRN_SHADOW_PAIRS` (3), `CAIRN_SHADOW_SECS` (5) and
+/// `CAIRN_SHADOW_CLIENTS` (2) size it. Run with
+/// `cargo test -p cairn-server --test shadow shadow_overhead -- --ignored --nocapture`.
+#[test]
+#[ignore = "a measurement; run it by name with --ignored --nocapture"]
+fn shadow_overhead_measurement() {
+    let env = |k: &str, d: u64| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
+    let (pairs, secs, clients) = (
+        env("CAIRN_SHADOW_PAIRS", 3),
+        env("CAIRN_SHADOW_SECS", 5),
+        env("CAIRN_SHADOW_CLIENTS", 2) as usize,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let champion = {
+        let mut config = cairn_engine::Config {
+            data_dir: dir.path().to_path_buf(),
+            ..cairn_engine::Config::default()
+        };
+        config.train.ranker.enabled = false;
+        let engine = Engine::open(config).unwrap();
+        seed_shop(&engine, 2000);
+        engine.train().unwrap().version
+    };
+    println!("| run | shadow | requests | failed | p50 ms | p99 ms | sampled | dropped | scored |");
+    println!("|---|---|---|---|---|---|---|---|---|");
+    let mut run = 0;
+    for pair in 0..pairs {
+        let order = if pair % 2 == 0 {
+            [false, true]
+        } else {
+            [true, false]
+        };
+        for shadow in order {
+            let (mut lat, failed, report) =
+                measured_run(dir.path(), &champion, shadow, clients, secs);
+            lat.sort_unstable();
+            let q = |p: f64| lat[((lat.len() - 1) as f64 * p).round() as usize] as f64 / 1000.0;
+            run += 1;
+            println!(
+                "| {run} | {} | {} | {failed} | {:.2} | {:.2} | {} | {} | {} |",
+                if shadow { "on" } else { "off" },
+                lat.len() + failed,
+                q(0.5),
+                q(0.99),
+                report["sampled"],
+                report["dropped"],
+                report["versions"][0]["scored"],
+            );
+        }
+    }
+}
