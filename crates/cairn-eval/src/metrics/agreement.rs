@@ -196,7 +196,7 @@ mod tests {
             let r2 = rbo_ext(&b, &a, p);
             prop_assert_eq!(r.is_some(), r2.is_some());
             if let (Some(r), Some(r2)) = (r, r2) {
-                prop_assert!(close(r, r2), "{} {}", r, r2);
+                prop_assert!(close(r, r2), "{r} {r2}");
                 prop_assert!((0.0..=1.0).contains(&r));
             }
             let t = kendall_tau_shared(&a, &b);
