@@ -36,6 +36,8 @@ pub struct Config {
     pub models: ModelsConfig,
     /// The store: the embedded one's memory, or the PostgreSQL database to use instead.
     pub store: StoreConfig,
+    /// Shadow tests: a challenger scores a sample of live requests off the request path.
+    pub shadow: ShadowConfig,
     /// Online experiments: attribution of clicks and conversions to served lists.
     pub experiments: ExperimentsConfig,
 }
@@ -220,6 +222,7 @@ impl Default for Config {
             models: ModelsConfig::default(),
             store: StoreConfig::default(),
             experiments: ExperimentsConfig::default(),
+            shadow: ShadowConfig::default(),
         }
     }
 }
@@ -372,6 +375,8 @@ pub struct ModelsConfig {
     pub watch_interval_ms: u64,
     /// The promotion gate.
     pub gate: GateConfig,
+    /// Live guardrails after a promotion, with automatic rollback.
+    pub guardrails: GuardrailConfig,
 }
 
 /// The `[models.gate]` section: the checks a new version must pass before it serves.
@@ -395,6 +400,21 @@ pub struct GateConfig {
     pub coverage_floor: f64,
     /// Budget of the 99th percentile of one list's scoring time over the sample, in milliseconds.
     pub p99_budget_ms: f64,
+    /// Which figure of the paired NDCG difference must not be below `-ndcg_tolerance`: `mean`
+    /// (the mean difference), `lower_bound` (its 95% interval's lower bound: the version must be
+    /// shown no worse; strict, refuses most versions on a small held-out slice) or `upper_bound`
+    /// (the interval's upper bound: refused only when shown worse; lenient). See docs/OPERATIONS.md.
+    pub ndcg_rule: NdcgRule,
+}
+
+/// The figure of the paired NDCG difference the gate compares with `-ndcg_tolerance`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NdcgRule {
+    #[default]
+    Mean,
+    LowerBound,
+    UpperBound,
 }
 
 impl Default for ModelsConfig {
@@ -407,6 +427,7 @@ impl Default for ModelsConfig {
             auto_promote: true,
             watch_interval_ms: 1000,
             gate: GateConfig::default(),
+            guardrails: GuardrailConfig::default(),
         }
     }
 }
@@ -453,6 +474,7 @@ impl Default for GateConfig {
             min_nonempty_share: 0.95,
             coverage_floor: 0.001,
             p99_budget_ms: 250.0,
+            ndcg_rule: NdcgRule::Mean,
         }
     }
 }
@@ -486,6 +508,7 @@ impl ModelsConfig {
         if !(g.p99_budget_ms.is_finite() && g.p99_budget_ms > 0.0) {
             return err("models.gate.p99_budget_ms must be a number > 0");
         }
+        self.guardrails.validate()?;
         Ok(())
     }
 }
@@ -649,6 +672,7 @@ impl Config {
         self.auth.validate()?;
         self.privacy.validate()?;
         self.models.validate()?;
+        self.shadow.validate()?;
         self.server.validate()?;
         Ok(())
     }
@@ -822,5 +846,126 @@ mod tests {
         c.store.url = Some("mysql://db/cairn".into());
         let err = c.validate().unwrap_err().to_string();
         assert!(err.contains("store.url"), "{err}");
+    }
+}
+
+/// The `[shadow]` section: shadow tests (docs/OPERATIONS.md, "Shadow tests"). A challenger scores a
+/// hash-sampled share of live recommendation requests after their response is computed, on a
+/// worker thread fed by a bounded queue (a full queue drops the shadow work, never delays the
+/// response), and its list is compared with the served one (`GET /v1/shadow`, `cairn_shadow_*`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ShadowConfig {
+    /// Whether shadow tests run.
+    pub enabled: bool,
+    /// The version that scores in the shadow: `challenger` (the alias, followed when it moves) or
+    /// a version name.
+    pub challenger: String,
+    /// Share of users (by a salted hash of the user id, so a user is always in or always out)
+    /// whose first-page requests are scored in the shadow, 0 to 1.
+    pub sample_share: f64,
+    /// Salt of the sampling hash.
+    pub salt: String,
+    /// Requests waiting for the shadow worker at most; more are dropped (and counted).
+    pub queue_capacity: usize,
+    /// How long after a shadow comparison a user's events count as engagement with the items the
+    /// challenger would have added or removed, in seconds.
+    pub window_secs: u64,
+    /// Users whose shadow comparison waits for their events at most (the oldest expired ones are
+    /// swept first; beyond that, new comparisons are not followed and are counted).
+    pub max_pending_users: usize,
+    /// Persistence of the rank-biased overlap, in (0, 1): the weight of rank d is p^(d-1).
+    pub rbo_p: f64,
+}
+
+impl Default for ShadowConfig {
+    fn default() -> Self {
+        ShadowConfig {
+            enabled: false,
+            challenger: "challenger".into(),
+            sample_share: 0.1,
+            salt: "cairn-shadow-1".into(),
+            queue_capacity: 1024,
+            window_secs: 1800,
+            max_pending_users: 100_000,
+            rbo_p: 0.9,
+        }
+    }
+}
+
+impl ShadowConfig {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let err = |m: &str| Err(ConfigError(m.into()));
+        if !(0.0..=1.0).contains(&self.sample_share) {
+            return err("shadow.sample_share must be between 0 and 1");
+        }
+        if self.queue_capacity == 0 || self.max_pending_users == 0 {
+            return err("shadow.queue_capacity and shadow.max_pending_users must be at least 1");
+        }
+        if !(self.rbo_p > 0.0 && self.rbo_p < 1.0) {
+            return err("shadow.rbo_p must be strictly between 0 and 1 (e.g. 0.9)");
+        }
+        if self.challenger.trim().is_empty() {
+            return err("shadow.challenger must be `challenger` or a version name");
+        }
+        Ok(())
+    }
+}
+
+/// The `[models.guardrails]` section: after a promotion, the new champion's live error rate and
+/// empty-list rate are watched for `window_secs`; once `min_requests` were served, a rate above its
+/// threshold rolls the champion back (recorded in the alias history by `guardrail`, with the
+/// reason).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GuardrailConfig {
+    /// Whether promotions are watched.
+    pub enabled: bool,
+    /// How long after a promotion the champion is watched, in seconds.
+    pub window_secs: u64,
+    /// Requests the new champion must have served before a rate is judged.
+    pub min_requests: u64,
+    /// Highest share of recommendation requests that may fail with a server error (storage,
+    /// model), 0 to 1.
+    pub max_error_rate: f64,
+    /// Highest share of first-page recommendation requests without filter or category that may
+    /// come back empty, 0 to 1.
+    pub max_empty_rate: f64,
+    /// How often the watcher looks at the rates, in milliseconds.
+    pub check_interval_ms: u64,
+}
+
+impl Default for GuardrailConfig {
+    fn default() -> Self {
+        GuardrailConfig {
+            enabled: false,
+            window_secs: 600,
+            min_requests: 50,
+            max_error_rate: 0.05,
+            max_empty_rate: 0.2,
+            check_interval_ms: 250,
+        }
+    }
+}
+
+impl GuardrailConfig {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        for (name, v) in [
+            ("max_error_rate", self.max_error_rate),
+            ("max_empty_rate", self.max_empty_rate),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                return Err(ConfigError(format!(
+                    "models.guardrails.{name} must be between 0 and 1"
+                )));
+            }
+        }
+        if self.min_requests == 0 || self.window_secs == 0 || self.check_interval_ms == 0 {
+            return Err(ConfigError(
+                "models.guardrails.min_requests, window_secs and check_interval_ms must be at least 1"
+                    .into(),
+            ));
+        }
+        Ok(())
     }
 }

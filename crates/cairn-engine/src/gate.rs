@@ -27,7 +27,7 @@ use cairn_eval::stats::{paired_comparison, quantile_sorted, summarize, CiConfig}
 use cairn_pipeline::{Context, HistoryConfig, HistoryEvent, ModelSet, PlacementConfig, Snapshot};
 use sha2::{Digest, Sha256};
 
-use crate::config::{GateConfig, ModelsConfig};
+use crate::config::{GateConfig, ModelsConfig, NdcgRule};
 use crate::registry::{GateCheck, GateReport, HoldoutInfo, OfflineMetrics};
 
 /// One user's history (item id, strength, time), oldest first, and held-out targets (none for
@@ -331,13 +331,20 @@ pub(crate) fn decide(
         }),
         Some((version, champ)) => {
             let c = paired_comparison(&new.ndcg, &champ.ndcg, &CiConfig::default());
-            let passed = c.n == 0 || c.mean_diff >= -gate.ndcg_tolerance;
+            let (figure, rule) = match gate.ndcg_rule {
+                NdcgRule::Mean => (c.mean_diff, "mean"),
+                NdcgRule::LowerBound => (c.ci_low, "interval's lower bound"),
+                NdcgRule::UpperBound => (c.ci_high, "interval's upper bound"),
+            };
+            // A NaN bound (too few users for an interval) falls back to the mean.
+            let figure = if figure.is_nan() { c.mean_diff } else { figure };
+            let passed = c.n == 0 || figure >= -gate.ndcg_tolerance;
             checks.push(GateCheck {
                 name: "ndcg_vs_champion".into(),
                 passed,
                 detail: format!(
                     "NDCG@{} minus champion {version}'s: {:+.4} (95% interval {:+.4} to {:+.4}, {} \
-                     held-out users, paired); tolerance -{}",
+                     held-out users, paired); the {rule} must be at least -{}",
                     m.k, c.mean_diff, c.ci_low, c.ci_high, c.n, gate.ndcg_tolerance
                 ),
             });
@@ -408,5 +415,77 @@ mod tests {
         let (_, again) = split(&snapshot(), &config);
         assert_eq!(again.held.len(), h.held.len());
         assert_eq!(again.held[0].targets, h.held[0].targets);
+    }
+
+    fn measured(ndcg: Vec<f64>) -> Measured {
+        Measured {
+            ndcg,
+            metrics: OfflineMetrics {
+                k: 10,
+                ndcg: None,
+                coverage: 0.5,
+                sampled_users: 43,
+                listable_users: 43,
+                nonempty_share: 1.0,
+                non_finite: 0,
+                p50_ms: 1.0,
+                p99_ms: 2.0,
+            },
+        }
+    }
+
+    /// A small slice like the soak run's (43 users, mean difference -0.02, an interval that
+    /// reaches 0): each rule decides as documented.
+    #[test]
+    fn the_ndcg_rule_decides_on_the_mean_or_a_bound_of_its_interval() {
+        let champion: Vec<f64> = (0..43).map(|u| 0.2 + (u % 5) as f64 * 0.05).collect();
+        // 8 users lose 0.1075, the others nothing: mean -0.02.
+        let new: Vec<f64> = champion
+            .iter()
+            .enumerate()
+            .map(|(u, c)| if u % 5 == 1 && u < 40 { c - 0.1075 } else { *c })
+            .collect();
+        let (champ, new) = (measured(champion), measured(new));
+        let verdict = |rule: NdcgRule| {
+            let gate = GateConfig {
+                ndcg_tolerance: 0.015,
+                min_holdout_users: 30,
+                ndcg_rule: rule,
+                ..GateConfig::default()
+            };
+            let report = decide(&new, Some(("c", &champ)), &gate);
+            let paired = report.ndcg_vs_champion.unwrap();
+            assert!((paired.mean_diff + 0.02).abs() < 1e-9, "{paired:?}");
+            assert!(
+                paired.ci_low < -0.015 && paired.ci_high > -0.015,
+                "{paired:?}"
+            );
+            let check = report
+                .checks
+                .iter()
+                .find(|c| c.name == "ndcg_vs_champion")
+                .unwrap()
+                .clone();
+            (check.passed, check.detail)
+        };
+        let (passed, detail) = verdict(NdcgRule::Mean);
+        assert!(
+            !passed && detail.contains("the mean must be at least -0.015"),
+            "{detail}"
+        );
+        assert!(!verdict(NdcgRule::LowerBound).0);
+        let (passed, detail) = verdict(NdcgRule::UpperBound);
+        assert!(passed && detail.contains("upper bound"), "{detail}");
+        // The same version on the same users: every rule passes.
+        for rule in [NdcgRule::Mean, NdcgRule::LowerBound, NdcgRule::UpperBound] {
+            let gate = GateConfig {
+                ndcg_rule: rule,
+                ..GateConfig::default()
+            };
+            assert!(
+                decide(&champ, Some(("c", &champ)), &gate).passed,
+                "{rule:?}"
+            );
+        }
     }
 }

@@ -15,12 +15,18 @@ const PER_GROUP: usize = 15;
 /// 240 users in 4 taste groups of 15 items each; every user views 12 items of their group, in
 /// time order, so the newest ones (the held-out targets) are predictable from the older ones.
 fn engine(dir: &std::path::Path) -> Engine {
+    engine_with(dir, |_| {})
+}
+
+/// [`engine`], with its configuration changed by `configure` first.
+pub(crate) fn engine_with(dir: &std::path::Path, configure: impl FnOnce(&mut Config)) -> Engine {
     let mut config = Config {
         data_dir: dir.to_path_buf(),
         ..Config::default()
     };
     config.models.holdout_share = 0.3;
     config.train.ranker.enabled = false;
+    configure(&mut config);
     let engine = Engine::open(config).unwrap();
     if engine.stats().unwrap().events > 0 {
         return engine;
@@ -59,7 +65,7 @@ fn nan_scores(m: &mut ModelSet) {
 }
 
 /// A model fitted on nothing: no items, no lists.
-fn empty(m: &mut ModelSet) {
+pub(crate) fn empty(m: &mut ModelSet) {
     let config = TrainConfig {
         model: None,
         ..TrainConfig::default()

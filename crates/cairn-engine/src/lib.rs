@@ -18,6 +18,9 @@ pub mod memory;
 pub mod privacy;
 mod recommend;
 pub mod registry;
+pub mod shadow;
+#[cfg(test)]
+mod shadow_tests;
 mod store_scan;
 mod training;
 
@@ -44,6 +47,7 @@ pub use cairn_store::{
 };
 pub use catalog::{Catalog, KnownNames};
 pub use config::{is_postgres_url, Config, ConfigError, GateConfig, ModelsConfig, ServerConfig};
+pub use config::{GuardrailConfig, NdcgRule, ShadowConfig};
 pub use error::{EngineError, NameKind};
 pub use experiments::{
     Experiment, ExperimentKind, ExperimentResults, ExperimentStatus, ExperimentTag,
@@ -157,6 +161,8 @@ pub struct Engine {
     watched: Mutex<Option<(u64, SystemTime)>>,
     /// Online experiments and their attribution (see [`experiments`]).
     experiments: experiments::Experiments,
+    /// Shadow tests and guardrails (see [`shadow`]).
+    monitor: shadow::Monitor,
 }
 
 /// Largest page a listing returns.
@@ -215,7 +221,6 @@ impl Engine {
             catalog.bind(m.clone());
         }
         Ok(Engine {
-            config,
             store,
             catalog: RwLock::new(catalog),
             models: ArcSwapOption::new(models),
@@ -233,6 +238,8 @@ impl Engine {
             trained_seq: AtomicU64::new(trained_seq),
             watched: Mutex::new(None),
             experiments,
+            monitor: shadow::Monitor::new(&config.shadow, &config.models.guardrails),
+            config,
         })
     }
 
@@ -413,6 +420,7 @@ impl Engine {
         let outcome = self.store.append_events(&events, Timestamp::now())?;
         // Clicks and conversions count for the experiment lists they follow from.
         self.attribute_events(&events)?;
+        self.observe_events(&events);
         Ok(EventsOutcome {
             stored: outcome.stored.len(),
             duplicates: outcome.duplicates,
@@ -712,6 +720,7 @@ impl Engine {
             if alias == Alias::Champion {
                 ModelSet::point_latest(&path)?;
                 self.serve_models(Arc::clone(&models));
+                self.watch_promotion(&models.version);
                 serving = true;
             }
         } else {
@@ -818,6 +827,7 @@ impl Engine {
         let entry = self.registry.promote(version, alias, who, reason)?;
         if let Some(models) = loaded {
             self.swap_champion(models)?;
+            self.watch_promotion(version);
         }
         Ok(entry)
     }
@@ -853,6 +863,9 @@ impl Engine {
         }
         let meta = self.registry.check_servable(champion)?;
         self.swap_champion(self.load_version(&meta)?)?;
+        if shadow::promoted_last(&self.registry.history()?, champion) {
+            self.watch_promotion(champion);
+        }
         tracing::info!(
             version = champion,
             "the champion changed in the alias history; serving it"

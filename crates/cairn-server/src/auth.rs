@@ -36,6 +36,7 @@ pub fn required_scope(method: &Method, route: &str) -> Option<Scope> {
         "/v1/users/{id}/recommendations" if get || method == Method::POST => Read,
         "/v1/recommendations/batch" if method == Method::POST => Read,
         "/v1/models" | "/v1/models/history" | "/v1/models/{version}" if get => Read,
+        "/v1/shadow" if get => Read,
         "/v1/items" | "/v1/items/{id}" if get => Read,
         "/v1/items" | "/v1/users" | "/v1/events" if method == Method::POST => Ingest,
         "/v1/impressions" if method == Method::POST => Ingest,

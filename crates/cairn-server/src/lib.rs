@@ -39,6 +39,7 @@ pub use tls::crypto_provider;
 use crate::auth::RateLimiter;
 use crate::error::ApiError as Error;
 use crate::metrics::HttpMetrics;
+use crate::routes::shadow;
 use crate::routes::{
     access, batch, data, events, experiments, items, models, ops, recommend, users,
 };
@@ -70,6 +71,8 @@ fn build_router(engine: Arc<Engine>, keyless_open: bool) -> io::Result<Router> {
     let timeout = Duration::from_millis(server.request_timeout_ms);
     let max_body = server.max_body_bytes;
     let scoring = ScoringPool::new(server.scoring_threads).map_err(io::Error::other)?;
+    // Shadow tests and guardrails, when configured (a no-op otherwise, or when already started).
+    engine.start_monitor();
     tracing::debug!(threads = scoring.threads(), "scoring threads started");
     let state = AppState {
         metrics: Arc::new(HttpMetrics::new()),
@@ -113,6 +116,7 @@ fn build_router(engine: Arc<Engine>, keyless_open: bool) -> io::Result<Router> {
         .route("/v1/models/rollback", post(models::rollback))
         .route("/v1/models/{version}", get(models::show))
         .route("/v1/models/{version}/promote", post(models::promote))
+        .route("/v1/shadow", get(shadow::report))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

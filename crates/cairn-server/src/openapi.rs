@@ -7,6 +7,7 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::OpenApi;
 
 use crate::auth::SecurityDoc;
+use crate::routes::shadow;
 use crate::routes::{
     access, batch, data, events, experiments, items, models, ops, recommend, users,
 };
@@ -47,6 +48,7 @@ use crate::routes::{
         models::history,
         models::promote,
         models::rollback,
+        shadow::report,
         ops::healthz,
         ops::readyz,
         ops::metrics,

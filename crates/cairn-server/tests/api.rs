@@ -1501,6 +1501,7 @@ fn openapi_documents_every_route_and_every_documented_route_exists() {
         "/v1/models/history",
         "/v1/models/{version}/promote",
         "/v1/models/rollback",
+        "/v1/shadow",
         "/healthz",
         "/readyz",
         "/metrics",

@@ -19,13 +19,16 @@ mod request;
 mod rules;
 mod score;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use cairn_core::{now_unix, StoredEvent, User};
+use cairn_experiment::Team;
 use cairn_expr::UserContext;
 use uuid::Uuid;
 
 use crate::catalog::Catalog;
+use crate::experiments::Route;
 use crate::{Engine, EngineError};
 use cairn_pipeline::ModelSet;
 use cairn_pipeline::{Context, PlacementConfig};
@@ -39,6 +42,27 @@ pub use request::{
 };
 use rules::{apply_pins, category_warning, check_category, context_warnings, RequestRules};
 
+/// How [`Engine::personal_list`] chooses the model set and placement.
+pub(crate) enum Routing<'a> {
+    /// Through the user's experiment, if any (the serving path); interleaving is seeded by this
+    /// recommendation id.
+    Experiments(&'a str),
+    /// The model set and placement as asked (shadow tests).
+    AsAsked,
+}
+
+/// A personal list before paging, with what served it.
+pub(crate) struct PersonalList {
+    pub items: Vec<Recommendation>,
+    pub warnings: Vec<Warning>,
+    /// The model set whose version the list reports; `None` before the first training.
+    pub models: Option<Arc<ModelSet>>,
+    /// Interleaved lists: the team of each item.
+    pub teams: HashMap<String, Team>,
+    pub route: Route,
+    pub placement: String,
+}
+
 impl Engine {
     /// Personalised recommendations: the placement's pipeline over the user's recent events (and
     /// the request's context items), then request rules, pins and paging. `req.user_id` is the
@@ -47,11 +71,53 @@ impl Engine {
         &self,
         req: &RecommendRequest,
     ) -> Result<Recommendations, EngineError> {
+        let result = self.serve_list(req);
+        // Shadow tests and the guardrails see every outcome (see `crate::shadow`).
+        self.observe_recommendation(req, &result);
+        result
+    }
+
+    fn serve_list(&self, req: &RecommendRequest) -> Result<Recommendations, EngineError> {
         self.check_k(req.k)?;
         cairn_core::validate::check_id("user_id", &req.user_id)?;
         if let Some(cursor) = &req.cursor {
             return self.next_page(&req.user_id, cursor, req.k);
         }
+        let champion = self.models();
+        let recommendation_id = Uuid::new_v4().to_string();
+        let personal =
+            self.personal_list(req, champion.as_ref(), Routing::Experiments(&recommendation_id))?;
+        let mut list = self.first_page(
+            &req.user_id,
+            recommendation_id,
+            personal.models.as_deref(),
+            personal.items,
+            req.k,
+        );
+        list.warnings = personal.warnings;
+        if personal.models.is_some() {
+            self.remember_list(
+                &list.recommendation_id,
+                &req.user_id,
+                &personal.placement,
+                &personal.route,
+                &list.items,
+                &personal.teams,
+            );
+            list.experiment = personal.route.tag;
+        }
+        Ok(list)
+    }
+
+    /// The whole ranked list (pins placed) that `models` gives for a first-page request, with the
+    /// request's warnings; the serving path routes it through the user's experiment and pages it,
+    /// shadow tests score a challenger with it as asked.
+    pub(crate) fn personal_list(
+        &self,
+        req: &RecommendRequest,
+        models: Option<&Arc<ModelSet>>,
+        routing: Routing<'_>,
+    ) -> Result<PersonalList, EngineError> {
         let placement_name = req
             .placement
             .as_deref()
@@ -78,7 +144,10 @@ impl Engine {
                 )
             })?;
         // Online experiments: the user's variant may serve another model set or placement.
-        let route = self.experiment_route(&req.user_id, placement_name);
+        let (route, recommendation_id) = match routing {
+            Routing::Experiments(id) => (self.experiment_route(&req.user_id, placement_name), id),
+            Routing::AsAsked => (Route::default(), ""),
+        };
         let rules = RequestRules::parse(req)?;
         for (i, id) in req.context_items.iter().enumerate() {
             cairn_core::validate::check_id(&format!("context[{i}]"), id)?;
@@ -93,14 +162,12 @@ impl Engine {
             Vec::new()
         };
         let user = self.store.get_user(&req.user_id)?;
-        let models = self.models();
         let catalog = self.catalog();
         check_category(&catalog, req.category.as_deref())?;
         rules.check_properties(catalog.properties())?;
         let mut warnings = context_warnings(&catalog, &req.context_items);
         let now = now_unix();
-        let recommendation_id = Uuid::new_v4().to_string();
-        let served = models.as_ref().map(|champion| {
+        let served = models.map(|champion| {
             let run = |m: &ModelSet, placement: &PlacementConfig| {
                 self.run_pipeline(
                     m,
@@ -114,7 +181,7 @@ impl Engine {
                     now,
                 )
             };
-            self.serve_route(&route, champion, placement, &recommendation_id, &run)
+            self.serve_route(&route, champion, placement, recommendation_id, &run)
         });
         let (mut items, models, teams) = match served {
             Some(s) => (s.items, Some(s.models), s.teams),
@@ -129,26 +196,14 @@ impl Engine {
         ));
         warnings.extend(apply_pins(&catalog, now, &req.pins, &mut items));
         score::score_pins(&mut items);
-        let mut list = self.first_page(
-            &req.user_id,
-            recommendation_id,
-            models.as_deref(),
+        Ok(PersonalList {
             items,
-            req.k,
-        );
-        list.warnings = warnings;
-        if models.is_some() {
-            self.remember_list(
-                &list.recommendation_id,
-                &req.user_id,
-                placement_name,
-                &route,
-                &list.items,
-                &teams,
-            );
-            list.experiment = route.tag;
-        }
-        Ok(list)
+            warnings,
+            models,
+            teams,
+            route,
+            placement: placement_name.to_string(),
+        })
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -10,6 +10,7 @@ pub mod items;
 pub mod models;
 pub mod ops;
 pub mod recommend;
+pub mod shadow;
 pub mod users;
 
 use axum::Json;

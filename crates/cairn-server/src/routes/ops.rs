@@ -154,7 +154,10 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
     let stats = state.rate_limiter.stats();
     gauges.rate_limit_buckets = stats.buckets as u64;
     gauges.rate_limit_bytes = stats.bytes as u64;
-    let text = state.metrics.render(&gauges);
+    let mut text = state.metrics.render(&gauges);
+    text.push_str(&crate::routes::shadow::prometheus(
+        &state.engine.shadow_report(),
+    ));
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text))
 }
 
