@@ -9,6 +9,7 @@ pub mod access;
 pub mod backup;
 mod catalog;
 pub mod config;
+pub mod drift;
 mod error;
 mod gate;
 #[cfg(test)]
@@ -139,6 +140,8 @@ pub struct Engine {
     trained_seq: AtomicU64,
     /// Length and modification time of the alias history when last looked at.
     watched: Mutex<Option<(u64, SystemTime)>>,
+    /// Drift windows against the champion's training data (see [`drift`]).
+    drift: drift::DriftMonitor,
 }
 
 /// Largest page a listing returns.
@@ -184,6 +187,10 @@ impl Engine {
         if let Some(m) = &models {
             catalog.bind(m.clone());
         }
+        let reference = models
+            .as_ref()
+            .and_then(|m| drift::DriftReference::load(registry.dir(), &m.version));
+        let drift = drift::DriftMonitor::new(config.drift.clone(), reference, drift::now_ms());
         Ok(Engine {
             config,
             store,
@@ -202,6 +209,7 @@ impl Engine {
             registry,
             trained_seq: AtomicU64::new(trained_seq),
             watched: Mutex::new(None),
+            drift,
         })
     }
 
@@ -380,6 +388,7 @@ impl Engine {
             }
         }
         let outcome = self.store.append_events(&events, Timestamp::now())?;
+        self.record_drift_events(&events, outcome.stored.len());
         Ok(EventsOutcome {
             stored: outcome.stored.len(),
             duplicates: outcome.duplicates,
@@ -546,8 +555,12 @@ impl Engine {
         // Read before the log: an erasure while this training reads leaves it due again.
         let removals = self.removals.load(Ordering::Acquire);
         progress.update(training::READING_EVENTS, 0, 1);
-        let (mut full, data) =
-            store_scan::read_snapshot_with_summary(self.store.as_ref(), &self.config.event_types)?;
+        let mut reference = drift::ReferenceBuilder::default();
+        let (mut full, data) = store_scan::read_snapshot_with_reference(
+            self.store.as_ref(),
+            &self.config.event_types,
+            Some(&mut reference),
+        )?;
         progress.update(training::READING_EVENTS, 1, 1);
         let now = cairn_core::now_unix();
         full.cap_reference_time(now);
@@ -632,6 +645,10 @@ impl Engine {
             gate: Some(report),
         };
         self.registry.write_meta(&meta)?;
+        let reference = reference.finish(&models.version, self.config.drift.top_items);
+        if let Err(e) = reference.save(self.registry.dir()) {
+            tracing::warn!(version = %models.version, error = %e, "cannot save the drift reference");
+        }
         self.trained_seq.store(snapshot.last_seq, Ordering::Release);
         let mut serving = false;
         if status == VersionStatus::Passed {
@@ -695,7 +712,10 @@ impl Engine {
         catalog.bind(models.clone());
         let version = models.version.clone();
         self.models.store(Some(models));
+        let items = catalog.len();
         drop(catalog);
+        let reference = drift::DriftReference::load(self.registry.dir(), &version);
+        self.drift.set_reference(reference, drift::now_ms(), items);
         // The kept lists of the previous model can no longer be paged: free them now rather than
         // when newer lists push them out.
         self.lists().keep_only_version(&version);

@@ -7,7 +7,7 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::OpenApi;
 
 use crate::auth::SecurityDoc;
-use crate::routes::{access, batch, data, events, items, models, ops, recommend, users};
+use crate::routes::{access, batch, data, drift, events, items, models, ops, recommend, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -48,6 +48,7 @@ use crate::routes::{access, batch, data, events, items, models, ops, recommend, 
         ops::healthz,
         ops::readyz,
         ops::metrics,
+        drift::drift,
         ops::openapi,
         access::create_key,
         access::list_keys,
