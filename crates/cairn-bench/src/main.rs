@@ -2,6 +2,7 @@
 //! one JSON line per result (see docs/bench/models.md for the commands and tables).
 
 mod data;
+mod drift_sim;
 mod explicit;
 mod factors;
 mod grids;
@@ -118,6 +119,9 @@ enum Command {
     /// A long run of mixed reads and writes at a share of the peak, trainings forced every
     /// minute, the server's memory sampled: one CSV row per minute.
     Soak(serve_load::SoakArgs),
+    /// Drift alarms against a running server: a long stable run of windows, then a planted shift
+    /// in popularity or event mix; windows until the alarm and false alarms (docs/BENCHMARKS.md).
+    DriftSim(drift_sim::DriftSimArgs),
 }
 
 fn main() -> Result<()> {
@@ -224,6 +228,7 @@ fn main() -> Result<()> {
         Command::Load(args) => serve_load::load(&args)?,
         Command::ServeProfile(args) => serve_load::profile(&args)?,
         Command::Soak(args) => serve_load::soak(&args)?,
+        Command::DriftSim(args) => drift_sim::run(&args)?,
     }
     Ok(())
 }

@@ -36,6 +36,8 @@ pub struct Config {
     pub models: ModelsConfig,
     /// The store: the embedded one's memory, or the PostgreSQL database to use instead.
     pub store: StoreConfig,
+    /// Drift and health monitoring of the served traffic against the champion's training data.
+    pub drift: DriftConfig,
     /// Shadow tests: a challenger scores a sample of live requests off the request path.
     pub shadow: ShadowConfig,
     /// Online experiments: attribution of clicks and conversions to served lists.
@@ -223,6 +225,7 @@ impl Default for Config {
             store: StoreConfig::default(),
             experiments: ExperimentsConfig::default(),
             shadow: ShadowConfig::default(),
+            drift: DriftConfig::default(),
         }
     }
 }
@@ -513,6 +516,110 @@ impl ModelsConfig {
     }
 }
 
+/// The `[drift]` section: per window of served traffic, how far the events and the served lists are
+/// from the champion's training data, and the thresholds that raise an alarm (see
+/// docs/OPERATIONS.md, "Drift and health"). PSI and JS are effect sizes in nats, not p-values.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DriftConfig {
+    /// Measure at all; off, nothing is counted and `GET /v1/drift` lists no window.
+    pub enabled: bool,
+    /// Length of a window, in seconds (an hour or a day in production); windows are aligned to
+    /// multiples of it since the Unix epoch.
+    pub window_secs: u64,
+    /// Complete windows kept (for `GET /v1/drift`); older ones are dropped.
+    pub history_windows: usize,
+    /// Bins of the item popularity distribution: the training data's `top_items` most frequent
+    /// items, one bin each, plus one `other` bin. Fixed when a version is trained.
+    pub top_items: usize,
+    /// Pseudo-events added to every bin of both sides before PSI and JS (additive smoothing), so
+    /// an empty bin gives a finite figure.
+    pub smoothing: f64,
+    /// Input figures (popularity, event mix, new items, new users) of a window with fewer events
+    /// are reported but raise no alarm: PSI's noise alone is about `(bins − 1) / events`.
+    pub min_window_events: u64,
+    /// Served-list figures (fallback share) of a window with fewer lists raise no alarm.
+    pub min_window_lists: u64,
+    /// Alarm when the popularity PSI of a window is at least this (0.1–0.25 is usually read as a
+    /// moderate shift, above 0.25 a major one).
+    pub psi_alarm: f64,
+    /// Alarm when the popularity Jensen–Shannon divergence (nats, at most ln 2) is at least this.
+    pub js_alarm: f64,
+    /// Alarm when the PSI of the event-type mix is at least this.
+    pub event_mix_psi_alarm: f64,
+    /// Alarm when at least this share of a window's events are on items the champion was not
+    /// trained on.
+    pub new_item_share_alarm: f64,
+    /// Alarm when at least this share of a window's events come from users the champion was not
+    /// trained on (1.0 or more: never).
+    pub new_user_share_alarm: f64,
+    /// Alarm when at least this share of the served items came from the popularity source (the
+    /// fallback when a user's own candidates run dry); an output alarm, which never retrains.
+    pub fallback_share_alarm: f64,
+    /// Distinct items whose exposure a window counts one by one; exposure beyond it is counted
+    /// in one overflow figure (and coverage is then a lower bound).
+    pub max_tracked_items: usize,
+    /// When a complete window raises an input alarm, start a training at once (if events arrived
+    /// since the served model) instead of waiting for `train.interval_secs`.
+    pub retrain_on_alarm: bool,
+}
+
+impl Default for DriftConfig {
+    fn default() -> Self {
+        DriftConfig {
+            enabled: true,
+            window_secs: 3600,
+            history_windows: 48,
+            top_items: 20,
+            smoothing: 0.5,
+            min_window_events: 200,
+            min_window_lists: 50,
+            psi_alarm: 0.2,
+            js_alarm: 0.025,
+            event_mix_psi_alarm: 0.2,
+            new_item_share_alarm: 0.2,
+            new_user_share_alarm: 1.0,
+            fallback_share_alarm: 0.5,
+            max_tracked_items: 10_000,
+            retrain_on_alarm: false,
+        }
+    }
+}
+
+impl DriftConfig {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let err = |m: &str| Err(ConfigError(m.into()));
+        if self.window_secs == 0 {
+            return err("drift.window_secs must be at least 1");
+        }
+        if self.history_windows == 0 || self.history_windows > 10_000 {
+            return err("drift.history_windows must be between 1 and 10000");
+        }
+        if self.top_items == 0 || self.top_items > 1000 {
+            return err("drift.top_items must be between 1 and 1000");
+        }
+        if self.max_tracked_items == 0 {
+            return err("drift.max_tracked_items must be at least 1");
+        }
+        if !(self.smoothing.is_finite() && self.smoothing > 0.0) {
+            return err("drift.smoothing must be a number > 0 (pseudo-events per bin)");
+        }
+        for (name, v) in [
+            ("psi_alarm", self.psi_alarm),
+            ("js_alarm", self.js_alarm),
+            ("event_mix_psi_alarm", self.event_mix_psi_alarm),
+            ("new_item_share_alarm", self.new_item_share_alarm),
+            ("new_user_share_alarm", self.new_user_share_alarm),
+            ("fallback_share_alarm", self.fallback_share_alarm),
+        ] {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(ConfigError(format!("drift.{name} must be a number > 0")));
+            }
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("configuration: {0}")]
 pub struct ConfigError(pub String);
@@ -674,6 +781,7 @@ impl Config {
         self.models.validate()?;
         self.shadow.validate()?;
         self.server.validate()?;
+        self.drift.validate()?;
         Ok(())
     }
 }
@@ -792,6 +900,7 @@ mod tests {
             "SERVE__HISTORY_LIMIT",
             "INGEST__MAX_FUTURE_SECS",
             "AUTH__INSECURE",
+            "DRIFT__WINDOW_SECS",
             "EVENT_TYPES__VIEW__WEIGHT",
         ] {
             assert!(is_config_key(key), "{key}");

@@ -9,6 +9,7 @@ pub mod access;
 pub mod backup;
 mod catalog;
 pub mod config;
+pub mod drift;
 mod error;
 pub mod experiments;
 mod gate;
@@ -163,6 +164,8 @@ pub struct Engine {
     experiments: experiments::Experiments,
     /// Shadow tests and guardrails (see [`shadow`]).
     monitor: shadow::Monitor,
+    /// Drift windows against the champion's training data (see [`drift`]).
+    drift: drift::DriftMonitor,
 }
 
 /// Largest page a listing returns.
@@ -220,6 +223,10 @@ impl Engine {
         if let Some(m) = &models {
             catalog.bind(m.clone());
         }
+        let reference = models
+            .as_ref()
+            .and_then(|m| drift::DriftReference::load(registry.dir(), &m.version));
+        let drift = drift::DriftMonitor::new(config.drift.clone(), reference, drift::now_ms());
         Ok(Engine {
             store,
             catalog: RwLock::new(catalog),
@@ -240,6 +247,7 @@ impl Engine {
             experiments,
             monitor: shadow::Monitor::new(&config.shadow, &config.models.guardrails),
             config,
+            drift,
         })
     }
 
@@ -421,6 +429,7 @@ impl Engine {
         // Clicks and conversions count for the experiment lists they follow from.
         self.attribute_events(&events)?;
         self.observe_events(&events);
+        self.record_drift_events(&events, outcome.stored.len());
         Ok(EventsOutcome {
             stored: outcome.stored.len(),
             duplicates: outcome.duplicates,
@@ -601,8 +610,12 @@ impl Engine {
         // Read before the log: an erasure while this training reads leaves it due again.
         let removals = self.removals.load(Ordering::Acquire);
         progress.update(training::READING_EVENTS, 0, 1);
-        let (mut full, data) =
-            store_scan::read_snapshot_with_summary(self.store.as_ref(), &self.config.event_types)?;
+        let mut reference = drift::ReferenceBuilder::default();
+        let (mut full, data) = store_scan::read_snapshot_with_reference(
+            self.store.as_ref(),
+            &self.config.event_types,
+            Some(&mut reference),
+        )?;
         progress.update(training::READING_EVENTS, 1, 1);
         let now = cairn_core::now_unix();
         full.cap_reference_time(now);
@@ -703,6 +716,10 @@ impl Engine {
             gate: Some(report),
         };
         self.registry.write_meta(&meta)?;
+        let reference = reference.finish(&models.version, self.config.drift.top_items);
+        if let Err(e) = reference.save(self.registry.dir()) {
+            tracing::warn!(version = %models.version, error = %e, "cannot save the drift reference");
+        }
         self.trained_seq.store(snapshot.last_seq, Ordering::Release);
         let mut serving = false;
         if status == VersionStatus::Passed {
@@ -767,7 +784,10 @@ impl Engine {
         catalog.bind(models.clone());
         let version = models.version.clone();
         self.models.store(Some(models));
+        let items = catalog.len();
         drop(catalog);
+        let reference = drift::DriftReference::load(self.registry.dir(), &version);
+        self.drift.set_reference(reference, drift::now_ms(), items);
         // The kept lists of the previous model can no longer be paged: free them now rather than
         // when newer lists push them out.
         self.lists().keep_only_version(&version);

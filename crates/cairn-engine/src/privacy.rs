@@ -159,13 +159,15 @@ impl Engine {
     /// Personalised recommendations (see `recommend/`), for the user's stored id.
     pub fn recommend(&self, req: &RecommendRequest) -> Result<Recommendations, EngineError> {
         cairn_core::validate::check_id("user_id", &req.user_id)?;
-        match self.user_key(&req.user_id) {
+        let list = match self.user_key(&req.user_id) {
             Cow::Borrowed(_) => self.recommend_stored(req),
             Cow::Owned(key) => self.recommend_stored(&RecommendRequest {
                 user_id: key,
                 ..req.clone()
             }),
-        }
+        }?;
+        self.record_drift_list(req.cursor.as_deref(), &list.items);
+        Ok(list)
     }
 
     /// Rewrites the store file from its live rows, so that nothing erased or expired survives in

@@ -653,6 +653,14 @@ impl Registry {
         let mut removed = Vec::new();
         for (_, p) in files.into_iter().take(excess) {
             if fs::remove_file(&p).is_ok() {
+                // The version's drift reference goes with its model file (it cannot serve now).
+                if let Some(v) = p
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .and_then(|n| n.strip_prefix("model-")?.strip_suffix(".cairn"))
+                {
+                    let _ = fs::remove_file(crate::drift::DriftReference::path(&self.dir, v));
+                }
                 removed.push(p.display().to_string());
             }
         }

@@ -8,6 +8,7 @@ use cairn_pipeline::Snapshot;
 use cairn_store::{Store, StoreError};
 use sha2::{Digest, Sha256};
 
+use crate::drift::ReferenceBuilder;
 use crate::registry::DataSnapshot;
 
 /// Every event of a known type in log order, with its signed strength, and what a model version
@@ -16,6 +17,16 @@ use crate::registry::DataSnapshot;
 pub fn read_snapshot_with_summary(
     store: &dyn Store,
     event_types: &EventTypes,
+) -> Result<(Snapshot, DataSnapshot), StoreError> {
+    read_snapshot_with_reference(store, event_types, None)
+}
+
+/// [`read_snapshot_with_summary`], also feeding every event read to `reference` (the drift
+/// reference the version saves, see [`crate::drift`]).
+pub fn read_snapshot_with_reference(
+    store: &dyn Store,
+    event_types: &EventTypes,
+    mut reference: Option<&mut ReferenceBuilder>,
 ) -> Result<(Snapshot, DataSnapshot), StoreError> {
     let mut snapshot = Snapshot::builder();
     // The log's last position, not only the last event read: when the newest events were erased
@@ -28,6 +39,9 @@ pub fn read_snapshot_with_summary(
     store.scan_events(0, &mut |e| {
         last_seq = last_seq.max(e.seq);
         log_events += 1;
+        if let Some(r) = reference.as_deref_mut() {
+            r.add(&e.user_id, &e.item_id, &e.event_type);
+        }
         *mix.entry(e.event_type.clone()).or_insert(0) += 1;
         digest.update(e.seq.to_le_bytes());
         for s in [&e.user_id, &e.item_id, &e.event_type] {

@@ -7,6 +7,7 @@
 //! [`evaluate::evaluate_ranking`] → [`runner`] summaries and reports.
 
 pub mod data;
+pub mod divergence;
 pub mod error;
 pub mod evaluate;
 pub mod external;

@@ -27,7 +27,12 @@ pub fn required_scope(method: &Method, route: &str) -> Option<Scope> {
     let get = method == Method::GET || method == Method::HEAD;
     let scope = match route {
         "/healthz" | "/readyz" | "/openapi.json" => return None,
-        "/metrics" | "/v1/popular" | "/v1/trending" | "/v1/model" | "/v1/items/{id}/similar"
+        "/metrics"
+        | "/v1/popular"
+        | "/v1/trending"
+        | "/v1/model"
+        | "/v1/items/{id}/similar"
+        | "/v1/drift"
             if get =>
         {
             Read

@@ -175,6 +175,35 @@ pub fn spawn_retention(engine: Arc<Engine>) -> JoinHandle<()> {
     })
 }
 
+/// Closes drift windows on time (a quiet server still gets its windows and gauges) and, when
+/// `drift.retrain_on_alarm` is on and a closed window raised an input alarm, starts a training
+/// at once: the periodic retrainer would otherwise wait up to `train.interval_secs`. The training
+/// still runs only when events arrived since the served model (`train_if_new_events`), so an alarm
+/// that persists does not retrain on the same data again. Ticks every second, or every window when
+/// shorter. Ends at once when drift monitoring is off.
+pub fn spawn_drift_ticker(engine: Arc<Engine>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let drift = &engine.config().drift;
+        if !drift.enabled {
+            return;
+        }
+        let every = Duration::from_secs(drift.window_secs).min(Duration::from_secs(1));
+        let mut ticker = interval_at(Instant::now() + every, every);
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            let e = Arc::clone(&engine);
+            let due = tokio::task::spawn_blocking(move || e.drift_tick())
+                .await
+                .unwrap_or(false);
+            if due {
+                tracing::info!("drift alarm: training now (drift.retrain_on_alarm)");
+                tokio::spawn(train_in_background(Arc::clone(&engine), "drift"));
+            }
+        }
+    })
+}
+
 /// Every `every`, serves the champion the alias history names if another process moved it
 /// (`cairn models promote|rollback` on this data directory). A zero period disables it.
 pub fn spawn_champion_watcher(engine: Arc<Engine>, every: Duration) -> JoinHandle<()> {

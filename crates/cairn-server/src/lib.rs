@@ -41,7 +41,7 @@ use crate::error::ApiError as Error;
 use crate::metrics::HttpMetrics;
 use crate::routes::shadow;
 use crate::routes::{
-    access, batch, data, events, experiments, items, models, ops, recommend, users,
+    access, batch, data, drift, events, experiments, items, models, ops, recommend, users,
 };
 use crate::scoring::ScoringPool;
 use crate::state::AppState;
@@ -120,6 +120,7 @@ fn build_router(engine: Arc<Engine>, keyless_open: bool) -> io::Result<Router> {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
+        .route("/v1/drift", get(drift::drift))
         .route("/openapi.json", get(ops::openapi))
         .route("/v1/keys", get(access::list_keys).post(access::create_key))
         .route("/v1/keys/{id}", delete(access::revoke_key))
@@ -249,6 +250,7 @@ pub async fn serve(
         Arc::clone(&engine),
         Duration::from_millis(engine.config().models.watch_interval_ms),
     );
+    let drift_ticker = background::spawn_drift_ticker(Arc::clone(&engine));
     let addr = listener.local_addr()?;
     let insecure = engine.config().auth.insecure;
     auth::check_exposure(addr.ip(), engine.has_keys(), insecure)
@@ -300,6 +302,7 @@ pub async fn serve(
     }
     storage_probe.abort();
     watcher.abort();
+    drift_ticker.abort();
     result
 }
 

@@ -60,7 +60,19 @@ pub struct EngineGauges {
     pub resident_bytes: Option<u64>,
     /// The bytes live on the heap, when the binary counts them (`memory::CountingAllocator`).
     pub live_heap_bytes: Option<u64>,
+    /// The newest complete drift window (`cairn_drift_*`), when there is one.
+    pub drift: Option<cairn_engine::drift::WindowReport>,
 }
+
+/// The thresholds a drift window can pass, each with its `cairn_drift_alarm_fired` series.
+const DRIFT_ALARMS: [&str; 6] = [
+    "popularity_psi",
+    "popularity_js",
+    "event_mix_psi",
+    "new_item_share",
+    "new_user_share",
+    "fallback_share",
+];
 
 /// The method label of a request: one of the standard methods, else `other`, so that requests
 /// with made-up methods cannot add label sets (series) without end.
@@ -152,9 +164,47 @@ impl HttpMetrics {
             if let Some(live) = engine.live_heap_bytes {
                 gauge!("cairn_heap_live_bytes").set(live as f64);
             }
+            if let Some(w) = &engine.drift {
+                render_drift(w);
+            }
         });
         self.handle.run_upkeep();
         self.handle.render()
+    }
+}
+
+/// The figures of the newest complete drift window; a figure that could not be computed (no
+/// events, no reference) is NaN.
+fn render_drift(w: &cairn_engine::drift::WindowReport) {
+    let or_nan = |v: Option<f64>| v.unwrap_or(f64::NAN);
+    let figures = [
+        ("cairn_drift_window_end_seconds", w.ended_at),
+        ("cairn_drift_events", w.events),
+        ("cairn_drift_popularity_psi", or_nan(w.popularity_psi)),
+        ("cairn_drift_popularity_js", or_nan(w.popularity_js)),
+        ("cairn_drift_event_mix_psi", or_nan(w.event_mix_psi)),
+        ("cairn_drift_new_item_share", or_nan(w.new_item_share)),
+        ("cairn_drift_new_user_share", or_nan(w.new_user_share)),
+        ("cairn_drift_lists", w.lists as f64),
+        ("cairn_drift_coverage", or_nan(w.coverage)),
+        ("cairn_drift_exposure_gini", or_nan(w.exposure_gini)),
+        ("cairn_drift_fallback_share", or_nan(w.fallback_share)),
+    ];
+    for (name, value) in figures {
+        gauge!(name).set(value);
+    }
+    let quantiles = w.score_quantiles;
+    for (q, value) in [
+        ("0.1", quantiles.map(|q| q.p10)),
+        ("0.5", quantiles.map(|q| q.p50)),
+        ("0.9", quantiles.map(|q| q.p90)),
+    ] {
+        gauge!("cairn_drift_score", "quantile" => q).set(or_nan(value));
+    }
+    gauge!("cairn_drift_alarm").set(if w.alarms.is_empty() { 0.0 } else { 1.0 });
+    for name in DRIFT_ALARMS {
+        let fired = w.alarms.iter().any(|a| a == name);
+        gauge!("cairn_drift_alarm_fired", "threshold" => name).set(if fired { 1.0 } else { 0.0 });
     }
 }
 

@@ -9,7 +9,7 @@ use utoipa::OpenApi;
 use crate::auth::SecurityDoc;
 use crate::routes::shadow;
 use crate::routes::{
-    access, batch, data, events, experiments, items, models, ops, recommend, users,
+    access, batch, data, drift, events, experiments, items, models, ops, recommend, users,
 };
 
 #[derive(OpenApi)]
@@ -52,6 +52,7 @@ use crate::routes::{
         ops::healthz,
         ops::readyz,
         ops::metrics,
+        drift::drift,
         ops::openapi,
         access::create_key,
         access::list_keys,

@@ -1505,6 +1505,7 @@ fn openapi_documents_every_route_and_every_documented_route_exists() {
         "/healthz",
         "/readyz",
         "/metrics",
+        "/v1/drift",
         "/openapi.json",
         "/v1/keys",
         "/v1/keys/{id}",

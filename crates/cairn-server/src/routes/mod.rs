@@ -4,6 +4,7 @@
 pub mod access;
 pub mod batch;
 pub mod data;
+pub mod drift;
 pub mod events;
 pub mod experiments;
 pub mod items;

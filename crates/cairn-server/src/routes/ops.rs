@@ -144,7 +144,9 @@ fn storage_not_ready(failure: &WriteFailure, now: i64) -> ApiError {
 /// method, route and status, and engine gauges (`cairn_items`, `cairn_events`,
 /// `cairn_model_age_seconds`, `cairn_store_writable` (0 while the disk refuses writes), ...), and
 /// the model registry's `cairn_model_versions_refused_total`
-/// and `cairn_model_champion{version}` (1 for the champion) with `cairn_model_champion_created_seconds`.
+/// and `cairn_model_champion{version}` (1 for the champion) with `cairn_model_champion_created_seconds`;
+/// the newest complete drift window's figures (`cairn_drift_popularity_psi`, `cairn_drift_alarm`,
+/// `cairn_drift_alarm_fired{threshold}`, ..., see `GET /v1/drift`).
 #[utoipa::path(
     get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "Prometheus text exposition format", body = String, content_type = "text/plain"))
@@ -192,6 +194,7 @@ fn engine_gauges(engine: &cairn_engine::Engine) -> Result<EngineGauges, EngineEr
         store_cache_limit_bytes: engine.config().store.cache_bytes as u64,
         resident_bytes: cairn_engine::memory::resident_bytes(),
         live_heap_bytes: cairn_engine::memory::live_heap_bytes(),
+        drift: engine.drift_last_window(),
         ..Default::default()
     })
 }
