@@ -17,6 +17,7 @@ from .models import (
     CompactResult,
     CreateExperiment,
     CreatedKeyBody,
+    DriftReport,
     EventBatch,
     EventsStored,
     ExperimentList,
@@ -39,6 +40,7 @@ from .models import (
     RecommendBody,
     RecommendationList,
     RollbackRequest,
+    Shadow,
     ShipExperiment,
     StopExperiment,
     TrainResult,
@@ -156,6 +158,11 @@ class Client:
         """
         return self._request("DELETE", f"/v1/users/{_segment(id)}", query=[], body=None, expect="json")
 
+    def drift(self) -> DriftReport:
+        """GET /v1/drift: Drift and health, window by window: event volume and type mix, the shares of events on new items and from new users, PSI and Jensen–Shannon divergence of item popularity against the champion's training data, coverage, exposure Gini, fallback share and score quantiles of the served lists, and which `[drift]` thresholds each window passed. Needs an API key of scope `read` (or higher).
+        """
+        return self._request("GET", "/v1/drift", query=[], body=None, expect="json")
+
     def export_user(self, id: str) -> UserExport:
         """GET /v1/users/{id}/export: Everything stored about a user: the user row and every event (the right of access). A user never seen exports with no row and no events. Needs an API key of scope `admin` (or higher).
         """
@@ -247,7 +254,7 @@ class Client:
         return self._request("GET", "/v1/users", query=[("cursor", cursor), ("limit", limit)], body=None, expect="json")
 
     def metrics(self) -> str:
-        """GET /metrics: Prometheus metrics: `cairn_http_requests_total` and `cairn_http_request_duration_seconds` by method, route and status, and engine gauges (`cairn_items`, `cairn_events`, `cairn_model_age_seconds`, `cairn_store_writable` (0 while the disk refuses writes), ...), and the model registry's `cairn_model_versions_refused_total` and `cairn_model_champion{version}` (1 for the champion) with `cairn_model_champion_created_seconds`. Needs an API key of scope `read` (or higher).
+        """GET /metrics: Prometheus metrics: `cairn_http_requests_total` and `cairn_http_request_duration_seconds` by method, route and status, and engine gauges (`cairn_items`, `cairn_events`, `cairn_model_age_seconds`, `cairn_store_writable` (0 while the disk refuses writes), ...), and the model registry's `cairn_model_versions_refused_total` and `cairn_model_champion{version}` (1 for the champion) with `cairn_model_champion_created_seconds`; the newest complete drift window's figures (`cairn_drift_popularity_psi`, `cairn_drift_alarm`, `cairn_drift_alarm_fired{threshold}`, ..., see `GET /v1/drift`). Needs an API key of scope `read` (or higher).
         """
         return self._request("GET", "/metrics", query=[], body=None, expect="text")
 
@@ -308,6 +315,11 @@ class Client:
         """GET /readyz: Readiness: 200 when a model is loaded, or when there are no events to train on yet (empty lists are then the right answer); 503 `not_ready` while events wait for a first model, with the first training's progress in the message (`training the first model: 40% done (als 7/15), ...`). Until then recommendation lists are empty (200 with no items); `/healthz` answers from the start. While the disk refuses the store's writes, 503 `storage_full` (no space) or `storage_unavailable` (another I/O failure), saying since when; reads are still served, and a test write every `server.storage_retry_secs` clears it once the disk takes writes again.
         """
         return self._request("GET", "/readyz", query=[], body=None, expect="json")
+
+    def report(self) -> Shadow:
+        """GET /v1/shadow: Shadow tests of the challenger against the served lists (overlap@k, rank-biased overlap, Kendall's τ, latency, errors, engagement with the items it would have changed), and the guardrail's watch of a new champion. Needs an API key of scope `read` (or higher).
+        """
+        return self._request("GET", "/v1/shadow", query=[], body=None, expect="json")
 
     def results(self, id: str) -> ExperimentResultsView:
         """GET /v1/experiments/{id}/results: Counts per variant and position, and the analysis: for A/B the differences to the control with always-valid intervals (safe to look at every day), Holm across metrics, CUPED where users had earlier activity, the sample-ratio-mismatch check; for interleaving the per-user preference with its interval. Needs an API key of scope `read` (or higher).

@@ -169,6 +169,35 @@ class CreatedKeyBody(TypedDict, total=False):
     token: Required[str]
 
 
+class DriftReport(TypedDict, total=False):
+    """The recent windows with their figures and the thresholds each one passed."""
+
+    # The window still counting, with its figures so far (`complete: false`).
+    current: Optional[Dict[str, Any]]
+    # `drift.enabled`; off, no window is counted.
+    enabled: Required[bool]
+    input_alarms: Required[int]
+    # The champion whose training data (its saved reference) the current window is compared
+    # with; `null` when none serves or it was trained without a reference.
+    reference_version: Optional[str]
+    # The thresholds of `[drift]`: `psi_alarm`, `js_alarm`, `event_mix_psi_alarm`,
+    # `new_item_share_alarm`, `new_user_share_alarm`, `fallback_share_alarm`,
+    # `min_window_events`, `min_window_lists`.
+    thresholds: Required[Dict[str, Any]]
+    # `drift.window_secs`.
+    window_secs: Required[int]
+    # Complete windows, oldest first (at most `drift.history_windows`). Each has `started_at`,
+    # `ended_at` (Unix seconds), `events`, `event_types`, `event_mix_psi`, `new_item_share`,
+    # `new_user_share`, `popularity_psi`, `popularity_js` (nats), `popularity_bins`, `lists`,
+    # `empty_lists`, `items_served`, `distinct_items_served`, `exposure_truncated`, `coverage`,
+    # `exposure_gini`, `fallback_share`, `score_quantiles` (`p10`, `p50`, `p90`), `alarms` (the
+    # names of the thresholds passed) and `input_alarm`; a figure that cannot be computed (no
+    # events, no reference) is `null`.
+    windows: Required[List[Dict[str, Any]]]
+    # Complete windows that passed any threshold, and an input threshold, since the start.
+    windows_alarmed: Required[int]
+
+
 class ErrorBody(TypedDict, total=False):
     """Body of every error response."""
 
@@ -278,6 +307,23 @@ class ExperimentView(TypedDict, total=False):
     variants: Required[List["VariantBody"]]
 
 
+class Guardrail(TypedDict, total=False):
+    """The guardrail's watch of the champion after its promotion."""
+
+    eligible: Required[int]
+    empty: Required[int]
+    enabled: Required[bool]
+    errors: Required[int]
+    last_rollback: Optional[str]
+    requests: Required[int]
+    # Rollbacks the guardrail made since the server started, and the last one's reason.
+    rollbacks: Required[int]
+    # The champion watched now, if any, and its counts since its promotion: requests, server
+    # errors, lists eligible for the empty check (first pages without filter or category) and
+    # empty ones.
+    watching: Optional[str]
+
+
 class Health(TypedDict, total=False):
     """The `Health` schema."""
 
@@ -363,6 +409,15 @@ class KeyList(TypedDict, total=False):
     """The `KeyList` schema."""
 
     keys: Required[List["KeyInfo"]]
+
+
+class Mean(TypedDict, total=False):
+    """A mean over comparisons with its normal-approximation 95% interval (`null` where undefined: no comparison, or one for the interval)."""
+
+    ci_high: Optional[float]
+    ci_low: Optional[float]
+    mean: Optional[float]
+    n: Required[int]
 
 
 class ModelHistory(TypedDict, total=False):
@@ -587,6 +642,58 @@ class RollbackRequest(TypedDict, total=False):
 Scalar = Union[bool, float, str]
 
 
+class Shadow(TypedDict, total=False):
+    """The shadow tests' report."""
+
+    # The version the shadow scores with now (`null`: no challenger yet).
+    challenger: Optional[str]
+    challenger_setting: Required[str]
+    dropped: Required[int]
+    # `[shadow]` as configured.
+    enabled: Required[bool]
+    guardrail: Required["Guardrail"]
+    # Requests not scored because no challenger could be loaded.
+    no_challenger: Required[int]
+    pending_dropped: Required[int]
+    # Users whose comparison waits for their events, and comparisons not followed because
+    # `max_pending_users` were waiting.
+    pending_users: Required[int]
+    queue_capacity: Required[int]
+    queued: Required[int]
+    rbo_p: Required[float]
+    sample_share: Required[float]
+    # Sampled requests offered to the queue, dropped because it was full (the response never
+    # waits), and waiting now.
+    sampled: Required[int]
+    # One entry per challenger version scored (the newest 8).
+    versions: Required[List["ShadowChallenger"]]
+    window_secs: Required[int]
+
+
+class ShadowChallenger(TypedDict, total=False):
+    """One challenger version against the served lists."""
+
+    added_engaged: Required[int]
+    # Items it would have added to the served lists, and of those the ones the user then had an
+    # event on within `window_secs`.
+    added_items: Required[int]
+    errors: Required[int]
+    # Kendall's τ between the two orders of the items both listed.
+    kendall_tau: Required["Mean"]
+    # Its time to compute a list, in milliseconds.
+    latency_ms: Required["Mean"]
+    # Share of the served first page's top k it also listed.
+    overlap: Required["Mean"]
+    # Rank-biased overlap (extrapolated, persistence `rbo_p`) with the served first page.
+    rbo: Required["Mean"]
+    removed_engaged: Required[int]
+    # Items it would have removed from the served lists, and of those the engaged ones.
+    removed_items: Required[int]
+    # Requests it scored and compared, and requests it failed to score.
+    scored: Required[int]
+    version: Required[str]
+
+
 class ShipExperiment(TypedDict, total=False):
     """`POST /v1/experiments/{id}/ship`."""
 
@@ -774,6 +881,7 @@ __all__ = [
     "CompactResult",
     "CreateExperiment",
     "CreatedKeyBody",
+    "DriftReport",
     "ErrorBody",
     "ErrorDetail",
     "Event",
@@ -782,6 +890,7 @@ __all__ = [
     "ExperimentList",
     "ExperimentResultsView",
     "ExperimentView",
+    "Guardrail",
     "Health",
     "Impressions",
     "ImpressionsRecorded",
@@ -790,6 +899,7 @@ __all__ = [
     "ItemPage",
     "KeyInfo",
     "KeyList",
+    "Mean",
     "ModelHistory",
     "ModelHistoryEntry",
     "ModelStatus",
@@ -807,6 +917,8 @@ __all__ = [
     "RecommendedItem",
     "RollbackRequest",
     "Scalar",
+    "Shadow",
+    "ShadowChallenger",
     "ShipExperiment",
     "ShippedView",
     "ShownItem",

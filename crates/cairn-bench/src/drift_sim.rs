@@ -361,7 +361,7 @@ pub fn run(args: &DriftSimArgs) -> Result<()> {
             continue;
         };
         rows.push(Row {
-            phase: *phase,
+            phase,
             index: *index,
             started_at: started,
             events: w["events"].as_f64().unwrap_or(0.0),

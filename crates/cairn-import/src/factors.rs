@@ -318,9 +318,12 @@ mod tests {
         assert!(err.contains("holds no .parquet file"), "{err}");
     }
 
+    /// A row as Spark may write it: a nullable id and a nullable list of nullable floats.
+    type SparkRow<'a> = (Option<&'a str>, Option<Vec<Option<f32>>>);
+
     /// Spark's layout: nullable id, `features` a nullable list of nullable floats, written here
     /// with one row per case the reader must refuse.
-    fn spark_like(path: &Path, rows: &[(Option<&str>, Option<Vec<Option<f32>>>)]) {
+    fn spark_like(path: &Path, rows: &[SparkRow]) {
         let schema = "message spark_schema {
             OPTIONAL BYTE_ARRAY id (UTF8);
             OPTIONAL GROUP features (LIST) { REPEATED GROUP list { OPTIONAL FLOAT element; } }
@@ -371,7 +374,7 @@ mod tests {
         writer.close().unwrap();
     }
 
-    fn error_of(rows: &[(Option<&str>, Option<Vec<Option<f32>>>)]) -> String {
+    fn error_of(rows: &[SparkRow]) -> String {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("part-0.parquet");
         spark_like(&path, rows);

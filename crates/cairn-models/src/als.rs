@@ -201,7 +201,7 @@ impl ImplicitAls {
     ) -> Self {
         let k = config.factors.max(1);
         assert!(
-            user_factors.len() % k == 0 && item_factors.len() % k == 0,
+            user_factors.len().is_multiple_of(k) && item_factors.len().is_multiple_of(k),
             "factor slices must hold whole rows of {k} values"
         );
         ImplicitAls {

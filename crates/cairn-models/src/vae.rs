@@ -749,6 +749,8 @@ mod tests {
             let beta = 0.7;
             ws.forward_backward(&model, &users, beta);
             let grads = ws.grads.clone();
+            // `group` indexes both the parameters of a model copy and the gradients.
+            #[allow(clippy::needless_range_loop)]
             for group in 0..8 {
                 for idx in [0, 3, 7] {
                     let mut plus = model.clone();

@@ -382,7 +382,10 @@ mod tests {
         assert!(o.is_tail(9) && !o.is_tail(10));
     }
 
-    fn case() -> impl Strategy<Value = (Vec<f32>, Vec<Vec<u32>>, Vec<bool>, Vec<(u32, f64)>)> {
+    /// Relevance, categories per item, long-tail flags, and the user's category mix.
+    type Case = (Vec<f32>, Vec<Vec<u32>>, Vec<bool>, Vec<(u32, f64)>);
+
+    fn case() -> impl Strategy<Value = Case> {
         (2usize..30).prop_flat_map(|n| {
             (
                 proptest::collection::vec(0.05f32..1.0, n),

@@ -31,8 +31,11 @@ pub struct ServedPipeline {
     pub placement: Option<PlacementConfig>,
     /// The last stage's fitted model set, shared by every variant of one run: the variants
     /// differ only in re-ranking, so the stage is fitted once.
-    pub fitted: Arc<Mutex<Option<(String, Arc<ModelSet>)>>>,
+    pub fitted: SharedFit,
 }
+
+/// A fitted stage shared by the variants of one run: the stage's name and its model set.
+pub type SharedFit = Arc<Mutex<Option<(String, Arc<ModelSet>)>>>;
 
 impl ServedPipeline {
     pub fn new(config: Config, window: usize) -> ServedPipeline {

@@ -85,8 +85,11 @@ impl Engine {
         }
         let champion = self.models();
         let recommendation_id = Uuid::new_v4().to_string();
-        let personal =
-            self.personal_list(req, champion.as_ref(), Routing::Experiments(&recommendation_id))?;
+        let personal = self.personal_list(
+            req,
+            champion.as_ref(),
+            Routing::Experiments(&recommendation_id),
+        )?;
         let mut list = self.first_page(
             &req.user_id,
             recommendation_id,
