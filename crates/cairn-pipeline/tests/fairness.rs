@@ -66,9 +66,19 @@ fn plain() -> PlacementConfig {
     }
 }
 
-/// A horror fan (8 of 10 history items) with 2 dramas.
+/// A horror fan (8 of 10 history items) with 2 dramas, all among the popular items.
+const HORROR_FAN: [u32; 10] = [2, 5, 8, 11, 14, 17, 20, 23, 0, 3];
+
+/// Half of the history in the long tail (items 45 and up are rarely drawn), half in the head:
+/// the popularity correction aims a list at the user's own long-tail share, so a user whose
+/// history is all head (the horror fan) is not one it moves away from popular items.
+const HALF_TAIL: [u32; 10] = [45, 47, 49, 51, 53, 1, 4, 7, 10, 13];
+
 fn history(m: &ModelSet) -> Vec<HistoryEvent> {
-    let ids = [2, 5, 8, 11, 14, 17, 20, 23, 0, 3];
+    history_of(m, &HORROR_FAN)
+}
+
+fn history_of(m: &ModelSet, ids: &[u32]) -> Vec<HistoryEvent> {
     ids.iter()
         .enumerate()
         .map(|(t, i)| HistoryEvent {
@@ -80,7 +90,11 @@ fn history(m: &ModelSet) -> Vec<HistoryEvent> {
 }
 
 fn list(m: &ModelSet, placement: &PlacementConfig) -> (Vec<u32>, Vec<u32>) {
-    let events = history(m);
+    list_for(m, placement, &HORROR_FAN)
+}
+
+fn list_for(m: &ModelSet, placement: &PlacementConfig, ids: &[u32]) -> (Vec<u32>, Vec<u32>) {
+    let events = history_of(m, ids);
     let seen: HashSet<u32> = events.iter().filter_map(|e| e.item).collect();
     let allow = |i: u32| !seen.contains(&i);
     let ctx = Context::for_history(&m.table, &events, &history_config(), &allow, 10);
@@ -167,12 +181,14 @@ fn calibration_lowers_kl_and_the_popularity_knob_lowers_popularity() {
         kl(&m, &calibrated),
         kl(&m, &base)
     );
-    let corrected = list(
+    let (base, _) = list_for(&m, &plain(), &HALF_TAIL);
+    let corrected = list_for(
         &m,
         &PlacementConfig {
             popularity_lambda: 0.9,
             ..plain()
         },
+        &HALF_TAIL,
     )
     .0;
     assert!(

@@ -169,7 +169,9 @@ fn an_alarm_fires_in_the_window_of_a_shift_and_not_before() {
         );
         assert_eq!(w["reference_version"], champion.as_str());
         assert!(w["popularity_psi"].as_f64().unwrap() < 0.1, "{w}");
-        assert_eq!(w["new_item_share"], 0.0);
+        // The simulated users draw from the whole catalog, so a few stable events fall on items
+        // that the 3,000 training events never drew (new to the reference): far below the alarm.
+        assert!(w["new_item_share"].as_f64().unwrap() < 0.02, "{w}");
     }
     let events: f64 = stable.iter().map(|w| w["events"].as_f64().unwrap()).sum();
     assert_eq!(events, 400.0 * stable_windows as f64);
