@@ -4,29 +4,11 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use cairn_core::{Event, Item};
-use cairn_engine::Engine;
 use serde_json::{json, Value};
 
 mod common;
 
-/// 120 users in 3 taste groups of 20 items; each views 10 of their group's items.
-fn seed(engine: &Engine) {
-    let items = (0..60).map(|i| Item::new(format!("i{i}"))).collect();
-    engine.put_items(items).unwrap();
-    let mut events = Vec::new();
-    for u in 0..120usize {
-        let g = u % 3;
-        for n in 0..10usize {
-            let item = g * 20 + (u * 7 + n * 3) % 20;
-            events.push(
-                Event::new(format!("u{u}"), format!("i{item}"), "view")
-                    .at(1_700_000_000 + (u * 20 + n) as i64),
-            );
-        }
-    }
-    engine.add_events(events).unwrap();
-}
+use common::seed;
 
 #[test]
 fn routes_list_show_promote_and_refuse() {

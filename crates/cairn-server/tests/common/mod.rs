@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use cairn_core::{Event, Item};
 use cairn_engine::{Config, Engine};
 
 pub struct Running {
@@ -104,4 +105,23 @@ pub fn client() -> reqwest::blocking::Client {
         .timeout(Duration::from_secs(120))
         .build()
         .expect("client")
+}
+
+/// 120 users in 3 taste groups of 20 items; each views 10 of their group's items.
+#[allow(dead_code)] // not every test file seeds this shop
+pub fn seed(engine: &Engine) {
+    let items = (0..60).map(|i| Item::new(format!("i{i}"))).collect();
+    engine.put_items(items).unwrap();
+    let mut events = Vec::new();
+    for u in 0..120usize {
+        let g = u % 3;
+        for n in 0..10usize {
+            let item = g * 20 + (u * 7 + n * 3) % 20;
+            events.push(
+                Event::new(format!("u{u}"), format!("i{item}"), "view")
+                    .at(1_700_000_000 + (u * 20 + n) as i64),
+            );
+        }
+    }
+    engine.add_events(events).unwrap();
 }
