@@ -4,6 +4,7 @@ import re
 import urllib.parse
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 import cairn_server as cs
 
@@ -111,7 +112,15 @@ def test_forms_work_with_the_keyboard_alone(keyed_server, watched):
     base = keyed_server.base
     page.goto(base + "/")
     assert page.url == base + "/login"
-    # The key field has the focus; type, Enter.
+    # The key field takes the focus by itself (autofocus). Chromium applies
+    # autofocus at a later rendering step than the load event, so typing at
+    # once can go nowhere on a slow machine (CI did). Wait for it a while;
+    # failing that, reach it with Tab: the form still works without a mouse.
+    try:
+        page.wait_for_function(
+            "document.activeElement && document.activeElement.id === 'key'", timeout=5000)
+    except PlaywrightTimeout:
+        tab_to(page, "key")
     page.keyboard.type(keyed_server.token)
     page.keyboard.press("Enter")
     page.wait_for_url(base + "/")
