@@ -20,6 +20,16 @@ fn a_backup_from_a_running_server_restores_the_same_data() {
     cairn(live.path(), &["train"]);
 
     let (mut server, base) = serve(live.path());
+    // An experiment, so that the backup has a definition and a history line to carry.
+    let created = reqwest::blocking::Client::new()
+        .post(format!("{base}/v1/experiments"))
+        .json(&serde_json::json!({
+            "id": "kept", "type": "ab", "placement": "home",
+            "variants": [{"name": "control"}, {"name": "treatment"}]
+        }))
+        .send()
+        .unwrap();
+    assert!(created.status().is_success(), "{}", created.text().unwrap());
     let backups = tempfile::tempdir().unwrap();
     let dest = backups.path().join("nightly");
     let said = cairn(
@@ -29,6 +39,10 @@ fn a_backup_from_a_running_server_restores_the_same_data() {
     let summary: serde_json::Value = serde_json::from_slice(&said.stdout).unwrap();
     assert_eq!(summary["events"], 2000, "{summary}");
     assert!(summary["model_version"].is_string(), "{summary}");
+    assert!(
+        summary["experiment_files"].as_u64().unwrap() >= 2,
+        "the definition and its history: {summary}"
+    );
     server.kill().unwrap();
     server.wait().unwrap();
 
@@ -42,6 +56,16 @@ fn a_backup_from_a_running_server_restores_the_same_data() {
         );
     }
     cairn(restored.path(), &["check"]);
+    // The restored directory serves the experiment the live one had.
+    let (mut server, base) = serve(restored.path());
+    let kept: serde_json::Value = reqwest::blocking::get(format!("{base}/v1/experiments/kept"))
+        .unwrap()
+        .json()
+        .unwrap();
+    server.kill().unwrap();
+    server.wait().unwrap();
+    assert_eq!(kept["id"], "kept", "{kept}");
+    assert_eq!(kept["status"], "running", "{kept}");
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! Backups, restores and exports of a data directory. A backup folder is itself a data
-//! directory (the store file and the served model), so a restore is a checked copy and a backup
-//! can be served as it is (`cairn serve --data-dir BACKUP`).
+//! directory (the store file, the served model and the experiments folder), so a restore is a
+//! checked copy and a backup can be served as it is (`cairn serve --data-dir BACKUP`).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -21,6 +21,9 @@ pub struct Backup {
     pub last_seq: u64,
     /// The model the server was serving, saved beside the store; `None` before the first training.
     pub model_version: Option<String>,
+    /// Files copied from `data_dir/experiments` (definitions, their history, shipped defaults and
+    /// the attribution log); 0 when no experiment was ever defined.
+    pub experiment_files: u64,
 }
 
 /// Everything stored about one user: the user row and every event, oldest first.
@@ -75,6 +78,8 @@ impl Engine {
             }
             None => None,
         };
+        let experiments = self.config.data_dir.join(EXPERIMENTS_DIR);
+        let experiment_files = copy_tree(&experiments, &dest.join(EXPERIMENTS_DIR))?;
         Ok(Backup {
             path: dest.to_path_buf(),
             items,
@@ -82,6 +87,7 @@ impl Engine {
             events,
             last_seq,
             model_version,
+            experiment_files,
         })
     }
 
@@ -235,7 +241,53 @@ pub fn restore(
     if let Ok(Some(model)) = cairn_pipeline::ModelSet::load_latest(&models) {
         model.save(&data_dir.join("models"))?;
     }
+    let experiments = data_dir.join(EXPERIMENTS_DIR);
+    if backup.join(EXPERIMENTS_DIR).is_dir() {
+        if experiments.exists() {
+            let aside = data_dir.join(format!("{EXPERIMENTS_DIR}.before-restore-{now}"));
+            std::fs::rename(&experiments, &aside).map_err(|e| io(&experiments, e))?;
+        }
+        copy_tree(&backup.join(EXPERIMENTS_DIR), &experiments)?;
+    }
     Ok(target)
+}
+
+/// The experiments module's folder in a data directory (see [`crate::experiments`]).
+const EXPERIMENTS_DIR: &str = "experiments";
+
+/// Copies the files under `from` into `to` (created), fsynced; returns how many; a missing `from`
+/// copies nothing. The experiments folder holds files replaced atomically (definitions) and
+/// append-only logs, so a copy taken while requests go on holds whole definitions and a prefix of
+/// each log, whose last line may be cut: readers skip a cut last line, as after a crash.
+fn copy_tree(from: &Path, to: &Path) -> Result<u64, EngineError> {
+    let io = |path: &Path, e: std::io::Error| {
+        EngineError::Unprocessable(format!("copying {}: {e}", path.display()))
+    };
+    let entries = match std::fs::read_dir(from) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(io(from, e)),
+    };
+    std::fs::create_dir_all(to).map_err(|e| io(to, e))?;
+    let mut copied = 0;
+    for entry in entries {
+        let entry = entry.map_err(|e| io(from, e))?;
+        let (source, target) = (entry.path(), to.join(entry.file_name()));
+        let kind = entry.file_type().map_err(|e| io(&source, e))?;
+        if kind.is_dir() {
+            copied += copy_tree(&source, &target)?;
+        } else if kind.is_file() && source.extension().is_none_or(|e| e != "tmp") {
+            std::fs::copy(&source, &target).map_err(|e| io(&source, e))?;
+            std::fs::File::open(&target)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| io(&target, e))?;
+            copied += 1;
+        }
+    }
+    std::fs::File::open(to)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io(to, e))?;
+    Ok(copied)
 }
 
 fn json<T: Serialize>(value: &T) -> serde_json::Value {

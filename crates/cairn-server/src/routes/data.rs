@@ -30,6 +30,8 @@ pub struct BackupResult {
     pub last_seq: u64,
     /// The model saved beside the store; absent before the first training.
     pub model_version: Option<String>,
+    /// Files copied from the experiments folder (definitions, history, attribution log).
+    pub experiment_files: u64,
 }
 
 /// What a compaction rewrote.
@@ -54,10 +56,10 @@ pub struct UserExport {
     pub events: Vec<StoredEvent>,
 }
 
-/// Write a consistent copy of the store, and the model being served, into an empty folder on the
-/// server's machine, while requests and writes go on. Restore it with `cairn restore PATH` (server
-/// stopped), or serve it as it is with `cairn serve --data-dir PATH`. Not subject to the request
-/// timeout.
+/// Write a consistent copy of the store, the model being served and the experiments folder into
+/// an empty folder on the server's machine, while requests and writes go on. Restore it with
+/// `cairn restore PATH` (server stopped), or serve it as it is with `cairn serve --data-dir PATH`.
+/// Not subject to the request timeout.
 #[utoipa::path(
     post, path = "/v1/backup", tag = "operations",
     request_body = BackupRequest,
@@ -89,6 +91,7 @@ pub async fn backup(
         events: b.events,
         last_seq: b.last_seq,
         model_version: b.model_version,
+        experiment_files: b.experiment_files,
     }))
 }
 
