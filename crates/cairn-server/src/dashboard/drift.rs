@@ -227,7 +227,7 @@ pub(super) async fn page(
             }
         }
         section aria-label="Charts" {
-            h2 { "The last " (windows.len()) " complete windows" }
+            h2 { @match windows.len() { 1 => "The last complete window", n => { "The last " (n) " complete windows" } } }
             @if windows.is_empty() {
                 p.muted { "No window has closed yet; the first closes "
                     @match &status.current { Some(c) => { "at " (when(c.started_at as i64 + status.window_secs as i64)) }, None => "once monitoring is on" }
@@ -261,7 +261,7 @@ pub(super) async fn page(
         } @else {
             p.muted { "Newest first. A dash: the figure could not be computed (no events, or no reference)." }
             div.scroll {
-                table {
+                table.nowrap {
                     thead { tr {
                         th { "Ended" } th { "Events" } th { "Event types" } th { "Mix PSI" }
                         th { "Pop. PSI" } th { "Pop. JS" } th { "New items" } th { "New users" }

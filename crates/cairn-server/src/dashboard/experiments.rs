@@ -262,7 +262,7 @@ async fn list_page(
         @if experiments.is_empty() {
             p.muted { "No experiment yet. Create one below, or with POST /v1/experiments." }
         } @else {
-            p.muted { (experiments.len()) " experiments, " (running) " running; newest first." }
+            p.muted { (experiments.len()) (if experiments.len() == 1 { " experiment, " } else { " experiments, " }) (running) " running; newest first." }
             div.scroll {
                 table {
                     thead { tr {
@@ -572,7 +572,7 @@ fn ab_analysis(x: &Experiment, r: &ExperimentResults) -> Markup {
             h2 { "Differences to the control" }
             p.muted { "Treatment minus control. The fixed interval is valid at the planned horizon only; the always-valid interval may be read at any time. Holm's p is adjusted across all comparisons." }
             div.scroll {
-                table {
+                table.nowrap {
                     thead { tr {
                         th { "Variant" } th { "Metric" } th { "Control" } th { "Treatment" }
                         th { "Difference" } th { "95% interval (fixed)" } th { "Always-valid interval" }
