@@ -35,12 +35,14 @@ def main():
     _, _, body = get(base, "/v1/items?limit=1")
     item = json.loads(body)["items"][0]
     _, _, body = get(base, "/v1/users?limit=2")
-    user = json.loads(body)["items"][1]["id"]
+    user = json.loads(body)["users"][1]["id"]
     category = (item.get("categories") or [""])[0]
     q = urllib.parse.quote
     pages = [
         ("overview", "/"),
         ("models", "/models"),
+        ("experiments (list and create form)", "/experiments"),
+        ("data quality and drift", "/drift"),
         ("items (first page)", "/items"),
         ("items, category filter", "/items?category=" + q(category)),
         ("items, text search with no match (reads 5000)", "/items?q=" + q("no-such-text")),
@@ -52,6 +54,10 @@ def main():
          + "&placement=home&compare=cart&filter=" + q(f'category == "{category}"')),
         ("evaluation reports", "/reports"),
     ]
+    _, _, body = get(base, "/v1/experiments")
+    for e in json.loads(body)["experiments"][:2]:
+        pages.append((f"experiment page ({e['type']}, with its analysis)",
+                      "/experiments/" + q(e["id"])))
     print(f"| page | path | median ms | p90 ms | max ms |")
     print(f"|---|---|---|---|---|")
     for name, path in pages:

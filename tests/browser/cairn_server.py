@@ -46,11 +46,11 @@ def http(method, url, body=None, token=None):
 class Server:
     """`cairn serve` on 127.0.0.1 with a free port, over `data_dir`."""
 
-    def __init__(self, data_dir):
+    def __init__(self, data_dir, env=None):
         self.data_dir = data_dir
         self.proc = subprocess.Popen(
             [BIN, "--data-dir", data_dir, "serve", "--host", "127.0.0.1", "--port", "0"],
-            env=ENV, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            env=dict(ENV, **(env or {})), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         line = self.proc.stdout.readline()
         m = re.search(r"listening on (http://\S+)", line)
         if not m:

@@ -8,7 +8,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 import cairn_server as cs
 
-PAGES = ["/", "/models", "/items", "/users", "/preview", "/reports"]
+PAGES = ["/", "/models", "/experiments", "/drift", "/items", "/users", "/preview", "/reports"]
 WIDTHS = [1280, 390]
 
 
@@ -17,8 +17,20 @@ def item_paths(server):
     return items["items"][0]
 
 
+def an_experiment(server):
+    """An A/B experiment on the item-page placement, created through the API once."""
+    status, _ = cs.http("GET", server.base + "/v1/experiments/pages-ab")
+    if status == 404:
+        status, body = cs.http("POST", server.base + "/v1/experiments", {
+            "id": "pages-ab", "placement": "item-page",
+            "variants": [{"name": "control"}, {"name": "cart-config", "placement": "cart"}]})
+        assert status == 200, body
+    return "pages-ab"
+
+
 def all_pages(server):
     item = item_paths(server)
+    experiment = an_experiment(server)
     _, users = cs.http("GET", server.base + "/v1/users?limit=1")
     user = users["users"][0]["id"]
     return PAGES + [
@@ -26,6 +38,9 @@ def all_pages(server):
         "/users/" + urllib.parse.quote(user),
         "/preview?user=" + urllib.parse.quote(user) + "&placement=home&compare=cart",
         "/models/confirm?action=rollback",
+        "/experiments/" + experiment,
+        "/experiments/" + experiment + "/confirm?action=stop",
+        "/experiments/" + experiment + "/confirm?action=ship&variant=cart-config",
         "/reports/example",
     ]
 
@@ -69,6 +84,37 @@ def test_rollback_and_promote_through_the_ui_change_the_api(server, watched):
     page.get_by_role("button", name="Confirm").click()
     assert champion(server) == newest
     assert "champion" in page.locator("tr", has=page.locator(f"code:text-is('{newest}')")).first.inner_text()
+    assert watched.errors == []
+
+
+def experiment_status(server, id):
+    _, body = cs.http("GET", f"{server.base}/v1/experiments/{id}")
+    return body["status"], body
+
+
+def test_an_experiment_created_and_stopped_through_the_ui_is_so_in_the_api(server, watched):
+    page = watched.page
+    page.goto(server.base + "/experiments")
+    page.get_by_label("Id", exact=True).fill("browser-ab")
+    page.select_option("#exp-placement", "home")
+    page.get_by_label("Traffic").fill("0.5")
+    page.get_by_label("Variant 2 name").fill("cart-config")
+    page.select_option("#vplacement_2", "cart")
+    page.get_by_role("button", name="Create and start").click()
+    assert page.url.startswith(server.base + "/experiments/browser-ab?done="), page.url
+    status, body = experiment_status(server, "browser-ab")
+    assert status == "running", body
+    assert body["placement"] == "home" and body["traffic"] == 0.5, body
+    assert [v["name"] for v in body["variants"]] == ["control", "cart-config"], body
+    assert body["variants"][1]["placement"] == "cart", body
+    page.get_by_role("link", name="Stop…").click()
+    assert "Stop experiment browser-ab" in page.locator("h1").inner_text()
+    page.get_by_label("Reason").fill("browser test stop")
+    page.get_by_role("button", name="Confirm").click()
+    assert page.url.startswith(server.base + "/experiments/browser-ab?done="), page.url
+    status, body = experiment_status(server, "browser-ab")
+    assert status == "stopped", body
+    assert page.get_by_role("link", name="Stop…").count() == 0
     assert watched.errors == []
 
 

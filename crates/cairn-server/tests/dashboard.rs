@@ -432,3 +432,422 @@ fn promote_and_rollback_through_the_forms_move_the_champion() {
         "{last}"
     );
 }
+
+/// A trained shop with an A/B experiment on `home` created through the API, and some traffic:
+/// 60 users ask for their list, see its first three items, every second one clicks the first.
+fn experiment_server() -> common::Running {
+    let server = common::Running::start(
+        |c| c.train.ranker.enabled = false,
+        |e| {
+            seed(e);
+            e.train().unwrap();
+        },
+    );
+    let api = common::client();
+    let base = &server.base;
+    let r = api
+        .post(format!("{base}/v1/experiments"))
+        .json(&serde_json::json!({
+            "id": "home-ab",
+            "description": "cart configuration on home",
+            "placement": "home",
+            "variants": [{"name": "control"}, {"name": "cart-config", "placement": "cart"}],
+        }))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().unwrap());
+    for u in 0..60 {
+        let list: Value = api
+            .get(format!(
+                "{base}/v1/users/u{u}/recommendations?placement=home"
+            ))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        assert_eq!(list["experiment"], "home-ab", "{list}");
+        let rid = list["recommendation_id"].as_str().unwrap();
+        let items: Vec<&str> = list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .take(3)
+            .map(|i| i["item_id"].as_str().unwrap())
+            .collect();
+        let shown: Vec<Value> = items
+            .iter()
+            .enumerate()
+            .map(|(p, i)| serde_json::json!({"item_id": i, "position": p + 1}))
+            .collect();
+        let r = api
+            .post(format!("{base}/v1/impressions"))
+            .json(&serde_json::json!({"recommendation_id": rid, "user_id": format!("u{u}"), "items": shown}))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        if u % 2 == 0 {
+            let r = api
+                .post(format!("{base}/v1/events"))
+                .json(&serde_json::json!({"events": [{"event_id": format!("c{u}"), "user_id": format!("u{u}"),
+                    "item_id": items[0], "type": "click", "recommendation_id": rid, "position": 1}]}))
+                .send()
+                .unwrap();
+            assert!(r.status().is_success());
+        }
+    }
+    server
+}
+
+#[test]
+fn experiment_pages_show_what_the_api_reports() {
+    let server = experiment_server();
+    let http = client();
+    let base = &server.base;
+    let r = http.get(format!("{base}/experiments")).send().unwrap();
+    assert_eq!(r.status(), 200);
+    let (token, _) = set_cookie(&r, "cairn_session").unwrap();
+    let cookie = format!("cairn_session={token}");
+    let html = r.text().unwrap();
+    assert!(html.contains("href=\"/experiments/home-ab\""), "{html}");
+    assert!(html.contains("cart configuration on home"), "{html}");
+    assert!(html.contains("name=\"name_1\""), "the create form: {html}");
+    assert!(html.contains("href=\"/drift\""), "the navigation: {html}");
+
+    let results: Value = http
+        .get(format!("{base}/v1/experiments/home-ab/results"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let page = http
+        .get(format!("{base}/experiments/home-ab"))
+        .header(COOKIE, &cookie)
+        .send()
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().unwrap();
+    assert!(html.contains("<h1>Experiment home-ab</h1>"), "{html}");
+    assert!(
+        html.contains("/experiments/home-ab/confirm?action=stop"),
+        "{html}"
+    );
+    assert!(
+        html.contains("/experiments/home-ab/confirm?action=ship&amp;variant=cart-config"),
+        "{html}"
+    );
+    let mut impressions = 0;
+    for v in results["variants"].as_array().unwrap() {
+        let name = v["name"].as_str().unwrap();
+        // The variant's row: its users, impressions, clicks and conversions as the API counts them.
+        let row_at = html.find(&format!("<strong>{name}</strong>")).unwrap();
+        let row = &html[row_at..row_at + html[row_at..].find("</tr>").unwrap()];
+        let cells = format!(
+            "<td>{}</td><td>{}</td><td>{}</td><td>{}</td>",
+            v["users"], v["impressions"], v["clicks"], v["conversions"]
+        );
+        assert!(row.contains(&cells), "{name}: {cells} in {row}");
+        impressions += v["impressions"].as_u64().unwrap();
+    }
+    assert_eq!(impressions, 180, "{results}");
+    // The analysis: each treatment's differences with both intervals, the SRM check, the decision.
+    assert!(results["analysis"].is_object(), "{results}");
+    assert!(html.contains("Always-valid interval"), "{html}");
+    assert!(html.contains("<td>ctr</td>"), "{html}");
+    assert!(html.contains("Sample ratio"), "{html}");
+    let reason = results["analysis"]["reason"].as_str().unwrap();
+    let escaped = reason
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;");
+    assert!(
+        html.contains(&escaped),
+        "the decision's reason {reason}: {html}"
+    );
+
+    // The confirmation pages, and their refusals.
+    for (path, status) in [
+        ("/experiments/home-ab/confirm?action=stop", 200),
+        (
+            "/experiments/home-ab/confirm?action=ship&variant=cart-config",
+            200,
+        ),
+        ("/experiments/home-ab/confirm?action=ship&variant=nope", 404),
+        ("/experiments/home-ab/confirm?action=ship", 400),
+        ("/experiments/home-ab/confirm?action=explode", 400),
+        ("/experiments/nope", 404),
+        ("/experiments/nope/confirm?action=stop", 404),
+        ("/experiments?bogus=1", 400),
+    ] {
+        let r = http
+            .get(format!("{base}{path}"))
+            .header(COOKIE, &cookie)
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), status, "{path}");
+    }
+}
+
+#[test]
+fn experiments_are_created_and_stopped_through_the_forms_with_csrf() {
+    let server = experiment_server();
+    let http = client();
+    let base = &server.base;
+    let api = common::client();
+    let status_of = |id: &str| -> Value {
+        api.get(format!("{base}/v1/experiments/{id}"))
+            .send()
+            .unwrap()
+            .json::<Value>()
+            .unwrap()["status"]
+            .clone()
+    };
+    let r = http
+        .get(format!("{base}/experiments/home-ab"))
+        .send()
+        .unwrap();
+    let (token, _) = set_cookie(&r, "cairn_session").unwrap();
+    let cookie = format!("cairn_session={token}");
+    let confirm = http
+        .get(format!("{base}/experiments/home-ab/confirm?action=stop"))
+        .header(COOKIE, &cookie)
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    let csrf = csrf_of(&confirm);
+
+    // Without the token, or with another, nothing stops.
+    for token in [None, Some("0".repeat(64))] {
+        let mut fields: Vec<(&str, String)> =
+            vec![("action", "stop".into()), ("reason", "no token".into())];
+        if let Some(t) = token {
+            fields.push(("csrf", t));
+        }
+        let r = http
+            .post(format!("{base}/experiments/home-ab/confirm"))
+            .header(COOKIE, &cookie)
+            .form(&fields)
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 403);
+        assert_eq!(status_of("home-ab"), "running");
+    }
+    // An empty reason is a 400.
+    let r = http
+        .post(format!("{base}/experiments/home-ab/confirm"))
+        .header(COOKIE, &cookie)
+        .form(&[("csrf", csrf.as_str()), ("action", "stop"), ("reason", " ")])
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(status_of("home-ab"), "running");
+    // With it, the experiment stops as the API sees it.
+    let r = http
+        .post(format!("{base}/experiments/home-ab/confirm"))
+        .header(COOKIE, &cookie)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("action", "stop"),
+            ("reason", "dashboard test"),
+        ])
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 303, "{}", r.text().unwrap_or_default());
+    assert!(r.headers()[LOCATION]
+        .to_str()
+        .unwrap()
+        .starts_with("/experiments/home-ab?done="));
+    assert_eq!(status_of("home-ab"), "stopped");
+    // Stopping again is the engine's 409, shown as a page.
+    let r = http
+        .post(format!("{base}/experiments/home-ab/confirm"))
+        .header(COOKIE, &cookie)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("action", "stop"),
+            ("reason", "again"),
+        ])
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 409);
+
+    // The create form: an interleaving experiment of the champion against the cart configuration.
+    let create = |id: &str, with_csrf: bool| -> Response {
+        let mut fields = vec![
+            ("id", id.to_string()),
+            ("type", "interleaving".into()),
+            ("placement", "home".into()),
+            ("traffic", "0.5".into()),
+            ("namespace", "".into()),
+            ("planned_users", "2000".into()),
+            ("description", "from the form".into()),
+            ("name_1", "control".into()),
+            ("model_1", "".into()),
+            ("vplacement_1", "".into()),
+            ("weight_1", "1".into()),
+            ("name_2", "cart".into()),
+            ("model_2", "".into()),
+            ("vplacement_2", "cart".into()),
+            ("weight_2", "1".into()),
+            ("name_3", "".into()),
+            ("model_3", "".into()),
+            ("vplacement_3", "".into()),
+            ("weight_3", "1".into()),
+        ];
+        if with_csrf {
+            fields.push(("csrf", csrf.clone()));
+        }
+        http.post(format!("{base}/experiments"))
+            .header(COOKIE, &cookie)
+            .form(&fields)
+            .send()
+            .unwrap()
+    };
+    assert_eq!(create("il-form", false).status(), 403);
+    let r = api
+        .get(format!("{base}/v1/experiments/il-form"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 404, "a refused form creates nothing");
+    let r = create("il-form", true);
+    assert_eq!(r.status(), 303, "{}", r.text().unwrap_or_default());
+    let made: Value = api
+        .get(format!("{base}/v1/experiments/il-form"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(made["type"], "interleaving", "{made}");
+    assert_eq!(made["traffic"], 0.5);
+    assert_eq!(made["planned_users"], 2000);
+    assert_eq!(made["variants"][1]["placement"], "cart");
+    assert!(
+        made["created_by"]
+            .as_str()
+            .unwrap()
+            .ends_with("via dashboard"),
+        "{made}"
+    );
+    let html = http
+        .get(format!("{base}/experiments/il-form"))
+        .header(COOKIE, &cookie)
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(html.contains("<h2>Preference</h2>"), "{html}");
+    // The same id again: the engine's 409, with the form filled in as it was.
+    let r = create("il-form", true);
+    assert_eq!(r.status(), 409);
+    let html = r.text().unwrap();
+    assert!(html.contains("role=\"alert\""), "{html}");
+    assert!(html.contains("value=\"from the form\""), "{html}");
+    // A traffic that is not a number: 400, nothing created.
+    let r = http
+        .post(format!("{base}/experiments"))
+        .header(COOKIE, &cookie)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("id", "bad-traffic"),
+            ("traffic", "half"),
+            ("name_1", "a"),
+            ("name_2", "b"),
+        ])
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let r = api
+        .get(format!("{base}/v1/experiments/bad-traffic"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    // An unknown field is a 400 too.
+    let r = http
+        .post(format!("{base}/experiments"))
+        .header(COOKIE, &cookie)
+        .form(&[("csrf", csrf.as_str()), ("id", "x"), ("colour", "red")])
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 400);
+}
+
+/// Sleeps until 100 ms after the next boundary of `secs`-second windows.
+fn wait_for_window(secs: u64) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    let step = u128::from(secs) * 1000;
+    let next = (now / step + 1) * step + 100;
+    std::thread::sleep(std::time::Duration::from_millis((next - now) as u64));
+}
+
+#[test]
+fn the_drift_page_shows_the_windows_and_their_alarms() {
+    let server = common::Running::start(
+        |c| {
+            c.train.ranker.enabled = false;
+            c.train.interval_secs = 0;
+            c.drift.window_secs = 2;
+            c.drift.min_window_events = 50;
+        },
+        |e| {
+            seed(e);
+            e.train().unwrap();
+        },
+    );
+    let http = client();
+    let base = &server.base;
+    let html = http
+        .get(format!("{base}/drift"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(html.contains("<h1>Data quality and drift</h1>"), "{html}");
+    // One window of 80 events, all from new users on one item: popularity and new users alarm.
+    wait_for_window(2);
+    let events: Vec<Value> = (0..80)
+        .map(|n| serde_json::json!({"user_id": format!("new{n}"), "item_id": "i0", "type": "view"}))
+        .collect();
+    let r = common::client()
+        .post(format!("{base}/v1/events"))
+        .json(&serde_json::json!({ "events": events }))
+        .send()
+        .unwrap();
+    assert!(r.status().is_success());
+    wait_for_window(2);
+    let drift: Value = http
+        .get(format!("{base}/v1/drift"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let windows = drift["windows"].as_array().unwrap();
+    let shifted = windows
+        .iter()
+        .find(|w| w["events"] == 80.0)
+        .unwrap_or_else(|| panic!("{drift}"));
+    let alarms: Vec<&str> = shifted["alarms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert!(alarms.contains(&"popularity_psi"), "{shifted}");
+    let r = http.get(format!("{base}/drift")).send().unwrap();
+    assert_eq!(r.status(), 200);
+    let html = r.text().unwrap();
+    // The window's row with its figures and alarms, the charts, and the alarm list.
+    assert!(html.contains("<td>80</td><td>view 80</td>"), "{html}");
+    assert!(html.contains(&alarms.join(", ")), "{alarms:?}: {html}");
+    let psi = format!("{:.4}", shifted["popularity_psi"].as_f64().unwrap());
+    assert!(html.contains(&psi), "{psi}: {html}");
+    assert!(html.contains("<svg"), "{html}");
+    assert!(html.contains("class=\"dot alarm\""), "{html}");
+    assert!(
+        html.contains("href=\"/models\"><code>"),
+        "the reference: {html}"
+    );
+}

@@ -1,7 +1,8 @@
 //! The web dashboard served at `/` by `cairn serve`: server-rendered HTML (maud) with its one
 //! stylesheet embedded in the binary, no JavaScript, no external requests. Pages: overview
-//! ([`overview`]), models ([`models`]), items and users ([`catalog`]), live preview ([`preview`]),
-//! evaluation reports ([`reports`]). docs/DASHBOARD.md describes them.
+//! ([`overview`]), models ([`models`]), experiments ([`experiments`]), data quality and drift
+//! ([`drift`]), items and users ([`catalog`]), live preview ([`preview`]), evaluation reports
+//! ([`reports`]). docs/DASHBOARD.md describes them.
 //!
 //! Every page goes through the engine exactly as the API's handlers do ([`AppState::run`] for
 //! store operations, [`AppState::score`] for recommendations); the dashboard adds no logic of its
@@ -14,6 +15,8 @@
 //! (403 without it).
 
 mod catalog;
+mod drift;
+mod experiments;
 pub mod live;
 mod models;
 mod overview;
@@ -76,6 +79,16 @@ pub fn router<S: Clone + Send + Sync + 'static>(app: &AppState) -> Router<S> {
             "/models/confirm",
             get(models::confirm).post(models::confirmed),
         )
+        .route(
+            "/experiments",
+            get(experiments::list).post(experiments::create),
+        )
+        .route("/experiments/{id}", get(experiments::show))
+        .route(
+            "/experiments/{id}/confirm",
+            get(experiments::confirm).post(experiments::confirmed),
+        )
+        .route("/drift", get(drift::page))
         .route("/items", get(catalog::items))
         .route("/items/{id}", get(catalog::item))
         .route("/users", get(catalog::users))
@@ -203,9 +216,11 @@ fn head(title: &str) -> Markup {
 }
 
 /// The pages in the navigation: (path, label).
-const NAV: [(&str, &str); 6] = [
+const NAV: [(&str, &str); 8] = [
     ("/", "Overview"),
     ("/models", "Models"),
+    ("/experiments", "Experiments"),
+    ("/drift", "Data quality"),
     ("/items", "Items"),
     ("/users", "Users"),
     ("/preview", "Preview"),
@@ -254,6 +269,16 @@ pub(crate) fn layout(title: &str, active: &str, session: &Session, body: Markup)
 /// The hidden CSRF field every POST form carries.
 pub(crate) fn csrf_field(session: &Session) -> Markup {
     html! { input type="hidden" name="csrf" value=(session.csrf); }
+}
+
+/// Where a page's figures and actions are explained: a section of docs/OPERATIONS.md (the
+/// dashboard links no other host, so this names the file in the repository and the section).
+pub(crate) fn doc_ref(section: &str) -> Markup {
+    html! {
+        p.muted.docs {
+            "Explained in " code { "docs/OPERATIONS.md" } ", section “" (section) "”."
+        }
+    }
 }
 
 /// Unix seconds as `YYYY-MM-DD HH:MM:SS UTC`.

@@ -11,7 +11,9 @@ use maud::html;
 use serde::Deserialize;
 
 use super::live::fmt_num;
-use super::{audit, audit_identity, csrf_field, layout, when, Dash, PageError, Sess, F, Q};
+use super::{
+    audit, audit_identity, csrf_field, doc_ref, layout, when, Dash, PageError, Sess, F, Q,
+};
 
 /// Versions and history entries per page.
 const PER_PAGE: usize = 20;
@@ -66,6 +68,7 @@ pub(super) async fn page(
     let now = cairn_core::now_unix();
     let body = html! {
         @if let Some(done) = &q.done { p.notice role="status" { (done) } }
+        (doc_ref("The promotion gate"))
         section.cards {
             div.card {
                 h2 { "Champion" }
@@ -230,6 +233,7 @@ pub(super) async fn confirm(
     };
     let body = html! {
         p { (what) }
+        (doc_ref("Aliases and their history"))
         form.stack method="post" action="/models/confirm" {
             (csrf_field(&session))
             input type="hidden" name="action" value=(q.action);
