@@ -249,7 +249,7 @@ pub fn random_search(
             with_values(base, &values)?
         };
         let t0 = Instant::now();
-        let model = spec.try_fit(&task.train).map_err(|e| {
+        let model = spec.try_fit_ordered(&task.train, Some(&task.train_order)).map_err(|e| {
             EvalError::InvalidOption(format!(
                 "cannot fit {}: {e}",
                 serde_json::to_string(&spec).unwrap_or_default()
