@@ -54,3 +54,20 @@ PYEOF
     --model-file "$OUT/$name-transition-newest-only.json" "${cols[@]}" \
     --out "$OUT/$name-eval-tuned" | tee "$OUT/$name-eval-tuned.txt"
 done
+# One table: NDCG@10, HitRate@10, paired difference against the run's baseline [95% interval], fit s.
+python3 - "$OUT" <<'PYEOF'
+import json, sys
+out = sys.argv[1]
+for ds in ["ml-latest-small", "ml-1m-users-1-2999"]:
+    for kind in ["defaults", "tuned"]:
+        s = json.load(open(f"{out}/{ds}-eval-{kind}/report.json"))["stages"][0]
+        print(f"\n{ds}, {kind}: {s['n_eval_users']} users, {s['n_catalog']} items ranked")
+        comp = {(c["model"], c["metric"]): c for c in s["comparisons"]}
+        for m in s["models"]:
+            row = [m["model"]] + ["%.4f" % m["metrics"][k]["mean"] for k in ("NDCG@10", "HitRate@10")]
+            for metric in ("NDCG@10", "HitRate@10"):
+                c = comp.get((m["model"], metric))
+                row.append("%+.4f [%+.4f, %+.4f]" % (c["mean_diff"], c["ci_low"], c["ci_high"]) if c else "baseline")
+            row.append("%.2f" % m["fit_s"])
+            print("| " + " | ".join(row) + " |")
+PYEOF
