@@ -169,13 +169,14 @@ impl Transition {
                 let mut row: Vec<(u32, f32)> = row
                     .into_iter()
                     .map(|(j, c)| {
-                        let denom = norm[i].powf(alpha) * norm[j as usize].powf(1.0 - alpha)
-                            + shrinkage;
+                        let denom =
+                            norm[i].powf(alpha) * norm[j as usize].powf(1.0 - alpha) + shrinkage;
                         (j, (c / denom.max(f64::MIN_POSITIVE)) as f32)
                     })
                     .collect();
                 let keep = config.neighbours.min(row.len());
-                let order = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+                let order =
+                    |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
                 if keep < row.len() {
                     row.select_nth_unstable_by(keep, order);
                     row.truncate(keep);
@@ -405,8 +406,7 @@ mod tests {
 
         let bytes = postcard::to_allocvec(&one).unwrap();
         let back: Transition = postcard::from_bytes(&bytes).unwrap();
-        let json: Transition =
-            serde_json::from_str(&serde_json::to_string(&one).unwrap()).unwrap();
+        let json: Transition = serde_json::from_str(&serde_json::to_string(&one).unwrap()).unwrap();
         let history = [(5, 1.0), (6, 1.0), (8, 2.0)];
         assert_eq!(ranked(&one, &history), ranked(&back, &history));
         assert_eq!(ranked(&one, &history), ranked(&json, &history));

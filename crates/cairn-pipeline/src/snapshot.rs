@@ -238,7 +238,8 @@ mod tests {
             b.push(user, item, strength, ts);
         }
         let snap = b.finish(7);
-        let names = |order: &Vec<u32>| -> Vec<&str> { order.iter().map(|&i| snap.items.id(i)).collect() };
+        let names =
+            |order: &Vec<u32>| -> Vec<&str> { order.iter().map(|&i| snap.items.id(i)).collect() };
         let seqs = snap.sequences();
         assert_eq!(names(&seqs[0]), ["a", "b", "c", "d"], "ties in log order");
         assert_eq!(names(&seqs[1]), ["a"], "negative events are not steps");
