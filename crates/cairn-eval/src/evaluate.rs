@@ -367,6 +367,9 @@ mod tests {
         EvalTask {
             name: "test".into(),
             item_popularity: vec![3, 2, 1, 0],
+            train_order: (0..train.user_items.n_rows)
+                .map(|u| train.user_items.row(u).0.to_vec())
+                .collect(),
             train,
             users: vec![
                 EvalUser {

@@ -445,7 +445,10 @@ fn stage_report(
             ModelChoice::Ranking(spec) => ranking_report(
                 task,
                 &model,
-                || spec.try_fit(&task.train).map_err(|e| e.to_string()),
+                || {
+                    spec.try_fit_ordered(&task.train, Some(&task.train_order))
+                        .map_err(|e| e.to_string())
+                },
                 config,
                 progress,
             ),

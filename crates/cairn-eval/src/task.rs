@@ -52,6 +52,9 @@ pub struct EvalTask {
     pub name: String,
     /// Fit data, binarized. Its item map is the universe the models rank.
     pub train: InteractionMatrix,
+    /// Each fit user's training items (row `u` of `train`) oldest first by timestamp, ties in file
+    /// order, each item at its first occurrence: what the sequence-aware models fit on.
+    pub train_order: Vec<Vec<u32>>,
     /// Distinct training users per item (for novelty and popularity bias).
     pub item_popularity: Vec<u32>,
     pub users: Vec<EvalUser>,
@@ -134,6 +137,7 @@ impl EvalTask {
             .collect();
         let mut train = InteractionMatrix::from_triplets(users, items, triplets);
         train.user_items = train.user_items.map_values(|_| 1.0);
+        let train_order = time_ordered(train_rows, &user_index, &item_index, fit_users.len());
         let item_popularity = column_counts(&train.user_items);
         let users = build_users(
             &eval_users,
@@ -161,6 +165,7 @@ impl EvalTask {
         let mut task = EvalTask {
             name: stage.name.clone(),
             train,
+            train_order,
             item_popularity,
             users,
             candidates,
@@ -198,6 +203,34 @@ impl EvalTask {
         let groups = ItemGroups::from_pairs(self.n_items(), selected);
         self.groups = (groups.n_groups() > 0).then_some(groups);
     }
+}
+
+/// Each user's items (dense indices) oldest first by timestamp, ties (and rows without one) in the
+/// rows' order, each item once at its first occurrence.
+fn time_ordered(
+    rows: &[Row],
+    user_index: &HashMap<u32, u32>,
+    item_index: &HashMap<u32, u32>,
+    n_users: usize,
+) -> Vec<Vec<u32>> {
+    let mut timed: Vec<Vec<(i64, usize, u32)>> = vec![Vec::new(); n_users];
+    for (n, r) in rows.iter().enumerate() {
+        if let (Some(&u), Some(&i)) = (user_index.get(&r.user), item_index.get(&r.item)) {
+            timed[u as usize].push((r.ts.unwrap_or(0), n, i));
+        }
+    }
+    timed
+        .into_iter()
+        .map(|mut events| {
+            events.sort_by_key(|&(ts, n, _)| (ts, n));
+            let mut seen = std::collections::HashSet::new();
+            events
+                .into_iter()
+                .filter(|&(_, _, i)| seen.insert(i))
+                .map(|(_, _, i)| i)
+                .collect()
+        })
+        .collect()
 }
 
 fn dense_index(values: &[u32]) -> HashMap<u32, u32> {
@@ -331,6 +364,60 @@ mod tests {
             item,
             rating: None,
             ts: None,
+        }
+    }
+
+    #[test]
+    fn leave_last_out_holds_out_the_newest_event_and_orders_the_rest_by_time() {
+        // Two users, six items, rows in file order not time order; user "b" has no time tie.
+        let ts_rows = [
+            (0, 3, 50),
+            (0, 0, 10),
+            (0, 5, 90),
+            (0, 1, 30),
+            (0, 2, 20),
+            (0, 4, 40),
+            (1, 2, 7),
+            (1, 0, 5),
+            (1, 1, 6),
+            (1, 5, 1),
+            (1, 4, 3),
+            (1, 3, 2),
+        ];
+        let data = crate::splitters::Dataset {
+            vocab: vocab(&["a", "b"], &["0", "1", "2", "3", "4", "5"]),
+            rows: ts_rows
+                .iter()
+                .map(|&(user, item, ts)| Row {
+                    user,
+                    item,
+                    rating: None,
+                    ts: Some(ts),
+                })
+                .collect(),
+            columns: Columns {
+                rating: false,
+                ts: true,
+            },
+            item_features: None,
+        };
+        let split = crate::splitters::split(&data, "leave-last-out", None, 1).unwrap();
+        let test = split.stages_with_role(Role::Test).next().unwrap();
+        let t = EvalTask::build(&split, test);
+        let ids = |order: &[u32]| -> Vec<String> {
+            order
+                .iter()
+                .map(|&i| t.train.items.id(i).to_string())
+                .collect()
+        };
+        // a: 0@10 2@20 1@30 4@40 3@50, newest 5@90 held out; b: 5 3 4 0 1, newest 2@7 held out.
+        assert_eq!(ids(&t.train_order[0]), ["0", "2", "1", "4", "3"]);
+        assert_eq!(ids(&t.train_order[1]), ["5", "3", "4", "0", "1"]);
+        for (user, newest) in t.users.iter().zip(["5", "2"]) {
+            assert_eq!(ids(&user.targets), [newest]);
+            let history: Vec<u32> = user.history.iter().map(|&(i, _)| i).collect();
+            let row = t.train.users.get(&user.id).unwrap() as usize;
+            assert_eq!(history, t.train_order[row], "history in time order");
         }
     }
 

@@ -249,12 +249,14 @@ pub fn random_search(
             with_values(base, &values)?
         };
         let t0 = Instant::now();
-        let model = spec.try_fit(&task.train).map_err(|e| {
-            EvalError::InvalidOption(format!(
-                "cannot fit {}: {e}",
-                serde_json::to_string(&spec).unwrap_or_default()
-            ))
-        })?;
+        let model = spec
+            .try_fit_ordered(&task.train, Some(&task.train_order))
+            .map_err(|e| {
+                EvalError::InvalidOption(format!(
+                    "cannot fit {}: {e}",
+                    serde_json::to_string(&spec).unwrap_or_default()
+                ))
+            })?;
         let fit_s = t0.elapsed().as_secs_f64();
         let result = evaluate_ranking(model.as_ref(), task, &opts, &|_| {});
         let column = result.per_user.columns.get(metric).ok_or_else(|| {

@@ -15,6 +15,9 @@ pub enum ModelError {
     /// The dense solve failed (the matrix was not positive definite, e.g. λ ≤ 0).
     #[error("{model}: {reason}")]
     Numerical { model: &'static str, reason: String },
+    /// A sequence-aware model was asked to fit without the users' events in time order.
+    #[error("{model} needs each training user's events in time order, and none were given")]
+    NeedsOrder { model: &'static str },
     #[error("invalid configuration for {model}: {reason}")]
     InvalidConfig { model: &'static str, reason: String },
 }

@@ -17,6 +17,7 @@ pub mod progress;
 pub mod rating;
 pub mod registry;
 pub mod topk;
+pub mod transition;
 pub mod trending;
 pub mod user_knn;
 pub mod vae;
@@ -39,12 +40,17 @@ pub use progress::{Progress, Silent};
 pub use rating::{BiasedMf, FoldedUser, MfConfig, RatingPredictor, SvdPlusPlus};
 pub use registry::{FactorModel, FittedModel, ModelSpec};
 pub use topk::top_k;
+pub use transition::{Transition, TransitionConfig};
 pub use trending::Trending;
 pub use user_knn::{UserKnn, UserKnnConfig};
 pub use vae::{MultVae, VaeConfig};
 
 /// One interaction for time-aware models: (item index, strength, unix seconds).
 pub type TimedInteraction = (u32, f32, i64);
+
+/// Each training user's items in time order, oldest first: entry `u` is row `u` of the training
+/// matrix. What the sequence-aware models (see [`ModelSpec::needs_order`]) fit on.
+pub type Sequences = [Vec<u32>];
 
 /// A model that ranks items for a user.
 pub trait Recommender: Send + Sync {

@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     AlsConfig, Bpr, BprConfig, Ease, EaseConfig, ImplicitAls, ItemKnn, ItemKnnConfig, ModelError,
-    MultVae, Popularity, Progress, Recommender, Silent, SimilarItems, UserKnn, UserKnnConfig,
-    VaeConfig,
+    MultVae, Popularity, Progress, Recommender, Sequences, Silent, SimilarItems, Transition,
+    TransitionConfig, UserKnn, UserKnnConfig, VaeConfig,
 };
 
 /// A model and its hyperparameters. Serialized as `{"model": "item-knn", ...params}`.
@@ -26,6 +26,9 @@ pub enum ModelSpec {
     UserKnn(UserKnnConfig),
     /// Variational (or denoising) autoencoder with a multinomial likelihood.
     Vae(VaeConfig),
+    /// Item-to-next-item transitions over each user's time-ordered history, scored from the newest
+    /// events; needs the order ([`ModelSpec::needs_order`]).
+    Transition(TransitionConfig),
 }
 
 impl ModelSpec {
@@ -38,6 +41,7 @@ impl ModelSpec {
             ModelSpec::Ease(_) => "ease",
             ModelSpec::UserKnn(_) => "user-knn",
             ModelSpec::Vae(_) => "vae",
+            ModelSpec::Transition(_) => "transition",
         }
     }
 
@@ -51,6 +55,7 @@ impl ModelSpec {
             "ease" => ModelSpec::Ease(EaseConfig::default()),
             "user-knn" => ModelSpec::UserKnn(UserKnnConfig::default()),
             "vae" | "mult-vae" => ModelSpec::Vae(VaeConfig::default()),
+            "transition" | "next-item" => ModelSpec::Transition(TransitionConfig::default()),
             _ => return None,
         })
     }
@@ -64,12 +69,29 @@ impl ModelSpec {
             "ease",
             "user-knn",
             "vae",
+            "transition",
         ]
+    }
+
+    /// Whether the model fits on the users' events in time order ([`ModelSpec::try_fit_ordered`]);
+    /// fitted from the matrix alone it fails with [`ModelError::NeedsOrder`].
+    pub fn needs_order(&self) -> bool {
+        matches!(self, ModelSpec::Transition(_))
     }
 
     /// Fits the model on the interactions, or says why it cannot (e.g. EASE above its memory cap).
     pub fn try_fit(&self, data: &InteractionMatrix) -> Result<Box<dyn Recommender>, ModelError> {
         Ok(Box::new(self.fit_model(data)?))
+    }
+
+    /// [`ModelSpec::try_fit`] with each training user's items in time order, for the models that
+    /// need it (the others ignore `order`).
+    pub fn try_fit_ordered(
+        &self,
+        data: &InteractionMatrix,
+        order: Option<&Sequences>,
+    ) -> Result<Box<dyn Recommender>, ModelError> {
+        Ok(Box::new(self.fit_model_ordered(data, order, &Silent)?))
     }
 
     /// Fits the model and returns it as a [`FittedModel`], which can be saved (serde) and blended.
@@ -83,6 +105,17 @@ impl ModelSpec {
         data: &InteractionMatrix,
         progress: &dyn Progress,
     ) -> Result<FittedModel, ModelError> {
+        self.fit_model_ordered(data, None, progress)
+    }
+
+    /// [`ModelSpec::fit_model_with_progress`] with each training user's items in time order (entry
+    /// `u` is row `u` of `data`), which the sequence-aware models need.
+    pub fn fit_model_ordered(
+        &self,
+        data: &InteractionMatrix,
+        order: Option<&Sequences>,
+        progress: &dyn Progress,
+    ) -> Result<FittedModel, ModelError> {
         let m = &data.user_items;
         Ok(match self {
             ModelSpec::Popularity => FittedModel::Popularity(Popularity::from_matrix(m)),
@@ -93,6 +126,12 @@ impl ModelSpec {
             ModelSpec::UserKnn(c) => FittedModel::UserKnn(UserKnn::fit(m, *c)),
             ModelSpec::Vae(c) => {
                 FittedModel::Vae(MultVae::fit_with(m, *c, progress, &mut |_, _, _| {})?)
+            }
+            ModelSpec::Transition(c) => {
+                let order = order.ok_or(ModelError::NeedsOrder {
+                    model: "transition",
+                })?;
+                FittedModel::Transition(Transition::fit(m.n_cols, order, *c)?)
             }
         })
     }
@@ -109,6 +148,7 @@ pub enum FittedModel {
     Ease(Ease),
     UserKnn(UserKnn),
     Vae(MultVae),
+    Transition(Transition),
 }
 
 impl FittedModel {
@@ -121,6 +161,7 @@ impl FittedModel {
             FittedModel::Ease(m) => m,
             FittedModel::UserKnn(m) => m,
             FittedModel::Vae(m) => m,
+            FittedModel::Transition(m) => m,
         }
     }
 
@@ -135,7 +176,8 @@ impl FittedModel {
             | FittedModel::ItemKnn(_)
             | FittedModel::Ease(_)
             | FittedModel::UserKnn(_)
-            | FittedModel::Vae(_) => None,
+            | FittedModel::Vae(_)
+            | FittedModel::Transition(_) => None,
         }
     }
 
@@ -146,6 +188,7 @@ impl FittedModel {
             FittedModel::Als(m) => Some(m),
             FittedModel::Bpr(m) => Some(m),
             FittedModel::Ease(m) => Some(m),
+            FittedModel::Transition(m) => Some(m),
             FittedModel::Popularity(_) | FittedModel::UserKnn(_) | FittedModel::Vae(_) => None,
         }
     }
@@ -251,6 +294,20 @@ mod tests {
     }
 
     #[test]
+    fn a_sequence_model_without_the_order_is_an_error() {
+        let data = InteractionMatrix::from_rows([("u1", "a", 1.0), ("u1", "b", 1.0)]);
+        let spec = ModelSpec::default_for("transition").unwrap();
+        assert!(spec.needs_order());
+        assert_eq!(
+            spec.try_fit(&data).err(),
+            Some(ModelError::NeedsOrder {
+                model: "transition"
+            })
+        );
+        assert!(!ModelSpec::default_for("item-knn").unwrap().needs_order());
+    }
+
+    #[test]
     fn every_model_fits_and_scores_a_tiny_matrix() {
         let data = InteractionMatrix::from_rows([
             ("u1", "a", 1.0),
@@ -260,10 +317,13 @@ mod tests {
             ("u3", "a", 1.0),
             ("u3", "c", 1.0),
         ]);
+        let order: Vec<Vec<u32>> = (0..data.user_items.n_rows)
+            .map(|u| data.user_items.row(u).0.to_vec())
+            .collect();
         for name in ModelSpec::known_names() {
             let model = ModelSpec::default_for(name)
                 .unwrap()
-                .try_fit(&data)
+                .try_fit_ordered(&data, Some(&order))
                 .unwrap();
             let mut scores = vec![0f32; model.n_items()];
             model.score(&[(0, 1.0)], &mut scores);

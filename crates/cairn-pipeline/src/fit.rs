@@ -281,12 +281,16 @@ impl ModelSet {
         let main = match (imported, &config.model) {
             (Some(model), _) => Some(model),
             (None, None | Some(ModelSpec::ItemKnn(_))) => None,
-            (None, Some(spec)) => Some(spec.fit_model_with_progress(&matrix, progress).map_err(
-                |source| PipelineError::Model {
-                    model: spec.name(),
-                    source,
-                },
-            )?),
+            (None, Some(spec)) => {
+                let order = spec.needs_order().then(|| snapshot.sequences());
+                Some(
+                    spec.fit_model_ordered(&matrix, order.as_deref(), progress)
+                        .map_err(|source| PipelineError::Model {
+                            model: spec.name(),
+                            source,
+                        })?,
+                )
+            }
         };
         let (first_seen, interactions) = snapshot.item_stats();
         let table = ItemTable::build(

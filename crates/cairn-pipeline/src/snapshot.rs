@@ -44,6 +44,34 @@ impl Snapshot {
     pub fn timed(&self) -> Vec<TimedInteraction> {
         self.events.iter().map(|&(_, i, s, t)| (i, s, t)).collect()
     }
+
+    /// Each user's items (entry `u` is row `u` of [`Snapshot::matrix`]) oldest first by timestamp,
+    /// ties in log order, from the positive events, each item at its first occurrence: what the
+    /// sequence-aware models (`ModelSpec::needs_order`) fit on.
+    pub fn sequences(&self) -> Vec<Vec<u32>> {
+        let mut timed: Vec<Vec<(i64, usize, u32)>> = vec![Vec::new(); self.users.len()];
+        for (n, &(u, i, s, t)) in self.events.iter().enumerate() {
+            if s > 0.0 {
+                timed[u as usize].push((t, n, i));
+            }
+        }
+        let mut seen = vec![false; self.items.len()];
+        timed
+            .into_iter()
+            .map(|mut events| {
+                events.sort_unstable_by_key(|&(t, n, _)| (t, n));
+                let order: Vec<u32> = events
+                    .into_iter()
+                    .filter(|&(_, _, i)| !std::mem::replace(&mut seen[i as usize], true))
+                    .map(|(_, _, i)| i)
+                    .collect();
+                for &i in &order {
+                    seen[i as usize] = false;
+                }
+                order
+            })
+            .collect()
+    }
 }
 
 /// Collects events in log order into a [`Snapshot`], interning user and item ids as they come.
@@ -192,6 +220,29 @@ mod tests {
         let mut items: Vec<&str> = future.iter().map(|f| f.1.as_str()).collect();
         items.sort_unstable();
         items
+    }
+
+    #[test]
+    fn sequences_follow_timestamps_not_log_order() {
+        let mut b = Snapshot::builder();
+        // Logged out of time order; a dislike and a repeat.
+        for (user, item, strength, ts) in [
+            ("u", "c", 1.0, 30),
+            ("u", "a", 1.0, 10),
+            ("v", "x", -1.0, 5),
+            ("u", "b", 1.0, 20),
+            ("u", "a", 1.0, 40),
+            ("v", "a", 1.0, 7),
+            ("u", "d", 1.0, 30),
+        ] {
+            b.push(user, item, strength, ts);
+        }
+        let snap = b.finish(7);
+        let names =
+            |order: &Vec<u32>| -> Vec<&str> { order.iter().map(|&i| snap.items.id(i)).collect() };
+        let seqs = snap.sequences();
+        assert_eq!(names(&seqs[0]), ["a", "b", "c", "d"], "ties in log order");
+        assert_eq!(names(&seqs[1]), ["a"], "negative events are not steps");
     }
 
     #[test]

@@ -130,7 +130,7 @@ pub fn run(_ctx: &Context, args: TuneArgs) -> anyhow::Result<()> {
         let opts = objective_options(&args.metric)?;
         for (label, spec) in [("default", &result.trials[0].spec), ("best", &best.spec)] {
             let model = spec
-                .try_fit(&task.train)
+                .try_fit_ordered(&task.train, Some(&task.train_order))
                 .with_context(|| format!("fitting the {label} setting on the test stage"))?;
             let r = evaluate_ranking(model.as_ref(), &task, &opts, &|_| {});
             let values = r
