@@ -31,8 +31,10 @@ if [[ -z ${NO_BUILD:-} ]]; then
     log "building cairn and cairn-bench (release)"
     nice -n 10 cargo build --release -p cairn-cli -p cairn-bench
 fi
-CAIRN=$TARGET/release/cairn
-BENCH=$TARGET/release/cairn-bench
+# BIN_DIR: where the binaries are (a dev build: BIN_DIR=target/debug NO_BUILD=1).
+BIN_DIR=${BIN_DIR:-$TARGET/release}
+CAIRN=$BIN_DIR/cairn
+BENCH=$BIN_DIR/cairn-bench
 
 WORK=$(mktemp -d "$DATA_ROOT/cairn-experiment-sim.XXXXXX")
 SERVER_PID=
@@ -63,10 +65,10 @@ EOF
 
 simd=$(grep -o -w 'avx512f\|avx2\|neon' /proc/cpuinfo 2>/dev/null | sort -u | tr '\n' ' ' | sed 's/ $//')
 mkdir -p "$(dirname "$JSONL")"
-printf '{"row":"machine","date":"%s","cpu":"%s","cores":%s,"simd":"%s","git":"%s","profile":"release","data_root":"%s"}\n' \
+printf '{"row":"machine","date":"%s","cpu":"%s","cores":%s,"simd":"%s","git":"%s","binaries":"%s","data_root":"%s"}\n' \
     "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
     "$(lscpu | grep 'Model name' | sed 's/Model name: *//')" "$(nproc)" "$simd" \
-    "$(git rev-parse --short HEAD)" "$DATA_ROOT" >"$JSONL"
+    "$(git rev-parse --short HEAD)" "${BIN_DIR#"$ROOT"/}" "$DATA_ROOT" >"$JSONL"
 
 log "cairn serve on port $PORT (data: $WORK/data, log: $WORK/server.log)"
 CAIRN_TRAIN__INTERVAL_SECS=0 CAIRN_TRAIN__RANKER__ENABLED=false CAIRN_LOG=${CAIRN_LOG:-warn} \

@@ -72,13 +72,13 @@ pub struct ExperimentSimArgs {
     #[arg(long, default_value_t = 6)]
     pub history: usize,
     /// Click model: relevance = min(1, base · propensity · affinity · quality).
-    #[arg(long, default_value_t = 0.6)]
+    #[arg(long, default_value_t = 1.0)]
     pub base: f64,
     /// Spread (σ of the log) of the users' propensity to click.
     #[arg(long, default_value_t = 0.5)]
     pub spread: f64,
     /// Examination of 1-based position p: p^−eta.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 0.7)]
     pub eta: f64,
     /// Items per list.
     #[arg(long, default_value_t = 10)]
@@ -183,6 +183,8 @@ pub struct Look {
     pub preference_se: Option<f64>,
     pub preference_p: Option<f64>,
     pub sign_test_p: Option<f64>,
+    /// Interleaving: users preferring the treatment, the control, neither.
+    pub prefer: Option<[u64; 3]>,
     /// The server's counts equal what the simulator sent.
     pub consistent: bool,
 }
@@ -233,6 +235,13 @@ impl Look {
         look.preference_se = p["std_error"].as_f64();
         look.preference_p = p["p_value"].as_f64();
         look.sign_test_p = p["sign_test_p"].as_f64();
+        if let (Some(t), Some(c), Some(n)) = (
+            p["prefer_treatment"].as_u64(),
+            p["prefer_control"].as_u64(),
+            p["ties"].as_u64(),
+        ) {
+            look.prefer = Some([t, c, n]);
+        }
         look
     }
 
@@ -255,6 +264,10 @@ impl Look {
 
     fn always_valid_win(&self) -> bool {
         self.always_valid_lo.is_some_and(|lo| lo > 0.0)
+    }
+
+    fn sign_test_win(&self) -> bool {
+        self.sign_test_p.is_some_and(|p| p < 0.05) && self.prefer.is_some_and(|[t, c, _]| t > c)
     }
 
     fn preference_win(&self) -> bool {
@@ -809,12 +822,24 @@ impl Sim<'_> {
             il.preference_se.unwrap_or(f64::INFINITY),
             false,
         );
-        let measure = |interleaving: bool, n: f64| -> Result<Option<Rate>> {
+        let n_sign = il.prefer.map_or(f64::INFINITY, |[t, c, ties]| {
+            let decided = (t + c) as f64;
+            let total = decided + ties as f64;
+            if decided == 0.0 {
+                return f64::INFINITY;
+            }
+            model::users_sign_test(t as f64 / decided, ties as f64 / total)
+        });
+        let measure = |interleaving: bool, sign: bool, n: f64| -> Result<Option<Rate>> {
             if !n.is_finite() || n as usize > a.ranker_max_users || a.ranker_runs == 0 {
                 return Ok(None);
             }
             let users = (n as usize).max(20);
-            let tag = if interleaving { "il" } else { "ab" };
+            let tag = match (interleaving, sign) {
+                (true, true) => "il-sign",
+                (true, false) => "il",
+                _ => "ab",
+            };
             let runs = self.many(
                 if interleaving { "ranker-interleaving" } else { "ranker-ab" },
                 a.ranker_runs,
@@ -826,7 +851,9 @@ impl Sim<'_> {
                 .iter()
                 .filter(|r| {
                     let l = r.last();
-                    if interleaving {
+                    if sign {
+                        l.sign_test_win()
+                    } else if interleaving {
                         l.preference_win()
                     } else {
                         l.fixed_win()
@@ -835,8 +862,9 @@ impl Sim<'_> {
                 .count();
             Ok(Some(rate(wins, runs.len())))
         };
-        let power_il = measure(true, n_il)?;
-        let power_ab = measure(false, n_ab)?;
+        let power_il = measure(true, false, n_il)?;
+        let power_sign = measure(true, true, n_sign)?;
+        let power_ab = measure(false, false, n_ab)?;
         Ok(json!({
             "row": "summary",
             "case": "ranker",
@@ -844,10 +872,13 @@ impl Sim<'_> {
             "treatment": a.ranker_treatment,
             "pilot_users": a.ranker_pilot_users,
             "ab_pilot": {"users": ab.users, "ctr": ab.ctr, "difference": ab.ctr_difference, "std_error": ab.std_error, "p_value": ab.p_value},
-            "interleaving_pilot": {"users": il.users, "preference": il.preference, "std_error": il.preference_se, "p_value": il.preference_p, "sign_test_p": il.sign_test_p},
+            "interleaving_pilot": {"users": il.users, "preference": il.preference, "std_error": il.preference_se, "p_value": il.preference_p, "sign_test_p": il.sign_test_p, "prefer_treatment_control_ties": il.prefer},
             "users_for_80_power_ab_fixed": n_ab,
             "users_for_80_power_interleaving": n_il,
             "ratio": n_ab / n_il,
+            "users_for_80_power_interleaving_sign_test": n_sign,
+            "ratio_sign_test": n_ab / n_sign,
+            "power_interleaving_sign_test_at_its_size": power_sign,
             "power_ab_at_its_size": power_ab,
             "power_interleaving_at_its_size": power_il,
             "runs": a.ranker_runs,

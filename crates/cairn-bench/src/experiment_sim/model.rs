@@ -298,6 +298,17 @@ pub fn users_for_power(pilot_users: f64, effect: f64, se: f64, always_valid: boo
     (pilot_users * (z * se / effect).powi(2)).ceil()
 }
 
+/// Users for 80% power of the two-sided 5% sign test when a user with a preference prefers the
+/// treatment with probability `q` and a share `ties` prefers neither (`cairn-experiment`'s
+/// `power::users_sign_test`): n = ((z₀.₉₇₅·½ + z₀.₈·√(q(1−q))) / (q − ½))² / (1 − ties).
+pub fn users_sign_test(q: f64, ties: f64) -> f64 {
+    if q == 0.5 || ties >= 1.0 {
+        return f64::INFINITY;
+    }
+    let decided = ((1.959_964 * 0.5 + 0.841_621 * (q * (1.0 - q)).sqrt()) / (q - 0.5)).powi(2);
+    (decided / (1.0 - ties)).ceil()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -450,5 +461,9 @@ mod tests {
         let ratio = users_for_power(1000.0, 0.02, 0.01, true) / 1963.0;
         assert!((ratio - 1.91).abs() < 0.03, "{ratio}");
         assert_eq!(users_for_power(1000.0, 0.0, 0.01, false), f64::INFINITY);
+        // The sign test's sizes, as cairn-experiment's power tests have them.
+        assert_eq!(users_sign_test(0.6, 0.0), 194.0);
+        assert_eq!(users_sign_test(0.6, 0.5), 388.0);
+        assert_eq!(users_sign_test(0.5, 0.0), f64::INFINITY);
     }
 }
