@@ -164,7 +164,12 @@ impl Http {
         Ok(Http { addr, host, key })
     }
 
-    pub(crate) fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Result<(u16, Value)> {
+    pub(crate) fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<(u16, Value)> {
         let mut stream = TcpStream::connect(self.addr)
             .with_context(|| format!("cannot connect to {}", self.addr))?;
         stream.set_read_timeout(Some(Duration::from_secs(600)))?;

@@ -63,7 +63,9 @@ fn start() -> Server {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                 .await
                 .expect("bind");
-            addr_tx.send(listener.local_addr().expect("addr")).expect("addr");
+            addr_tx
+                .send(listener.local_addr().expect("addr"))
+                .expect("addr");
             let shutdown = async move {
                 let _ = stop_rx.await;
             };
@@ -82,7 +84,10 @@ fn start() -> Server {
 }
 
 fn results(base: &str, id: &str) -> Value {
-    let url = format!("{}/v1/experiments/{id}/results", base.trim_start_matches("http://"));
+    let url = format!(
+        "{}/v1/experiments/{id}/results",
+        base.trim_start_matches("http://")
+    );
     let (host, path) = url.split_once('/').expect("path");
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(host).expect("connect");
@@ -106,9 +111,25 @@ fn a_tiny_simulation_reads_the_results_and_its_tallies_match_the_server() {
     let days = 2;
     let status = Command::new(env!("CARGO_BIN_EXE_cairn-bench"))
         .args(["experiment-sim", "--url", &server.base])
-        .args(["--items", "60", "--categories", "4", "--users", "300", "--history", "4"])
+        .args([
+            "--items",
+            "60",
+            "--categories",
+            "4",
+            "--users",
+            "300",
+            "--history",
+            "4",
+        ])
         .args(["--days", &days.to_string(), "--concurrency", "4"])
-        .args(["--aa-experiments", "4", "--aa-parallel", "2", "--aa-users", "60"])
+        .args([
+            "--aa-experiments",
+            "4",
+            "--aa-parallel",
+            "2",
+            "--aa-users",
+            "60",
+        ])
         .args(["--skew-users", "120", "--skew-drop", "0.3"])
         .args(["--lift-users", "80", "--lift-runs", "2"])
         .args(["--ranker-pilot-users", "100", "--ranker-runs", "1"])
@@ -177,13 +198,22 @@ fn a_tiny_simulation_reads_the_results_and_its_tallies_match_the_server() {
             .sum();
         assert_eq!(sent_clicks, server_clicks, "{id}");
         if run["kind"] == "ab" {
-            assert!(last["srm_p"].is_number(), "{id}: an A/B look has the analysis");
+            assert!(
+                last["srm_p"].is_number(),
+                "{id}: an A/B look has the analysis"
+            );
         } else {
-            assert!(last["preference"].is_number(), "{id}: interleaving has a preference");
+            assert!(
+                last["preference"].is_number(),
+                "{id}: interleaving has a preference"
+            );
         }
     }
     // The skew case lost users of the second variant only, and the server never saw them.
-    let skew = experiments.iter().find(|r| r["run"]["case"] == "skew").unwrap();
+    let skew = experiments
+        .iter()
+        .find(|r| r["run"]["case"] == "skew")
+        .unwrap();
     let dropped = skew["run"]["dropped_users"].as_u64().unwrap();
     let sent_b = skew["run"]["sent"][1]["users"].as_u64().unwrap();
     let server_b = results(&server.base, skew["run"]["id"].as_str().unwrap())["variants"][1]
@@ -193,7 +223,10 @@ fn a_tiny_simulation_reads_the_results_and_its_tallies_match_the_server() {
     assert_eq!(sent_b, server_b);
     assert!(dropped > 0, "30% of the second variant's users are lost");
     // Every summary says its looks were consistent.
-    for r in rows.iter().filter(|r| r["row"] == "summary" && r["case"] != "ranker") {
+    for r in rows
+        .iter()
+        .filter(|r| r["row"] == "summary" && r["case"] != "ranker")
+    {
         assert_eq!(r["inconsistent_looks"], 0, "{r}");
     }
 }

@@ -56,7 +56,12 @@ pub struct ExperimentSimArgs {
     #[arg(long, env = "CAIRN_SIM_KEY")]
     pub key: Option<String>,
     /// Cases to run, in order.
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "aa,skew,lift,ranker")]
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "aa,skew,lift,ranker"
+    )]
     pub cases: Vec<Case>,
     /// Skip posting the shop and training (the server has it from an earlier run, same seed).
     #[arg(long)]
@@ -206,7 +211,9 @@ impl Look {
         look.consistent = if interleaving {
             let t = tally.total();
             let sum = |f: &str| variants.iter().map(|v| num(v, f)).sum::<u64>();
-            look.users == t.users && sum("impressions") == t.impressions && sum("clicks") == t.clicks
+            look.users == t.users
+                && sum("impressions") == t.impressions
+                && sum("clicks") == t.clicks
         } else {
             variants.len() == tally.arms.len()
                 && variants.iter().zip(&tally.arms).all(|(v, a)| {
@@ -453,7 +460,8 @@ impl Sim<'_> {
             .iter()
             .map(|s| Tally::new(if s.interleaving { 1 } else { 2 }))
             .collect();
-        let mut dropped: Vec<std::collections::BTreeSet<String>> = vec![Default::default(); specs.len()];
+        let mut dropped: Vec<std::collections::BTreeSet<String>> =
+            vec![Default::default(); specs.len()];
         let mut runs: Vec<Run> = specs
             .iter()
             .map(|s| Run {
@@ -472,7 +480,8 @@ impl Sim<'_> {
                 .filter(|u| {
                     let arrival = (uniform(&[a.seed, 10, key, u.index]) * a.days as f64) as usize;
                     day == arrival
-                        || (day > arrival && uniform(&[a.seed, 11, key, u.index, day as u64]) < revisit)
+                        || (day > arrival
+                            && uniform(&[a.seed, 11, key, u.index, day as u64]) < revisit)
                 })
                 .collect();
             let chunks: Vec<&[&SimUser]> = visitors.chunks(50).collect();
@@ -579,7 +588,11 @@ impl Sim<'_> {
             .map(|i| item_index(i).with_context(|| format!("item `{i}` is not the simulator's")))
             .collect::<Result<_>>()?;
         let taste = self.shop.taste(u.index);
-        let boost = if spec.interleaving { 1.0 } else { spec.boost[arm] };
+        let boost = if spec.interleaving {
+            1.0
+        } else {
+            spec.boost[arm]
+        };
         let mut rng = rng_for(&[a.seed, 12, key, u.index, day as u64]);
         let clicks = self.shop.clicks(&taste, &indices, boost, &mut rng);
         let shown: Vec<Value> = items
@@ -627,10 +640,7 @@ impl Sim<'_> {
             let k = side.min(n - done);
             let traffic = (10_000 / k) as f64 / 10_000.0;
             let specs: Vec<Spec> = (done..done + k)
-                .map(|i| Spec {
-                    traffic,
-                    ..make(i)
-                })
+                .map(|i| Spec { traffic, ..make(i) })
                 .collect();
             let users = self.pool(offset, k * users_each)?;
             offset += k * users_each;
@@ -663,7 +673,12 @@ impl Sim<'_> {
     fn aa(&self) -> Result<Value> {
         let a = self.args;
         let runs = self.many("aa", a.aa_experiments, a.aa_users, a.aa_parallel, |i| {
-            self.ab(format!("sim-aa-{}-{i}", a.seed), "aa", ["a", "b"], a.aa_users)
+            self.ab(
+                format!("sim-aa-{}-{i}", a.seed),
+                "aa",
+                ["a", "b"],
+                a.aa_users,
+            )
         })?;
         let n = runs.len();
         let count = |f: &dyn Fn(&Run) -> bool| runs.iter().filter(|r| f(r)).count();
@@ -715,7 +730,12 @@ impl Sim<'_> {
 
     fn skew(&self) -> Result<Value> {
         let a = self.args;
-        let mut spec = self.ab(format!("sim-skew-{}", a.seed), "skew", ["a", "b"], a.skew_users);
+        let mut spec = self.ab(
+            format!("sim-skew-{}", a.seed),
+            "skew",
+            ["a", "b"],
+            a.skew_users,
+        );
         spec.drop = [0.0, a.skew_drop];
         let users: Vec<SimUser> = (0..a.skew_users)
             .map(|j| SimUser {
@@ -723,7 +743,10 @@ impl Sim<'_> {
                 index: (a.users + j) as u64,
             })
             .collect();
-        eprintln!("experiment-sim: skew: {} users, {} of the second variant's lost", a.skew_users, a.skew_drop);
+        eprintln!(
+            "experiment-sim: skew: {} users, {} of the second variant's lost",
+            a.skew_users, a.skew_drop
+        );
         let run = self.round(&[spec], &users, 0.0)?.remove(0);
         let last = run.last();
         Ok(json!({
@@ -744,7 +767,12 @@ impl Sim<'_> {
     fn lift(&self, users: usize) -> Result<Value> {
         let a = self.args;
         let runs = self.many("lift", a.lift_runs, users, 25, |i| {
-            let mut s = self.ab(format!("sim-lift-{}-{i}", a.seed), "lift", ["control", "lifted"], users);
+            let mut s = self.ab(
+                format!("sim-lift-{}-{i}", a.seed),
+                "lift",
+                ["control", "lifted"],
+                users,
+            );
             s.boost = [1.0, 1.0 + a.lift];
             s
         })?;
@@ -777,7 +805,11 @@ impl Sim<'_> {
         let a = self.args;
         Spec {
             id,
-            case: if interleaving { "ranker-interleaving" } else { "ranker-ab" },
+            case: if interleaving {
+                "ranker-interleaving"
+            } else {
+                "ranker-ab"
+            },
             interleaving,
             variants: vec![
                 json!({"name": "control", "placement": a.ranker_control}),
@@ -793,10 +825,17 @@ impl Sim<'_> {
     fn ranker(&self) -> Result<Value> {
         let a = self.args;
         let pilot_users = self.pool(0, a.ranker_pilot_users)?;
-        eprintln!("experiment-sim: ranker pilots, {} users each", a.ranker_pilot_users);
+        eprintln!(
+            "experiment-sim: ranker pilots, {} users each",
+            a.ranker_pilot_users
+        );
         let ab = self
             .round(
-                &[self.ranker_spec(format!("sim-ranker-{}-ab-pilot-{}", a.ranker_control, a.seed), false, a.ranker_pilot_users)],
+                &[self.ranker_spec(
+                    format!("sim-ranker-{}-ab-pilot-{}", a.ranker_control, a.seed),
+                    false,
+                    a.ranker_pilot_users,
+                )],
                 &pilot_users,
                 a.revisit,
             )?
@@ -804,7 +843,11 @@ impl Sim<'_> {
             .last();
         let il = self
             .round(
-                &[self.ranker_spec(format!("sim-ranker-{}-il-pilot-{}", a.ranker_control, a.seed), true, a.ranker_pilot_users)],
+                &[self.ranker_spec(
+                    format!("sim-ranker-{}-il-pilot-{}", a.ranker_control, a.seed),
+                    true,
+                    a.ranker_pilot_users,
+                )],
                 &pilot_users,
                 a.revisit,
             )?
@@ -841,11 +884,21 @@ impl Sim<'_> {
                 _ => "ab",
             };
             let runs = self.many(
-                if interleaving { "ranker-interleaving" } else { "ranker-ab" },
+                if interleaving {
+                    "ranker-interleaving"
+                } else {
+                    "ranker-ab"
+                },
                 a.ranker_runs,
                 users,
                 25,
-                |i| self.ranker_spec(format!("sim-ranker-{}-{tag}-{}-{i}", a.ranker_control, a.seed), interleaving, users),
+                |i| {
+                    self.ranker_spec(
+                        format!("sim-ranker-{}-{tag}-{}-{i}", a.ranker_control, a.seed),
+                        interleaving,
+                        users,
+                    )
+                },
             )?;
             let wins = runs
                 .iter()

@@ -65,7 +65,14 @@ pub struct Shop {
 }
 
 impl Shop {
-    pub fn new(items: usize, categories: usize, base: f64, spread: f64, eta: f64, seed: u64) -> Shop {
+    pub fn new(
+        items: usize,
+        categories: usize,
+        base: f64,
+        spread: f64,
+        eta: f64,
+        seed: u64,
+    ) -> Shop {
         let mut rng = rng_for(&[seed, 1]);
         let quality = (0..items).map(|_| 0.5 + rng.random::<f64>()).collect();
         Shop {
@@ -123,7 +130,13 @@ impl Shop {
         (position.max(1) as f64).powf(-self.eta)
     }
 
-    pub fn click_probability(&self, taste: &Taste, item: usize, position: usize, boost: f64) -> f64 {
+    pub fn click_probability(
+        &self,
+        taste: &Taste,
+        item: usize,
+        position: usize,
+        boost: f64,
+    ) -> f64 {
         (self.relevance(taste, item) * self.examination(position) * boost).clamp(0.0, 1.0)
     }
 
@@ -377,7 +390,11 @@ mod tests {
             let want = s.click_probability(&t, items[i], i + 1, 1.0);
             let got = c as f64 / lists as f64;
             let se = (want * (1.0 - want) / lists as f64).sqrt();
-            assert!((got - want).abs() < 4.0 * se, "position {}: {got} vs {want}", i + 1);
+            assert!(
+                (got - want).abs() < 4.0 * se,
+                "position {}: {got} vs {want}",
+                i + 1
+            );
         }
     }
 
@@ -402,7 +419,10 @@ mod tests {
                 .count();
         }
         // Every category is someone's favourite (about 500 each of 4000).
-        assert!(firsts.iter().all(|&c| (400..600).contains(&c)), "{firsts:?}");
+        assert!(
+            firsts.iter().all(|&c| (400..600).contains(&c)),
+            "{firsts:?}"
+        );
         // Lognormal with mean 1.
         assert!((mean_propensity - 1.0).abs() < 0.05, "{mean_propensity}");
         // 0.9 + 0.1·2/8 of the history is in the two favourite categories.
@@ -451,7 +471,10 @@ mod tests {
         assert_eq!((r.hits, r.runs), (10, 200));
         assert!((r.rate - 0.05).abs() < 1e-12);
         // Wilson interval of 10/200: [0.0274, 0.0897].
-        assert!((r.lo - 0.0274).abs() < 5e-4 && (r.hi - 0.0897).abs() < 5e-4, "{r:?}");
+        assert!(
+            (r.lo - 0.0274).abs() < 5e-4 && (r.hi - 0.0897).abs() < 5e-4,
+            "{r:?}"
+        );
         // A pilot whose effect is 2 standard errors: (2.8016 / 2)² = 1.962 times its users.
         assert_eq!(users_for_power(1000.0, 0.02, 0.01, false), 1963.0);
         // The always-valid boundary at the plan is about 3.03 (cairn-experiment's docs: the
