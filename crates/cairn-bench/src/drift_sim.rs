@@ -141,15 +141,16 @@ impl Model {
     }
 }
 
-/// A blocking HTTP/1.1 exchange with `Connection: close`: (status, JSON body).
-struct Http {
+/// A blocking HTTP/1.1 exchange with `Connection: close`: (status, JSON body). Also the client of
+/// `experiment-sim`.
+pub(crate) struct Http {
     addr: SocketAddr,
     host: String,
     key: Option<String>,
 }
 
 impl Http {
-    fn new(url: &str, key: Option<String>) -> Result<Http> {
+    pub(crate) fn new(url: &str, key: Option<String>) -> Result<Http> {
         let host = url
             .strip_prefix("http://")
             .with_context(|| format!("only http:// URLs are supported, not `{url}`"))?
@@ -163,7 +164,12 @@ impl Http {
         Ok(Http { addr, host, key })
     }
 
-    fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Result<(u16, Value)> {
+    pub(crate) fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<(u16, Value)> {
         let mut stream = TcpStream::connect(self.addr)
             .with_context(|| format!("cannot connect to {}", self.addr))?;
         stream.set_read_timeout(Some(Duration::from_secs(600)))?;
@@ -204,7 +210,7 @@ impl Http {
         Ok((status, value))
     }
 
-    fn ok(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value> {
+    pub(crate) fn ok(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value> {
         let (status, value) = self.call(method, path, body)?;
         if !(200..300).contains(&status) {
             bail!("{method} {path}: {status} {value}");

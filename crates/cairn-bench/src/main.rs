@@ -3,6 +3,7 @@
 
 mod data;
 mod drift_sim;
+mod experiment_sim;
 mod explicit;
 mod factors;
 mod grids;
@@ -122,6 +123,10 @@ enum Command {
     /// Drift alarms against a running server: a long stable run of windows, then a planted shift
     /// in popularity or event mix; windows until the alarm and false alarms (docs/BENCHMARKS.md).
     DriftSim(drift_sim::DriftSimArgs),
+    /// Online experiments against a running server: simulated users with planted tastes and a
+    /// position-biased click model; A/A false positives, SRM, power of a planted lift, and
+    /// interleaving against A/B (docs/BENCHMARKS.md, "Experiments simulated over HTTP").
+    ExperimentSim(experiment_sim::ExperimentSimArgs),
 }
 
 fn main() -> Result<()> {
@@ -229,6 +234,7 @@ fn main() -> Result<()> {
         Command::ServeProfile(args) => serve_load::profile(&args)?,
         Command::Soak(args) => serve_load::soak(&args)?,
         Command::DriftSim(args) => drift_sim::run(&args)?,
+        Command::ExperimentSim(args) => experiment_sim::run(&args)?,
     }
     Ok(())
 }
