@@ -36,7 +36,11 @@ fn get(http: &reqwest::blocking::Client, addr: &str, path: &str) -> Value {
 }
 
 fn post(http: &reqwest::blocking::Client, addr: &str, path: &str, body: &Value) -> (u16, Value) {
-    let r = http.post(format!("{addr}{path}")).json(body).send().unwrap();
+    let r = http
+        .post(format!("{addr}{path}"))
+        .json(body)
+        .send()
+        .unwrap();
     let status = r.status().as_u16();
     (status, r.json().unwrap_or(Value::Null))
 }
@@ -140,16 +144,28 @@ fn replicas_share_the_store_and_the_models_and_one_of_them_trains() {
 
     // Items created through one replica; events about them accepted by the other (it finds
     // them in the store), and read back through the first.
-    let items: Vec<Value> = (0..42)
-        .map(|i| json!({"id": format!("i{i}")}))
-        .collect();
-    let (status, body) = post(&http, &trainer.addr, "/v1/items", &json!({ "items": items }));
+    let items: Vec<Value> = (0..42).map(|i| json!({"id": format!("i{i}")})).collect();
+    let (status, body) = post(
+        &http,
+        &trainer.addr,
+        "/v1/items",
+        &json!({ "items": items }),
+    );
     assert!(status < 300, "{status} {body}");
-    let (status, body) = post(&http, &other.addr, "/v1/events", &json!({"events": events(0)}));
+    let (status, body) = post(
+        &http,
+        &other.addr,
+        "/v1/events",
+        &json!({"events": events(0)}),
+    );
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["stored"].as_u64(), Some(144), "{body}");
     let history = get(&http, &trainer.addr, "/v1/users/u5/events");
-    assert_eq!(history["events"].as_array().map(Vec::len), Some(6), "{history}");
+    assert_eq!(
+        history["events"].as_array().map(Vec::len),
+        Some(6),
+        "{history}"
+    );
     // An item no event names: found in the store by the replica it was not created through.
     let item = get(&http, &other.addr, "/v1/items/i41");
     assert_eq!(item["id"], "i41");
@@ -170,7 +186,12 @@ fn replicas_share_the_store_and_the_models_and_one_of_them_trains() {
     assert_eq!(versions_at(&http, &other, last_seq), [first.clone()]);
 
     // New events; the trainer trains a second version, and both serve it.
-    let (status, body) = post(&http, &trainer.addr, "/v1/events", &json!({"events": events(1)}));
+    let (status, body) = post(
+        &http,
+        &trainer.addr,
+        "/v1/events",
+        &json!({"events": events(1)}),
+    );
     assert_eq!(status, 200, "{body}");
     let second = wait_until("both replicas serve the second version", || {
         let (t, _) = serving(&http, &trainer);
@@ -187,19 +208,26 @@ fn replicas_share_the_store_and_the_models_and_one_of_them_trains() {
         assert_eq!(status, 200, "{body}");
     };
     promote(&other, &first);
-    wait_until("the trainer serves the version promoted through the other", || {
-        (serving(&http, &trainer).0.as_deref() == Some(first.as_str())).then_some(())
-    });
+    wait_until(
+        "the trainer serves the version promoted through the other",
+        || (serving(&http, &trainer).0.as_deref() == Some(first.as_str())).then_some(()),
+    );
     promote(&trainer, &second);
-    wait_until("the other serves the version promoted through the trainer", || {
-        (serving(&http, &other).0.as_deref() == Some(second.as_str())).then_some(())
-    });
+    wait_until(
+        "the other serves the version promoted through the trainer",
+        || (serving(&http, &other).0.as_deref() == Some(second.as_str())).then_some(()),
+    );
 
     // kill -9 of the trainer: the survivor takes the lease over and trains new events.
     let mut trainer = trainer;
     trainer.child.kill().unwrap();
     trainer.child.wait().unwrap();
-    let (status, body) = post(&http, &other.addr, "/v1/events", &json!({"events": events(2)}));
+    let (status, body) = post(
+        &http,
+        &other.addr,
+        "/v1/events",
+        &json!({"events": events(2)}),
+    );
     assert_eq!(status, 200, "{body}");
     wait_until("the survivor holds the trainer lease", || {
         serving(&http, &other).1.then_some(())

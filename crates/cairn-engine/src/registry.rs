@@ -789,7 +789,10 @@ mod tests {
         }
         // Two replicas watched `c` and both saw it breach: the first rolls it back...
         let e = r.rollback_from(Some("c"), "guardrail", "breach").unwrap();
-        assert_eq!((e.version.as_str(), e.previous.as_deref()), ("b", Some("c")));
+        assert_eq!(
+            (e.version.as_str(), e.previous.as_deref()),
+            ("b", Some("c"))
+        );
         // ...and the second's rollback of `c` does not roll `b` back too.
         let err = r
             .rollback_from(Some("c"), "guardrail", "breach")

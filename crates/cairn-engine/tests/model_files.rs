@@ -71,7 +71,10 @@ fn engines_sharing_models_dir_follow_one_champion() {
     let second = Engine::open(config(&two)).unwrap();
     assert_eq!(second.model_info().unwrap().version, v1.version);
     assert!(!second.holds_trainer_lease(), "not asked yet");
-    assert!(second.take_trainer_lease().unwrap(), "the embedded store grants it");
+    assert!(
+        second.take_trainer_lease().unwrap(),
+        "the embedded store grants it"
+    );
     assert!(second.holds_trainer_lease());
 
     std::thread::sleep(std::time::Duration::from_millis(20));
@@ -82,7 +85,12 @@ fn engines_sharing_models_dir_follow_one_champion() {
     assert_eq!(second.model_info().unwrap().version, v2.version);
 
     second
-        .promote_model(&v1.version, cairn_engine::registry::Alias::Champion, "test", "back")
+        .promote_model(
+            &v1.version,
+            cairn_engine::registry::Alias::Champion,
+            "test",
+            "back",
+        )
         .unwrap();
     assert_eq!(first.sync_champion().unwrap(), Some(v1.version.clone()));
     assert_eq!(first.model_info().unwrap().version, v1.version);

@@ -219,7 +219,10 @@ fn one_process_of_a_schema_holds_the_trainer_lease_until_its_session_ends() {
     let second = PostgresStore::connect_in_schema(&url, Some(&schema)).unwrap();
     assert!(first.trainer_lease().unwrap(), "the first to ask takes it");
     assert!(first.trainer_lease().unwrap(), "and keeps it");
-    assert!(!second.trainer_lease().unwrap(), "a second process does not");
+    assert!(
+        !second.trainer_lease().unwrap(),
+        "a second process does not"
+    );
     assert!(!second.trainer_lease().unwrap());
     // Another schema (another deployment in the same database) elects its own trainer.
     let (other, _other_guard) = common::store("trainer_lease_other").unwrap();
