@@ -183,7 +183,10 @@ fn replicas_share_the_store_and_the_models_and_one_of_them_trains() {
     // Several retraining periods later, still one version of that log: had both replicas
     // trained on the new events, there would be two.
     std::thread::sleep(Duration::from_secs(3));
-    assert_eq!(versions_at(&http, &other, last_seq), [first.clone()]);
+    assert_eq!(
+        versions_at(&http, &other, last_seq),
+        std::slice::from_ref(&first)
+    );
 
     // New events; the trainer trains a second version, and both serve it.
     let (status, body) = post(
@@ -199,7 +202,10 @@ fn replicas_share_the_store_and_the_models_and_one_of_them_trains() {
         (t.as_ref().is_some_and(|v| *v != first) && t == o).then(|| t.unwrap())
     });
     std::thread::sleep(Duration::from_secs(3));
-    assert_eq!(versions_at(&http, &trainer, 2 * last_seq), [second.clone()]);
+    assert_eq!(
+        versions_at(&http, &trainer, 2 * last_seq),
+        std::slice::from_ref(&second)
+    );
 
     // A promotion through either replica is served by the other.
     let promote = |r: &Replica, version: &str| {
