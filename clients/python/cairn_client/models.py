@@ -489,6 +489,13 @@ class ModelVersionList(TypedDict, total=False):
     challenger: Optional[str]
     # The version that serves; null before the first version passed the gate.
     champion: Optional[str]
+    # The version this process serves now: the champion, or for a moment after another process
+    # (a replica sharing the models folder) promoted one, the previous champion until this one
+    # looks again (`models.watch_interval_ms`).
+    serving: Optional[str]
+    # Whether this process holds the trainer lease (always, on the embedded store; over
+    # PostgreSQL, one replica at a time), as of its last look.
+    trainer: Required[bool]
     # Oldest first.
     versions: Required[List["ModelVersion"]]
 

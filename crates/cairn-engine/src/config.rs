@@ -375,7 +375,12 @@ pub struct ModelsConfig {
     pub auto_promote: bool,
     /// How often `cairn serve` looks at the alias history for a change made by another process
     /// (`cairn models promote|rollback` on the same data directory), in milliseconds; 0 = never.
+    /// Replicas over one PostgreSQL store follow a champion promoted elsewhere within this interval.
     pub watch_interval_ms: u64,
+    /// The folder of model versions and their registry (aliases, history); absent means
+    /// `data_dir/models`. Several `cairn serve` over one PostgreSQL store (replicas) name the same
+    /// folder here, so that each serves the champion the one trainer promotes (docs/POSTGRES.md).
+    pub dir: Option<PathBuf>,
     /// The promotion gate.
     pub gate: GateConfig,
     /// Live guardrails after a promotion, with automatic rollback.
@@ -429,6 +434,7 @@ impl Default for ModelsConfig {
             holdout_max_users: 2000,
             auto_promote: true,
             watch_interval_ms: 1000,
+            dir: None,
             gate: GateConfig::default(),
             guardrails: GuardrailConfig::default(),
         }
@@ -485,6 +491,9 @@ impl Default for GateConfig {
 impl ModelsConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let err = |m: &str| Err(ConfigError(m.into()));
+        if self.dir.as_ref().is_some_and(|d| d.as_os_str().is_empty()) {
+            return err("models.dir must name a folder (leave it out for data_dir/models)");
+        }
         if !(0.0..=0.5).contains(&self.holdout_share) {
             return err("models.holdout_share must be between 0 and 0.5");
         }
@@ -645,6 +654,14 @@ fn describe(errors: figment::Error) -> ConfigError {
 }
 
 impl Config {
+    /// The folder of model versions and their registry: `models.dir`, else `data_dir/models`.
+    pub fn models_dir(&self) -> PathBuf {
+        self.models
+            .dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("models"))
+    }
+
     /// Fits the model set this configuration serves: `train` for the models, the default
     /// placement for the ranker's candidates and `serve`'s history rules for its examples. The one
     /// definition that `cairn train`, the serve loop and `cairn eval --models pipeline` share, so

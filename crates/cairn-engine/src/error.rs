@@ -17,6 +17,13 @@ pub enum EngineError {
     Artifact(String),
     #[error("training is already running")]
     TrainingBusy,
+    /// Another process over the same shared store (a replica) holds the trainer lease: only it
+    /// trains while it lives.
+    #[error(
+        "another replica over this PostgreSQL store holds the trainer lease and is the only one \
+         that trains; train through it, or wait until it stops (the lease then passes on)"
+    )]
+    TrainerElsewhere,
     /// A model version cannot take the alias asked for (refused by the gate, its file pruned, no
     /// earlier champion to roll back to, already there).
     #[error("{0}")]
@@ -87,6 +94,7 @@ impl EngineError {
             EngineError::Store(_) => "storage_error",
             EngineError::Artifact(_) => "model_error",
             EngineError::TrainingBusy => "training_busy",
+            EngineError::TrainerElsewhere => "trainer_elsewhere",
             EngineError::ModelConflict(_) => "model_conflict",
             EngineError::TrainingTimedOut { .. } => "training_timeout",
             EngineError::InvalidExpression { .. } => "invalid_expression",

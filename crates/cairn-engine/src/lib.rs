@@ -160,6 +160,8 @@ pub struct Engine {
     trained_seq: AtomicU64,
     /// Length and modification time of the alias history when last looked at.
     watched: Mutex<Option<(u64, SystemTime)>>,
+    /// Whether this process held the trainer lease when last asked ([`Engine::take_trainer_lease`]).
+    trainer: AtomicBool,
     /// Online experiments and their attribution (see [`experiments`]).
     experiments: experiments::Experiments,
     /// Shadow tests and guardrails (see [`shadow`]).
@@ -203,7 +205,11 @@ impl Engine {
     pub fn with_store(config: Config, store: Arc<dyn Store>) -> Result<Engine, EngineError> {
         let mut catalog = Catalog::default();
         store.scan_items(&mut |item| catalog.upsert(item))?;
-        let registry = Registry::new(config.data_dir.join("models"));
+        // Replicas share models through a folder (`models.dir`), not through the store: the
+        // registry's files are already written whole (temp + fsync + rename; history lines appended
+        // under a file lock), so a folder every replica mounts needs no new code path. The price:
+        // that folder must be one POSIX filesystem with atomic rename and `flock` for all replicas.
+        let registry = Registry::new(config.models_dir());
         let models = load_champion(&registry);
         let trained_seq = registry
             .metas()
@@ -244,6 +250,7 @@ impl Engine {
             registry,
             trained_seq: AtomicU64::new(trained_seq),
             watched: Mutex::new(None),
+            trainer: AtomicBool::new(false),
             experiments,
             monitor: shadow::Monitor::new(&config.shadow, &config.models.guardrails),
             config,
@@ -298,10 +305,27 @@ impl Engine {
     }
 
     pub fn get_item(&self, id: &str) -> Result<Item, EngineError> {
+        self.find_item_in_store(id)?;
         self.catalog()
             .get(id)
             .map(|i| (**i).clone())
             .ok_or_else(|| not_found("item", id))
+    }
+
+    /// Adds `id` to the in-memory catalog from the store when the catalog lacks it: over a store
+    /// that replicas share, another replica may have created it since this one read the catalog.
+    /// (Changes and deletions made through another replica reach this one when it restarts.)
+    fn find_item_in_store(&self, id: &str) -> Result<(), EngineError> {
+        if self.catalog().contains(id) {
+            return Ok(());
+        }
+        let mut catalog = self.catalog_mut();
+        if !catalog.contains(id) {
+            if let Some(item) = self.store.get_item(id)? {
+                catalog.upsert(item);
+            }
+        }
+        Ok(())
     }
 
     pub fn delete_item(&self, id: &str) -> Result<(), EngineError> {
@@ -415,6 +439,9 @@ impl Engine {
 
     /// Validates every event, then appends all of them in one atomic, durable write.
     pub fn add_events(&self, events: Vec<Event>) -> Result<EventsOutcome, EngineError> {
+        for event in &events {
+            self.find_item_in_store(&event.item_id)?;
+        }
         for (i, event) in events.iter().enumerate() {
             self.validate_event(event)
                 .map_err(|e| e.within(&format!("events[{i}]")))?;
@@ -557,6 +584,10 @@ impl Engine {
         tamper: &dyn Fn(&mut ModelSet),
         imported: Option<&ImportedModel<'_>>,
     ) -> Result<TrainReport, EngineError> {
+        // Over a shared store, only the replica holding the trainer lease trains (docs/POSTGRES.md).
+        if !self.take_trainer_lease()? {
+            return Err(EngineError::TrainerElsewhere);
+        }
         if self.training.swap(true, Ordering::AcqRel) {
             return Err(EngineError::TrainingBusy);
         }
@@ -607,6 +638,11 @@ impl Engine {
         imported: Option<&ImportedModel<'_>>,
     ) -> Result<TrainReport, EngineError> {
         let started = Instant::now();
+        // The gate compares with the champion: the one the shared history names now, should
+        // another replica have promoted one since this one last looked.
+        if let Err(e) = self.sync_champion() {
+            tracing::warn!(error = %e, "cannot serve the champion the model history names");
+        }
         // Read before the log: an erasure while this training reads leaves it due again.
         let removals = self.removals.load(Ordering::Acquire);
         progress.update(training::READING_EVENTS, 0, 1);
@@ -655,8 +691,7 @@ impl Engine {
             n += 1;
         }
         tamper(&mut models);
-        let dir = self.config.data_dir.join("models");
-        let path = models.save_file(&dir)?;
+        let path = models.save_file(self.registry.dir())?;
         let models = Arc::new(models);
         let artifact_bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
 
@@ -793,6 +828,45 @@ impl Engine {
         self.lists().keep_only_version(&version);
     }
 
+    /// Takes, or keeps, the trainer lease of the store ([`Store::trainer_lease`]): always granted
+    /// on the embedded store; over PostgreSQL, held by one replica at a time. Every training asks
+    /// first; `cairn serve` also asks at every tick of its champion watcher, so that a replica
+    /// takes the lease over soon after its holder died.
+    pub fn take_trainer_lease(&self) -> Result<bool, EngineError> {
+        let held = match self.store.trainer_lease() {
+            Ok(held) => held,
+            Err(e) => {
+                self.trainer.store(false, Ordering::Release);
+                return Err(e.into());
+            }
+        };
+        let before = self.trainer.swap(held, Ordering::AcqRel);
+        if held && !before {
+            // Another replica may have trained since this one opened: what it trained on (its
+            // versions' metadata, in the shared models folder) is not due again.
+            let newest = self
+                .registry
+                .metas()
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|m| m.data.as_ref().map(|d| d.last_seq))
+                .max()
+                .unwrap_or(0);
+            self.trained_seq.fetch_max(newest, Ordering::AcqRel);
+            if self.config.store.url.is_some() {
+                tracing::info!("this replica holds the trainer lease: it runs the trainings");
+            }
+        } else if !held && before {
+            tracing::warn!("this replica lost the trainer lease: another one trains now");
+        }
+        Ok(held)
+    }
+
+    /// Whether this process held the trainer lease when last asked.
+    pub fn holds_trainer_lease(&self) -> bool {
+        self.trainer.load(Ordering::Acquire)
+    }
+
     /// Whether there are events newer than the served model (or no model but some events), or
     /// data the served model learnt from was erased or expired since its training.
     pub fn has_new_events(&self) -> Result<bool, EngineError> {
@@ -854,7 +928,17 @@ impl Engine {
 
     /// Moves the champion back to the one before it; it serves from the moment this returns.
     pub fn rollback_model(&self, who: &str, reason: &str) -> Result<HistoryEntry, EngineError> {
-        let entry = self.registry.rollback(who, reason)?;
+        self.rollback_model_from(None, who, reason)
+    }
+
+    /// [`Engine::rollback_model`], only while `from` (when given) is still the champion.
+    pub(crate) fn rollback_model_from(
+        &self,
+        from: Option<&str>,
+        who: &str,
+        reason: &str,
+    ) -> Result<HistoryEntry, EngineError> {
+        let entry = self.registry.rollback_from(from, who, reason)?;
         let meta = self.registry.check_servable(&entry.version)?;
         self.swap_champion(self.load_version(&meta)?)?;
         Ok(entry)

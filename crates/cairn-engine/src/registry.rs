@@ -584,8 +584,24 @@ impl Registry {
 
     /// Moves the champion back to the one before it.
     pub fn rollback(&self, who: &str, reason: &str) -> Result<HistoryEntry, EngineError> {
+        self.rollback_from(None, who, reason)
+    }
+
+    /// [`Registry::rollback`], only while `from` (when given) is still the champion: replicas that
+    /// watch the same promotion may each decide to roll it back, and only the first may.
+    pub fn rollback_from(
+        &self,
+        from: Option<&str>,
+        who: &str,
+        reason: &str,
+    ) -> Result<HistoryEntry, EngineError> {
         self.append(|state| {
             let current = state.champion().map(str::to_string);
+            if let Some(from) = from.filter(|f| current.as_deref() != Some(*f)) {
+                return Err(conflict(format!(
+                    "version {from} is no longer the champion; nothing to roll back"
+                )));
+            }
             // The newest earlier champion whose file is still there.
             let mut earlier = state.champions.clone();
             earlier.pop();
@@ -762,6 +778,28 @@ mod tests {
         assert_eq!(h[3].who, "ops (k1)");
         // Metadata is written once.
         assert!(r.write_meta(&meta("a", Passed)).is_err());
+    }
+
+    #[test]
+    fn a_rollback_from_a_version_is_refused_once_it_is_no_longer_the_champion() {
+        use VersionStatus::Passed;
+        let (_d, r) = registry_with(&[("a", Passed), ("b", Passed), ("c", Passed)]);
+        for v in ["a", "b", "c"] {
+            r.promote(v, Alias::Champion, "cli", "next").unwrap();
+        }
+        // Two replicas watched `c` and both saw it breach: the first rolls it back...
+        let e = r.rollback_from(Some("c"), "guardrail", "breach").unwrap();
+        assert_eq!(
+            (e.version.as_str(), e.previous.as_deref()),
+            ("b", Some("c"))
+        );
+        // ...and the second's rollback of `c` does not roll `b` back too.
+        let err = r
+            .rollback_from(Some("c"), "guardrail", "breach")
+            .unwrap_err();
+        assert!(err.to_string().contains("no longer the champion"), "{err}");
+        assert_eq!(r.state().unwrap().champion(), Some("b"));
+        assert_eq!(r.history().unwrap().len(), 4);
     }
 
     #[test]

@@ -573,7 +573,8 @@ impl Engine {
         if self.models().is_none_or(|m| m.version != version) {
             return None;
         }
-        match self.rollback_model("guardrail", &reason) {
+        // Another replica watching the same promotion may have rolled it back already.
+        match self.rollback_model_from(Some(version.as_str()), "guardrail", &reason) {
             Ok(entry) => {
                 self.monitor.rollbacks.fetch_add(1, Ordering::Relaxed);
                 *lock(&self.monitor.last_rollback) = Some(format!("{version}: {reason}"));

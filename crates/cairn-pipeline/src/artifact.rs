@@ -193,7 +193,9 @@ fn write_atomically(
     path: &Path,
     write: impl FnOnce(&mut File) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
+    // The process id in the temporary name: replicas sharing a models folder may point `LATEST`
+    // at the same moment, and must not write into one another's temporary file.
+    let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
     let mut f = File::create(&tmp)?;
     write(&mut f)?;
     f.sync_all()?;

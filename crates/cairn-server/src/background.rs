@@ -93,6 +93,9 @@ pub async fn train_in_background(engine: Arc<Engine>, why: &'static str) {
         Ok(Err(EngineError::TrainingBusy)) => {
             tracing::debug!(why, "a training is already running; skipped")
         }
+        Ok(Err(EngineError::TrainerElsewhere)) => {
+            tracing::debug!(why, "another replica holds the trainer lease; skipped")
+        }
         Ok(Err(e)) => tracing::warn!(why, error = %e, "background training failed"),
         Err(e) => tracing::error!(why, error = %e, "background training panicked"),
     }
@@ -205,7 +208,9 @@ pub fn spawn_drift_ticker(engine: Arc<Engine>) -> JoinHandle<()> {
 }
 
 /// Every `every`, serves the champion the alias history names if another process moved it
-/// (`cairn models promote|rollback` on this data directory). A zero period disables it.
+/// (`cairn models promote|rollback` on this models folder, or another replica sharing it), and
+/// asks for the trainer lease (so that over PostgreSQL a replica takes it over soon after its
+/// holder died; a training asks again anyway). A zero period disables it.
 pub fn spawn_champion_watcher(engine: Arc<Engine>, every: Duration) -> JoinHandle<()> {
     tokio::spawn(async move {
         if every.is_zero() {
@@ -216,7 +221,13 @@ pub fn spawn_champion_watcher(engine: Arc<Engine>, every: Duration) -> JoinHandl
         loop {
             ticker.tick().await;
             let engine = Arc::clone(&engine);
-            match tokio::task::spawn_blocking(move || engine.sync_champion()).await {
+            let sync = move || {
+                if let Err(e) = engine.take_trainer_lease() {
+                    tracing::warn!(error = %e, "cannot ask for the trainer lease");
+                }
+                engine.sync_champion()
+            };
+            match tokio::task::spawn_blocking(sync).await {
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => {
                     tracing::warn!(error = %e, "cannot serve the champion the model history names")

@@ -135,7 +135,9 @@ impl From<EngineError> for ApiError {
             | "recommendation_not_found"
             | "not_found" => StatusCode::NOT_FOUND,
             "unprocessable" => StatusCode::UNPROCESSABLE_ENTITY,
-            "training_busy" | "model_conflict" | "experiment_conflict" => StatusCode::CONFLICT,
+            "training_busy" | "trainer_elsewhere" | "model_conflict" | "experiment_conflict" => {
+                StatusCode::CONFLICT
+            }
             "training_timeout" => StatusCode::SERVICE_UNAVAILABLE,
             "cursor_expired" => StatusCode::GONE,
             "store_in_use" | "storage_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
@@ -278,6 +280,12 @@ mod tests {
         );
         let e = ApiError::from(EngineError::TrainingBusy);
         assert_eq!((e.status, e.code), (StatusCode::CONFLICT, "training_busy"));
+        let e = ApiError::from(EngineError::TrainerElsewhere);
+        assert_eq!(
+            (e.status, e.code),
+            (StatusCode::CONFLICT, "trainer_elsewhere")
+        );
+        assert!(e.message.contains("trainer lease"), "{}", e.message);
         for (kind, code) in [
             (cairn_engine::NameKind::Category, "unknown_category"),
             (cairn_engine::NameKind::Property, "unknown_property"),

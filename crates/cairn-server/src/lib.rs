@@ -238,6 +238,12 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
+    // Over a shared store, the first replica to start takes the trainer lease now (the watcher
+    // below asks again on every tick).
+    let lease = Arc::clone(&engine);
+    if let Ok(Err(e)) = tokio::task::spawn_blocking(move || lease.take_trainer_lease()).await {
+        tracing::warn!(error = %e, "cannot ask for the trainer lease");
+    }
     if engine.model_info().is_none() && background::has_events(&engine).await {
         // Decided before the first connection is accepted, so whether a startup training runs
         // depends on the stored data only, never on how fast the first requests arrive.

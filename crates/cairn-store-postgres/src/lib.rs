@@ -37,6 +37,11 @@ use postgres::{Client, NoTls, Row, Transaction};
 
 pub mod migrate;
 
+/// The first half of the trainer lease's advisory lock key (`pg_try_advisory_lock(int, int)`; the
+/// second half is a hash of the schema, so stores in different schemas of one database elect their
+/// trainers apart). The two-number keys are apart from the migrations' one-number key.
+pub const TRAINER_LOCK: i32 = 0x7472_6e72; // "trnr"
+
 /// Rows fetched per round trip by the streaming scans.
 pub const FETCH_ROWS: i32 = 2_000;
 /// Idle connections kept for the next call.
@@ -51,6 +56,9 @@ pub struct PostgresStore {
     /// The schema every connection works in (`search_path`); `None`: the server's default.
     schema: Option<String>,
     idle: Mutex<Vec<Client>>,
+    /// The session that asks for the trainer lease (an advisory lock, see [`TRAINER_LOCK`]), and
+    /// whether it holds it; never returned to the pool.
+    lease: Mutex<Option<(Client, bool)>>,
     /// Where the store is, without the password, for messages.
     target: String,
 }
@@ -289,6 +297,7 @@ impl PostgresStore {
             config,
             schema: schema.map(str::to_string),
             idle: Mutex::default(),
+            lease: Mutex::default(),
             target,
         };
         outside_runtime(|| {
@@ -500,6 +509,37 @@ fn describe(config: &postgres::Config) -> String {
 }
 
 impl Store for PostgresStore {
+    /// A session-level advisory lock on a connection of its own, kept while this process holds
+    /// the lease: PostgreSQL releases it when that session ends (the process died, or the
+    /// connection broke), and another replica takes it at its next try.
+    fn trainer_lease(&self) -> Result<bool, StoreError> {
+        outside_runtime(|| {
+            let mut lease = self.lease.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((client, true)) = lease.as_mut() {
+                // Held as long as the session lives: ask it whether it does.
+                if !client.is_closed() && client.simple_query("SELECT 1").is_ok() {
+                    return Ok(true);
+                }
+                // The session is gone, and the lock with it: try again on a new one.
+                *lease = None;
+            }
+            let mut client = match lease.take() {
+                Some((c, _)) if !c.is_closed() => c,
+                _ => self.new_client(false)?,
+            };
+            let got: bool = client
+                .query_one(
+                    "SELECT pg_try_advisory_lock($1, hashtext(coalesce(current_schema(), '')))",
+                    &[&TRAINER_LOCK],
+                )
+                .map_err(|e| pg_error(&e, &self.target))?
+                .get(0);
+            // Kept either way: the holder's session holds the lock, another's asks again on it.
+            *lease = Some((client, got));
+            Ok(got)
+        })
+    }
+
     fn put_items(&self, items: &[Item]) -> Result<(), StoreError> {
         let rows = items.iter().map(|i| (i.id.clone(), encode(i))).collect();
         self.put_docs("items", rows)

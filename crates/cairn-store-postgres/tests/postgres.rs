@@ -196,3 +196,55 @@ fn calls_from_inside_a_tokio_runtime_work() {
     });
     assert_eq!(stored, [1, 2]);
 }
+
+/// Waits (up to 10 s) until `store` takes the trainer lease: a session PostgreSQL ends releases its
+/// advisory locks a moment after the call that ends it returns.
+fn takes_lease_soon(store: &PostgresStore) -> bool {
+    for _ in 0..200 {
+        if store.trainer_lease().unwrap() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    false
+}
+
+#[test]
+fn one_process_of_a_schema_holds_the_trainer_lease_until_its_session_ends() {
+    let Some((first, _guard)) = common::store("trainer_lease") else {
+        return;
+    };
+    let url = std::env::var(common::URL_VAR).unwrap();
+    let schema = common::schema_name("trainer_lease");
+    let second = PostgresStore::connect_in_schema(&url, Some(&schema)).unwrap();
+    assert!(first.trainer_lease().unwrap(), "the first to ask takes it");
+    assert!(first.trainer_lease().unwrap(), "and keeps it");
+    assert!(
+        !second.trainer_lease().unwrap(),
+        "a second process does not"
+    );
+    assert!(!second.trainer_lease().unwrap());
+    // Another schema (another deployment in the same database) elects its own trainer.
+    let (other, _other_guard) = common::store("trainer_lease_other").unwrap();
+    assert!(other.trainer_lease().unwrap());
+
+    // The holder's session ends as it does when its process is killed: the lock goes with it.
+    let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let ended: i64 = admin
+        .query_one(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_locks \
+             WHERE locktype = 'advisory' AND objsubid = 2 AND classid::bigint = $1 \
+             AND objid::bigint = (hashtext($2)::bigint & 4294967295) AND granted",
+            &[&i64::from(cairn_store_postgres::TRAINER_LOCK), &schema],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(ended, 1, "one session held the lease");
+    assert!(takes_lease_soon(&second), "the second takes it over");
+    assert!(
+        !first.trainer_lease().unwrap(),
+        "the first, connected again, no longer holds it"
+    );
+    drop(second);
+    assert!(takes_lease_soon(&first), "a dropped holder lets it go");
+}

@@ -172,6 +172,14 @@ pub trait Store: Send + Sync + 'static {
     fn retry_writes(&self) -> Option<WriteFailure> {
         self.write_failure()
     }
+
+    /// Takes, or keeps, the trainer lease: whether this process may train now. Over a store that
+    /// several processes share (replicas over one database), at most one holds it at a time, until
+    /// it ends or loses its connection; the others get `false` until then. This default grants it
+    /// always: a store only one process can open (the embedded one) has no one to share it with.
+    fn trainer_lease(&self) -> Result<bool, StoreError> {
+        Ok(true)
+    }
 }
 
 /// Refuses an imported position that is not above the previous one (see [`Store::import_events`]).

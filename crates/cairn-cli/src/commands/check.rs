@@ -20,9 +20,10 @@ pub struct CheckArgs {
 }
 
 pub fn run(ctx: &Context, args: CheckArgs) -> anyhow::Result<()> {
-    let dir = ctx.config()?.data_dir;
+    let config = ctx.config()?;
+    let dir = config.data_dir.clone();
     let mut healthy = check_store(&dir, args.repair)?;
-    healthy &= check_models(&dir.join("models"));
+    healthy &= check_models(&config.models_dir());
     if !healthy {
         anyhow::bail!(
             "{} has damage (above); `cairn check --repair` salvages the store file, and a damaged \

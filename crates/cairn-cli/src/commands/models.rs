@@ -55,7 +55,7 @@ enum ModelsCommand {
 
 pub fn run(ctx: &Context, args: ModelsArgs) -> anyhow::Result<()> {
     let config = ctx.config()?;
-    let dir = config.data_dir.join("models");
+    let dir = config.models_dir();
     let registry = Registry::new(&dir);
     let context = || format!("the model registry in {}", dir.display());
     if let ModelsCommand::Promote { reason, .. }

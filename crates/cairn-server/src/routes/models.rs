@@ -73,6 +73,13 @@ pub struct ModelVersionList {
     /// The version that serves; null before the first version passed the gate.
     pub champion: Option<String>,
     pub challenger: Option<String>,
+    /// The version this process serves now: the champion, or for a moment after another process
+    /// (a replica sharing the models folder) promoted one, the previous champion until this one
+    /// looks again (`models.watch_interval_ms`).
+    pub serving: Option<String>,
+    /// Whether this process holds the trainer lease (always, on the embedded store; over
+    /// PostgreSQL, one replica at a time), as of its last look.
+    pub trainer: bool,
     /// Oldest first.
     pub versions: Vec<ModelVersion>,
 }
@@ -162,6 +169,8 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<ModelVersionList
     Ok(Json(ModelVersionList {
         champion: holding("champion"),
         challenger: holding("challenger"),
+        serving: state.engine.model_info().map(|m| m.version),
+        trainer: state.engine.holds_trainer_lease(),
         versions,
     }))
 }

@@ -18,7 +18,7 @@ use crate::state::AppState;
     post, path = "/v1/train", tag = "model",
     responses(
         (status = 200, description = "Trained; `status` says whether the promotion gate passed it and `serving` whether it serves now", body = TrainResult),
-        (status = 409, description = "A training is already running (`training_busy`)", body = ErrorBody),
+        (status = 409, description = "A training is already running (`training_busy`), or another replica over the same PostgreSQL store holds the trainer lease (`trainer_elsewhere`)", body = ErrorBody),
     )
 )]
 pub async fn train(
