@@ -124,7 +124,7 @@ class Client:
         return self._request("GET", "/v1/audit", query=[("cursor", cursor), ("limit", limit)], body=None, expect="json")
 
     def backup(self, body: BackupRequest) -> BackupResult:
-        """POST /v1/backup: Write a consistent copy of the store, and the model being served, into an empty folder on the server's machine, while requests and writes go on. Restore it with `cairn restore PATH` (server stopped), or serve it as it is with `cairn serve --data-dir PATH`. Not subject to the request timeout. Needs an API key of scope `admin` (or higher).
+        """POST /v1/backup: Write a consistent copy of the store, the model being served and the experiments folder into an empty folder on the server's machine, while requests and writes go on. Restore it with `cairn restore PATH` (server stopped), or serve it as it is with `cairn serve --data-dir PATH`. Not subject to the request timeout. Needs an API key of scope `admin` (or higher).
         """
         return self._request("POST", "/v1/backup", query=[], body=body, expect="json")
 

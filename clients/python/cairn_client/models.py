@@ -46,6 +46,8 @@ class BackupResult(TypedDict, total=False):
     """What a backup wrote: a folder that is itself a data directory."""
 
     events: Required[int]
+    # Files copied from the experiments folder (definitions, history, attribution log).
+    experiment_files: Required[int]
     items: Required[int]
     # Every event up to this log position is in the backup, none after.
     last_seq: Required[int]
