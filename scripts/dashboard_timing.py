@@ -4,7 +4,9 @@
 its `Server-Timing: app;dur=MS` header (the whole handler, engine calls included, without the
 network), as median / p90 / max over the N requests.
 
-Usage: scripts/dashboard_timing.py BASE_URL [N]        (e.g. http://127.0.0.1:18480 20)"""
+Usage: scripts/dashboard_timing.py BASE_URL [N [USER_ID]]   (e.g. http://127.0.0.1:18480 20)
+USER_ID: the user of the user and preview pages (default: one of GET /v1/users; give one where the
+store holds events but no user rows, as in `cairn-bench serve-setup`'s data, e.g. user-1)."""
 
 import json
 import re
@@ -34,8 +36,15 @@ def main():
     cookie = headers["Set-Cookie"].split(";")[0]
     _, _, body = get(base, "/v1/items?limit=1")
     item = json.loads(body)["items"][0]
-    _, _, body = get(base, "/v1/users?limit=2")
-    user = json.loads(body)["users"][1]["id"]
+    if len(sys.argv) > 3:
+        user = sys.argv[3]
+    else:
+        _, _, body = get(base, "/v1/users?limit=2")
+        users = json.loads(body)["users"]
+        if not users:
+            sys.exit("the store has no user rows (events only, e.g. serve-setup's data): "
+                     "give a user id with events as the third argument")
+        user = users[-1]["id"]
     category = (item.get("categories") or [""])[0]
     q = urllib.parse.quote
     pages = [
