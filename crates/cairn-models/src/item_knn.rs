@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use cairn_core::CsrMatrix;
 
-use crate::{top_k, Recommender, SimilarItems};
+use crate::{Recommender, SimilarItems};
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct ItemKnnConfig {
@@ -242,21 +242,14 @@ impl Recommender for ItemKnn {
 
 impl SimilarItems for ItemKnn {
     fn similar(&self, item: u32, k: usize) -> Vec<(u32, f32)> {
-        if item as usize >= self.neighbours.n_rows {
-            return Vec::new();
-        }
-        let (nbrs, sims) = self.neighbours.row(item as usize);
-        let mut scores = vec![f32::NEG_INFINITY; self.neighbours.n_rows];
-        for (&j, &s) in nbrs.iter().zip(sims) {
-            scores[j as usize] = s;
-        }
-        top_k(&scores, k, |_| false)
+        crate::topk::top_k_of_row(&self.neighbours, item, k)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::top_k;
     use cairn_core::InteractionMatrix;
 
     /// Two clusters: users 0-9 like items a0..a4, users 10-19 like b0..b4.

@@ -24,6 +24,20 @@ impl Ord for MinScored {
     }
 }
 
+/// The `k` strongest entries of row `item` of a neighbour table (item-kNN's neighbours, the
+/// transition model's successors), best first; an item outside the table has none.
+pub(crate) fn top_k_of_row(rows: &cairn_core::CsrMatrix, item: u32, k: usize) -> Vec<(u32, f32)> {
+    if item as usize >= rows.n_rows {
+        return Vec::new();
+    }
+    let (cols, values) = rows.row(item as usize);
+    let mut scores = vec![f32::NEG_INFINITY; rows.n_rows];
+    for (&j, &s) in cols.iter().zip(values) {
+        scores[j as usize] = s;
+    }
+    top_k(&scores, k, |_| false)
+}
+
 /// The `k` best `(index, score)` pairs, best first, skipping indices for which `skip` is true and
 /// scores that are not finite. Ties are broken by lower index, so results are deterministic.
 pub fn top_k(scores: &[f32], k: usize, skip: impl Fn(u32) -> bool) -> Vec<(u32, f32)> {

@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use cairn_core::CsrMatrix;
 
-use crate::{top_k, ModelError, Recommender, SimilarItems};
+use crate::{ModelError, Recommender, SimilarItems};
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct TransitionConfig {
@@ -259,21 +259,14 @@ impl Recommender for Transition {
 impl SimilarItems for Transition {
     /// The items that most often come next after `item`.
     fn similar(&self, item: u32, k: usize) -> Vec<(u32, f32)> {
-        if item as usize >= self.successors.n_rows {
-            return Vec::new();
-        }
-        let (next, sims) = self.successors.row(item as usize);
-        let mut scores = vec![f32::NEG_INFINITY; self.successors.n_rows];
-        for (&j, &s) in next.iter().zip(sims) {
-            scores[j as usize] = s;
-        }
-        top_k(&scores, k, |_| false)
+        crate::topk::top_k_of_row(&self.successors, item, k)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::top_k;
     use crate::{ItemKnn, ItemKnnConfig};
 
     /// Six items; one user per rotation of 0 → 1 → … → 5, so every user has every item: the sets
