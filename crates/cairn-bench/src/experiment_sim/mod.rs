@@ -10,8 +10,9 @@
 //! * `aa`: `--aa-experiments` A/A experiments, `--aa-parallel` at a time (mutually exclusive in one
 //!   namespace, each with its own salt), looked at every day: false positives of the CTR
 //!   comparison's always-valid interval at any look, SRM flags, decisions;
-//! * `skew`: one A/A experiment where a simulated logging bug loses `--skew-drop` of the second
-//!   variant's users (nothing of theirs reaches the server): is the SRM check flagged?
+//! * `skew`: `--skew-runs` A/A experiments side by side where a simulated logging bug loses
+//!   `--skew-drop` of the second variant's users (nothing of theirs reaches the server): how many
+//!   does the SRM check flag?
 //! * `lift`: `--lift-runs` experiments whose second variant's lists get `--lift` more click
 //!   probability in the click model, at the users the A/A pilot says 80% power needs: power
 //!   measured;
@@ -115,6 +116,9 @@ pub struct ExperimentSimArgs {
     /// Share of the second variant's users whose impressions and clicks are lost.
     #[arg(long, default_value_t = 0.02)]
     pub skew_drop: f64,
+    /// Skewed experiments, run side by side on fresh users (`--skew-users` each).
+    #[arg(long, default_value_t = 1)]
+    pub skew_runs: usize,
     /// Relative lift of the second variant's click probability.
     #[arg(long, default_value_t = 0.05)]
     pub lift: f64,
@@ -730,37 +734,65 @@ impl Sim<'_> {
 
     fn skew(&self) -> Result<Value> {
         let a = self.args;
-        let mut spec = self.ab(
-            format!("sim-skew-{}", a.seed),
-            "skew",
-            ["a", "b"],
-            a.skew_users,
-        );
-        spec.drop = [0.0, a.skew_drop];
-        let users: Vec<SimUser> = (0..a.skew_users)
+        let n = a.skew_runs.max(1);
+        // Side by side in the namespace, each on its own share of the traffic, as `many` does;
+        // fresh users (no history), so the pool of `--users` does not bound the size.
+        let traffic = (10_000 / n) as f64 / 10_000.0;
+        let specs: Vec<Spec> = (0..n)
+            .map(|r| {
+                let id = if n == 1 {
+                    format!("sim-skew-{}", a.seed)
+                } else {
+                    format!("sim-skew-{}-{r}", a.seed)
+                };
+                let mut spec = self.ab(id, "skew", ["a", "b"], a.skew_users);
+                spec.drop = [0.0, a.skew_drop];
+                spec.traffic = traffic;
+                spec
+            })
+            .collect();
+        let users: Vec<SimUser> = (0..a.skew_users * n)
             .map(|j| SimUser {
                 id: format!("s{j}"),
                 index: (a.users + j) as u64,
             })
             .collect();
         eprintln!(
-            "experiment-sim: skew: {} users, {} of the second variant's lost",
+            "experiment-sim: skew: {n} experiments of {} users, {} of each second variant's lost",
             a.skew_users, a.skew_drop
         );
-        let run = self.round(&[spec], &users, 0.0)?.remove(0);
-        let last = run.last();
+        let runs = self.round(&specs, &users, 0.0)?;
+        let flagged = runs
+            .iter()
+            .filter(|r| r.looks.iter().any(|l| l.srm_flagged))
+            .count();
+        let flagged_last = runs.iter().filter(|r| r.last().srm_flagged).count();
+        let per_run: Vec<Value> = runs
+            .iter()
+            .map(|run| {
+                let last = run.last();
+                json!({
+                    "id": run.id,
+                    "users_sent": run.sent.iter().map(|t| t.users).collect::<Vec<_>>(),
+                    "dropped_users": run.dropped_users,
+                    "srm_flagged_any_look": run.looks.iter().any(|l| l.srm_flagged),
+                    "first_flagged_day": run.first_day(|l| l.srm_flagged),
+                    "srm_p_by_day": run.looks.iter().map(|l| l.srm_p).collect::<Vec<_>>(),
+                    "users_per_variant_last_look": last.users_per_variant,
+                    "decision_last_look": last.decision,
+                })
+            })
+            .collect();
         Ok(json!({
             "row": "summary",
             "case": "skew",
-            "users_sent": run.sent.iter().map(|t| t.users).collect::<Vec<_>>(),
-            "dropped_users": run.dropped_users,
             "drop": a.skew_drop,
-            "srm_flagged_any_look": run.looks.iter().any(|l| l.srm_flagged),
-            "first_flagged_day": run.first_day(|l| l.srm_flagged),
-            "srm_p_by_day": run.looks.iter().map(|l| l.srm_p).collect::<Vec<_>>(),
-            "users_per_variant_last_look": last.users_per_variant,
-            "decision_last_look": last.decision,
-            "inconsistent_looks": run.inconsistent_looks(),
+            "experiments": n,
+            "users_each": a.skew_users,
+            "srm_flagged_any_look": rate(flagged, n),
+            "srm_flagged_last_look": rate(flagged_last, n),
+            "inconsistent_looks": runs.iter().map(Run::inconsistent_looks).sum::<usize>(),
+            "runs": per_run,
         }))
     }
 
