@@ -3,104 +3,44 @@
 //! equal what the simulator sent. The statistical targets are measured by
 //! scripts/experiment-sim.sh at full size, not here.
 
-use std::collections::BTreeSet;
-use std::net::SocketAddr;
-use std::process::Command;
-use std::sync::Arc;
+#[path = "../../cairn-server/tests/common/mod.rs"]
+mod common;
 
-use cairn_engine::{Config, Engine};
+use std::collections::BTreeSet;
+use std::process::Command;
+
 use cairn_pipeline::{PlacementConfig, Quota, Source};
 use serde_json::Value;
 
-struct Server {
-    base: String,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-/// The real server over an engine on a temporary directory, with a non-personal `popular`
-/// placement beside the default ones (the ranker case's control).
-fn start() -> Server {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let mut config = Config {
-        data_dir: dir.path().to_path_buf(),
-        ..Config::default()
-    };
-    config.train.ranker.enabled = false;
-    config.train.interval_secs = 0;
-    config.serve.placements.insert(
-        "popular".into(),
-        PlacementConfig {
-            retrievers: vec![Quota {
-                source: Source::Popular,
-                quota: 200,
-            }],
-            ..PlacementConfig::default()
+/// The real server (the server's own test harness) with a non-personal `popular` placement beside
+/// the default ones (the ranker case's control).
+fn start() -> common::Running {
+    common::Running::start(
+        |config| {
+            config.train.ranker.enabled = false;
+            config.train.interval_secs = 0;
+            config.serve.placements.insert(
+                "popular".into(),
+                PlacementConfig {
+                    retrievers: vec![Quota {
+                        source: Source::Popular,
+                        quota: 200,
+                    }],
+                    ..PlacementConfig::default()
+                },
+            );
         },
-    );
-    let engine = Arc::new(Engine::open(config).expect("engine opens"));
-    let (addr_tx, addr_rx) = std::sync::mpsc::channel::<SocketAddr>();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let thread = std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        runtime.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("bind");
-            addr_tx
-                .send(listener.local_addr().expect("addr"))
-                .expect("addr");
-            let shutdown = async move {
-                let _ = stop_rx.await;
-            };
-            cairn_server::serve(engine, listener, shutdown)
-                .await
-                .expect("serve");
-        });
-    });
-    let addr = addr_rx.recv().expect("server started");
-    Server {
-        base: format!("http://{addr}"),
-        stop: Some(stop_tx),
-        thread: Some(thread),
-        _dir: dir,
-    }
+        |_| {},
+    )
 }
 
 fn results(base: &str, id: &str) -> Value {
-    let url = format!(
-        "{}/v1/experiments/{id}/results",
-        base.trim_start_matches("http://")
-    );
-    let (host, path) = url.split_once('/').expect("path");
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(host).expect("connect");
-    write!(
-        s,
-        "GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-    )
-    .expect("write");
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).expect("read");
-    let (head, body) = buf.split_once("\r\n\r\n").expect("response");
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    serde_json::from_str(body).expect("JSON")
+    let response = common::client()
+        .get(format!("{base}/v1/experiments/{id}/results"))
+        .send()
+        .expect("results answered");
+    assert_eq!(response.status(), 200);
+    response.json().expect("JSON")
 }
 
 #[test]
