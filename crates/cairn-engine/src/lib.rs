@@ -81,7 +81,8 @@ pub struct ImportedModel<'a> {
     /// `snapshot.users` and `snapshot.items`; the gate's held-out events are already left out), or
     /// says what is wrong (an unknown id, a count that does not match).
     #[allow(clippy::type_complexity)]
-    pub build: &'a dyn Fn(&cairn_pipeline::Snapshot) -> Result<cairn_models::FittedModel, String>,
+    pub build:
+        &'a (dyn Fn(&cairn_pipeline::Snapshot) -> Result<cairn_models::FittedModel, String> + Sync),
     /// Where it came from, recorded as `model.imported` in the version's metadata.
     pub source: serde_json::Value,
 }
@@ -562,7 +563,7 @@ impl Engine {
     pub fn train_tampered(
         &self,
         who: &str,
-        tamper: &dyn Fn(&mut ModelSet),
+        tamper: &(dyn Fn(&mut ModelSet) + Sync),
     ) -> Result<TrainReport, EngineError> {
         self.train_guarded(who, &cairn_models::Silent, tamper, None)
     }
@@ -581,7 +582,7 @@ impl Engine {
         &self,
         who: &str,
         progress: &dyn cairn_models::Progress,
-        tamper: &dyn Fn(&mut ModelSet),
+        tamper: &(dyn Fn(&mut ModelSet) + Sync),
         imported: Option<&ImportedModel<'_>>,
     ) -> Result<TrainReport, EngineError> {
         // Over a shared store, only the replica holding the trainer lease trains (docs/POSTGRES.md).
@@ -599,8 +600,30 @@ impl Engine {
             deadline: (limit_secs > 0)
                 .then(|| Instant::now() + std::time::Duration::from_secs(limit_secs)),
         };
-        let result = training::abandon_past_deadline(limit_secs, || {
-            self.train_inner(&recorder, who, tamper, imported)
+        // A thread of its own that ends with the training: faer's matrix products keep a packing
+        // buffer of twice the L3 cache (64 MiB on a 32 MiB L3) in each thread that calls them, for
+        // the thread's life. On tokio's blocking threads every training left one on whichever
+        // thread ran it (soak run 9: the live heap +64 MiB every training or two, 115 to 700 MiB).
+        // A thread per training costs tens of microseconds; if none can be started, it runs here.
+        let run = || {
+            training::abandon_past_deadline(limit_secs, || {
+                self.train_inner(&recorder, who, tamper, imported)
+            })
+        };
+        let result = std::thread::scope(|scope| {
+            let job = &run;
+            match std::thread::Builder::new()
+                .name("cairn-train".into())
+                .spawn_scoped(scope, job)
+            {
+                Ok(handle) => handle
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot start a training thread; training here");
+                    run()
+                }
+            }
         });
         if let Err(e @ EngineError::TrainingTimedOut { .. }) = &result {
             self.trainings_abandoned.fetch_add(1, Ordering::Relaxed);
@@ -634,7 +657,7 @@ impl Engine {
         &self,
         progress: &training::Recorder<'_>,
         who: &str,
-        tamper: &dyn Fn(&mut ModelSet),
+        tamper: &(dyn Fn(&mut ModelSet) + Sync),
         imported: Option<&ImportedModel<'_>>,
     ) -> Result<TrainReport, EngineError> {
         let started = Instant::now();

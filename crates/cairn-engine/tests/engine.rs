@@ -691,3 +691,36 @@ fn a_ranker_is_learned_when_the_log_is_large_enough() {
         recs.items
     );
 }
+
+/// Records the thread each of the training's own stages reported from.
+struct Threads(std::sync::Mutex<Vec<(String, Option<String>)>>);
+
+impl cairn_models::Progress for Threads {
+    fn update(&self, stage: &str, _done: usize, _total: usize) {
+        let name = std::thread::current().name().map(str::to_string);
+        self.0.lock().unwrap().push((stage.to_string(), name));
+    }
+}
+
+#[test]
+fn a_training_runs_on_a_thread_of_its_own_that_ends_with_it() {
+    // Why it matters: matrix products keep a per-thread packing buffer for the thread's life, so
+    // a training on a long-lived caller thread would leave one behind on every such thread.
+    let (_dir, e) = engine();
+    seed(&e);
+    let threads = Threads(std::sync::Mutex::new(Vec::new()));
+    e.train_with_progress(&threads).unwrap();
+    let seen = threads.0.into_inner().unwrap();
+    let reading: Vec<_> = seen
+        .iter()
+        .filter(|(stage, _)| stage == "reading events")
+        .collect();
+    assert!(!reading.is_empty(), "{seen:?}");
+    assert!(
+        reading.iter().all(|(_, name)| name.as_deref() == Some("cairn-train")),
+        "{reading:?}"
+    );
+    // The caller's thread is not the training's, and the engine trains again afterwards.
+    assert_ne!(std::thread::current().name(), Some("cairn-train"));
+    e.train().unwrap();
+}
