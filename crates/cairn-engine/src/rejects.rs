@@ -247,7 +247,12 @@ mod tests {
     use super::*;
 
     fn entry(i: u64) -> Rejection {
-        Rejection::row(Path::new("events.csv"), i, "bad_row", &format!("row {i} is bad"))
+        Rejection::row(
+            Path::new("events.csv"),
+            i,
+            "bad_row",
+            &format!("row {i} is bad"),
+        )
     }
 
     #[test]
@@ -307,7 +312,9 @@ mod tests {
             s.spawn(|| (0..200).for_each(|i| other.append(&[entry(5000 + i)]).unwrap()));
         });
         let text = fs::read_to_string(dir.path().join(FILE)).unwrap();
-        assert!(text.lines().all(|l| serde_json::from_str::<Rejection>(l).is_ok()));
+        assert!(text
+            .lines()
+            .all(|l| serde_json::from_str::<Rejection>(l).is_ok()));
         assert_eq!(log.read_all().unwrap().len(), 401);
     }
 

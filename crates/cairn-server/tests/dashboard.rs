@@ -884,7 +884,10 @@ fn the_item_page_charts_the_events_posted_per_day() {
         html.contains("<strong>6</strong> in all, at most 3 a day"),
         "{html}"
     );
-    assert!(html.contains(&format!("{}: 3</title>", day(today))), "{html}");
+    assert!(
+        html.contains(&format!("{}: 3</title>", day(today))),
+        "{html}"
+    );
     assert!(
         html.contains(&format!("{}: 2</title>", day(today - 1))),
         "{html}"
@@ -896,7 +899,12 @@ fn the_item_page_charts_the_events_posted_per_day() {
     assert_eq!(html.matches("<rect").count(), 3, "{html}");
     assert!(!html.contains("still counting"), "{html}");
     // Another item's page counts only its own events.
-    let other = http.get(format!("{base}/items/i6")).send().unwrap().text().unwrap();
+    let other = http
+        .get(format!("{base}/items/i6"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
     assert!(other.contains("<strong>0</strong> in all"), "{other}");
 }
 
@@ -933,8 +941,12 @@ fn the_preview_puts_another_kept_version_beside_the_champion() {
             for u in 0..200usize {
                 for n in 0..3usize {
                     events.push(
-                        Event::new(format!("n{u}"), format!("i{}", 40 + (u + n) % 6), "purchase")
-                            .at(1_700_200_000 + (u * 3 + n) as i64),
+                        Event::new(
+                            format!("n{u}"),
+                            format!("i{}", 40 + (u + n) % 6),
+                            "purchase",
+                        )
+                        .at(1_700_200_000 + (u * 3 + n) as i64),
                     );
                 }
             }
@@ -961,8 +973,16 @@ fn the_preview_puts_another_kept_version_beside_the_champion() {
     let (old, new) = (&versions[0], &versions[1]);
 
     // The form offers the other kept version.
-    let form = http.get(format!("{base}/preview")).send().unwrap().text().unwrap();
-    assert!(form.contains(&format!("<option value=\"{old}\">")), "{form}");
+    let form = http
+        .get(format!("{base}/preview"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        form.contains(&format!("<option value=\"{old}\">")),
+        "{form}"
+    );
 
     let url = format!("{base}/preview?user=newcomer&placement=home&version={old}&k=6");
     let r = http.get(&url).send().unwrap();
@@ -984,7 +1004,9 @@ fn the_preview_puts_another_kept_version_beside_the_champion() {
 
     // What serves did not change: the API still answers with the champion.
     let served: Value = common::client()
-        .get(format!("{base}/v1/users/newcomer/recommendations?placement=home&k=6"))
+        .get(format!(
+            "{base}/v1/users/newcomer/recommendations?placement=home&k=6"
+        ))
         .send()
         .unwrap()
         .json()
@@ -998,7 +1020,9 @@ fn the_preview_puts_another_kept_version_beside_the_champion() {
         .unwrap();
     assert_eq!(r.status(), 404);
     let r = http
-        .get(format!("{base}/preview?user=newcomer&compare=home&version={old}"))
+        .get(format!(
+            "{base}/preview?user=newcomer&compare=home&version={old}"
+        ))
         .send()
         .unwrap();
     assert_eq!(r.status(), 400);

@@ -436,8 +436,12 @@ impl<'a> Pass<'a> {
     /// bad row (one the check pass did not see: the input changed since) stops the import before
     /// the batch holding it is stored.
     fn bad(&mut self, error: RowError, code: &str) -> anyhow::Result<()> {
-        self.rejected
-            .push(Rejection::row(&error.file, error.line, code, &error.message));
+        self.rejected.push(Rejection::row(
+            &error.file,
+            error.line,
+            code,
+            &error.message,
+        ));
         if self.rejected.len() >= REJECTED_PER_WRITE {
             self.record_rejected();
         }
@@ -540,17 +544,17 @@ impl<'a> Pass<'a> {
         let mut batch = Vec::with_capacity(self.settings.batch_size);
         for (n, (line, row)) in rows.enumerate() {
             self.tick(n);
-            let checked = row
-                .map_err(|e| (e, "bad_row"))
-                .and_then(|mut event| {
-                    if self.settings.dedupe == Dedupe::Content && event.event_id.is_none() {
-                        event.event_id = Some(event.content_id());
-                    }
-                    self.check_event(&event).map(|()| event).map_err(|(file, e)| {
+            let checked = row.map_err(|e| (e, "bad_row")).and_then(|mut event| {
+                if self.settings.dedupe == Dedupe::Content && event.event_id.is_none() {
+                    event.event_id = Some(event.content_id());
+                }
+                self.check_event(&event)
+                    .map(|()| event)
+                    .map_err(|(file, e)| {
                         let error = RowError::new(&file, line, format!("event {e}"));
                         (error, "invalid_argument")
                     })
-                });
+            });
             match checked {
                 Err((e, code)) => self.bad(e, code)?,
                 Ok(_) if self.mode == Mode::Check => {}

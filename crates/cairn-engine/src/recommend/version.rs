@@ -49,10 +49,7 @@ impl Engine {
         if let Some(m) = self.models().filter(|m| m.version == version) {
             return Ok(m);
         }
-        let mut loaded = self
-            .preview_model
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let mut loaded = self.preview_model.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(m) = loaded.as_ref().filter(|m| m.version == version) {
             return Ok(Arc::clone(m));
         }

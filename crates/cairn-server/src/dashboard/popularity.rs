@@ -269,7 +269,10 @@ mod tests {
         })
         .into_string();
         assert_eq!(html.matches("<rect").count(), 2, "{html}");
-        assert!(html.contains("<strong>5</strong> in all, at most 3 a day"), "{html}");
+        assert!(
+            html.contains("<strong>5</strong> in all, at most 3 a day"),
+            "{html}"
+        );
         assert!(html.contains(": 3</title>"), "{html}");
         assert!(!html.contains("still counting"));
     }
