@@ -55,7 +55,7 @@ def main():
         ("items (first page)", "/items"),
         ("items, category filter", "/items?category=" + q(category)),
         ("items, text search with no match (reads 5000)", "/items?q=" + q("no-such-text")),
-        ("item page (with similar items)", "/items/" + q(item["id"])),
+        ("item page (similar items, popularity over time)", "/items/" + q(item["id"])),
         ("users (first page)", "/users"),
         ("user page (timeline)", "/users/" + q(user)),
         ("preview, every placement", "/preview?user=" + q(user)),
@@ -63,6 +63,15 @@ def main():
          + "&placement=home&compare=cart&filter=" + q(f'category == "{category}"')),
         ("evaluation reports", "/reports"),
     ]
+    _, _, body = get(base, "/v1/models")
+    models = json.loads(body)
+    others = [v["version"] for v in models["versions"]
+              if v["version"] != models.get("champion") and v["status"] != "refused"
+              and v.get("artifact_present", True)]
+    if others:
+        # The first request reads that version's model file; the others find it loaded.
+        pages.append(("preview, champion beside another version", "/preview?user=" + q(user)
+                      + "&placement=home&version=" + q(others[-1])))
     _, _, body = get(base, "/v1/experiments")
     for e in json.loads(body)["experiments"][:2]:
         pages.append((f"experiment page ({e['type']}, with its analysis)",

@@ -87,6 +87,14 @@ def demo_dir():
         f.write("<!doctype html><html><head><meta charset=\"utf-8\"><title>Cairn evaluation: "
                 "example</title><style>body{font-family:sans-serif}</style></head><body>"
                 "<h1>Cairn evaluation: example</h1><p>A fixture report.</p></body></html>")
+    # A file with bad rows only, imported: the data-quality page lists them (exit status 3).
+    bad = os.path.join(d, "bad-events.csv")
+    with open(bad, "w") as f:
+        f.write("user_id,item_id,type,value\n"
+                "u-bad,no-such-item,view,\n"
+                "u-bad,no-such-item-either,click,\n"
+                "u-bad,,view,\n")
+    cairn(d, "import", "events", bad, check=False)
     # A real `cairn eval` report as well, where the shared MovieLens data is there.
     ml100k = os.path.join(ROOT, "..", "shared", "data", "ml-100k")
     if os.environ.get("CAIRN_DASH_EVAL", "0") == "1" and os.path.isdir(ml100k):

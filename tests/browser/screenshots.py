@@ -79,6 +79,8 @@ def main(out):
             "users": "/users",
             "user": "/users/" + urllib.parse.quote(user),
             "preview": "/preview?user=" + urllib.parse.quote(user) + "&placement=home&compare=cart&k=8",
+            "preview-versions": "/preview?user=" + urllib.parse.quote(user) + "&placement=home&k=8&version="
+            + passed[0]["version"],
             "preview-filter": "/preview?user=" + urllib.parse.quote(user) + "&placement=home&k=8&filter="
             + urllib.parse.quote(f'category == "{category}"'),
             "experiments": "/experiments",

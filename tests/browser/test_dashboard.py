@@ -37,6 +37,9 @@ def all_pages(server):
         "/items/" + urllib.parse.quote(item["id"]),
         "/users/" + urllib.parse.quote(user),
         "/preview?user=" + urllib.parse.quote(user) + "&placement=home&compare=cart",
+        "/preview?user=" + urllib.parse.quote(user) + "&placement=home&version="
+        + server.passed[0]["version"],
+        "/drift?errors_from=0",
         "/models/confirm?action=rollback",
         "/experiments/" + experiment,
         "/experiments/" + experiment + "/confirm?action=stop",
@@ -203,3 +206,63 @@ def test_a_wrong_key_is_refused_and_the_pages_stay_closed(keyed_server, watched)
     assert page.url == base + "/login"
     # The refused login answered 401: the only failed response, expected here.
     assert [e for e in watched.errors if "401" not in e] == []
+
+
+def test_import_errors_are_listed_a_page_at_a_time(server, watched):
+    page = watched.page
+    # The demo directory's bad file (cairn_server.demo_dir), then 30 batches the API refuses.
+    for n in range(30):
+        status, _ = cs.http("POST", server.base + "/v1/events", {"events": [
+            {"user_id": "browser-bad", "item_id": f"no-such-item-{n}", "type": "view"}]})
+        assert status == 400
+    page.goto(server.base + "/drift")
+    section = page.locator("#import-errors")
+    count = int(page.locator("#import-error-count").inner_text())
+    assert count >= 33, count
+    rows = section.locator("tbody tr")
+    assert rows.count() == 25
+    assert "POST /v1/events" in rows.first.inner_text()
+    assert "no-such-item-29" in rows.first.inner_text()
+    section.get_by_role("link", name="Older →").click()
+    assert "errors_from=25" in page.url
+    older = page.locator("#import-errors tbody tr").all_inner_texts()
+    assert any("bad-events.csv:2" in r and "no-such-item" in r for r in older), older
+    page.get_by_role("link", name="← Newer").click()
+    assert page.locator("#import-errors tbody tr").count() == 25
+    assert watched.errors == []
+
+
+def test_the_item_page_charts_its_events_per_day(server, watched):
+    page = watched.page
+    item = item_paths(server)["id"]
+    page.goto(server.base + "/items/" + urllib.parse.quote(item))
+    before = page.locator("#popularity figcaption strong").inner_text()
+    cs.http("POST", server.base + "/v1/events", {"events": [
+        {"user_id": f"browser-pop-{n}", "item_id": item, "type": "view"} for n in range(4)]})
+    page.reload()
+    chart = page.locator("#popularity")
+    assert chart.locator("svg").is_visible()
+    assert int(chart.locator("figcaption strong").inner_text()) == int(before) + 4
+    assert chart.locator("rect").count() >= 1
+    assert watched.errors == []
+
+
+def test_the_preview_puts_an_older_version_beside_the_champion(server, watched):
+    page = watched.page
+    newest, older = server.passed[-1]["version"], server.passed[-2]["version"]
+    if champion(server) != newest:
+        cs.http("POST", f"{server.base}/v1/models/{newest}/promote", {"reason": "test setup"})
+    _, users = cs.http("GET", server.base + "/v1/users?limit=2")
+    user = users["users"][1]["id"]
+    page.goto(server.base + "/preview")
+    page.get_by_label("User id").fill(user)
+    page.select_option("#placement", "home")
+    page.select_option("#version", older)
+    page.get_by_role("button", name="Preview").click()
+    assert f"version={older}" in page.url
+    heads = page.locator("section.list h2").all_inner_texts()
+    assert len(heads) == 2, heads
+    assert f"champion {newest}" in heads[0] and f"version {older}" in heads[1], heads
+    assert page.locator("section.list").nth(1).locator("table.recs tbody tr").count() >= 1
+    assert page.locator(".lists.side").count() == 1
+    assert watched.errors == []

@@ -5,6 +5,8 @@ use std::process::{Command, Output};
 
 use cairn_engine::{Config, Engine};
 
+mod common;
+
 fn cairn(data_dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_cairn"))
         .arg("--data-dir")
@@ -689,4 +691,53 @@ fn logs_to_a_file_or_pipe_have_no_colour_codes() {
         !log.contains('\u{1b}'),
         "escape codes in a piped log:\n{log:?}"
     );
+}
+
+#[test]
+fn rejected_rows_and_batches_are_listed_on_the_dashboards_data_quality_page() {
+    let f = fixture();
+    ok(&f.data, &["import", "items", &path(&f, "items.csv")]);
+    let events = write_events(
+        &f,
+        "events.csv",
+        &[
+            GOOD_EVENTS[0],
+            "u1,zzz,view,,1700000000,e5",
+            "u2,a,teleport,,1700000200,e7",
+        ],
+    );
+    let out = cairn(&f.data, &["import", "events", &events]);
+    assert_eq!(status(&out), 3, "{}", text(&out.stderr));
+
+    let (mut server, base) = common::serve(&f.data);
+    let http = reqwest::blocking::Client::new();
+    // A batch the API refuses is recorded too, with its route and the index the error names.
+    let refused = http
+        .post(format!("{base}/v1/events"))
+        .json(&serde_json::json!({"events": [
+            {"user_id": "u1", "item_id": "a", "type": "view"},
+            {"user_id": "u1", "item_id": "nope", "type": "view"}
+        ]}))
+        .send()
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    let page = http.get(format!("{base}/drift")).send().unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().unwrap();
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(
+        html.contains("id=\"import-error-count\">3</strong>"),
+        "{html}"
+    );
+    assert!(html.contains(&format!("{events}:3")), "{html}");
+    assert!(html.contains("item `zzz` does not exist"), "{html}");
+    assert!(html.contains(&format!("{events}:4")), "{html}");
+    assert!(html.contains("unknown event type `teleport`"), "{html}");
+    assert!(html.contains("POST /v1/events [1]"), "{html}");
+    assert!(html.contains("events[1].item_id"), "{html}");
+    // Newest first: the refused batch, then the file's rows from the last.
+    let at = |s: &str| html.find(s).unwrap();
+    assert!(at("POST /v1/events") < at(&format!("{events}:4")));
+    assert!(at(&format!("{events}:4")) < at(&format!("{events}:3")));
 }

@@ -19,6 +19,7 @@ pub mod memory;
 pub mod privacy;
 mod recommend;
 pub mod registry;
+pub mod rejects;
 pub mod shadow;
 #[cfg(test)]
 mod shadow_tests;
@@ -169,6 +170,11 @@ pub struct Engine {
     monitor: shadow::Monitor,
     /// Drift windows against the champion's training data (see [`drift`]).
     drift: drift::DriftMonitor,
+    /// Rejected input of `cairn import` and the bulk routes, in `data_dir` (see [`rejects`]).
+    rejects: rejects::RejectLog,
+    /// The one non-serving version the dashboard's preview keeps loaded
+    /// ([`Engine::recommend_with_version`]).
+    preview_model: Mutex<Option<Arc<ModelSet>>>,
 }
 
 /// Largest page a listing returns.
@@ -254,6 +260,8 @@ impl Engine {
             trainer: AtomicBool::new(false),
             experiments,
             monitor: shadow::Monitor::new(&config.shadow, &config.models.guardrails),
+            rejects: rejects::RejectLog::new(&config.data_dir),
+            preview_model: Mutex::new(None),
             config,
             drift,
         })
@@ -261,6 +269,19 @@ impl Engine {
 
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// The log of rejected input rows and batches (see [`rejects`]).
+    pub fn rejects(&self) -> &rejects::RejectLog {
+        &self.rejects
+    }
+
+    /// Records rejected rows or batches; a failure to write is logged, never the caller's error
+    /// (the rejection itself was already answered).
+    pub fn record_rejections(&self, entries: &[rejects::Rejection]) {
+        if let Err(e) = self.rejects.append(entries) {
+            tracing::warn!("cannot record {} rejected input(s): {e}", entries.len());
+        }
     }
 
     pub fn store(&self) -> &dyn Store {

@@ -851,3 +851,179 @@ fn the_drift_page_shows_the_windows_and_their_alarms() {
         "the reference: {html}"
     );
 }
+
+#[test]
+fn the_item_page_charts_the_events_posted_per_day() {
+    let server = common::Running::start(|c| c.train.ranker.enabled = false, seed);
+    let http = client();
+    let base = &server.base;
+    // The seed's events are from 2023, outside the chart's 90 days: only these count.
+    let today = cairn_core::now_unix().div_euclid(86_400) * 86_400;
+    let day = |t: i64| cairn_core::Timestamp(t).to_rfc3339()[..10].to_string();
+    let at = |user: &str, t: i64| serde_json::json!({"user_id": user, "item_id": "i5", "type": "view", "timestamp": t});
+    let events = vec![
+        at("p1", today),
+        at("p2", today + 1),
+        at("p3", today + 2),
+        at("p1", today - 10),
+        at("p2", today - 20),
+        at("p1", today - 3 * 86_400),
+        at("p1", today - 120 * 86_400),
+    ];
+    let r = common::client()
+        .post(format!("{base}/v1/events"))
+        .json(&serde_json::json!({ "events": events }))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().unwrap_or_default());
+    let r = http.get(format!("{base}/items/i5")).send().unwrap();
+    assert_eq!(r.status(), 200);
+    let html = r.text().unwrap();
+    assert!(html.contains("Popularity over time"), "{html}");
+    assert!(
+        html.contains("<strong>6</strong> in all, at most 3 a day"),
+        "{html}"
+    );
+    assert!(
+        html.contains(&format!("{}: 3</title>", day(today))),
+        "{html}"
+    );
+    assert!(
+        html.contains(&format!("{}: 2</title>", day(today - 1))),
+        "{html}"
+    );
+    assert!(
+        html.contains(&format!("{}: 1</title>", day(today - 3 * 86_400))),
+        "{html}"
+    );
+    assert_eq!(html.matches("<rect").count(), 3, "{html}");
+    assert!(!html.contains("still counting"), "{html}");
+    // Another item's page counts only its own events.
+    let other = http
+        .get(format!("{base}/items/i6"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(other.contains("<strong>0</strong> in all"), "{other}");
+}
+
+/// The item ids listed in each `<section class="list"` of a preview page, in order.
+fn preview_columns(html: &str) -> Vec<Vec<String>> {
+    html.split("<section class=\"list\"")
+        .skip(1)
+        .map(|section| {
+            let section = section.split("</section>").next().unwrap();
+            section
+                .split("<td><a href=\"/items/")
+                .skip(1)
+                .map(|s| s.split('"').next().unwrap().to_string())
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn the_preview_puts_another_kept_version_beside_the_champion() {
+    let server = common::Running::start(
+        |c| {
+            c.train.ranker.enabled = false;
+            // The second version must pass the gate whatever its held-out NDCG.
+            c.models.gate.ndcg_tolerance = 1.0;
+            c.models.gate.coverage_floor = 0.0;
+        },
+        |e| {
+            seed(e);
+            e.train().unwrap();
+            // New traffic, all on six items of the last group: the second version's
+            // popularity differs from the first's.
+            let mut events = Vec::new();
+            for u in 0..200usize {
+                for n in 0..3usize {
+                    events.push(
+                        Event::new(
+                            format!("n{u}"),
+                            format!("i{}", 40 + (u + n) % 6),
+                            "purchase",
+                        )
+                        .at(1_700_200_000 + (u * 3 + n) as i64),
+                    );
+                }
+            }
+            e.add_events(events).unwrap();
+            e.train().unwrap();
+        },
+    );
+    let http = client();
+    let base = &server.base;
+    let models: Value = common::client()
+        .get(format!("{base}/v1/models"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let versions: Vec<String> = models["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["version"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(versions.len(), 2, "{models}");
+    assert_eq!(models["champion"], versions[1].as_str(), "{models}");
+    let (old, new) = (&versions[0], &versions[1]);
+
+    // The form offers the other kept version.
+    let form = http
+        .get(format!("{base}/preview"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        form.contains(&format!("<option value=\"{old}\">")),
+        "{form}"
+    );
+
+    let url = format!("{base}/preview?user=newcomer&placement=home&version={old}&k=6");
+    let r = http.get(&url).send().unwrap();
+    assert_eq!(r.status(), 200);
+    let html = r.text().unwrap();
+    assert!(html.contains("class=\"lists side\""), "{html}");
+    assert!(html.contains(&format!("champion {new}")), "{html}");
+    assert!(html.contains(&format!("version {old}")), "{html}");
+    let columns = preview_columns(&html);
+    assert_eq!(columns.len(), 2, "{html}");
+    assert_eq!(columns[0].len(), 6, "{html}");
+    assert_eq!(columns[1].len(), 6, "{html}");
+    assert_ne!(columns[0], columns[1], "{html}");
+    // The champion's list leads with the new traffic's items; the old version knew nothing of it.
+    let hot: Vec<String> = (40..46).map(|i| format!("i{i}")).collect();
+    let hot_in = |c: &[String]| c.iter().filter(|i| hot.contains(i)).count();
+    assert!(hot.contains(&columns[0][0]), "{columns:?}");
+    assert!(hot_in(&columns[0]) > hot_in(&columns[1]), "{columns:?}");
+
+    // What serves did not change: the API still answers with the champion.
+    let served: Value = common::client()
+        .get(format!(
+            "{base}/v1/users/newcomer/recommendations?placement=home&k=6"
+        ))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(served["model_version"], new.as_str(), "{served}");
+
+    // An unknown version, or both comparisons at once, is a 4xx page.
+    let r = http
+        .get(format!("{base}/preview?user=newcomer&version=nope"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let r = http
+        .get(format!(
+            "{base}/preview?user=newcomer&compare=home&version={old}"
+        ))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 400);
+}

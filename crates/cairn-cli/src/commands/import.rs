@@ -16,6 +16,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context as _};
 use cairn_core::{Event, Item, User, ValidationError};
+use cairn_engine::rejects::Rejection;
 use cairn_engine::Engine;
 use cairn_import::{ByteCounter, CsvOptions, Format, MovieLens, RowError, Rows};
 use clap::{Args, Subcommand, ValueEnum};
@@ -355,6 +356,9 @@ enum Mode {
     Write,
 }
 
+/// Bad rows written to the log of rejected input at once, at most.
+const REJECTED_PER_WRITE: usize = 1000;
+
 /// Most bad rows printed; the rest are only counted, so that a wrong file does not flood the terminal.
 const MAX_PRINTED_BAD_ROWS: usize = 1000;
 
@@ -370,6 +374,9 @@ struct Pass<'a> {
     /// Items of this input seen in a check pass, which the catalog does not hold yet.
     pending_items: HashSet<String>,
     summary: ImportSummary,
+    /// Bad rows not yet written to the data directory's log of rejected input (the dashboard's
+    /// data-quality page), written with each stored batch and at the end.
+    rejected: Vec<Rejection>,
 }
 
 impl<'a> Pass<'a> {
@@ -392,6 +399,7 @@ impl<'a> Pass<'a> {
             bar: progress::bytes(input.total_bytes()?, label),
             pending_items: HashSet::new(),
             summary: ImportSummary::default(),
+            rejected: Vec::new(),
         })
     }
 
@@ -406,6 +414,7 @@ impl<'a> Pass<'a> {
         if let Some(rows) = self.input.events(&self.counter, csv)? {
             self.events(rows)?;
         }
+        self.record_rejected();
         self.bar.finish_and_clear();
         if self.summary.bad_rows > MAX_PRINTED_BAD_ROWS {
             eprintln!(
@@ -416,10 +425,28 @@ impl<'a> Pass<'a> {
         Ok(self.summary)
     }
 
-    /// Counts and prints a bad row. Writing with `--on-error reject`, a bad row (one the check pass
-    /// did not see: the input changed since) stops the import before the batch holding it is stored.
-    fn bad(&mut self, error: RowError) -> anyhow::Result<()> {
+    /// Writes the bad rows not yet written to the log of rejected input.
+    fn record_rejected(&mut self) {
+        self.engine
+            .record_rejections(&std::mem::take(&mut self.rejected));
+    }
+
+    /// Counts, prints and records a bad row (`code`: `bad_row` when it could not be read,
+    /// `invalid_argument` when the engine's check refused it). Writing with `--on-error reject`, a
+    /// bad row (one the check pass did not see: the input changed since) stops the import before
+    /// the batch holding it is stored.
+    fn bad(&mut self, error: RowError, code: &str) -> anyhow::Result<()> {
+        self.rejected.push(Rejection::row(
+            &error.file,
+            error.line,
+            code,
+            &error.message,
+        ));
+        if self.rejected.len() >= REJECTED_PER_WRITE {
+            self.record_rejected();
+        }
         if self.mode == Mode::Write && self.settings.on_error == OnError::Reject {
+            self.record_rejected();
             self.bar.finish_and_clear();
             bail!(
                 "{error}\nthe import stopped at this row, which the check before it found good (did the input change?); {} items, {} users and {} events were stored before it, nothing of the batch holding it",
@@ -452,7 +479,7 @@ impl<'a> Pass<'a> {
         for (n, (_, row)) in rows.enumerate() {
             self.tick(n);
             match row {
-                Err(e) => self.bad(e)?,
+                Err(e) => self.bad(e, "bad_row")?,
                 Ok(item) if self.mode == Mode::Check => {
                     self.pending_items.insert(item.id);
                 }
@@ -476,6 +503,7 @@ impl<'a> Pass<'a> {
             .put_items(std::mem::take(batch))
             .context("storing a batch of items")?;
         self.summary.items += n;
+        self.record_rejected();
         self.bar.set_position(self.counter.get());
         Ok(())
     }
@@ -485,7 +513,7 @@ impl<'a> Pass<'a> {
         for (n, (_, row)) in rows.enumerate() {
             self.tick(n);
             match row {
-                Err(e) => self.bad(e)?,
+                Err(e) => self.bad(e, "bad_row")?,
                 Ok(_) if self.mode == Mode::Check => {}
                 Ok(user) => {
                     batch.push(user);
@@ -507,6 +535,7 @@ impl<'a> Pass<'a> {
             .put_users(std::mem::take(batch))
             .context("storing a batch of users")?;
         self.summary.users += n;
+        self.record_rejected();
         self.bar.set_position(self.counter.get());
         Ok(())
     }
@@ -515,16 +544,19 @@ impl<'a> Pass<'a> {
         let mut batch = Vec::with_capacity(self.settings.batch_size);
         for (n, (line, row)) in rows.enumerate() {
             self.tick(n);
-            let checked = row.and_then(|mut event| {
+            let checked = row.map_err(|e| (e, "bad_row")).and_then(|mut event| {
                 if self.settings.dedupe == Dedupe::Content && event.event_id.is_none() {
                     event.event_id = Some(event.content_id());
                 }
                 self.check_event(&event)
                     .map(|()| event)
-                    .map_err(|(file, e)| RowError::new(&file, line, format!("event {e}")))
+                    .map_err(|(file, e)| {
+                        let error = RowError::new(&file, line, format!("event {e}"));
+                        (error, "invalid_argument")
+                    })
             });
             match checked {
-                Err(e) => self.bad(e)?,
+                Err((e, code)) => self.bad(e, code)?,
                 Ok(_) if self.mode == Mode::Check => {}
                 Ok(event) => {
                     batch.push(event);
@@ -558,6 +590,7 @@ impl<'a> Pass<'a> {
             .context("storing a batch of events")?;
         self.summary.events += outcome.stored;
         self.summary.duplicates += outcome.duplicates;
+        self.record_rejected();
         self.bar.set_position(self.counter.get());
         Ok(())
     }

@@ -18,6 +18,7 @@ mod pages;
 mod request;
 mod rules;
 mod score;
+mod version;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;

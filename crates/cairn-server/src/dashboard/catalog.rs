@@ -1,6 +1,6 @@
 //! Items and users: lists in id order a page at a time, a search by id, title or category, an item
-//! page (fields, availability, similar items with their sources) and a user page (the event
-//! timeline, newest first).
+//! page (fields, availability, events per day ([`super::popularity`]), similar items with their
+//! sources) and a user page (the event timeline, newest first).
 //!
 //! A search reads the store's pages in id order and keeps the matches, reading at most
 //! [`SCAN_LIMIT`] items per request; when it stops there the page offers to continue from where it
@@ -13,6 +13,7 @@ use cairn_core::{Item, PropertyValue};
 use maud::{html, Markup};
 use serde::Deserialize;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use super::models::urlencode;
 use super::{ago, layout, when, Dash, PageError, Sess, P, Q};
@@ -227,6 +228,16 @@ pub(super) async fn item(
         .app
         .score(move |e| e.similar_items(&key, SIMILAR, None))
         .await;
+    let (days, key) = (Arc::clone(&dash.item_days), id.clone());
+    let popularity = dash
+        .app
+        .run(move |e| {
+            // What was appended since the background task's last read (a bounded number of
+            // events), so an event posted a moment ago is counted.
+            days.catch_up(e, super::popularity::CATCH_UP_ON_PAGE)?;
+            Ok(days.series(&key))
+        })
+        .await?;
     let now = cairn_core::now_unix();
     let body = html! {
         section.cards {
@@ -249,6 +260,8 @@ pub(super) async fn item(
             }
             div.card { h2 { "Properties" } (properties(&item.properties)) }
         }
+        h2 { "Popularity over time" }
+        (super::popularity::chart(&popularity))
         h2 { "Similar items" }
         @match &similar {
             Ok(list) => {

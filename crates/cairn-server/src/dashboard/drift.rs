@@ -2,17 +2,78 @@
 //! `GET /v1/drift` returns): charts over the complete windows of item-popularity PSI and JS, the
 //! event-type mix, the shares of events on new items and from new users, and the fallback share,
 //! each against its `[drift]` threshold; the window still counting; a table of every kept window
-//! with the alarms it raised. The charts are SVG drawn here.
+//! with the alarms it raised. The charts are SVG drawn here. Below them, the import errors: the
+//! rows `cairn import` rejected and the batches the bulk routes refused, newest first, a page at a
+//! time, from the data directory's log of rejected input ([`cairn_engine::rejects`]).
 
 use std::collections::BTreeSet;
 
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::Html;
 use cairn_engine::drift::WindowReport;
+use cairn_engine::rejects::RejectionPage;
 use maud::{html, Markup};
+use serde::Deserialize;
 
 use super::live::fmt_num;
-use super::{doc_ref, layout, when, Dash, PageError, Sess};
+use super::{doc_ref, layout, when, Dash, PageError, Sess, Q};
+
+/// Import errors per page.
+const ERRORS_PER_PAGE: usize = 25;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct DriftQuery {
+    /// Import errors to skip, newest first (the pages of the import errors).
+    errors_from: Option<usize>,
+}
+
+/// The import errors' section: the count, one page of the log, links to the others.
+fn import_errors(page: &RejectionPage, from: usize) -> Markup {
+    let shown = page.entries.len();
+    html! {
+        section #import-errors aria-label="Import errors" {
+            h2 { "Import errors" }
+            p.muted { "Rows " code { "cairn import" } " rejected and batches " code { "POST /v1/events" } ", "
+                code { "/v1/items" } " and " code { "/v1/users" } " refused, as recorded in this data directory (the newest "
+                (cairn_engine::rejects::MAX_ENTRIES) " at most)." }
+            @if page.total == 0 {
+                p.ok { "None recorded." }
+            } @else {
+                p { strong.bad #import-error-count { (page.total) } " recorded"
+                    @if shown > 0 { "; " (from + 1) " to " (from + shown) " shown, newest first" } "." }
+                div.scroll {
+                    table.import-errors {
+                        thead { tr { th { "When" } th { "Source" } th { "Where" } th { "Code" } th { "Message" } } }
+                        tbody {
+                            @for e in &page.entries {
+                                tr {
+                                    td.nowrap { (when(e.at)) }
+                                    td { (e.source) }
+                                    td { code { (e.origin)
+                                        @if let Some(l) = e.line { ":" (l) }
+                                        @if let Some(i) = e.index { " [" (i) "]" } } }
+                                    td { code { (e.code) } }
+                                    td { (e.message) }
+                                }
+                            }
+                        }
+                    }
+                }
+                nav.pager aria-label="Pages of import errors" {
+                    @if from > 0 {
+                        a href=(format!("/drift?errors_from={}#import-errors", from.saturating_sub(ERRORS_PER_PAGE))) rel="prev" { "← Newer" }
+                        " "
+                    }
+                    @if from + shown < page.total {
+                        a href=(format!("/drift?errors_from={}#import-errors", from + shown)) rel="next" { "Older →" }
+                    }
+                }
+            }
+        }
+    }
+}
 
 /// Colour classes of the event-type mix (style.css `.mix0` … `.mix5`); more types cycle.
 const MIX_CLASSES: usize = 6;
@@ -170,8 +231,20 @@ fn mix_chart(windows: &[WindowReport], types: &[String]) -> Markup {
 pub(super) async fn page(
     State(dash): State<Dash>,
     axum::Extension(session): Sess,
+    Q(q): Q<DriftQuery>,
 ) -> Result<Html<String>, PageError> {
     let status = dash.app.run(|e| Ok(e.drift_status())).await?;
+    let from = q.errors_from.unwrap_or(0);
+    let engine = std::sync::Arc::clone(&dash.app.engine);
+    let errors = tokio::task::spawn_blocking(move || engine.rejects().page(from, ERRORS_PER_PAGE))
+        .await
+        .map_err(|e| PageError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .map_err(|e| {
+            PageError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("cannot read the import errors: {e}"),
+            )
+        })?;
     let t = &status.thresholds;
     let windows = &status.windows;
     let types: Vec<String> = windows
@@ -255,6 +328,7 @@ pub(super) async fn page(
                 }
             }
         }
+        (import_errors(&errors, from))
         h2 { "Windows" }
         @if windows.is_empty() {
             p.muted { "None yet." }

@@ -20,6 +20,7 @@ mod experiments;
 pub mod live;
 mod models;
 mod overview;
+pub mod popularity;
 mod preview;
 mod reports;
 pub mod session;
@@ -54,6 +55,8 @@ pub(crate) struct Dash {
     pub app: AppState,
     pub sessions: Arc<Sessions>,
     pub ring: Arc<Ring>,
+    /// Each item's events per day, for the item page (see [`popularity`]).
+    pub item_days: Arc<popularity::ItemDays>,
     /// Unix seconds when this router was built (the server's start, for the retraining clock).
     pub started_at: i64,
     /// Cookies get `Secure` (TLS is configured).
@@ -64,11 +67,14 @@ pub(crate) struct Dash {
 pub fn router<S: Clone + Send + Sync + 'static>(app: &AppState) -> Router<S> {
     let ring = Arc::new(Ring::new(live::SAMPLES_KEPT));
     live::spawn_sampler(&app.engine, &app.metrics.live, &ring);
+    let item_days = Arc::new(popularity::ItemDays::default());
+    popularity::spawn_counter(&app.engine, &item_days);
     let server = &app.engine.config().server;
     let dash = Dash {
         app: app.clone(),
         sessions: Arc::new(Sessions::default()),
         ring,
+        item_days,
         started_at: cairn_core::now_unix(),
         secure: server.tls_cert.is_some() && server.tls_key.is_some(),
     };

@@ -1,7 +1,9 @@
 //! Live preview: the lists a user (or a made-up history of context items) gets from each placement,
-//! with score, source and reason; two placements side by side; a filter expression (the cairn-expr
-//! language) applied through the engine's own recommend call, as the API's
-//! `POST /v1/users/{id}/recommendations` applies it.
+//! with score, source and reason; two placements side by side, or the champion beside another kept
+//! model version ([`cairn_engine::Engine::recommend_with_version`]: loaded on demand, at most one
+//! such version at a time, never serving); a filter expression (the cairn-expr language) applied
+//! through the engine's own recommend call, as the API's `POST /v1/users/{id}/recommendations`
+//! applies it.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -33,6 +35,8 @@ pub(super) struct PreviewQuery {
     placement: Option<String>,
     /// A second placement, shown beside the first.
     compare: Option<String>,
+    /// A kept model version, whose list is shown beside the champion's (same placement).
+    version: Option<String>,
     /// A filter expression every listed item must satisfy.
     filter: Option<String>,
     k: Option<usize>,
@@ -87,9 +91,37 @@ pub(super) async fn page(
             )));
         }
     }
+    let version = non_empty(&q.version);
+    if version.is_some() && compare.is_some() {
+        return Err(PageError::bad(
+            "compare either two placements or two model versions, not both at once",
+        ));
+    }
+    // The versions that can be put beside the champion: kept, with their file, not refused.
+    let all_versions = dash.app.run(|e| e.model_versions()).await?;
+    let champion = all_versions
+        .iter()
+        .find(|v| v.champion)
+        .map(|v| v.meta.version.clone());
+    let versions: Vec<String> = all_versions
+        .iter()
+        .rev()
+        .filter(|v| {
+            !v.champion
+                && v.artifact_present
+                && v.meta.status != cairn_engine::registry::VersionStatus::Refused
+        })
+        .map(|v| v.meta.version.clone())
+        .collect();
     let asked = user.is_some() || !context.is_empty();
     // Which lists: the two compared, the one chosen, or every placement.
     let shown: Vec<String> = match (&placement, &compare) {
+        _ if version.is_some() => {
+            let p = placement
+                .clone()
+                .unwrap_or_else(|| config.serve.default_placement.clone());
+            vec![p.clone(), p]
+        }
         (Some(a), Some(b)) => vec![a.clone(), b.clone()],
         (Some(a), None) => vec![a.clone()],
         (None, Some(b)) => vec![config.serve.default_placement.clone(), b.clone()],
@@ -98,7 +130,7 @@ pub(super) async fn page(
     let mut lists: Vec<(String, Result<Recommendations, String>)> = Vec::new();
     let mut status = StatusCode::OK;
     if asked {
-        for name in &shown {
+        for (column, name) in shown.iter().enumerate() {
             let req = RecommendRequest {
                 user_id: user.clone().unwrap_or_else(|| MADE_UP_USER.to_string()),
                 k,
@@ -108,7 +140,21 @@ pub(super) async fn page(
                 filter: filter.clone(),
                 ..RecommendRequest::default()
             };
-            let result = dash.app.score(move |e| e.recommend(&req)).await;
+            // Two versions: both lists scored the same way (no experiment routing), the champion's
+            // with the serving model.
+            let pinned = match (&version, column) {
+                (Some(v), 1) => Some(v.clone()),
+                (Some(_), _) => champion.clone(),
+                _ => None,
+            };
+            let result = match pinned {
+                Some(v) => {
+                    dash.app
+                        .score(move |e| e.recommend_with_version(&req, &v))
+                        .await
+                }
+                None => dash.app.score(move |e| e.recommend(&req)).await,
+            };
             if let Err(e) = &result {
                 if e.status.is_client_error() {
                     status = e.status;
@@ -117,7 +163,7 @@ pub(super) async fn page(
             lists.push((name.clone(), result.map_err(|e| e.message)));
         }
     }
-    let side_by_side = shown.len() == 2 && compare.is_some();
+    let side_by_side = shown.len() == 2 && (compare.is_some() || version.is_some());
     let body = html! {
         form.preview method="get" action="/preview" {
             div.fields {
@@ -135,6 +181,11 @@ pub(super) async fn page(
                           option value="" selected[compare.is_none()] { "nothing" }
                           @for p in &placements { option value=(p) selected[compare.as_deref() == Some(p.as_str())] { (p) } }
                       } }
+                div { label for="version" { "Or beside the champion" }
+                      select id="version" name="version" {
+                          option value="" selected[version.is_none()] { "no other version" }
+                          @for v in &versions { option value=(v) selected[version.as_deref() == Some(v.as_str())] { "version " (v) } }
+                      } }
                 div.wide { label for="filter" { "Filter (e.g. " code { "category == \"books\"" } ")" }
                       input id="filter" name="filter" type="text" value=[filter.as_deref()]; }
                 div { label for="k" { "Items" }
@@ -147,9 +198,14 @@ pub(super) async fn page(
                 code { "item-page" } ", " code { "cart" } " by default)." }
         }
         div class=(if side_by_side { "lists side" } else { "lists" }) {
-            @for (name, list) in &lists {
-                section.list aria-label=(format!("placement {name}")) {
-                    h2 { "Placement " code { (name) } }
+            @for (column, (name, list)) in lists.iter().enumerate() {
+                @let model = match (&version, column) {
+                    (Some(v), 1) => Some(format!("version {v}")),
+                    (Some(_), _) => Some(format!("champion {}", champion.as_deref().unwrap_or("(none)"))),
+                    _ => None,
+                };
+                section.list aria-label=(match &model { Some(m) => format!("placement {name}, {m}"), None => format!("placement {name}") }) {
+                    h2 { "Placement " code { (name) } @if let Some(m) = &model { " · " (m) } }
                     @match list {
                         Ok(r) => {
                             p.muted { "Model " (r.model_version.as_deref().unwrap_or("none")) ", " (r.items.len()) " items" }

@@ -25,9 +25,13 @@ use crate::state::AppState;
 )]
 pub async fn post_events(
     State(state): State<AppState>,
-    ApiJson(batch): ApiJson<EventBatch>,
+    batch: Result<ApiJson<EventBatch>, ApiError>,
 ) -> Result<Json<EventsStored>, ApiError> {
-    let outcome = state.run(move |e| e.add_events(batch.events)).await?;
+    let result = match batch {
+        Ok(ApiJson(batch)) => state.run(move |e| e.add_events(batch.events)).await,
+        Err(e) => Err(e),
+    };
+    let outcome = super::recorded(&state, "POST /v1/events", result).await?;
     Ok(Json(EventsStored {
         stored: outcome.stored,
         duplicates: outcome.duplicates,

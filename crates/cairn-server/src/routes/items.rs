@@ -7,7 +7,7 @@ use cairn_core::Item;
 use cairn_engine::Engine;
 use serde_json::{Map, Value};
 
-use super::{put_batch, put_one};
+use super::{put_batch, put_one, recorded};
 use crate::dto::{non_empty, ItemBatch, ItemPage, PageParams, Upserted, DEFAULT_PAGE};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
@@ -48,9 +48,13 @@ pub async fn put_item(
 )]
 pub async fn put_items(
     State(state): State<AppState>,
-    ApiJson(batch): ApiJson<ItemBatch>,
+    batch: Result<ApiJson<ItemBatch>, ApiError>,
 ) -> Result<Json<Upserted>, ApiError> {
-    put_batch(&state, batch.items, Engine::put_items).await
+    let result = match batch {
+        Ok(ApiJson(batch)) => put_batch(&state, batch.items, Engine::put_items).await,
+        Err(e) => Err(e),
+    };
+    recorded(&state, "POST /v1/items", result).await
 }
 
 /// One item.

@@ -79,6 +79,29 @@ where
     Ok(Json(stored))
 }
 
+/// Records a bulk route's client error (a batch refused, its JSON unreadable) in the data
+/// directory's log of rejected input, which the dashboard's data-quality page shows; then
+/// answers as before.
+pub(crate) async fn recorded<T>(
+    state: &AppState,
+    route: &'static str,
+    result: Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    if let Err(e) = &result {
+        if e.status.is_client_error() {
+            let entry = cairn_engine::rejects::Rejection::request(
+                route,
+                e.field.as_deref(),
+                e.code,
+                &e.message,
+            );
+            let engine = std::sync::Arc::clone(&state.engine);
+            let _ = tokio::task::spawn_blocking(move || engine.record_rejections(&[entry])).await;
+        }
+    }
+    result
+}
+
 /// A batch write (items or users), stored by `store` in one atomic write; answers how many.
 pub(crate) async fn put_batch<T>(
     state: &AppState,

@@ -6,7 +6,7 @@ use cairn_core::User;
 use cairn_engine::Engine;
 use serde_json::{Map, Value};
 
-use super::{put_batch, put_one};
+use super::{put_batch, put_one, recorded};
 use crate::dto::{
     non_empty, HistoryParams, PageParams, Upserted, UserBatch, UserErased, UserHistory, UserPage,
     DEFAULT_PAGE,
@@ -44,9 +44,13 @@ pub async fn put_user(
 )]
 pub async fn put_users(
     State(state): State<AppState>,
-    ApiJson(batch): ApiJson<UserBatch>,
+    batch: Result<ApiJson<UserBatch>, ApiError>,
 ) -> Result<Json<Upserted>, ApiError> {
-    put_batch(&state, batch.users, Engine::put_users).await
+    let result = match batch {
+        Ok(ApiJson(batch)) => put_batch(&state, batch.users, Engine::put_users).await,
+        Err(e) => Err(e),
+    };
+    recorded(&state, "POST /v1/users", result).await
 }
 
 /// One user row.
