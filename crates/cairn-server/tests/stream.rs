@@ -371,7 +371,8 @@ fn bad_entries_go_to_the_dead_letters_with_their_reason_and_the_rest_is_stored()
     assert!(reason_of(&bad_json).1.starts_with("malformed_json"));
     assert_eq!(reason_of(&bad_json).2.as_deref(), Some("{\"user_id\": "));
     assert!(reason_of(&bad_type).1.contains("teleport"), "{reasons:?}");
-    assert!(reason_of(&bad_item).1.starts_with("item_not_found"), "{reasons:?}");
+    let item = reason_of(&bad_item).1;
+    assert!(item.starts_with("invalid_argument: events[0].item_id: item `nope`"), "{item}");
     assert!(reason_of(&no_data).1.contains("no `data` field"), "{reasons:?}");
     let batch = reason_of(&bad_batch);
     assert!(batch.1.contains("missing"), "{batch:?}");
