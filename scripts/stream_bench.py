@@ -120,7 +120,57 @@ def emit(**fields):
     print(json.dumps(fields), flush=True)
 
 
+def wait_up():
+    for _ in range(600):
+        try:
+            request("GET", "/healthz")
+            return
+        except OSError:
+            time.sleep(0.1)
+    sys.exit("the server did not come up")
+
+
+def crash_start(state_file, pid, total):
+    """XADDs `total` entries, lets the consumer store part of them, then kill -9 the server."""
+    before = metric("cairn_events")
+    stored0 = metric("cairn_stream_events_stored_total") or 0.0
+    payload = b"".join(
+        resp("XADD", KEY, "*", "data", json.dumps(event("crash", n))) for n in range(total)
+    )
+    subprocess.run(["redis-cli", "-p", REDIS_PORT, "--pipe"], input=payload, check=True,
+                   stdout=subprocess.DEVNULL)
+    while (metric("cairn_stream_events_stored_total") or 0.0) < stored0 + total // 4:
+        time.sleep(0.005)
+    os.kill(pid, 9)
+    with open(state_file, "w") as f:
+        json.dump({"before": before, "total": total}, f)
+
+
+def crash_verify(state_file):
+    """After the restart: waits until the stream is drained and checks every event is stored once."""
+    with open(state_file) as f:
+        state = json.load(f)
+    wait_up()
+    while not (metric("cairn_stream_connected") == 1.0 and metric("cairn_stream_lag") == 0.0
+               and metric("cairn_stream_pending") == 0.0):
+        time.sleep(0.05)
+    stored_after = metric("cairn_events")
+    expected = state["before"] + state["total"]
+    emit(check="kill -9 during stream ingestion, then restart", entries=state["total"],
+         events_before=state["before"], events_after=stored_after, expected=expected,
+         lost=expected - stored_after if stored_after < expected else 0,
+         stored_twice=stored_after - expected if stored_after > expected else 0,
+         redelivered_duplicates_skipped=metric("cairn_stream_events_duplicate_total"),
+         stored_after_restart=metric("cairn_stream_events_stored_total"))
+    if stored_after != expected:
+        sys.exit(f"stored {stored_after} events after the crash, expected {expected}")
+
+
 def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "crash-start":
+        return crash_start(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+    if len(sys.argv) > 1 and sys.argv[1] == "crash-verify":
+        return crash_verify(sys.argv[2])
     for _ in range(600):
         try:
             request("GET", "/healthz")

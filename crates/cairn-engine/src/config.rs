@@ -1054,6 +1054,36 @@ mod tests {
         let err = c.validate().unwrap_err().to_string();
         assert!(err.contains("store.url"), "{err}");
     }
+
+    #[test]
+    fn the_stream_is_off_by_default_and_its_settings_are_checked() {
+        let c = Config::default();
+        assert_eq!(c.stream.redis_url, None, "no consumer unless configured");
+        let check = |f: &dyn Fn(&mut StreamConfig)| {
+            let mut c = Config::default();
+            c.stream.redis_url = Some("redis://127.0.0.1:6379".into());
+            f(&mut c.stream);
+            c.validate().map_err(|e| e.to_string())
+        };
+        assert!(check(&|_| {}).is_ok());
+        for (bad, key) in [
+            (
+                &(|s: &mut StreamConfig| s.redis_url = Some("http://x".into()))
+                    as &dyn Fn(&mut StreamConfig),
+                "stream.redis_url",
+            ),
+            (&|s: &mut StreamConfig| s.batch = 0, "stream.batch"),
+            (&|s: &mut StreamConfig| s.block_ms = 0, "stream.block_ms"),
+            (&|s: &mut StreamConfig| s.key = String::new(), "stream.key"),
+            (
+                &|s: &mut StreamConfig| s.consumer = Some(String::new()),
+                "stream.consumer",
+            ),
+        ] {
+            let err = check(bad).unwrap_err();
+            assert!(err.contains(key), "{err}");
+        }
+    }
 }
 
 /// The `[shadow]` section: shadow tests (docs/OPERATIONS.md, "Shadow tests"). A challenger scores a

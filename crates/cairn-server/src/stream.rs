@@ -324,9 +324,7 @@ impl Consumer {
                 self.claim(con).await?;
                 last_claim = Some(Instant::now());
             }
-            let entries = self
-                .read(con, ">", Some(self.config.block_ms))
-                .await?;
+            let entries = self.read(con, ">", Some(self.config.block_ms)).await?;
             let read_some = !entries.is_empty();
             if read_some {
                 self.handle(con, entries).await?;
@@ -589,7 +587,9 @@ fn parse_entry(key: &str, entry: &Entry, max_bytes: usize) -> Parsed {
     let value: serde_json::Value = match serde_json::from_slice(data) {
         Ok(v) => v,
         Err(e) => {
-            return Parsed::Dead(format!("malformed_json: `{DATA_FIELD}` is not valid JSON: {e}"))
+            return Parsed::Dead(format!(
+                "malformed_json: `{DATA_FIELD}` is not valid JSON: {e}"
+            ))
         }
     };
     let is_batch = value.as_object().is_some_and(|o| o.contains_key("events"));
@@ -761,16 +761,25 @@ mod tests {
 
     #[test]
     fn bad_entries_are_dead_with_a_reason() {
-        let reason = |data: Option<&str>, max: usize| match parse_entry("k", &entry("1-0", data), max)
-        {
-            Parsed::Dead(reason) => reason,
-            other => panic!("{other:?} is not dead"),
-        };
+        let reason =
+            |data: Option<&str>, max: usize| match parse_entry("k", &entry("1-0", data), max) {
+                Parsed::Dead(reason) => reason,
+                other => panic!("{other:?} is not dead"),
+            };
         assert!(reason(None, 1000).contains("no `data` field"));
         assert!(reason(Some("{not json"), 1000).starts_with("malformed_json"));
-        let unknown_field = reason(Some(r#"{"user_id":"u","item_id":"i","type":"v","x":1}"#), 1000);
-        assert!(unknown_field.starts_with("invalid_argument"), "{unknown_field}");
-        assert!(unknown_field.contains("unknown field `x`"), "{unknown_field}");
+        let unknown_field = reason(
+            Some(r#"{"user_id":"u","item_id":"i","type":"v","x":1}"#),
+            1000,
+        );
+        assert!(
+            unknown_field.starts_with("invalid_argument"),
+            "{unknown_field}"
+        );
+        assert!(
+            unknown_field.contains("unknown field `x`"),
+            "{unknown_field}"
+        );
         assert!(reason(Some(r#"{"events":[1]}"#), 1000).contains("POST /v1/events"));
         assert!(reason(Some(&"x".repeat(20)), 10).starts_with("payload_too_large"));
         let gone = Entry {
@@ -783,7 +792,10 @@ mod tests {
     #[test]
     fn replies_parse_in_resp2_and_resp3_shapes() {
         let entries = Value::Array(vec![
-            Value::Array(vec![bulk("1-0"), Value::Array(vec![bulk("data"), bulk("{}")])]),
+            Value::Array(vec![
+                bulk("1-0"),
+                Value::Array(vec![bulk("data"), bulk("{}")]),
+            ]),
             Value::Array(vec![bulk("2-0"), Value::Nil]),
         ]);
         let resp2 = Value::Array(vec![Value::Array(vec![bulk("k"), entries.clone()])]);
@@ -802,7 +814,10 @@ mod tests {
         let claimed = Value::Array(vec![
             bulk("0-0"),
             Value::Array(vec![
-                Value::Array(vec![bulk("3-0"), Value::Array(vec![bulk("data"), bulk("{}")])]),
+                Value::Array(vec![
+                    bulk("3-0"),
+                    Value::Array(vec![bulk("data"), bulk("{}")]),
+                ]),
                 Value::Nil,
             ]),
             Value::Array(vec![]),

@@ -5,8 +5,8 @@
 
 mod common;
 
-use std::net::TcpListener;
 use std::collections::HashMap;
+use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -184,13 +184,19 @@ fn events_added_to_the_stream_are_stored_and_the_lag_drops_to_zero() {
     let mut con = redis.con();
     // Entries added before Cairn first starts are read too (the group starts at 0).
     for n in 0..5 {
-        xadd(&mut con, &event("early", "i1", 1_700_000_000 + n).to_string());
+        xadd(
+            &mut con,
+            &event("early", "i1", 1_700_000_000 + n).to_string(),
+        );
     }
     let server = Running::start(|c| stream_config(c, redis.url()), items);
     for n in 0..30i64 {
         let user = format!("u{}", n % 3);
         let item = format!("i{}", n % 10);
-        xadd(&mut con, &event(&user, &item, 1_700_000_100 + n).to_string());
+        xadd(
+            &mut con,
+            &event(&user, &item, 1_700_000_100 + n).to_string(),
+        );
     }
     // The body of POST /v1/events, as one entry; a client id is kept.
     let mut with_id = event("u0", "i9", 1_700_000_500);
@@ -199,8 +205,14 @@ fn events_added_to_the_stream_are_stored_and_the_lag_drops_to_zero() {
     xadd(&mut con, &batch.to_string());
 
     wait_drained(&server, 36);
-    assert_eq!(metric(&server, "cairn_stream_events_stored_total"), Some(37.0));
-    assert_eq!(metric(&server, "cairn_stream_dead_letters_total"), Some(0.0));
+    assert_eq!(
+        metric(&server, "cairn_stream_events_stored_total"),
+        Some(37.0)
+    );
+    assert_eq!(
+        metric(&server, "cairn_stream_dead_letters_total"),
+        Some(0.0)
+    );
     assert_eq!(metric(&server, "cairn_stream_connected"), Some(1.0));
     assert_eq!(metric(&server, "cairn_events"), Some(37.0));
     assert_eq!(history(&server, "early").len(), 5);
@@ -210,7 +222,8 @@ fn events_added_to_the_stream_are_stored_and_the_lag_drops_to_zero() {
     let ids: Vec<&str> = u0.iter().filter_map(|e| e["event_id"].as_str()).collect();
     assert!(ids.contains(&"client-1"), "{ids:?}");
     assert!(
-        ids.iter().all(|id| *id == "client-1" || id.starts_with("shop:events:")),
+        ids.iter()
+            .all(|id| *id == "client-1" || id.starts_with("shop:events:")),
         "events without an id get one from their entry: {ids:?}"
     );
     // The group agrees: nothing pending.
@@ -293,8 +306,14 @@ fn entries_read_but_not_acknowledged_are_stored_exactly_once() {
     let server = Running::start(configure, stored_before);
     wait_drained(&server, 25);
     // c1's 20 pending entries: 10 stored now, 10 found stored before; `gone`'s 5 claimed.
-    assert_eq!(metric(&server, "cairn_stream_events_stored_total"), Some(15.0));
-    assert_eq!(metric(&server, "cairn_stream_events_duplicate_total"), Some(10.0));
+    assert_eq!(
+        metric(&server, "cairn_stream_events_stored_total"),
+        Some(15.0)
+    );
+    assert_eq!(
+        metric(&server, "cairn_stream_events_duplicate_total"),
+        Some(10.0)
+    );
     assert_eq!(metric(&server, "cairn_events"), Some(25.0));
     assert_eq!(history(&server, "u").len(), 25);
     drop(server);
@@ -303,8 +322,14 @@ fn entries_read_but_not_acknowledged_are_stored_exactly_once() {
     let server = Running::start(configure, |_| {});
     xadd(&mut con, &event("u", "i3", 1_700_000_100).to_string());
     wait_drained(&server, 1);
-    assert_eq!(metric(&server, "cairn_stream_events_stored_total"), Some(1.0));
-    assert_eq!(metric(&server, "cairn_stream_events_duplicate_total"), Some(0.0));
+    assert_eq!(
+        metric(&server, "cairn_stream_events_stored_total"),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(&server, "cairn_stream_events_duplicate_total"),
+        Some(0.0)
+    );
     assert_eq!(history(&server, "u").len(), 26);
 }
 
@@ -341,8 +366,14 @@ fn bad_entries_go_to_the_dead_letters_with_their_reason_and_the_rest_is_stored()
     xadd(&mut con, &good(2));
 
     wait_drained(&server, 8);
-    assert_eq!(metric(&server, "cairn_stream_dead_letters_total"), Some(5.0));
-    assert_eq!(metric(&server, "cairn_stream_events_stored_total"), Some(3.0));
+    assert_eq!(
+        metric(&server, "cairn_stream_dead_letters_total"),
+        Some(5.0)
+    );
+    assert_eq!(
+        metric(&server, "cairn_stream_events_stored_total"),
+        Some(3.0)
+    );
     assert_eq!(history(&server, "u").len(), 3);
 
     let dead: Vec<(String, HashMap<String, String>)> = redis::cmd("XRANGE")
@@ -372,11 +403,20 @@ fn bad_entries_go_to_the_dead_letters_with_their_reason_and_the_rest_is_stored()
     assert_eq!(reason_of(&bad_json).2.as_deref(), Some("{\"user_id\": "));
     assert!(reason_of(&bad_type).1.contains("teleport"), "{reasons:?}");
     let item = reason_of(&bad_item).1;
-    assert!(item.starts_with("invalid_argument: events[0].item_id: item `nope`"), "{item}");
-    assert!(reason_of(&no_data).1.contains("no `data` field"), "{reasons:?}");
+    assert!(
+        item.starts_with("invalid_argument: events[0].item_id: item `nope`"),
+        "{item}"
+    );
+    assert!(
+        reason_of(&no_data).1.contains("no `data` field"),
+        "{reasons:?}"
+    );
     let batch = reason_of(&bad_batch);
     assert!(batch.1.contains("missing"), "{batch:?}");
-    assert!(batch.2.unwrap().contains("\"i2\""), "the entry is kept whole");
+    assert!(
+        batch.2.unwrap().contains("\"i2\""),
+        "the entry is kept whole"
+    );
 }
 
 #[test]
