@@ -177,7 +177,7 @@ def main():
             break
         except OSError:
             time.sleep(0.1)
-    request("POST", "/v1/items", {"items": [{"item_id": f"i{i}"} for i in range(ITEMS)]})
+    request("POST", "/v1/items", {"items": [{"id": f"i{i}"} for i in range(ITEMS)]})
     while metric("cairn_stream_connected") != 1.0:
         time.sleep(0.05)
 
