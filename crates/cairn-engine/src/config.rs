@@ -42,6 +42,85 @@ pub struct Config {
     pub shadow: ShadowConfig,
     /// Online experiments: attribution of clicks and conversions to served lists.
     pub experiments: ExperimentsConfig,
+    /// Streaming ingestion: events read from a Redis stream by `cairn serve` (off by default).
+    pub stream: StreamConfig,
+}
+
+/// The `[stream]` section: a consumer that reads events from a Redis stream (a consumer group,
+/// at-least-once, stored through the same path as `POST /v1/events`); see docs/POSTGRES.md,
+/// "Streaming ingestion". Off while `redis_url` is unset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StreamConfig {
+    /// The Redis server to read from (`redis://[:password@]host:6379[/db]`). Unset (the default):
+    /// no consumer runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redis_url: Option<String>,
+    /// The stream's key. Bad messages go to `<key>:dead` with the reason.
+    pub key: String,
+    /// The consumer group (created at the stream's start, `0`, when missing: entries already in the
+    /// stream are read too).
+    pub group: String,
+    /// This consumer's name in the group; unset: the machine's host name. It must stay the same
+    /// across restarts (so the entries it read but did not acknowledge are read again at start) and
+    /// differ between replicas sharing the group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consumer: Option<String>,
+    /// Entries read (and stored in one write) at a time, 1 to 10000.
+    pub batch: usize,
+    /// How long one read waits for new entries, in milliseconds (1 to 60000).
+    pub block_ms: u64,
+    /// Entries another consumer of the group read but has not acknowledged for this long (it died)
+    /// are claimed and stored by this one, in milliseconds; 0: never claim.
+    pub claim_idle_ms: u64,
+    /// After Redis refused or dropped the connection, or the store refused a write, the wait before
+    /// the next try doubles from 100 ms up to this, in milliseconds.
+    pub max_backoff_ms: u64,
+}
+
+impl Default for StreamConfig {
+    fn default() -> Self {
+        StreamConfig {
+            redis_url: None,
+            key: "cairn:events".into(),
+            group: "cairn".into(),
+            consumer: None,
+            batch: 100,
+            block_ms: 1000,
+            claim_idle_ms: 60_000,
+            max_backoff_ms: 10_000,
+        }
+    }
+}
+
+impl StreamConfig {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let err = |m: &str| Err(ConfigError(m.into()));
+        if let Some(url) = &self.redis_url {
+            if !url.starts_with("redis://") {
+                return err("stream.redis_url must be a Redis URL starting with redis://");
+            }
+        }
+        if self.key.is_empty() || self.key.len() > 200 {
+            return err("stream.key must be 1 to 200 bytes");
+        }
+        if self.group.is_empty() {
+            return err("stream.group must not be empty");
+        }
+        if matches!(&self.consumer, Some(c) if c.is_empty()) {
+            return err("stream.consumer must not be empty (leave it unset for the host name)");
+        }
+        if self.batch == 0 || self.batch > 10_000 {
+            return err("stream.batch must be between 1 and 10000");
+        }
+        if self.block_ms == 0 || self.block_ms > 60_000 {
+            return err("stream.block_ms must be between 1 and 60000");
+        }
+        if self.max_backoff_ms < 100 {
+            return err("stream.max_backoff_ms must be at least 100");
+        }
+        Ok(())
+    }
 }
 
 /// The `[experiments]` section (see docs/OPERATIONS.md, "Experiments").
@@ -226,6 +305,7 @@ impl Default for Config {
             experiments: ExperimentsConfig::default(),
             shadow: ShadowConfig::default(),
             drift: DriftConfig::default(),
+            stream: StreamConfig::default(),
         }
     }
 }
@@ -799,6 +879,7 @@ impl Config {
         self.shadow.validate()?;
         self.server.validate()?;
         self.drift.validate()?;
+        self.stream.validate()?;
         Ok(())
     }
 }
@@ -972,6 +1053,36 @@ mod tests {
         c.store.url = Some("mysql://db/cairn".into());
         let err = c.validate().unwrap_err().to_string();
         assert!(err.contains("store.url"), "{err}");
+    }
+
+    #[test]
+    fn the_stream_is_off_by_default_and_its_settings_are_checked() {
+        let c = Config::default();
+        assert_eq!(c.stream.redis_url, None, "no consumer unless configured");
+        let check = |f: &dyn Fn(&mut StreamConfig)| {
+            let mut c = Config::default();
+            c.stream.redis_url = Some("redis://127.0.0.1:6379".into());
+            f(&mut c.stream);
+            c.validate().map_err(|e| e.to_string())
+        };
+        assert!(check(&|_| {}).is_ok());
+        for (bad, key) in [
+            (
+                &(|s: &mut StreamConfig| s.redis_url = Some("http://x".into()))
+                    as &dyn Fn(&mut StreamConfig),
+                "stream.redis_url",
+            ),
+            (&|s: &mut StreamConfig| s.batch = 0, "stream.batch"),
+            (&|s: &mut StreamConfig| s.block_ms = 0, "stream.block_ms"),
+            (&|s: &mut StreamConfig| s.key = String::new(), "stream.key"),
+            (
+                &|s: &mut StreamConfig| s.consumer = Some(String::new()),
+                "stream.consumer",
+            ),
+        ] {
+            let err = check(bad).unwrap_err();
+            assert!(err.contains(key), "{err}");
+        }
     }
 }
 

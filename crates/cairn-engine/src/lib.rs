@@ -48,6 +48,7 @@ pub use cairn_store::{
     ERASED_MARKER,
 };
 pub use catalog::{Catalog, KnownNames};
+pub use config::StreamConfig;
 pub use config::{is_postgres_url, Config, ConfigError, GateConfig, ModelsConfig, ServerConfig};
 pub use config::{GuardrailConfig, NdcgRule, ShadowConfig};
 pub use error::{EngineError, NameKind};

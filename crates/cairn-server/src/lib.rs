@@ -17,6 +17,7 @@ mod openapi;
 mod routes;
 mod scoring;
 mod state;
+mod stream;
 mod tls;
 
 use std::future::Future;
@@ -61,10 +62,14 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 pub fn router(engine: Arc<Engine>) -> io::Result<Router> {
     let config = engine.config();
     let keyless_open = auth::is_loopback_host(&config.server.host) || config.auth.insecure;
-    build_router(engine, keyless_open)
+    build_router(engine, keyless_open, None)
 }
 
-fn build_router(engine: Arc<Engine>, keyless_open: bool) -> io::Result<Router> {
+fn build_router(
+    engine: Arc<Engine>,
+    keyless_open: bool,
+    stream: Option<Arc<stream::StreamStats>>,
+) -> io::Result<Router> {
     let server = &engine.config().server;
     let body_timeout = Duration::from_millis(server.body_timeout_ms);
     let auth_config = engine.config().auth.clone();
@@ -79,6 +84,7 @@ fn build_router(engine: Arc<Engine>, keyless_open: bool) -> io::Result<Router> {
         scoring: Arc::new(scoring),
         engine,
         keyless_open,
+        stream,
         rate_limiter: Arc::new(RateLimiter::new(
             auth_config.rate_limit_per_sec,
             auth_config.rate_limit_burst,
@@ -294,9 +300,11 @@ pub async fn serve(
         _ => None,
     };
     let reloader = tls.as_ref().map(|t| t.spawn_reloader(tls::RELOAD_EVERY));
+    // Streaming ingestion from Redis, when `stream.redis_url` is set.
+    let (consumer, stream_stats) = stream::spawn(Arc::clone(&engine)).unzip();
     let result = conn::run(
         listener,
-        build_router(engine, keyless_open)?,
+        build_router(engine, keyless_open, stream_stats)?,
         limits,
         tls,
         shutdown,
@@ -307,6 +315,9 @@ pub async fn serve(
         reloader.abort();
     }
     storage_probe.abort();
+    if let Some(consumer) = consumer {
+        consumer.abort();
+    }
     watcher.abort();
     drift_ticker.abort();
     result

@@ -16,6 +16,8 @@ pub struct AppState {
     pub scoring: Arc<ScoringPool>,
     /// Whether requests are answered without a key while no key exists (loopback, or `insecure`).
     pub keyless_open: bool,
+    /// The Redis stream consumer's figures, when `stream.redis_url` is set.
+    pub stream: Option<Arc<crate::stream::StreamStats>>,
     /// Per-key request limits: a key's own, else `auth.rate_limit_per_sec` (0: none).
     pub rate_limiter: Arc<RateLimiter>,
 }

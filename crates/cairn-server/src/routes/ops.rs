@@ -160,6 +160,9 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
     text.push_str(&crate::routes::shadow::prometheus(
         &state.engine.shadow_report(),
     ));
+    if let Some(stream) = &state.stream {
+        text.push_str(&stream.prometheus());
+    }
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text))
 }
 
