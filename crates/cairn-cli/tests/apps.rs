@@ -1,0 +1,90 @@
+//! Several apps through the command line: `--app NAME` makes a command work on that app's store
+//! (here `keys create` and `import`), and `cairn serve` serves every app of the configuration.
+
+use std::time::Duration;
+
+mod common;
+
+#[test]
+fn commands_work_on_the_app_that_app_names_and_serve_serves_them_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = dir.path().join("cairn.toml");
+    std::fs::write(&config, "[apps.shop]\n[apps.shop.quota]\nmax_items = 2\n").unwrap();
+    let config = config.to_str().unwrap();
+
+    let out = common::cairn_ok(
+        &data,
+        &[
+            "--config", config, "--app", "shop", "keys", "create", "--scope", "admin", "--name",
+            "ops",
+        ],
+    );
+    let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(token.starts_with("cairn_"), "{token}");
+    assert!(data.join("apps/shop").is_dir());
+    // The key is the app's: the default app has none.
+    let listed = common::cairn_ok(&data, &["--config", config, "keys", "list"]);
+    assert!(listed.stdout.is_empty(), "{}", common::text(&listed));
+
+    // The app's quota holds for an import too.
+    let items = dir.path().join("items.jsonl");
+    std::fs::write(&items, "{\"id\":\"a\"}\n{\"id\":\"b\"}\n{\"id\":\"c\"}\n").unwrap();
+    let items = items.to_str().unwrap();
+    let out = common::cairn(
+        &data,
+        &["--config", config, "--app", "shop", "import", "items", items],
+    );
+    assert!(!out.status.success());
+    assert!(
+        common::text(&out).contains("quota.max_items"),
+        "{}",
+        common::text(&out)
+    );
+    common::cairn_ok(&data, &["--config", config, "import", "items", items]);
+
+    // An app that is not configured, and `serve --app`, are refused with the reason.
+    let out = common::cairn(&data, &["--config", config, "--app", "other", "keys", "list"]);
+    assert!(!out.status.success());
+    assert!(
+        common::text(&out).contains("[apps.other]"),
+        "{}",
+        common::text(&out)
+    );
+    let out = common::cairn(&data, &["--config", config, "--app", "shop", "serve"]);
+    assert!(!out.status.success());
+    assert!(
+        common::text(&out).contains("serve takes no --app"),
+        "{}",
+        common::text(&out)
+    );
+
+    let (mut server, base) =
+        common::serve_with(&data, &[("CAIRN_CONFIG", std::ffi::OsStr::new(config))]);
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let get = |path: &str, token: Option<&str>| {
+        let mut request = client.get(format!("{base}{path}"));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().unwrap();
+        (response.status().as_u16(), response.text().unwrap())
+    };
+    // The default app holds the three items and no key (open on loopback); the app holds none
+    // and needs its key.
+    let (status, body) = get("/v1/items", None);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&body).unwrap()["items"].as_array().unwrap().len(), 3);
+    assert_eq!(get("/v1/apps/shop/items", None).0, 401);
+    let (status, body) = get("/v1/apps/shop/items", Some(&token));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&body).unwrap()["items"].as_array().unwrap().len(), 0);
+    let (status, body) = get("/v1/apps/nope/items", Some(&token));
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("app_not_found"), "{body}");
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
