@@ -133,7 +133,7 @@ impl Tenant<'_> {
 }
 
 /// Creates the first (admin) key of `app` while the server is open on loopback.
-fn first_key(api: &Api, app: Option<&'static str>) -> Tenant<'_> {
+fn first_key<'a>(api: &'a Api, app: Option<&'static str>) -> Tenant<'a> {
     let created = api.send(
         app,
         Method::POST,
@@ -306,7 +306,7 @@ fn no_request_of_one_app_reads_or_changes_another_apps_data() {
         "/v1/events",
         json!({"events": [{"user_id": "x", "item_id": "alpha-i0", "type": "view"}]}),
     )
-    .error(404, "item_not_found");
+    .error(400, "invalid_argument");
 
     // Training alpha trains alpha only.
     let models = |t: &Tenant| t.get("/v1/models").ok().clone();
@@ -326,7 +326,7 @@ fn no_request_of_one_app_reads_or_changes_another_apps_data() {
     alpha
         .post(
             "/v1/events",
-            json!({"events": [{"user_id": "alpha-u1", "item_id": "alpha-i2", "type": "buy"}]}),
+            json!({"events": [{"user_id": "alpha-u1", "item_id": "alpha-i2", "type": "purchase"}]}),
         )
         .ok();
     alpha.post("/v1/train", json!({})).ok();
