@@ -88,3 +88,73 @@ fn commands_work_on_the_app_that_app_names_and_serve_serves_them_all() {
     server.kill().unwrap();
     server.wait().unwrap();
 }
+
+/// Over PostgreSQL each app is a schema of its own in the same database: `{store.schema}_NAME`.
+/// Needs `CAIRN_TEST_POSTGRES_URL` (scripts/with-postgres.sh); skipped, saying why, without it.
+#[test]
+fn over_postgres_each_app_has_a_schema_of_its_own() {
+    let Ok(url) = std::env::var("CAIRN_TEST_POSTGRES_URL") else {
+        eprintln!(
+            "skipped: CAIRN_TEST_POSTGRES_URL is not set (run `scripts/with-postgres.sh cargo \
+             test -p cairn-cli --test apps` to start a throwaway PostgreSQL)"
+        );
+        return;
+    };
+    let schema = format!("cli_apps_{}", std::process::id());
+    let app_schema = format!("{schema}_shop");
+    let mut db = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let drop = format!(
+        "DROP SCHEMA IF EXISTS \"{schema}\" CASCADE; DROP SCHEMA IF EXISTS \"{app_schema}\" CASCADE"
+    );
+    db.batch_execute(&drop).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("cairn.toml");
+    std::fs::write(
+        &config,
+        format!("[store]\nurl = \"{url}\"\nschema = \"{schema}\"\n[apps.shop]\n"),
+    )
+    .unwrap();
+    let (mut server, base) = common::serve_with(
+        &dir.path().join("data"),
+        &[("CAIRN_CONFIG", config.as_os_str())],
+    );
+    let client = reqwest::blocking::Client::new();
+    let post = |path: &str, id: &str| {
+        let response = client
+            .post(format!("{base}{path}"))
+            .json(&serde_json::json!({"items": [{"id": id}]}))
+            .send()
+            .unwrap();
+        assert!(response.status().is_success(), "{}", response.text().unwrap());
+    };
+    post("/v1/items", "default-item");
+    post("/v1/apps/shop/items", "shop-item");
+    let ids = |path: &str| -> Vec<String> {
+        let body: serde_json::Value = client
+            .get(format!("{base}{path}"))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(ids("/v1/items"), ["default-item"]);
+    assert_eq!(ids("/v1/apps/shop/items"), ["shop-item"]);
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let in_schema = |db: &mut postgres::Client, s: &str| -> Vec<String> {
+        db.query(format!("SELECT id FROM \"{s}\".items ORDER BY id").as_str(), &[])
+            .unwrap()
+            .iter()
+            .map(|row| row.get(0))
+            .collect()
+    };
+    assert_eq!(in_schema(&mut db, &schema), ["default-item"]);
+    assert_eq!(in_schema(&mut db, &app_schema), ["shop-item"]);
+    db.batch_execute(&drop).unwrap();
+}

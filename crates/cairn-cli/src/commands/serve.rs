@@ -87,6 +87,7 @@ fn serve(
     let kept: Vec<_> = std::iter::once(Arc::clone(&engine))
         .chain(apps.iter().map(|(_, e)| Arc::clone(e)))
         .collect();
+    let everyone = kept.clone();
     runtime.block_on(async move {
         let server = &engine.config().server;
         let address = format!("{}:{}", server.host, server.port);
@@ -103,7 +104,7 @@ fn serve(
         println!("cairn listening on {scheme}://{bound}");
         // Each app retrains on its own schedule and expires its own events.
         let mut tasks = Vec::new();
-        for e in &kept {
+        for e in &everyone {
             let every = Duration::from_secs(e.config().train.interval_secs);
             tasks.push(cairn_server::spawn_retrainer(Arc::clone(e), every));
             tasks.push(cairn_server::spawn_retention(Arc::clone(e)));
