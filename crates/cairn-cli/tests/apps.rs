@@ -33,7 +33,9 @@ fn commands_work_on_the_app_that_app_names_and_serve_serves_them_all() {
     let items = items.to_str().unwrap();
     let out = common::cairn(
         &data,
-        &["--config", config, "--app", "shop", "import", "items", items],
+        &[
+            "--config", config, "--app", "shop", "import", "items", items,
+        ],
     );
     assert!(!out.status.success());
     assert!(
@@ -44,7 +46,10 @@ fn commands_work_on_the_app_that_app_names_and_serve_serves_them_all() {
     common::cairn_ok(&data, &["--config", config, "import", "items", items]);
 
     // An app that is not configured, and `serve --app`, are refused with the reason.
-    let out = common::cairn(&data, &["--config", config, "--app", "other", "keys", "list"]);
+    let out = common::cairn(
+        &data,
+        &["--config", config, "--app", "other", "keys", "list"],
+    );
     assert!(!out.status.success());
     assert!(
         common::text(&out).contains("[apps.other]"),
@@ -77,11 +82,23 @@ fn commands_work_on_the_app_that_app_names_and_serve_serves_them_all() {
     // and needs its key.
     let (status, body) = get("/v1/items", None);
     assert_eq!(status, 200, "{body}");
-    assert_eq!(serde_json::from_str::<serde_json::Value>(&body).unwrap()["items"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
     assert_eq!(get("/v1/apps/shop/items", None).0, 401);
     let (status, body) = get("/v1/apps/shop/items", Some(&token));
     assert_eq!(status, 200, "{body}");
-    assert_eq!(serde_json::from_str::<serde_json::Value>(&body).unwrap()["items"].as_array().unwrap().len(), 0);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
     let (status, body) = get("/v1/apps/nope/items", Some(&token));
     assert_eq!(status, 404, "{body}");
     assert!(body.contains("app_not_found"), "{body}");
@@ -125,7 +142,11 @@ fn over_postgres_each_app_has_a_schema_of_its_own() {
             .json(&serde_json::json!({"items": [{"id": id}]}))
             .send()
             .unwrap();
-        assert!(response.status().is_success(), "{}", response.text().unwrap());
+        assert!(
+            response.status().is_success(),
+            "{}",
+            response.text().unwrap()
+        );
     };
     post("/v1/items", "default-item");
     post("/v1/apps/shop/items", "shop-item");
@@ -148,11 +169,14 @@ fn over_postgres_each_app_has_a_schema_of_its_own() {
     server.kill().unwrap();
     server.wait().unwrap();
     let in_schema = |db: &mut postgres::Client, s: &str| -> Vec<String> {
-        db.query(format!("SELECT id FROM \"{s}\".items ORDER BY id").as_str(), &[])
-            .unwrap()
-            .iter()
-            .map(|row| row.get(0))
-            .collect()
+        db.query(
+            format!("SELECT id FROM \"{s}\".items ORDER BY id").as_str(),
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect()
     };
     assert_eq!(in_schema(&mut db, &schema), ["default-item"]);
     assert_eq!(in_schema(&mut db, &app_schema), ["shop-item"]);

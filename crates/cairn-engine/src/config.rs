@@ -1129,7 +1129,10 @@ mod tests {
         assert_eq!(c.app_names(), ["shop-a", "shop-b"]);
         let a = c.app("shop-a").unwrap();
         assert_eq!(a.data_dir, PathBuf::from("/srv/cairn/apps/shop-a"));
-        assert_eq!(a.models_dir(), PathBuf::from("/srv/cairn/apps/shop-a/models"));
+        assert_eq!(
+            a.models_dir(),
+            PathBuf::from("/srv/cairn/apps/shop-a/models")
+        );
         assert_eq!(a.serve.default_k, 7);
         assert_eq!(a.train.model, c.train.model);
         assert!(a.apps.is_empty());
@@ -1138,19 +1141,32 @@ mod tests {
         assert_eq!((b.quota.max_events, b.quota.max_items), (1000, 0));
         assert_eq!((b.serve.default_k, b.serve.max_k), (7, 50));
         assert!(matches!(b.train.model, Some(ModelSpec::Ease(e)) if e.lambda == 10.0));
-        assert_eq!(c.quota, QuotaConfig::default(), "the default app has no quota");
+        assert_eq!(
+            c.quota,
+            QuotaConfig::default(),
+            "the default app has no quota"
+        );
         assert!(c.app("shop-c").unwrap_err().0.contains("[apps.shop-c]"));
         // The HMAC key, which is never serialized, is the deployment's too.
         let mut private = c.clone();
         private.privacy.hmac_key = Some("k".repeat(32));
-        assert_eq!(private.app("shop-a").unwrap().privacy.hmac_key, private.privacy.hmac_key);
+        assert_eq!(
+            private.app("shop-a").unwrap().privacy.hmac_key,
+            private.privacy.hmac_key
+        );
 
         // Over PostgreSQL, a schema of its own.
         let mut pg = c.clone();
         pg.store.url = Some("postgres://db/cairn".into());
-        assert_eq!(pg.app("shop-a").unwrap().store.schema.as_deref(), Some("app_shop-a"));
+        assert_eq!(
+            pg.app("shop-a").unwrap().store.schema.as_deref(),
+            Some("app_shop-a")
+        );
         pg.store.schema = Some("cairn".into());
-        assert_eq!(pg.app("shop-a").unwrap().store.schema.as_deref(), Some("cairn_shop-a"));
+        assert_eq!(
+            pg.app("shop-a").unwrap().store.schema.as_deref(),
+            Some("cairn_shop-a")
+        );
         pg.store.schema = Some("bad;schema".into());
         assert!(pg.validate().unwrap_err().0.contains("store.schema"));
     }
@@ -1173,8 +1189,14 @@ mod tests {
         for (table, key) in [
             (serde_json::json!({"data_dir": "/x"}), "apps.a.data_dir"),
             (serde_json::json!({"server": {"port": 1}}), "apps.a.server"),
-            (serde_json::json!({"store": {"url": "postgres://x/y"}}), "apps.a.store.url"),
-            (serde_json::json!({"models": {"dir": "/m"}}), "apps.a.models.dir"),
+            (
+                serde_json::json!({"store": {"url": "postgres://x/y"}}),
+                "apps.a.store.url",
+            ),
+            (
+                serde_json::json!({"models": {"dir": "/m"}}),
+                "apps.a.models.dir",
+            ),
             (serde_json::json!({"apps": {"b": {}}}), "apps.a.apps"),
         ] {
             let message = refused(table);

@@ -99,7 +99,10 @@ mod tests {
     #[test]
     fn paths_are_rewritten_into_the_app() {
         let cases = [
-            ("/v1/apps/shop/items/a%2Fb", Some(("shop", "/v1/items/a%2Fb"))),
+            (
+                "/v1/apps/shop/items/a%2Fb",
+                Some(("shop", "/v1/items/a%2Fb")),
+            ),
             (
                 "/v1/apps/shop/users/u1/recommendations?k=5",
                 Some(("shop", "/v1/users/u1/recommendations?k=5")),
@@ -107,7 +110,10 @@ mod tests {
             ("/v1/apps/shop/metrics", Some(("shop", "/metrics"))),
             ("/v1/apps/shop/readyz", Some(("shop", "/readyz"))),
             ("/v1/apps/shop", Some(("shop", "/v1/"))),
-            ("/v1/apps/shop/../other/items", Some(("shop", "/v1/../other/items"))),
+            (
+                "/v1/apps/shop/../other/items",
+                Some(("shop", "/v1/../other/items")),
+            ),
             ("/v1/items", None),
         ];
         for (path, expected) in cases {

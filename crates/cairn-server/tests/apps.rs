@@ -48,7 +48,11 @@ impl Api {
         body: Option<Value>,
     ) -> Reply {
         let url = match app {
-            Some(app) => format!("{}/v1/apps/{app}{}", self.base, path.trim_start_matches("/v1")),
+            Some(app) => format!(
+                "{}/v1/apps/{app}{}",
+                self.base,
+                path.trim_start_matches("/v1")
+            ),
             None => format!("{}{path}", self.base),
         };
         let mut request = self.client.request(method, &url);
@@ -155,7 +159,10 @@ fn fill(t: &Tenant, prefix: &str) {
         .map(|i| json!({"id": format!("{prefix}-i{i}"), "categories": [format!("c{}", i % 3)]}))
         .collect();
     items.push(json!({"id": "common", "title": format!("{prefix}'s common item")}));
-    assert_eq!(t.post("/v1/items", json!({"items": items})).ok()["upserted"], 31);
+    assert_eq!(
+        t.post("/v1/items", json!({"items": items})).ok()["upserted"],
+        31
+    );
     let mut users: Vec<Value> = (0..24)
         .map(|u| json!({"id": format!("{prefix}-u{u}")}))
         .collect();
@@ -199,7 +206,8 @@ fn start() -> (common::Running, Api) {
     let server = common::Running::start_apps(|c| {
         c.train.interval_secs = 0;
         c.apps.insert("alpha".into(), json!({}));
-        c.apps.insert("beta".into(), json!({"serve": {"default_k": 5}}));
+        c.apps
+            .insert("beta".into(), json!({"serve": {"default_k": 5}}));
     });
     let api = Api {
         base: server.base.clone(),
@@ -217,7 +225,10 @@ fn no_request_of_one_app_reads_or_changes_another_apps_data() {
     fill(&alpha, "alpha");
     fill(&beta, "beta");
     default
-        .post("/v1/items", json!({"items": [{"id": "d-0"}, {"id": "d-1"}]}))
+        .post(
+            "/v1/items",
+            json!({"items": [{"id": "d-0"}, {"id": "d-1"}]}),
+        )
         .ok();
 
     // Keys: each app knows its own keys only.
@@ -254,7 +265,9 @@ fn no_request_of_one_app_reads_or_changes_another_apps_data() {
     assert_eq!(default.item_ids(), ["d-0", "d-1"]);
     assert_eq!(alpha.item_ids().len(), 31);
     beta.get("/v1/items/alpha-i0").error(404, "item_not_found");
-    default.get("/v1/items/alpha-i0").error(404, "item_not_found");
+    default
+        .get("/v1/items/alpha-i0")
+        .error(404, "item_not_found");
     alpha.get("/v1/items/d-0").error(404, "item_not_found");
     let common_title = |t: &Tenant| t.get("/v1/items/common").ok()["title"].clone();
     assert_eq!(common_title(&alpha), "alpha's common item");
@@ -262,8 +275,9 @@ fn no_request_of_one_app_reads_or_changes_another_apps_data() {
     // A listing cursor is a position, not a grant: alpha's, used on beta, pages beta's items.
     let page = alpha.get("/v1/items?limit=3");
     let alpha_cursor = page.ok()["next_cursor"].as_str().unwrap().to_string();
-    let ids: Vec<String> = beta.get(&format!("/v1/items?limit=1000&cursor={alpha_cursor}")).ok()
-        ["items"]
+    let ids: Vec<String> = beta
+        .get(&format!("/v1/items?limit=1000&cursor={alpha_cursor}"))
+        .ok()["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -294,12 +308,12 @@ fn no_request_of_one_app_reads_or_changes_another_apps_data() {
     let export = beta.get("/v1/users/common/export");
     assert_eq!(export.ok()["events"].as_array().unwrap().len(), 4);
     assert!(!export.text.contains("alpha"), "{}", export.text);
-    assert!(default
-        .get("/v1/users/common/events?limit=10")
-        .ok()["events"]
-        .as_array()
-        .unwrap()
-        .is_empty());
+    assert!(
+        default.get("/v1/users/common/events?limit=10").ok()["events"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
 
     // An app cannot write events about another app's items.
     beta.post(
@@ -311,7 +325,10 @@ fn no_request_of_one_app_reads_or_changes_another_apps_data() {
     // Training alpha trains alpha only.
     let models = |t: &Tenant| t.get("/v1/models").ok().clone();
     let beta_models_before = models(&beta);
-    assert!(beta_models_before["versions"].as_array().unwrap().is_empty());
+    assert!(beta_models_before["versions"]
+        .as_array()
+        .unwrap()
+        .is_empty());
     let trained = alpha.post("/v1/train", json!({}));
     let alpha_version = trained.ok()["version"].as_str().unwrap().to_string();
     assert_eq!(models(&beta), beta_models_before);
@@ -351,8 +368,14 @@ fn no_request_of_one_app_reads_or_changes_another_apps_data() {
 
     // A recommendation cursor of alpha's is refused by beta and by the default app, even for a
     // user of the same id.
-    let first = alpha.get("/v1/users/common/recommendations?k=3").ok().clone();
-    let cursor = first["next_cursor"].as_str().expect("a next page").to_string();
+    let first = alpha
+        .get("/v1/users/common/recommendations?k=3")
+        .ok()
+        .clone();
+    let cursor = first["next_cursor"]
+        .as_str()
+        .expect("a next page")
+        .to_string();
     let next = format!("/v1/users/common/recommendations?k=3&cursor={cursor}");
     only_prefixed(
         &alpha.list_ids(&next),
@@ -371,7 +394,8 @@ fn no_request_of_one_app_reads_or_changes_another_apps_data() {
     // Deletes and erasures in beta leave alpha's data as it was.
     beta.delete("/v1/items/common").expect(204);
     assert_eq!(common_title(&alpha), "alpha's common item");
-    beta.delete("/v1/items/alpha-i0").error(404, "item_not_found");
+    beta.delete("/v1/items/alpha-i0")
+        .error(404, "item_not_found");
     alpha.get("/v1/items/alpha-i0").ok();
     beta.delete("/v1/users/common").ok();
     beta.get("/v1/users/common").error(404, "user_not_found");
@@ -439,11 +463,12 @@ fn each_app_is_held_to_its_own_quotas_and_rate_limit() {
     assert!(message.contains("quota.max_items"), "{message}");
     small.get("/v1/items/i9").error(404, "item_not_found");
     small
-        .post("/v1/items", json!({"items": [{"id": "i1", "title": "renamed"}]}))
+        .post(
+            "/v1/items",
+            json!({"items": [{"id": "i1", "title": "renamed"}]}),
+        )
         .ok();
-    let events = |n: usize, user: &str| {
-        json!({"events": (0..n).map(|i| json!({"user_id": user, "item_id": format!("i{}", i % 3), "type": "view", "timestamp": 1_700_000_000 + i})).collect::<Vec<_>>()})
-    };
+    let events = |n: usize, user: &str| json!({"events": (0..n).map(|i| json!({"user_id": user, "item_id": format!("i{}", i % 3), "type": "view", "timestamp": 1_700_000_000 + i})).collect::<Vec<_>>()});
     small.post("/v1/events", events(4, "u")).ok();
     small
         .post("/v1/events", events(2, "v"))
