@@ -22,6 +22,10 @@ struct Cli {
     /// Data directory (overrides the configuration's `data_dir`).
     #[arg(long, global = true)]
     data_dir: Option<PathBuf>,
+    /// Work on this app (a `[apps.NAME]` table of the configuration: its own store, models and
+    /// keys) instead of the default one. `serve` serves every app and takes no `--app`.
+    #[arg(long, global = true)]
+    app: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -98,6 +102,7 @@ fn main() -> ExitCode {
     let ctx = commands::Context {
         config_path: cli.config,
         data_dir: cli.data_dir,
+        app: cli.app,
     };
     let result = match cli.command {
         Command::Serve(a) => commands::serve::run(&ctx, a),

@@ -44,6 +44,15 @@ pub struct Config {
     pub experiments: ExperimentsConfig,
     /// Streaming ingestion: events read from a Redis stream by `cairn serve` (off by default).
     pub stream: StreamConfig,
+    /// Caps on what the store may hold (0 = none): refused with 403 `quota_exceeded` above them.
+    /// Set per app in its `[apps.NAME.quota]` table (docs/OPERATIONS.md, "Several apps").
+    pub quota: QuotaConfig,
+    /// Apps (tenants) served beside the default one, at `/v1/apps/{name}/…`, each with its own
+    /// store, models, keys and experiments. Each `[apps.NAME]` table declares one app and holds
+    /// that app's settings over this file's (any section but `data_dir`, `server`, `apps`,
+    /// `store.url`, `store.schema` and `models.dir`, which the deployment decides); an empty table
+    /// declares an app with the deployment's settings. See [`Config::app`].
+    pub apps: BTreeMap<String, serde_json::Value>,
 }
 
 /// The `[stream]` section: a consumer that reads events from a Redis stream (a consumer group,
@@ -123,6 +132,19 @@ impl StreamConfig {
     }
 }
 
+/// The `[quota]` section: caps on one app's store, checked before a write (0 = no cap).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QuotaConfig {
+    /// Most items the catalog may hold; a write that would add more is refused whole.
+    pub max_items: u64,
+    /// Most events the log may hold; a batch that could take the log past it is refused whole
+    /// (counted before duplicates are dropped, so a batch of resent events near the cap is refused
+    /// too). Costs a count of the log per batch while set (cheap in the embedded store, a
+    /// `count(*)` over PostgreSQL).
+    pub max_events: u64,
+}
+
 /// The `[experiments]` section (see docs/OPERATIONS.md, "Experiments").
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -196,6 +218,11 @@ pub struct StoreConfig {
     /// See docs/POSTGRES.md.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// The PostgreSQL schema the store works in (created when missing); unset: the server's
+    /// default (`public`). An app's store is the schema `{store.schema}_{app}` (`app_{app}` when
+    /// this is unset). Letters, digits, `_` and `-`, at most 63 bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<String>,
 }
 
 impl Default for StoreConfig {
@@ -203,6 +230,7 @@ impl Default for StoreConfig {
         StoreConfig {
             cache_bytes: cairn_store::DEFAULT_CACHE_BYTES,
             url: None,
+            schema: None,
         }
     }
 }
@@ -306,6 +334,8 @@ impl Default for Config {
             shadow: ShadowConfig::default(),
             drift: DriftConfig::default(),
             stream: StreamConfig::default(),
+            quota: QuotaConfig::default(),
+            apps: BTreeMap::new(),
         }
     }
 }
@@ -733,7 +763,102 @@ fn describe(errors: figment::Error) -> ConfigError {
     ConfigError(messages.join("; "))
 }
 
+/// The keys of an app's table that the deployment decides, not the app.
+const DEPLOYMENT_KEYS: [&str; 6] = [
+    "data_dir",
+    "server",
+    "apps",
+    "store.url",
+    "store.schema",
+    "models.dir",
+];
+
+/// Whether `name` can name an app: 1 to 32 lowercase ASCII letters, digits, `_` or `-`, starting
+/// with a letter or digit (a safe folder name, URL path segment and PostgreSQL schema suffix).
+pub fn is_app_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= 32
+        && (bytes[0].is_ascii_lowercase() || bytes[0].is_ascii_digit())
+        && bytes
+            .iter()
+            .all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
 impl Config {
+    /// The names of the configured apps (`[apps.NAME]`), in order.
+    pub fn app_names(&self) -> Vec<String> {
+        self.apps.keys().cloned().collect()
+    }
+
+    /// The configuration of app `name`: this deployment's, with the app's `[apps.NAME]` table
+    /// merged over it, in a store and models folder of its own: `data_dir/apps/NAME` (its models
+    /// in `data_dir/apps/NAME/models`, or `models.dir/apps/NAME`), or over PostgreSQL the schema
+    /// `{store.schema}_NAME` (`app_NAME` when `store.schema` is unset). The app's own `apps` is
+    /// empty. Fails when no such app is configured, its name is not a valid one
+    /// ([`is_app_name`]), its table sets a deployment key or a setting its section refuses.
+    pub fn app(&self, name: &str) -> Result<Config, ConfigError> {
+        let overlay = self.apps.get(name).ok_or_else(|| {
+            ConfigError(format!(
+                "no app `{name}` is configured; declare it with an `[apps.{name}]` table"
+            ))
+        })?;
+        if !is_app_name(name) {
+            return Err(ConfigError(format!(
+                "apps.{name}: an app's name is 1 to 32 lowercase letters, digits, `_` or `-`, \
+                 starting with a letter or digit"
+            )));
+        }
+        let serde_json::Value::Object(table) = overlay else {
+            return Err(ConfigError(format!(
+                "apps.{name} must be a table of settings (`[apps.{name}]`)"
+            )));
+        };
+        for key in DEPLOYMENT_KEYS {
+            let set = match key.split_once('.') {
+                None => table.contains_key(key),
+                Some((section, field)) => table
+                    .get(section)
+                    .and_then(|v| v.as_object())
+                    .is_some_and(|t| t.contains_key(field)),
+            };
+            if set {
+                return Err(ConfigError(format!(
+                    "apps.{name}.{key}: the deployment decides `{key}` for every app; remove it \
+                     from the app's table"
+                )));
+            }
+        }
+        let mut base = self.clone();
+        base.apps.clear();
+        // Merged key by key, a model the app names would inherit the deployment model's
+        // parameters (see `Config::load`): the app's choice replaces it whole.
+        if overlay.pointer("/train/model").is_some() {
+            base.train.model = None;
+        }
+        let mut config: Config = Figment::from(Serialized::defaults(base))
+            .merge(Serialized::defaults(overlay))
+            .extract()
+            .map_err(|e| ConfigError(format!("apps.{name}: {}", describe(e).0)))?;
+        // Never serialized, so not carried by the merge: the deployment's, unless the app has one.
+        if config.privacy.hmac_key.is_none() {
+            config.privacy.hmac_key = self.privacy.hmac_key.clone();
+        }
+        config.data_dir = self.data_dir.join("apps").join(name);
+        config.models.dir = self.models.dir.as_ref().map(|d| d.join("apps").join(name));
+        config.store.url = self.store.url.clone();
+        config.store.schema = self.store.url.as_ref().map(|_| match &self.store.schema {
+            Some(schema) => format!("{schema}_{name}"),
+            None => format!("app_{name}"),
+        });
+        config.server = self.server.clone();
+        config.apps.clear();
+        config
+            .validate()
+            .map_err(|e| ConfigError(format!("apps.{name}: {}", e.0)))?;
+        Ok(config)
+    }
+
     /// The folder of model versions and their registry: `models.dir`, else `data_dir/models`.
     pub fn models_dir(&self) -> PathBuf {
         self.models
@@ -850,6 +975,21 @@ impl Config {
                         .into(),
                 ));
             }
+        }
+        if let Some(schema) = &self.store.schema {
+            if schema.is_empty()
+                || schema.len() > 63
+                || !schema
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            {
+                return Err(ConfigError(format!(
+                    "store.schema `{schema}`: use letters, digits, `_` and `-`, at most 63 bytes"
+                )));
+            }
+        }
+        for name in self.apps.keys() {
+            self.app(name)?;
         }
         if s.list_window == 0 || s.cursor_cache == 0 || s.cursor_cache_bytes == 0 {
             return Err(ConfigError(
@@ -1083,6 +1223,98 @@ mod tests {
             let err = check(bad).unwrap_err();
             assert!(err.contains(key), "{err}");
         }
+    fn an_apps_configuration_is_the_deployments_with_its_own_table_over_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cairn.toml");
+        std::fs::write(
+            &path,
+            "data_dir = \"/srv/cairn\"\n[serve]\ndefault_k = 7\n[train.model]\nmodel = \"als\"\n\
+             [apps.shop-a]\n[apps.shop-b.quota]\nmax_events = 1000\n[apps.shop-b.serve]\nmax_k = 50\n\
+             [apps.shop-b.train.model]\nmodel = \"ease\"\nlambda = 10.0\n",
+        )
+        .unwrap();
+        let c = Config::load(Some(&path)).unwrap();
+        assert_eq!(c.app_names(), ["shop-a", "shop-b"]);
+        let a = c.app("shop-a").unwrap();
+        assert_eq!(a.data_dir, PathBuf::from("/srv/cairn/apps/shop-a"));
+        assert_eq!(
+            a.models_dir(),
+            PathBuf::from("/srv/cairn/apps/shop-a/models")
+        );
+        assert_eq!(a.serve.default_k, 7);
+        assert_eq!(a.train.model, c.train.model);
+        assert!(a.apps.is_empty());
+        assert_eq!(a.store.schema, None, "the embedded store has no schema");
+        let b = c.app("shop-b").unwrap();
+        assert_eq!((b.quota.max_events, b.quota.max_items), (1000, 0));
+        assert_eq!((b.serve.default_k, b.serve.max_k), (7, 50));
+        assert!(matches!(b.train.model, Some(ModelSpec::Ease(e)) if e.lambda == 10.0));
+        assert_eq!(
+            c.quota,
+            QuotaConfig::default(),
+            "the default app has no quota"
+        );
+        assert!(c.app("shop-c").unwrap_err().0.contains("[apps.shop-c]"));
+        // The HMAC key, which is never serialized, is the deployment's too.
+        let mut private = c.clone();
+        private.privacy.hmac_key = Some("k".repeat(32));
+        assert_eq!(
+            private.app("shop-a").unwrap().privacy.hmac_key,
+            private.privacy.hmac_key
+        );
+
+        // Over PostgreSQL, a schema of its own.
+        let mut pg = c.clone();
+        pg.store.url = Some("postgres://db/cairn".into());
+        assert_eq!(
+            pg.app("shop-a").unwrap().store.schema.as_deref(),
+            Some("app_shop-a")
+        );
+        pg.store.schema = Some("cairn".into());
+        assert_eq!(
+            pg.app("shop-a").unwrap().store.schema.as_deref(),
+            Some("cairn_shop-a")
+        );
+        pg.store.schema = Some("bad;schema".into());
+        assert!(pg.validate().unwrap_err().0.contains("store.schema"));
+    }
+
+    #[test]
+    fn app_names_and_tables_are_checked() {
+        for bad in ["", "Shop", "-a", "a/b", "..", "a b", &"x".repeat(33)] {
+            let mut c = Config::default();
+            c.apps.insert(bad.to_string(), serde_json::json!({}));
+            assert!(c.validate().is_err(), "`{bad}` accepted");
+        }
+        for good in ["a", "shop-1", "9_x"] {
+            assert!(is_app_name(good), "{good}");
+        }
+        let refused = |table: serde_json::Value| {
+            let mut c = Config::default();
+            c.apps.insert("a".into(), table);
+            c.validate().unwrap_err().0
+        };
+        for (table, key) in [
+            (serde_json::json!({"data_dir": "/x"}), "apps.a.data_dir"),
+            (serde_json::json!({"server": {"port": 1}}), "apps.a.server"),
+            (
+                serde_json::json!({"store": {"url": "postgres://x/y"}}),
+                "apps.a.store.url",
+            ),
+            (
+                serde_json::json!({"models": {"dir": "/m"}}),
+                "apps.a.models.dir",
+            ),
+            (serde_json::json!({"apps": {"b": {}}}), "apps.a.apps"),
+        ] {
+            let message = refused(table);
+            assert!(message.contains(key), "{message}");
+        }
+        let message = refused(serde_json::json!({"serve": {"default_k": 0}}));
+        assert!(message.starts_with("apps.a: "), "{message}");
+        let message = refused(serde_json::json!({"quota": {"max_itemz": 3}}));
+        assert!(message.contains("max_itemz"), "{message}");
+        assert!(refused(serde_json::json!(3)).contains("must be a table"));
     }
 }
 

@@ -55,6 +55,9 @@ pub enum EngineError {
     /// The experiments' files could not be read or written.
     #[error("experiments: {0}")]
     ExperimentStorage(String),
+    /// A write that would take the store past one of its `[quota]` caps.
+    #[error("{0}")]
+    QuotaExceeded(String),
 }
 
 /// What kind of name an [`EngineError::UnknownName`] is.
@@ -109,6 +112,7 @@ impl EngineError {
             } => "unknown_property",
             EngineError::ExperimentConflict(_) => "experiment_conflict",
             EngineError::ExperimentStorage(_) => "experiment_storage_error",
+            EngineError::QuotaExceeded(_) => "quota_exceeded",
         }
     }
 

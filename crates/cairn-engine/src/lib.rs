@@ -176,6 +176,8 @@ pub struct Engine {
     /// The one non-serving version the dashboard's preview keeps loaded
     /// ([`Engine::recommend_with_version`]).
     preview_model: Mutex<Option<Arc<ModelSet>>>,
+    /// Serialises event batches while `quota.max_events` is set (count, then write).
+    quota_lock: Mutex<()>,
 }
 
 /// Largest page a listing returns.
@@ -189,13 +191,31 @@ impl Engine {
             .validate()
             .map_err(|e| EngineError::Unprocessable(e.to_string()))?;
         let store: Arc<dyn Store> = match &config.store.url {
-            Some(url) => Arc::new(cairn_store_postgres::PostgresStore::connect(url)?),
+            Some(url) => Arc::new(cairn_store_postgres::PostgresStore::connect_in_schema(
+                url,
+                config.store.schema.as_deref(),
+            )?),
             None => Arc::new(EmbeddedStore::open_with_cache(
                 &config.data_dir,
                 config.store.cache_bytes,
             )?),
         };
         Self::with_store(config, store)
+    }
+
+    /// Opens the engine of every app `config` declares (`[apps.NAME]`, see [`Config::app`]), each
+    /// over its own store and models folder, in name order.
+    pub fn open_apps(config: &Config) -> Result<Vec<(String, Engine)>, EngineError> {
+        config
+            .app_names()
+            .into_iter()
+            .map(|name| {
+                let app = config
+                    .app(&name)
+                    .map_err(|e| EngineError::Unprocessable(e.to_string()))?;
+                Ok((name, Engine::open(app)?))
+            })
+            .collect()
     }
 
     /// [`Engine::open`], with every write to the store file going through `faults`, which can make
@@ -265,6 +285,7 @@ impl Engine {
             preview_model: Mutex::new(None),
             config,
             drift,
+            quota_lock: Mutex::new(()),
         })
     }
 
@@ -320,6 +341,22 @@ impl Engine {
         }
         // Hold the catalog lock across the write so readers never see the cache behind the store.
         let mut catalog = self.catalog_mut();
+        let max_items = self.config.quota.max_items;
+        if max_items > 0 {
+            let new: std::collections::HashSet<&str> = items
+                .iter()
+                .map(|i| i.id.as_str())
+                .filter(|id| !catalog.contains(id))
+                .collect();
+            let after = catalog.len() as u64 + new.len() as u64;
+            if after > max_items {
+                return Err(EngineError::QuotaExceeded(format!(
+                    "this write would take the catalog to {after} items, over its quota of \
+                     {max_items} (quota.max_items); nothing was stored. Delete items or raise the \
+                     quota"
+                )));
+            }
+        }
         self.store.put_items(&items)?;
         for item in items {
             catalog.upsert(item);
@@ -475,6 +512,10 @@ impl Engine {
                 event.user_id = self.user_key(&event.user_id).into_owned();
             }
         }
+        // Held while the log is counted and written, so two batches cannot both pass the cap.
+        let _quota = (self.config.quota.max_events > 0)
+            .then(|| self.check_event_quota(events.len()))
+            .transpose()?;
         let outcome = self.store.append_events(&events, Timestamp::now())?;
         // Clicks and conversions count for the experiment lists they follow from.
         self.attribute_events(&events)?;
@@ -484,6 +525,25 @@ impl Engine {
             stored: outcome.stored.len(),
             duplicates: outcome.duplicates,
         })
+    }
+
+    /// Refuses a batch of `batch` events that could take the log past `quota.max_events`; else
+    /// returns the guard that keeps other batches out until this one is written.
+    fn check_event_quota(
+        &self,
+        batch: usize,
+    ) -> Result<std::sync::MutexGuard<'_, ()>, EngineError> {
+        let guard = self.quota_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let max = self.config.quota.max_events;
+        let stored = self.store.stats()?.events;
+        if stored + batch as u64 > max {
+            return Err(EngineError::QuotaExceeded(format!(
+                "the event log holds {stored} events and this batch has {batch}: over its quota \
+                 of {max} (quota.max_events); nothing was stored. Delete old events (retention, \
+                 erasure) or raise the quota"
+            )));
+        }
+        Ok(guard)
     }
 
     /// The user's most recent events, oldest first.

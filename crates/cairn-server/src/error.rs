@@ -140,6 +140,8 @@ impl From<EngineError> for ApiError {
             }
             "training_timeout" => StatusCode::SERVICE_UNAVAILABLE,
             "cursor_expired" => StatusCode::GONE,
+            // The request is fine, but this app may not store more: retrying will not help.
+            "quota_exceeded" => StatusCode::FORBIDDEN,
             "store_in_use" | "storage_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
             // The disk under the store is full: the request was fine, and the same request
             // succeeds once space is freed.

@@ -1,9 +1,11 @@
 //! Cairn's HTTP API: versioned JSON endpoints over the engine, with JSON errors, Prometheus metrics
 //! and an OpenAPI document generated from the handlers.
 //!
-//! Entry points for the CLI: [`router`] (the app), [`serve`] (run it until shutdown), [`openapi`]
-//! (the document), [`spawn_retrainer`] (periodic background training), [`shutdown_signal`].
+//! Entry points for the CLI: [`router`] (the app), [`serve`] (run it until shutdown), [`serve_apps`]
+//! (the same with several apps, see the `apps` module), [`openapi`] (the document),
+//! [`spawn_retrainer`] (periodic background training), [`shutdown_signal`].
 
+mod apps;
 pub mod auth;
 mod background;
 mod conn;
@@ -62,26 +64,38 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 pub fn router(engine: Arc<Engine>) -> io::Result<Router> {
     let config = engine.config();
     let keyless_open = auth::is_loopback_host(&config.server.host) || config.auth.insecure;
-    build_router(engine, keyless_open, None)
+    let scoring = scoring_pool(&engine)?;
+    Ok(build_router(engine, keyless_open, scoring, true, None))
 }
 
+/// The scoring threads (`server.scoring_threads`), shared by every app of a deployment: they are
+/// the machine's cores, whichever app's request they score.
+fn scoring_pool(engine: &Engine) -> io::Result<Arc<ScoringPool>> {
+    let scoring =
+        ScoringPool::new(engine.config().server.scoring_threads).map_err(io::Error::other)?;
+    tracing::debug!(threads = scoring.threads(), "scoring threads started");
+    Ok(Arc::new(scoring))
+}
+
+/// One app's router (the default app's with `dashboard`), its requests scored on `scoring`;
+/// `stream`: the Redis consumer's figures for `/metrics`, when one runs.
 fn build_router(
     engine: Arc<Engine>,
     keyless_open: bool,
+    scoring: Arc<ScoringPool>,
+    dashboard: bool,
     stream: Option<Arc<stream::StreamStats>>,
-) -> io::Result<Router> {
+) -> Router {
     let server = &engine.config().server;
     let body_timeout = Duration::from_millis(server.body_timeout_ms);
     let auth_config = engine.config().auth.clone();
     let timeout = Duration::from_millis(server.request_timeout_ms);
     let max_body = server.max_body_bytes;
-    let scoring = ScoringPool::new(server.scoring_threads).map_err(io::Error::other)?;
     // Shadow tests and guardrails, when configured (a no-op otherwise, or when already started).
     engine.start_monitor();
-    tracing::debug!(threads = scoring.threads(), "scoring threads started");
     let state = AppState {
         metrics: Arc::new(HttpMetrics::new()),
-        scoring: Arc::new(scoring),
+        scoring,
         engine,
         keyless_open,
         stream,
@@ -181,15 +195,20 @@ fn build_router(
         .layer(axum::middleware::from_fn_with_state(
             metrics,
             middleware::record_metrics,
-        ))
-        // The web dashboard at `/` (its own session login and CSRF checks; see `dashboard`).
-        .merge(dashboard::router(&state))
-        .with_state(state);
+        ));
+    // The web dashboard at `/` (its own session login and CSRF checks; see `dashboard`), for the
+    // default app only.
+    let api = if dashboard {
+        api.merge(dashboard::router(&state))
+    } else {
+        api
+    };
+    let api = api.with_state(state);
     // Outside everything else, so a browser's preflight is answered before authentication.
-    Ok(match cors_layer(&auth_config.cors_origins) {
+    match cors_layer(&auth_config.cors_origins) {
         Some(cors) => api.layer(cors),
         None => api,
-    })
+    }
 }
 
 /// CORS for the configured origins; `None` (no CORS headers) when there are none.
@@ -244,53 +263,55 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
-    // Over a shared store, the first replica to start takes the trainer lease now (the watcher
-    // below asks again on every tick).
-    let lease = Arc::clone(&engine);
-    if let Ok(Err(e)) = tokio::task::spawn_blocking(move || lease.take_trainer_lease()).await {
-        tracing::warn!(error = %e, "cannot ask for the trainer lease");
-    }
-    if engine.model_info().is_none() && background::has_events(&engine).await {
-        // Decided before the first connection is accepted, so whether a startup training runs
-        // depends on the stored data only, never on how fast the first requests arrive.
-        tokio::spawn(background::train_in_background(
-            Arc::clone(&engine),
-            "startup",
-        ));
-    }
-    let watcher = background::spawn_champion_watcher(
-        Arc::clone(&engine),
-        Duration::from_millis(engine.config().models.watch_interval_ms),
-    );
-    let drift_ticker = background::spawn_drift_ticker(Arc::clone(&engine));
+    serve_apps(engine, Vec::new(), listener, shutdown).await
+}
+
+/// [`serve`], with `apps` (name and engine, see `Config::app`) served beside the default app
+/// `engine` at `/v1/apps/{name}/…`, each with its own background work (startup training,
+/// champion watcher, drift windows, storage probe). The connection limits, TLS and the scoring
+/// threads are the deployment's (`engine`'s `server` section); the rest of each app's settings
+/// are its own. Refuses to start when one app has no key on an address only keys may serve.
+pub async fn serve_apps(
+    engine: Arc<Engine>,
+    apps: Vec<(String, Arc<Engine>)>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
     let addr = listener.local_addr()?;
-    let insecure = engine.config().auth.insecure;
-    auth::check_exposure(addr.ip(), engine.has_keys(), insecure)
-        .map_err(|m| io::Error::new(io::ErrorKind::PermissionDenied, m))?;
-    if !engine.has_keys() {
-        if addr.ip().is_loopback() {
-            tracing::warn!(
-                %addr,
-                "no API key exists: serving without authentication, on loopback only; create a key \
-                 with `cairn keys create --scope admin --name ops` (or POST /v1/keys) to require keys"
-            );
-        } else {
-            tracing::warn!(
-                %addr,
-                "no API key exists and --insecure is set: serving WITHOUT authentication to anyone \
-                 who can reach this address"
-            );
+    let everyone = std::iter::once(("default", &engine))
+        .chain(apps.iter().map(|(name, e)| (name.as_str(), e)));
+    for (name, e) in everyone {
+        let insecure = e.config().auth.insecure;
+        auth::check_exposure(addr.ip(), e.has_keys(), insecure).map_err(|m| {
+            let m = if name == "default" {
+                m
+            } else {
+                format!("app `{name}`: {m} (an app's keys: `cairn --app {name} keys create`)")
+            };
+            io::Error::new(io::ErrorKind::PermissionDenied, m)
+        })?;
+        if !e.has_keys() {
+            if addr.ip().is_loopback() {
+                tracing::warn!(
+                    %addr,
+                    app = name,
+                    "no API key exists: serving without authentication, on loopback only; create \
+                     a key with `cairn keys create --scope admin --name ops` (or POST /v1/keys) to \
+                     require keys"
+                );
+            } else {
+                tracing::warn!(
+                    %addr,
+                    app = name,
+                    "no API key exists and --insecure is set: serving WITHOUT authentication to \
+                     anyone who can reach this address"
+                );
+            }
         }
     }
-    tracing::info!(%addr, "serving the Cairn API");
-    let keyless_open = addr.ip().is_loopback() || insecure;
     let server = &engine.config().server;
     let grace = Duration::from_secs(server.shutdown_grace_secs);
     let limits = conn::Limits::from_config(server);
-    let storage_probe = background::spawn_storage_probe(
-        Arc::clone(&engine),
-        Duration::from_secs(server.storage_retry_secs),
-    );
     let tls = match (&server.tls_cert, &server.tls_key) {
         (Some(cert), Some(key)) => {
             let tls = tls::Tls::load(cert, key)?;
@@ -299,28 +320,69 @@ pub async fn serve(
         }
         _ => None,
     };
+    let scoring = scoring_pool(&engine)?;
+    // Only once nothing can refuse the start any more.
+    let mut tasks = Vec::new();
+    for e in std::iter::once(&engine).chain(apps.iter().map(|(_, e)| e)) {
+        tasks.extend(start_background(e).await);
+    }
     let reloader = tls.as_ref().map(|t| t.spawn_reloader(tls::RELOAD_EVERY));
-    // Streaming ingestion from Redis, when `stream.redis_url` is set.
+    tracing::info!(%addr, apps = apps.len(), "serving the Cairn API");
+    let keyless_open = |e: &Engine| addr.ip().is_loopback() || e.config().auth.insecure;
+    let mut routers = std::collections::HashMap::new();
+    for (name, e) in apps {
+        let open = keyless_open(&e);
+        routers.insert(name, build_router(e, open, Arc::clone(&scoring), false, None));
+    }
+    let open = keyless_open(&engine);
+    // Streaming ingestion from Redis, when `stream.redis_url` is set: the default app's only.
     let (consumer, stream_stats) = stream::spawn(Arc::clone(&engine)).unzip();
-    let result = conn::run(
-        listener,
-        build_router(engine, keyless_open, stream_stats)?,
-        limits,
-        tls,
-        shutdown,
-        grace,
-    )
-    .await;
+    let app = build_router(engine, open, scoring, true, stream_stats).route(
+        apps::ROUTE,
+        axum::routing::any(apps::dispatch).with_state(Arc::new(routers)),
+    );
+    let result = conn::run(listener, app, limits, tls, shutdown, grace).await;
     if let Some(reloader) = reloader {
         reloader.abort();
     }
-    storage_probe.abort();
+    for task in tasks {
+        task.abort();
+    }
     if let Some(consumer) = consumer {
         consumer.abort();
     }
-    watcher.abort();
-    drift_ticker.abort();
     result
+}
+
+/// One engine's background work while it serves: takes the trainer lease over a shared store,
+/// starts a first training when events wait for one, and spawns the champion watcher, the drift
+/// ticker and the storage probe (abort the handles to stop them).
+async fn start_background(engine: &Arc<Engine>) -> Vec<tokio::task::JoinHandle<()>> {
+    // Over a shared store, the first replica to start takes the trainer lease now (the watcher
+    // asks again on every tick).
+    let lease = Arc::clone(engine);
+    if let Ok(Err(e)) = tokio::task::spawn_blocking(move || lease.take_trainer_lease()).await {
+        tracing::warn!(error = %e, "cannot ask for the trainer lease");
+    }
+    if engine.model_info().is_none() && background::has_events(engine).await {
+        // Decided before the first connection is accepted, so whether a startup training runs
+        // depends on the stored data only, never on how fast the first requests arrive.
+        tokio::spawn(background::train_in_background(
+            Arc::clone(engine),
+            "startup",
+        ));
+    }
+    vec![
+        background::spawn_champion_watcher(
+            Arc::clone(engine),
+            Duration::from_millis(engine.config().models.watch_interval_ms),
+        ),
+        background::spawn_drift_ticker(Arc::clone(engine)),
+        background::spawn_storage_probe(
+            Arc::clone(engine),
+            Duration::from_secs(engine.config().server.storage_retry_secs),
+        ),
+    ]
 }
 
 /// Completes on Ctrl-C or, on Unix, SIGTERM: pass it to [`serve`] for a graceful stop.

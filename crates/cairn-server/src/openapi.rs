@@ -17,7 +17,10 @@ use crate::routes::{
     info(
         title = "Cairn",
         description = "Recommendation engine HTTP API. Every error is JSON: \
-            `{\"error\":{\"code\":\"...\",\"message\":\"...\",\"field\":\"...\"}}` with a stable `code`."
+            `{\"error\":{\"code\":\"...\",\"message\":\"...\",\"field\":\"...\"}}` with a stable `code`. \
+            Several apps: each app the configuration declares (`[apps.NAME]`) is served at \
+            `/v1/apps/NAME/...` with every `/v1/...` route below (and `healthz`, `readyz`, `metrics`, \
+            `openapi.json`), over its own data and API keys; an unknown app is 404 `app_not_found`."
     ),
     paths(
         items::put_item,

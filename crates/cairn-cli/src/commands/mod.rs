@@ -28,11 +28,24 @@ use cairn_engine::{Config, Engine};
 pub struct Context {
     pub config_path: Option<PathBuf>,
     pub data_dir: Option<PathBuf>,
+    /// `--app`: the app to work on instead of the default one.
+    pub app: Option<String>,
 }
 
 impl Context {
-    /// The configuration: defaults, then the file, then `CAIRN_*` variables, then `--data-dir`.
+    /// The configuration: defaults, then the file, then `CAIRN_*` variables, then `--data-dir`;
+    /// with `--app`, that app's configuration ([`Config::app`]).
     pub fn config(&self) -> anyhow::Result<Config> {
+        let config = self.deployment_config()?;
+        match &self.app {
+            None => Ok(config),
+            Some(app) => Ok(config.app(app)?),
+        }
+    }
+
+    /// The whole deployment's configuration (the default app's, with every `[apps.NAME]`), as
+    /// `serve` needs it: [`Context::config`] without `--app`.
+    pub fn deployment_config(&self) -> anyhow::Result<Config> {
         let mut config = Config::load(self.config_path.as_deref())?;
         if let Some(dir) = &self.data_dir {
             config.data_dir = dir.clone();

@@ -27,7 +27,13 @@ pub struct ServeArgs {
 }
 
 pub fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<()> {
-    let mut config = ctx.config()?;
+    if let Some(app) = &ctx.app {
+        anyhow::bail!(
+            "serve takes no --app (it serves the default app and every [apps.NAME] table, `{app}` \
+             at /v1/apps/{app}/); run it without --app"
+        );
+    }
+    let mut config = ctx.deployment_config()?;
     if let Some(host) = args.host {
         config.server.host = host;
     }
@@ -36,6 +42,8 @@ pub fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<()> {
     }
     config.auth.insecure |= args.insecure;
     let data_dir = config.data_dir.clone();
+    let apps = cairn_engine::Engine::open_apps(&config)
+        .with_context(|| format!("opening the apps under {}", data_dir.join("apps").display()))?;
     let engine = cairn_engine::Engine::open(config)
         .with_context(|| format!("opening the data directory {}", data_dir.display()))?;
     if args.demo {
@@ -59,16 +67,27 @@ pub fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<()> {
             ),
         }
     }
-    serve(Arc::new(engine))
+    let apps = apps
+        .into_iter()
+        .map(|(name, engine)| (name, Arc::new(engine)))
+        .collect();
+    serve(Arc::new(engine), apps)
 }
 
-/// Runs the server until Ctrl-C or SIGTERM.
-pub fn serve(engine: Arc<cairn_engine::Engine>) -> anyhow::Result<()> {
+/// Runs the server until Ctrl-C or SIGTERM, with `apps` served beside the default app at
+/// `/v1/apps/{name}/`, each retrained, expired and compacted on its own.
+fn serve(
+    engine: Arc<cairn_engine::Engine>,
+    apps: Vec<(String, Arc<cairn_engine::Engine>)>,
+) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let kept = Arc::clone(&engine);
+    let kept: Vec<_> = std::iter::once(Arc::clone(&engine))
+        .chain(apps.iter().map(|(_, e)| Arc::clone(e)))
+        .collect();
+    let everyone = kept.clone();
     runtime.block_on(async move {
         let server = &engine.config().server;
         let address = format!("{}:{}", server.host, server.port);
@@ -83,17 +102,23 @@ pub fn serve(engine: Arc<cairn_engine::Engine>) -> anyhow::Result<()> {
             "http"
         };
         println!("cairn listening on {scheme}://{bound}");
-        let every = Duration::from_secs(engine.config().train.interval_secs);
-        let retrainer = cairn_server::spawn_retrainer(Arc::clone(&engine), every);
-        let retention = cairn_server::spawn_retention(Arc::clone(&engine));
-        cairn_server::serve(
+        // Each app retrains on its own schedule and expires its own events.
+        let mut tasks = Vec::new();
+        for e in &everyone {
+            let every = Duration::from_secs(e.config().train.interval_secs);
+            tasks.push(cairn_server::spawn_retrainer(Arc::clone(e), every));
+            tasks.push(cairn_server::spawn_retention(Arc::clone(e)));
+        }
+        cairn_server::serve_apps(
             Arc::clone(&engine),
+            apps,
             listener,
             cairn_server::shutdown_signal(),
         )
         .await?;
-        retrainer.abort();
-        retention.abort();
+        for task in tasks {
+            task.abort();
+        }
         anyhow::Ok(())
     })?;
     // A training runs on a blocking thread, which dropping the runtime would wait for; stop
@@ -101,13 +126,16 @@ pub fn serve(engine: Arc<cairn_engine::Engine>) -> anyhow::Result<()> {
     runtime.shutdown_timeout(Duration::from_millis(500));
     // Erased or expired data may still sit in the store file's free pages: a clean stop rewrites
     // the file so that its bytes leave the disk too.
-    if kept.compaction_due() {
-        match kept.compact() {
-            Ok(c) => eprintln!(
-                "store compacted after erasures: {} -> {} bytes",
-                c.bytes_before, c.bytes_after
-            ),
-            Err(e) => eprintln!("compacting the store after erasures failed: {e}"),
+    for engine in kept {
+        if engine.compaction_due() {
+            let dir = engine.config().data_dir.display().to_string();
+            match engine.compact() {
+                Ok(c) => eprintln!(
+                    "store {dir} compacted after erasures: {} -> {} bytes",
+                    c.bytes_before, c.bytes_after
+                ),
+                Err(e) => eprintln!("compacting the store {dir} after erasures failed: {e}"),
+            }
         }
     }
     Ok(())

@@ -43,7 +43,33 @@ impl Running {
         configure(&mut config);
         let engine = open(config);
         prepare(&engine);
-        let engine = Arc::new(engine);
+        Self::launch(dir, Arc::new(engine), Vec::new())
+    }
+
+    /// [`Running::start`] with the apps `configure` declares (`[apps.NAME]`) served beside the
+    /// default app at `/v1/apps/NAME/`, each over its own store under the data directory.
+    #[allow(dead_code)] // Only the apps tests serve several apps.
+    pub fn start_apps(configure: impl FnOnce(&mut Config)) -> Running {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = Config {
+            data_dir: dir.path().to_path_buf(),
+            ..Config::default()
+        };
+        configure(&mut config);
+        let apps = Engine::open_apps(&config)
+            .expect("apps open")
+            .into_iter()
+            .map(|(name, engine)| (name, Arc::new(engine)))
+            .collect();
+        let engine = Arc::new(Engine::open(config).expect("engine opens"));
+        Self::launch(dir, engine, apps)
+    }
+
+    fn launch(
+        dir: tempfile::TempDir,
+        engine: Arc<Engine>,
+        apps: Vec<(String, Arc<Engine>)>,
+    ) -> Running {
         let (addr_tx, addr_rx) = std::sync::mpsc::channel::<SocketAddr>();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
@@ -62,7 +88,7 @@ impl Running {
                 let shutdown = async move {
                     let _ = stop_rx.await;
                 };
-                cairn_server::serve(engine, listener, shutdown)
+                cairn_server::serve_apps(engine, apps, listener, shutdown)
                     .await
                     .expect("serve");
             });
