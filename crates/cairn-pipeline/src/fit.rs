@@ -405,7 +405,7 @@ mod tests {
                     &format!("u{u}"),
                     &format!("i{item}"),
                     1.0,
-                    i64::from(u * 100 + t),
+                    i64::from(t * 100 + u),
                 );
             }
         }

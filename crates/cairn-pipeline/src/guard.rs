@@ -39,7 +39,9 @@ pub struct SourceScore {
 /// What the guard measured on the newest slice of the training log and what it decided.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GuardReport {
-    /// Held-out users compared (those with at least one new item among their held-out events).
+    /// Held-out users compared: those with events before the cut and at least one item among
+    /// their held-out events that they had not chosen before and that the past's collaborative
+    /// models know (as a next-period test counts them).
     pub users: usize,
     /// Mean NDCG@10 of the ranker's order; `None` when the log without its newest slice was too
     /// small to train a ranker on (the ranker then cannot be checked, and does not serve).
@@ -157,10 +159,18 @@ pub fn evaluate(
         return None;
     }
     let past_by_user = per_user(&past.events);
+    // Like a next-period test: users with a past, items the past's collaborative models know.
+    // For a user with no past every order is the same popularity-led fusion, so such users would
+    // only favour the non-personal sources in a comparison whose choice cannot change their list.
     let mut wanted: HashMap<&str, HashSet<u32>> = HashMap::new();
     for (u, i, s) in future {
-        if *s > 0.0 {
-            if let Some(t) = models.table.ids.get(i) {
+        if *s > 0.0 && past.users.get(u).is_some() {
+            if let Some(t) = models
+                .table
+                .ids
+                .get(i)
+                .filter(|&t| (t as usize) < models.table.n_cf)
+            {
                 wanted.entry(u.as_str()).or_default().insert(t);
             }
         }
