@@ -15,8 +15,8 @@ use cairn_engine::config::ServeConfig;
 use cairn_eval::metrics::Relevance;
 use cairn_pipeline::offline::catalog_from_features;
 use cairn_pipeline::{
-    self as pipeline, retrieve, score_candidates, Context, HistoryEvent, ModelSet, PlacementConfig,
-    Quota, Seeds, Snapshot, Source, TrainConfig,
+    self as pipeline, retrieve, score_with_ranker, Context, HistoryEvent, ModelSet,
+    PlacementConfig, Quota, Seeds, Snapshot, Source, TrainConfig,
 };
 use serde_json::json;
 
@@ -196,7 +196,7 @@ pub fn run(
     let names: Vec<String> = Source::ALL
         .iter()
         .map(|s| s.name().to_string())
-        .chain(["union", "ranker head", "fusion", "ranker"].map(String::from))
+        .chain(["union", "ranker head", "fusion", "ranker", "served"].map(String::from))
         .collect();
     let mut recall: HashMap<String, Vec<f64>> = HashMap::new();
     let mut ndcg: HashMap<String, Vec<f64>> = HashMap::new();
@@ -248,7 +248,8 @@ pub fn run(
                 .map(|c| r.candidates[c].item)
                 .collect::<Vec<u32>>()
         };
-        let scores = score_candidates(&models, &ctx, &r, &placement);
+        // The ranker's own order, whatever its guard decided.
+        let scores = score_with_ranker(&models, &ctx, &r, &placement);
         // The candidates the ranker reorders: what it can find at best.
         let head: Vec<u32> = pipeline::fusion_head(&scores.fusion, placement.ranker_candidates)
             .into_iter()
@@ -274,6 +275,16 @@ pub fn run(
         ndcg.entry("ranker".into())
             .or_default()
             .push(rel.ndcg(10).unwrap_or(0.0));
+        // What serving lists: every stage, the guard's choice included (no re-ranking rules).
+        let served: Vec<u32> = pipeline::run(&models, &ctx, &placement)
+            .iter()
+            .map(|x| x.item)
+            .collect();
+        ndcg.entry("served".into()).or_default().push(
+            Relevance::new(&served, &target, None)
+                .ndcg(10)
+                .unwrap_or(0.0),
+        );
     }
     let mean = |v: Option<&Vec<f64>>| v.map(|v| v.iter().sum::<f64>() / v.len().max(1) as f64);
     let se = |v: Option<&Vec<f64>>| {
@@ -303,18 +314,49 @@ pub fn run(
                 .total_cmp(&mean(ndcg.get(b)).unwrap_or(0.0))
         })
         .unwrap_or_default();
-    let diffs: Vec<f64> = ndcg["ranker"]
-        .iter()
-        .zip(&ndcg[&best])
-        .map(|(a, b)| a - b)
-        .collect();
-    let (d, d_se) = (
-        mean(Some(&diffs)).unwrap_or(0.0),
-        se(Some(&diffs)).unwrap_or(0.0),
-    );
-    println!("\nranker − {best} (best single retriever), paired over {} users: {d:+.4} ± {d_se:.4} (t = {:.2})", users.len(), d / d_se.max(1e-12));
+    let paired = |of: &str| {
+        let diffs: Vec<f64> = ndcg[of]
+            .iter()
+            .zip(&ndcg[&best])
+            .map(|(a, b)| a - b)
+            .collect();
+        (
+            mean(Some(&diffs)).unwrap_or(0.0),
+            se(Some(&diffs)).unwrap_or(0.0),
+        )
+    };
+    let (d, d_se) = paired("ranker");
+    let (sd, sd_se) = paired("served");
+    println!();
+    for (of, d, d_se) in [("ranker", d, d_se), ("served", sd, sd_se)] {
+        println!(
+            "{of} − {best} (best single retriever), paired over {} users: {d:+.4} ± {d_se:.4} (t = {:.2})",
+            users.len(),
+            d / d_se.max(1e-12)
+        );
+    }
+    match &models.guard {
+        Some(g) => println!(
+            "guard (newest {:.0}% of the training log, {} users): ranker {} vs best single {} {:.4}, \
+             paired {:+.4} ± {:.4}: {}",
+            train_config.ranker.label_fraction * 100.0,
+            g.users,
+            g.ranker_ndcg.map_or("none".into(), |x| format!("{x:.4}")),
+            g.best_source.name(),
+            g.best_ndcg,
+            g.diff_mean,
+            g.diff_se,
+            match g.fallback {
+                Some(s) => format!("refused, {} serves", s.name()),
+                None => "kept, the ranker serves".into(),
+            }
+        ),
+        None => println!("guard: none (off, or nothing held out to compare on)"),
+    }
     let line = json!({
         "ranker_minus_best": {"best": best, "mean": d, "se": d_se},
+        "served_minus_best": {"best": best, "mean": sd, "se": sd_se},
+        "guard": models.guard,
         "split": split.display().to_string(),
         "protocol": protocol,
         "users": users.len(),

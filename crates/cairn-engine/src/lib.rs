@@ -850,6 +850,9 @@ impl Engine {
                     "valid_ndcg": r.valid_ndcg,
                     "fusion_ndcg": r.fusion_ndcg,
                 })),
+                // The ranker's guard: its NDCG@10 and the best retriever's on the newest slice of
+                // the training log, the paired difference, and the retriever serving instead.
+                "guard": models.guard,
                 "imported": imported.map(|i| &i.source),
             }),
             metrics: Some(measured.metrics),

@@ -1,11 +1,13 @@
 //! The model set's artifact file: one versioned file per training in a models folder, written
 //! atomically, with a `LATEST` pointer to the one to serve.
 //!
-//! Layout (format 5): the magic number, the format version, the body's length (u64), the body (the
+//! Layout (format 6): the magic number, the format version, the body's length (u64), the body (the
 //! postcard encoding of [`ModelSet`], its fields in declaration order), then the SHA-256 of the
 //! body. A change to any serialized type must bump [`FORMAT_VERSION`]. The length and the digest
 //! catch what postcard alone would load and serve: flipped bytes inside a float, a truncated copy,
-//! garbage appended to the file. Format 4 files (the same body with neither) still load.
+//! garbage appended to the file. Format 5 bodies lack only the last field, the ranker's guard
+//! report, and load with none (as if the guard had been off); format 4 files (format 5's body
+//! with neither length nor digest) too.
 
 use std::fs::{self, File};
 use std::io::{Read, Write};
@@ -18,7 +20,9 @@ use crate::PipelineError;
 
 const MAGIC: &[u8; 8] = b"CAIRNMS\0";
 /// Bumped whenever the serialized layout changes; older files are refused with a clear error.
-pub const FORMAT_VERSION: u32 = 5;
+pub const FORMAT_VERSION: u32 = 6;
+/// The format before the guard report was added at the end of the body.
+const NO_GUARD_FORMAT: u32 = 5;
 /// The last format without a length and digest; its body is format 5's.
 const UNCHECKED_FORMAT: u32 = 4;
 const LATEST: &str = "LATEST";
@@ -75,8 +79,16 @@ impl ModelSet {
         File::open(path)
             .and_then(|mut f| f.read_to_end(&mut bytes))
             .map_err(|e| err(e.to_string()))?;
-        let body = checked_body(&bytes).map_err(err)?;
-        postcard::from_bytes(body).map_err(|e| err(format!("damaged: {e}")))
+        let (version, body) = checked_body(&bytes).map_err(err)?;
+        let decoded = if version == FORMAT_VERSION {
+            postcard::from_bytes(body)
+        } else {
+            // Formats 4 and 5 end before the guard report: postcard's `None` is one zero byte.
+            let mut body = body.to_vec();
+            body.push(0);
+            postcard::from_bytes(&body)
+        };
+        decoded.map_err(|e| err(format!("damaged: {e}")))
     }
 
     /// The model to serve from `dir`: the one `LATEST` points at or, when that one cannot be read
@@ -154,16 +166,16 @@ fn model_files(dir: &Path) -> Vec<(std::time::SystemTime, PathBuf)> {
 }
 
 /// The postcard body of a model file's bytes, once the magic number, format, length and digest
-/// check out.
-fn checked_body(bytes: &[u8]) -> Result<&[u8], String> {
+/// check out, with the file's format.
+fn checked_body(bytes: &[u8]) -> Result<(u32, &[u8]), String> {
     if bytes.len() < HEADER || &bytes[..8] != MAGIC {
         return Err("not a Cairn model file".into());
     }
     let version = u32::from_le_bytes(bytes[8..HEADER].try_into().expect("4 bytes"));
     if version == UNCHECKED_FORMAT {
-        return Ok(&bytes[HEADER..]);
+        return Ok((version, &bytes[HEADER..]));
     }
-    if version != FORMAT_VERSION {
+    if version != FORMAT_VERSION && version != NO_GUARD_FORMAT {
         return Err(format!(
             "model format {version} is not the supported {FORMAT_VERSION}; retrain with `cairn train`"
         ));
@@ -186,7 +198,7 @@ fn checked_body(bytes: &[u8]) -> Result<&[u8], String> {
     if Sha256::digest(body).as_slice() != digest {
         return Err("damaged: the body's SHA-256 does not match the one saved with it".into());
     }
-    Ok(body)
+    Ok((version, body))
 }
 
 fn write_atomically(
@@ -307,6 +319,15 @@ mod tests {
         assert!(ModelSet::load_latest(dir.path()).is_err());
     }
 
+    /// The body formats 4 and 5 wrote: the current one without its last field (no guard report,
+    /// postcard's one-byte `None`).
+    fn old_body(m: &ModelSet) -> Vec<u8> {
+        assert!(m.guard.is_none());
+        let mut body = postcard::to_allocvec(m).unwrap();
+        assert_eq!(body.pop(), Some(0));
+        body
+    }
+
     #[test]
     fn a_format_4_file_without_length_or_digest_still_loads() {
         let dir = tempfile::tempdir().unwrap();
@@ -314,8 +335,52 @@ mod tests {
         let path = dir.path().join("model-old.cairn");
         let mut bytes = MAGIC.to_vec();
         bytes.extend_from_slice(&UNCHECKED_FORMAT.to_le_bytes());
-        bytes.extend_from_slice(&postcard::to_allocvec(&m).unwrap());
+        bytes.extend_from_slice(&old_body(&m));
         fs::write(&path, bytes).unwrap();
-        assert_eq!(ModelSet::load(&path).unwrap().version, m.version);
+        let back = ModelSet::load(&path).unwrap();
+        assert_eq!(back.version, m.version);
+        assert!(back.guard.is_none());
+    }
+
+    #[test]
+    fn a_format_5_file_loads_without_a_guard_report() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = model(1);
+        let path = dir.path().join("model-5.cairn");
+        let body = old_body(&m);
+        let mut bytes = MAGIC.to_vec();
+        bytes.extend_from_slice(&NO_GUARD_FORMAT.to_le_bytes());
+        bytes.extend_from_slice(&(body.len() as u64).to_le_bytes());
+        bytes.extend_from_slice(&body);
+        bytes.extend_from_slice(&Sha256::digest(&body));
+        fs::write(&path, bytes).unwrap();
+        let back = ModelSet::load(&path).unwrap();
+        assert_eq!(
+            postcard::to_allocvec(&back).unwrap(),
+            postcard::to_allocvec(&m).unwrap()
+        );
+    }
+
+    #[test]
+    fn a_guard_report_is_saved_and_loaded_with_the_model() {
+        use crate::guard::{GuardReport, SourceScore};
+        use crate::Source;
+        let dir = tempfile::tempdir().unwrap();
+        let mut m = model(1);
+        m.guard = Some(GuardReport {
+            users: 12,
+            ranker_ndcg: Some(0.1),
+            sources: vec![SourceScore {
+                source: Source::ItemKnn,
+                ndcg: 0.2,
+            }],
+            best_source: Source::ItemKnn,
+            best_ndcg: 0.2,
+            diff_mean: -0.1,
+            diff_se: 0.03,
+            fallback: Some(Source::ItemKnn),
+        });
+        let path = m.save(dir.path()).unwrap();
+        assert_eq!(ModelSet::load(&path).unwrap().guard, m.guard);
     }
 }

@@ -208,28 +208,78 @@ impl ModelSet {
         main: Option<FittedModel>,
     ) -> Result<ModelSet, PipelineError> {
         let cuts = ranker_cut_count(snapshot, &config.ranker);
+        // The guard repeats the ranker's training on the log without its newest slice and
+        // compares it there with each single retriever (`crate::guard`).
+        let guard_cut = (cuts > 0 && config.ranker.guard)
+            .then(|| snapshot.split_newest(config.ranker.label_fraction));
+        let guard_config = RankerTrainConfig {
+            min_events: (config.ranker.min_events as f64 * (1.0 - config.ranker.label_fraction))
+                as usize,
+            ..config.ranker.clone()
+        };
+        let guard_cuts = guard_cut
+            .as_ref()
+            .map_or(0, |(past, _)| ranker_cut_count(past, &guard_config));
+        let guard_steps = match guard_cut {
+            Some(_) if guard_cuts > 0 => guard_cuts + 2,
+            Some(_) => 1,
+            None => 0,
+        };
         let ranker_steps = if cuts > 0 { cuts + 1 } else { 0 };
-        let steps = ranker_steps + 1;
+        let steps = guard_steps + ranker_steps + 1;
         progress.update(TRAINING_STAGE, 0, steps);
-        // The ranker learns from the retrieval models refitted on the log's past at each cut.
-        let refitted = AtomicUsize::new(0);
-        let refit = |past: &Snapshot| {
-            let k = refitted.fetch_add(1, Ordering::Relaxed);
-            let step = format!("ranker cut {} of {cuts}: refit models", k + 1);
+        let done = AtomicUsize::new(0);
+        let advance = |to: usize| {
+            let was = done.fetch_max(to, Ordering::Relaxed);
+            progress.update(TRAINING_STAGE, was.max(to).min(steps), steps);
+        };
+        // The ranker learns from the retrieval models refitted on the log's past at each cut;
+        // `phase` names the training, `base` is the steps done before it.
+        let refit = |phase: &str, k: &AtomicUsize, of: usize, base: usize, past: &Snapshot| {
+            let k = k.fetch_add(1, Ordering::Relaxed);
+            let step = format!("{phase} cut {} of {of}: refit models", k + 1);
             progress.update(&step, 0, 1);
             let models = Self::fit_models_with_progress(past, catalog, config, 0, progress, None);
             progress.update(&step, 1, 1);
-            progress.update(TRAINING_STAGE, (k + 1).min(cuts), steps);
+            advance(base + (k + 1).min(of));
             models
         };
-        let ranker = fit_ranker(snapshot, &config.ranker, history, placement, &refit)?;
-        progress.update(TRAINING_STAGE, ranker_steps, steps);
+        let guard = match guard_cut {
+            None => None,
+            Some((past, future)) => {
+                let k = AtomicUsize::new(0);
+                let refit_past = |p: &Snapshot| refit("guard: ranker", &k, guard_cuts, 0, p);
+                let ranker = fit_ranker(&past, &guard_config, history, placement, &refit_past)?;
+                advance(guard_steps - 1);
+                progress.update("guard: compare", 0, 1);
+                let mut held =
+                    Self::fit_models_with_progress(&past, catalog, config, 0, progress, None)?;
+                held.ranker = ranker;
+                let report = crate::guard::evaluate(
+                    &held,
+                    &past,
+                    &future,
+                    history,
+                    placement,
+                    config.ranker.max_users,
+                    config.ranker.seed,
+                );
+                progress.update("guard: compare", 1, 1);
+                advance(guard_steps);
+                report
+            }
+        };
+        let k = AtomicUsize::new(0);
+        let refit_all = |p: &Snapshot| refit("ranker", &k, cuts, guard_steps, p);
+        let ranker = fit_ranker(snapshot, &config.ranker, history, placement, &refit_all)?;
+        advance(guard_steps + ranker_steps);
         progress.update("fit models", 0, 1);
         let mut models =
             Self::fit_models_with_progress(snapshot, catalog, config, trained_at, progress, main)?;
         progress.update("fit models", 1, 1);
         models.ranker = ranker;
-        progress.update(TRAINING_STAGE, steps, steps);
+        models.guard = guard;
+        advance(steps);
         Ok(models)
     }
 
@@ -333,6 +383,7 @@ impl ModelSet {
             content,
             ranker: None,
             ann,
+            guard: None,
         })
     }
 }
@@ -354,7 +405,7 @@ mod tests {
                     &format!("u{u}"),
                     &format!("i{item}"),
                     1.0,
-                    i64::from(u * 100 + t),
+                    i64::from(t * 100 + u),
                 );
             }
         }
@@ -362,14 +413,17 @@ mod tests {
         (b.finish(720), catalog)
     }
 
-    #[test]
-    fn fitting_reports_its_steps_in_order_and_ends_at_all_done() {
+    type Seen = Vec<(String, usize, usize)>;
+
+    /// Fits the test log with `guard` on or off, recording every progress report.
+    fn fit_recorded(guard: bool) -> (TrainConfig, Snapshot, ModelSet, Seen) {
         let (snapshot, catalog) = log();
         let mut config = TrainConfig::default();
         config.ranker.min_events = 100;
         config.ranker.min_groups = 1;
         config.ranker.min_data_in_leaf = 5;
         config.ranker.trees = 5;
+        config.ranker.guard = guard;
         let history = HistoryConfig {
             history_limit: 50,
             recent_items: 10,
@@ -380,17 +434,41 @@ mod tests {
         let record = |stage: &str, done: usize, total: usize| {
             seen.lock().unwrap().push((stage.to_string(), done, total));
         };
-        ModelSet::fit_with_progress(
+        let models = ModelSet::fit_with_progress(
             &snapshot, &catalog, &config, &history, &placement, 1, &record,
         )
         .unwrap();
-        let seen = seen.into_inner().unwrap();
+        (config, snapshot, models, seen.into_inner().unwrap())
+    }
+
+    /// The training stage's (done, total) reports, checked to start at 0, never go back, and end
+    /// at all done; returns the total.
+    fn checked_total(seen: &Seen) -> usize {
         let steps: Vec<(usize, usize)> = seen
             .iter()
             .filter(|(s, _, _)| s == TRAINING_STAGE)
             .map(|(_, d, t)| (*d, *t))
             .collect();
         let total = steps[0].1;
+        assert_eq!(steps.first(), Some(&(0, total)));
+        assert_eq!(steps.last(), Some(&(total, total)));
+        assert!(steps.windows(2).all(|w| w[0].0 <= w[1].0), "{steps:?}");
+        assert!(steps.iter().all(|s| s.1 == total));
+        total
+    }
+
+    fn als_iterations(config: &TrainConfig) -> usize {
+        match &config.model {
+            Some(ModelSpec::Als(c)) => c.iterations,
+            other => panic!("the default model is ALS, not {other:?}"),
+        }
+    }
+
+    #[test]
+    fn fitting_reports_its_steps_in_order_and_ends_at_all_done() {
+        let (config, snapshot, models, seen) = fit_recorded(false);
+        assert!(models.guard.is_none(), "the guard is off");
+        let total = checked_total(&seen);
         let cuts = ranker_cut_count(&snapshot, &config.ranker);
         assert!(cuts > 0, "the log is large enough for the ranker");
         assert_eq!(
@@ -398,18 +476,61 @@ mod tests {
             cuts + 2,
             "one step per cut, the trees, the served models"
         );
-        assert_eq!(steps.first(), Some(&(0, total)));
-        assert_eq!(steps.last(), Some(&(total, total)));
-        assert!(steps.windows(2).all(|w| w[0].0 <= w[1].0));
         let als = seen.iter().filter(|(s, _, _)| s == "als").count();
-        let iterations = match &config.model {
-            Some(ModelSpec::Als(c)) => c.iterations,
-            other => panic!("the default model is ALS, not {other:?}"),
-        };
+        let iterations = als_iterations(&config);
         assert_eq!(als, iterations * (cuts + 1), "ALS iterations of every fit");
         let first_cut = format!("ranker cut 1 of {cuts}: refit models");
         assert!(seen
             .iter()
             .any(|(s, d, t)| *s == first_cut && (*d, *t) == (1, 1)));
+    }
+
+    #[test]
+    fn the_guard_repeats_the_training_on_the_past_and_reports_its_steps() {
+        let (config, snapshot, models, seen) = fit_recorded(true);
+        let total = checked_total(&seen);
+        let cuts = ranker_cut_count(&snapshot, &config.ranker);
+        let (past, _) = snapshot.split_newest(config.ranker.label_fraction);
+        let guard_config = RankerTrainConfig {
+            min_events: 80,
+            ..config.ranker.clone()
+        };
+        let guard_cuts = ranker_cut_count(&past, &guard_config);
+        assert!(guard_cuts > 0, "the past is large enough for a ranker");
+        assert_eq!(
+            total,
+            guard_cuts + 2 + cuts + 2,
+            "the guard's cuts, its trees, its comparison; then the served training's steps"
+        );
+        // Every refit of both trainings, the guard's models on the past, the served models.
+        let als = seen.iter().filter(|(s, _, _)| s == "als").count();
+        assert_eq!(als, als_iterations(&config) * (guard_cuts + cuts + 2));
+        let first = format!("guard: ranker cut 1 of {guard_cuts}: refit models");
+        assert!(seen
+            .iter()
+            .any(|(s, d, t)| *s == first && (*d, *t) == (1, 1)));
+        assert!(seen
+            .iter()
+            .any(|(s, d, t)| s == "guard: compare" && (*d, *t) == (1, 1)));
+        // The decision follows the documented rule on the figures it records.
+        let g = models.guard.expect("the guard ran");
+        assert!(g.users > 0);
+        assert_eq!(
+            g.sources.len(),
+            default_placements()
+                .into_values()
+                .next()
+                .unwrap()
+                .retrievers
+                .len()
+        );
+        let best = g.sources.iter().map(|s| s.ndcg).fold(f64::MIN, f64::max);
+        assert_eq!(g.best_ndcg, best);
+        let passed = g.ranker_ndcg.is_some() && g.diff_mean - g.diff_se > 0.0;
+        assert_eq!(g.fallback, (!passed).then_some(g.best_source));
+        assert!(
+            models.ranker.is_some(),
+            "the served ranker is trained either way"
+        );
     }
 }

@@ -11,6 +11,7 @@ use cairn_rank::Ranker;
 use serde::{Deserialize, Serialize};
 
 use crate::ann::ItemIndex;
+use crate::guard::GuardReport;
 use crate::items::ItemTable;
 
 /// Item features and the content recommender, indexed like the [`ItemTable`] (so over items
@@ -50,6 +51,11 @@ pub struct ModelSet {
     /// Item indices by decreasing popularity / trending score (zero-score items left out).
     pub popular_order: Vec<u32>,
     pub trending_order: Vec<u32>,
+    /// What the ranker's guard measured on the newest slice of the training log and which order
+    /// it chose (`crate::guard`); `None` when no ranker was trained, the guard is off, or the
+    /// slice held no user to compare on (the ranker then serves unchecked). The last field, so
+    /// that files of formats 4 and 5 load with `None` (see `crate::artifact`).
+    pub guard: Option<GuardReport>,
 }
 
 /// A fitted ranker and how it did on held-out users at training time.

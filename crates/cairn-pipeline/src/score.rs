@@ -1,23 +1,47 @@
 //! Stage 2: scoring. Every candidate gets a reciprocal-rank fusion score of the retrievers' ranks,
-//! and the best of them by fusion are scored by the learned ranker where one is trained and wanted.
+//! and the best of them by fusion are scored by the learned ranker where one is trained and wanted,
+//! unless the ranker's guard refused it at training time: then the retriever the guard chose
+//! orders the candidates (`crate::guard`).
 
 use crate::features;
 use crate::fusion::{fusion_head, fusion_score};
+use crate::guard::source_relevance;
 use crate::model_set::ModelSet;
 use crate::placement::PlacementConfig;
 use crate::request::Context;
 use crate::retrieve::{Candidate, Retrieval};
 
 /// Per candidate of a retrieval: its relevance (the ranker's score where one is trained and
-/// wanted, else its fusion score) and its reciprocal-rank fusion score.
+/// wanted, the guard's fallback retriever's order where the guard refused the ranker, else its
+/// fusion score) and its reciprocal-rank fusion score.
 pub struct Scores {
     pub relevance: Vec<f32>,
     pub fusion: Vec<f32>,
 }
 
-/// Scores every candidate. With a ranker, only the best `ranker_candidates` by fusion are scored
-/// by it; the others rank below them, in fusion order.
+/// Scores every candidate as serving does. With a ranker that passed its guard (or was not
+/// guarded), only the best `ranker_candidates` by fusion are scored by it; the others rank below
+/// them, in fusion order. Where the guard refused the ranker, the candidates of its fallback
+/// retriever come first in that retriever's order, then the others by fusion.
 pub fn score_candidates(
+    m: &ModelSet,
+    ctx: &Context,
+    r: &Retrieval,
+    placement: &PlacementConfig,
+) -> Scores {
+    let fallback = m.guard.as_ref().and_then(|g| g.fallback);
+    match fallback {
+        Some(source) if placement.use_ranker => Scores {
+            relevance: source_relevance(r, source),
+            fusion: r.candidates.iter().map(fusion_score).collect(),
+        },
+        _ => score_with_ranker(m, ctx, r, placement),
+    }
+}
+
+/// Scores every candidate with the ranker where one is trained and the placement wants it, as if
+/// no guard had looked at it (what the guard and offline evaluation compare); by fusion otherwise.
+pub fn score_with_ranker(
     m: &ModelSet,
     ctx: &Context,
     r: &Retrieval,

@@ -46,6 +46,12 @@ pub struct RankerTrainConfig {
     /// Rounds without improvement on the validation users before training stops; 0 = never.
     pub early_stopping_rounds: usize,
     pub seed: u64,
+    /// Check the ranker before it serves: the same training is repeated on the log without its
+    /// newest `label_fraction` of events (one time cut, as the next period looks), and the ranker
+    /// serves only if, on those events, its NDCG@10 beats the best single retriever's by more than
+    /// one standard error of the paired difference; otherwise that retriever orders the served
+    /// lists (`cairn_pipeline::guard`). Costs a second ranker training.
+    pub guard: bool,
 }
 
 impl Default for RankerTrainConfig {
@@ -64,6 +70,7 @@ impl Default for RankerTrainConfig {
             min_data_in_leaf: 100,
             early_stopping_rounds: 0,
             seed: 42,
+            guard: true,
         }
     }
 }
@@ -82,7 +89,7 @@ pub enum LabelSplit {
 }
 
 /// A held-out event the ranker learns to predict: (user id, item id, strength).
-type LabelEvent = (String, String, f32);
+pub(crate) type LabelEvent = (String, String, f32);
 
 /// Users' candidate lists with features and labels from one time split.
 pub struct RankingExamples {
@@ -110,7 +117,7 @@ impl RankingExamples {
 }
 
 /// Events of each user, oldest first, as (item, strength, time) in the snapshot's indices.
-fn per_user(events: &[(u32, u32, f32, i64)]) -> HashMap<u32, Vec<(u32, f32, i64)>> {
+pub(crate) fn per_user(events: &[(u32, u32, f32, i64)]) -> HashMap<u32, Vec<(u32, f32, i64)>> {
     let mut by_user: HashMap<u32, Vec<(u32, f32, i64)>> = HashMap::new();
     for &(u, i, s, t) in events {
         by_user.entry(u).or_default().push((i, s, t));
@@ -148,23 +155,7 @@ pub fn examples(
             let Some(targets) = wanted.get(user.as_str()) else {
                 continue;
             };
-            let history: Vec<HistoryEvent> = past
-                .users
-                .get(user)
-                .and_then(|u| past_by_user.get(&u))
-                .map(|evs| {
-                    evs.iter()
-                        .rev()
-                        .take(serve.history_limit)
-                        .rev()
-                        .map(|&(i, s, t)| HistoryEvent {
-                            item: models.table.ids.get(past.items.id(i)),
-                            strength: s,
-                            timestamp: t,
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
+            let history = past_history(models, past, &past_by_user, user, serve);
             let seen: HashSet<u32> = history.iter().filter_map(|e| e.item).collect();
             let allow = |i: u32| !seen.contains(&i);
             let ctx = Context::for_history(&models.table, &history, serve, &allow, 0);
@@ -190,6 +181,33 @@ pub fn examples(
         sets.push(out);
     }
     sets
+}
+
+/// What serving would see of `user`'s history in `past`: their newest `history_limit` events,
+/// oldest first, on the item table of `models` (fitted on `past`).
+pub(crate) fn past_history(
+    models: &ModelSet,
+    past: &Snapshot,
+    past_by_user: &HashMap<u32, Vec<(u32, f32, i64)>>,
+    user: &str,
+    serve: &HistoryConfig,
+) -> Vec<HistoryEvent> {
+    past.users
+        .get(user)
+        .and_then(|u| past_by_user.get(&u))
+        .map(|evs| {
+            evs.iter()
+                .rev()
+                .take(serve.history_limit)
+                .rev()
+                .map(|&(i, s, t)| HistoryEvent {
+                    item: models.table.ids.get(past.items.id(i)),
+                    strength: s,
+                    timestamp: t,
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Users with fewer events than this are never cut: what is left of their history says too little.
