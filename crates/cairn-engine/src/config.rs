@@ -1223,6 +1223,9 @@ mod tests {
             let err = check(bad).unwrap_err();
             assert!(err.contains(key), "{err}");
         }
+    }
+
+    #[test]
     fn an_apps_configuration_is_the_deployments_with_its_own_table_over_it() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("cairn.toml");
