@@ -717,7 +717,9 @@ fn a_training_runs_on_a_thread_of_its_own_that_ends_with_it() {
         .collect();
     assert!(!reading.is_empty(), "{seen:?}");
     assert!(
-        reading.iter().all(|(_, name)| name.as_deref() == Some("cairn-train")),
+        reading
+            .iter()
+            .all(|(_, name)| name.as_deref() == Some("cairn-train")),
         "{reading:?}"
     );
     // The caller's thread is not the training's, and the engine trains again afterwards.

@@ -332,7 +332,10 @@ pub async fn serve_apps(
     let mut routers = std::collections::HashMap::new();
     for (name, e) in apps {
         let open = keyless_open(&e);
-        routers.insert(name, build_router(e, open, Arc::clone(&scoring), false, None));
+        routers.insert(
+            name,
+            build_router(e, open, Arc::clone(&scoring), false, None),
+        );
     }
     let open = keyless_open(&engine);
     // Streaming ingestion from Redis, when `stream.redis_url` is set: the default app's only.
