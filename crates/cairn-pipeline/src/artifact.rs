@@ -363,7 +363,7 @@ mod tests {
 
     #[test]
     fn a_guard_report_is_saved_and_loaded_with_the_model() {
-        use crate::guard::{GuardReport, SourceScore};
+        use crate::guard_report::{GuardReport, SourceScore};
         use crate::Source;
         let dir = tempfile::tempdir().unwrap();
         let mut m = model(1);

@@ -15,9 +15,8 @@ use std::collections::{HashMap, HashSet};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use serde::{Deserialize, Serialize};
 
-use crate::fusion::fusion_score;
+use crate::guard_report::{GuardReport, SourceScore};
 use crate::model_set::ModelSet;
 use crate::placement::{PlacementConfig, Source};
 use crate::request::{Context, HistoryConfig};
@@ -28,43 +27,6 @@ use crate::training::{past_history, per_user, LabelEvent};
 
 /// The list length the guard compares orders at (NDCG@10).
 pub const GUARD_K: usize = 10;
-
-/// One retriever's NDCG@10 on the guard's held-out events.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SourceScore {
-    pub source: Source,
-    pub ndcg: f64,
-}
-
-/// What the guard measured on the newest slice of the training log and what it decided.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct GuardReport {
-    /// Held-out users compared: those with events before the cut and at least one item among
-    /// their held-out events that they had not chosen before and that the past's collaborative
-    /// models know (as a next-period test counts them).
-    pub users: usize,
-    /// Mean NDCG@10 of the ranker's order; `None` when the log without its newest slice was too
-    /// small to train a ranker on (the ranker then cannot be checked, and does not serve).
-    pub ranker_ndcg: Option<f64>,
-    /// Mean NDCG@10 of each retriever's own order, in the placement's order of retrievers.
-    pub sources: Vec<SourceScore>,
-    /// The retriever with the best mean NDCG@10 (the first in `sources` on a tie).
-    pub best_source: Source,
-    pub best_ndcg: f64,
-    /// Paired over the users: mean of ranker − best retriever, and its standard error.
-    pub diff_mean: f64,
-    pub diff_se: f64,
-    /// The retriever that orders the served lists instead of the ranker; `None` when the ranker
-    /// passed (diff_mean − diff_se > 0) and serves.
-    pub fallback: Option<Source>,
-}
-
-impl GuardReport {
-    /// Whether the ranker passed and orders the served lists.
-    pub fn ranker_serves(&self) -> bool {
-        self.fallback.is_none()
-    }
-}
 
 /// Binary NDCG@k of `ranked` against the `targets` (the same definition as `cairn-eval`'s and the
 /// peer harness's: gain 1 / log2(rank + 2), ideal over min(k, |targets|)).
@@ -253,23 +215,6 @@ pub fn evaluate(
         diff_se,
         fallback: (!passed).then_some(sources[best]),
     })
-}
-
-/// Relevance of each candidate when `source` orders the list: its own candidates first, in its
-/// order, then the others by fusion (below them all).
-pub(crate) fn source_relevance(r: &Retrieval, source: Source) -> Vec<f32> {
-    r.candidates
-        .iter()
-        .map(|c| {
-            if c.retrieved_by(source) {
-                // In (1.5, 2], decreasing with the rank (quotas are at most 10,000, so no two
-                // ranks tie in f32); fusion scores stay far below.
-                2.0 - c.rank[source.index()] as f32 / 20_000.0
-            } else {
-                fusion_score(c).min(0.5)
-            }
-        })
-        .collect()
 }
 
 #[cfg(test)]

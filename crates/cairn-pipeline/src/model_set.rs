@@ -11,7 +11,7 @@ use cairn_rank::Ranker;
 use serde::{Deserialize, Serialize};
 
 use crate::ann::ItemIndex;
-use crate::guard::GuardReport;
+use crate::guard_report::GuardReport;
 use crate::items::ItemTable;
 
 /// Item features and the content recommender, indexed like the [`ItemTable`] (so over items

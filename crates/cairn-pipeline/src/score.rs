@@ -5,9 +5,8 @@
 
 use crate::features;
 use crate::fusion::{fusion_head, fusion_score};
-use crate::guard::source_relevance;
 use crate::model_set::ModelSet;
-use crate::placement::PlacementConfig;
+use crate::placement::{PlacementConfig, Source};
 use crate::request::Context;
 use crate::retrieve::{Candidate, Retrieval};
 
@@ -67,4 +66,21 @@ pub fn score_with_ranker(
         relevance[c] = s;
     }
     Scores { relevance, fusion }
+}
+
+/// Relevance of each candidate when `source` orders the list: its own candidates first, in its
+/// order, then the others by fusion (below them all).
+pub(crate) fn source_relevance(r: &Retrieval, source: Source) -> Vec<f32> {
+    r.candidates
+        .iter()
+        .map(|c| {
+            if c.retrieved_by(source) {
+                // In (1.5, 2], decreasing with the rank (quotas are at most 10,000, so no two
+                // ranks tie in f32); fusion scores stay far below.
+                2.0 - c.rank[source.index()] as f32 / 20_000.0
+            } else {
+                fusion_score(c).min(0.5)
+            }
+        })
+        .collect()
 }
