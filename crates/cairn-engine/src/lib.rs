@@ -239,13 +239,7 @@ impl Engine {
         // that folder must be one POSIX filesystem with atomic rename and `flock` for all replicas.
         let registry = Registry::new(config.models_dir());
         let models = load_champion(&registry);
-        let trained_seq = registry
-            .metas()
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|m| m.data.as_ref().map(|d| d.last_seq))
-            .max()
-            .unwrap_or(0);
+        let trained_seq = registry.newest_trained_seq();
         let keys = KeyRing::load(store.as_ref())?;
         let pseudonymizer = privacy::Pseudonymizer::from_config(&config.privacy)?;
         let experiments = experiments::Experiments::open(
@@ -952,15 +946,8 @@ impl Engine {
         if held && !before {
             // Another replica may have trained since this one opened: what it trained on (its
             // versions' metadata, in the shared models folder) is not due again.
-            let newest = self
-                .registry
-                .metas()
-                .unwrap_or_default()
-                .iter()
-                .filter_map(|m| m.data.as_ref().map(|d| d.last_seq))
-                .max()
-                .unwrap_or(0);
-            self.trained_seq.fetch_max(newest, Ordering::AcqRel);
+            self.trained_seq
+                .fetch_max(self.registry.newest_trained_seq(), Ordering::AcqRel);
             if self.config.store.url.is_some() {
                 tracing::info!("this replica holds the trainer lease: it runs the trainings");
             }

@@ -407,6 +407,17 @@ impl Registry {
         }
     }
 
+    /// The newest log position any recorded version was trained on (0 when none): what is not due
+    /// for training again, whichever replica trained it.
+    pub fn newest_trained_seq(&self) -> u64 {
+        self.metas()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|m| m.data.as_ref().map(|d| d.last_seq))
+            .max()
+            .unwrap_or(0)
+    }
+
     /// Every recorded version, oldest first (by creation time, then name).
     pub fn metas(&self) -> Result<Vec<VersionMeta>, EngineError> {
         let mut out = Vec::new();
